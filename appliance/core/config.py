@@ -1,0 +1,431 @@
+"""Layered, validated configuration.
+
+Layers, later wins: the embedded ``config/default.toml`` <- the system file
+(``/etc/appliance/appliance.toml`` when present, or the file given with
+``--config``, which must exist) <- environment variables
+``APPLIANCE__SECTION__KEY=value`` (values parsed as TOML literals when they
+parse, else taken as strings).
+
+Every error names the file (or environment variable) and the dotted key, so
+``appliance config check`` can print one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import tomllib
+import zoneinfo
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from appliance.core.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CONFIG = REPO_ROOT / "config" / "default.toml"
+SYSTEM_CONFIG = Path("/etc/appliance/appliance.toml")
+ENV_PREFIX = "APPLIANCE__"
+
+_LANG_RE = re.compile(r"^[a-z]{2}$")
+_HOURS_RE = re.compile(r"^(closed|([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d)$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+LocalizedText = dict[str, str]
+
+
+class TenantConfig(_Model):
+    id: str = "demo"
+    name: str = "Demo Pet Hotel"
+    languages: list[str] = Field(default_factory=lambda: ["en", "et", "ru"], min_length=1)
+    default_language: str = "en"
+    timezone: str = "Europe/Tallinn"
+    currency: str = "EUR"
+    phone_region: str = "EE"
+    transfer_extension: str = "100"
+    pet_types: list[str] = Field(default_factory=lambda: ["dog", "cat"], min_length=1)
+
+    @field_validator("languages")
+    @classmethod
+    def _langs(cls, v: list[str]) -> list[str]:
+        for code in v:
+            if not _LANG_RE.match(code):
+                raise ValueError(f"{code!r} is not an ISO 639-1 language code")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(v)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {v!r}") from exc
+        return v
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Z]{3}", v):
+            raise ValueError("currency must be a 3-letter ISO 4217 code")
+        return v
+
+    @field_validator("phone_region")
+    @classmethod
+    def _region(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Z]{2}", v):
+            raise ValueError("phone_region must be a 2-letter ISO 3166 region code")
+        return v
+
+    @model_validator(mode="after")
+    def _default_in_languages(self) -> TenantConfig:
+        if self.default_language not in self.languages:
+            raise ValueError(f"default_language {self.default_language!r} is not in languages")
+        return self
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+
+class ResourceConfig(_Model):
+    """A bookable kind of room (e.g. dog rooms), with how many exist."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    name: LocalizedText
+    pet_types: list[str] = Field(min_length=1)
+    capacity: int = Field(ge=0)
+
+
+class PriceRule(_Model):
+    pet_type: str
+    per_night: Decimal = Field(ge=0)
+
+
+class Surcharge(_Model):
+    """An optional extra, e.g. weekend nights or a peak season."""
+
+    id: str
+    name: LocalizedText
+    kind: Literal["weekend_night", "date_range", "per_stay"] = "weekend_night"
+    amount: Decimal = Field(ge=0)
+    pet_types: list[str] = Field(default_factory=list)  # empty: all
+    start: dt.date | None = None  # date_range only
+    end: dt.date | None = None
+
+
+class PricingConfig(_Model):
+    rules: list[PriceRule] = Field(default_factory=list)
+    surcharges: list[Surcharge] = Field(default_factory=list)
+
+
+class BookingRules(_Model):
+    max_stay_nights: int = Field(default=30, ge=1)
+    max_advance_days: int = Field(default=365, ge=1)
+    min_lead_days: int = Field(default=0, ge=0)
+    alternatives_search_days: int = Field(default=30, ge=1)
+
+
+class OpeningHours(_Model):
+    mon: str = "08:00-18:00"
+    tue: str = "08:00-18:00"
+    wed: str = "08:00-18:00"
+    thu: str = "08:00-18:00"
+    fri: str = "08:00-18:00"
+    sat: str = "10:00-16:00"
+    sun: str = "closed"
+
+    @model_validator(mode="after")
+    def _format(self) -> OpeningHours:
+        for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun"):
+            if not _HOURS_RE.match(getattr(self, day)):
+                raise ValueError(f"{day}: use 'HH:MM-HH:MM' or 'closed'")
+        return self
+
+
+class StoreConfig(_Model):
+    data_dir: str = "./data"
+    db_file: str = "appliance.db"
+    busy_timeout_ms: int = Field(default=30000, ge=0)
+
+
+class ToolsConfig(_Model):
+    backend: Literal["local", "http"] = "local"
+    http_url: str = ""
+    http_token: str = ""
+    timeout_s: float = Field(default=5.0, gt=0)
+    max_retries: int = Field(default=2, ge=0, le=5)
+    backoff_base_s: float = Field(default=0.2, ge=0)
+    backoff_max_s: float = Field(default=2.0, ge=0)
+    slow_notice_s: float = Field(default=1.0, ge=0)
+
+    @model_validator(mode="after")
+    def _http_url(self) -> ToolsConfig:
+        if self.backend == "http" and not self.http_url:
+            raise ValueError("http_url is required when backend = 'http'")
+        return self
+
+
+class LanguageConfig(_Model):
+    confidence: float = Field(default=0.85, gt=0, le=1)
+    word_budget: int = Field(default=8, ge=1)
+    switch_min_words: int = Field(default=3, ge=1)
+
+
+class LLMConfig(_Model):
+    mode: Literal["off", "inprocess", "server"] = "off"
+    model: str = ""  # path to a GGUF, or a manifest role
+    timeout_s: float = Field(default=4.0, gt=0)
+    context: int = Field(default=2048, ge=256)
+    threads: int = Field(default=2, ge=1)
+    max_tokens: int = Field(default=256, ge=16)
+
+
+class KnowledgeConfig(_Model):
+    dir: str = "config/kb"
+    embedding_model: str = ""  # GGUF path or manifest role; empty: FTS only
+    chunk_chars: int = Field(default=600, ge=100)
+    top_k: int = Field(default=3, ge=1)
+
+
+class WebConfig(_Model):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    max_message_chars: int = Field(default=2000, ge=10)
+
+
+class ApiConfig(_Model):
+    socket: str = ""  # empty: <data_dir>/appliance.sock
+
+
+class SipAccount(_Model):
+    id: str
+    registrar: str = ""
+    username: str = ""
+    password: str = ""
+    domain: str = ""
+
+
+class SipConfig(_Model):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    udp_port: int = Field(default=5060, ge=0, le=65535)
+    tcp_port: int = Field(default=5060, ge=0, le=65535)
+    allowed_sources: list[str] = Field(default_factory=lambda: ["127.0.0.1"])
+    accounts: list[SipAccount] = Field(default_factory=list)
+    max_calls: int = Field(default=8, ge=1)
+    over_capacity: Literal["busy", "callback"] = "callback"
+    answer_delay_s: float = Field(default=0.5, ge=0)
+    rtp_silence_timeout_s: float = Field(default=60.0, gt=0)
+    max_call_s: float = Field(default=900.0, gt=0)
+    record: bool = True
+    recording_retention_days: int = Field(default=30, ge=0)
+
+
+class VoiceConfig(_Model):
+    stt_model: str = ""
+    tts_voices: dict[str, str] = Field(default_factory=dict)  # language -> piper .onnx
+    end_of_turn_silence_s: float = Field(default=0.5, gt=0)
+    turn_strategy: Literal["silence", "smart_turn"] = "silence"
+    backchannel_max_s: float = Field(default=0.3, ge=0)
+
+
+class LoggingConfig(_Model):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"
+
+
+class Config(_Model):
+    tenant: TenantConfig = Field(default_factory=TenantConfig)
+    resources: list[ResourceConfig] = Field(default_factory=list)
+    pricing: PricingConfig = Field(default_factory=PricingConfig)
+    booking: BookingRules = Field(default_factory=BookingRules)
+    opening_hours: OpeningHours = Field(default_factory=OpeningHours)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    tools: ToolsConfig = Field(default_factory=ToolsConfig)
+    language: LanguageConfig = Field(default_factory=LanguageConfig)
+    llm: LLMConfig = Field(default_factory=LLMConfig)
+    knowledge: KnowledgeConfig = Field(default_factory=KnowledgeConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
+    sip: SipConfig = Field(default_factory=SipConfig)
+    voice: VoiceConfig = Field(default_factory=VoiceConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Config:
+        offered = set(self.tenant.pet_types)
+        for i, res in enumerate(self.resources):
+            for pet in res.pet_types:
+                if pet not in offered:
+                    raise ValueError(f"resources[{i}].pet_types: {pet!r} is not in tenant.pet_types")
+        priced = {r.pet_type for r in self.pricing.rules}
+        for pet in offered:
+            if self.resources and pet not in priced:
+                raise ValueError(f"pricing.rules: no price for pet type {pet!r}")
+        return self
+
+    # -- derived paths ---------------------------------------------------------
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.store.data_dir).expanduser().resolve()
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_path / self.store.db_file
+
+    @property
+    def api_socket(self) -> Path:
+        return Path(self.api.socket) if self.api.socket else self.data_path / "appliance.sock"
+
+    @property
+    def kb_path(self) -> Path:
+        p = Path(self.knowledge.dir)
+        return p if p.is_absolute() else (REPO_ROOT / p)
+
+    def resource(self, resource_id: str) -> ResourceConfig | None:
+        return next((r for r in self.resources if r.id == resource_id), None)
+
+    def resources_for(self, pet_type: str) -> list[ResourceConfig]:
+        return [r for r in self.resources if pet_type in r.pet_types]
+
+
+# --- loading -------------------------------------------------------------------
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("file not found", file=str(path)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", file=str(path)) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"invalid TOML: {exc}", file=str(path)) from None
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any], origin: dict[str, str], source: str, prefix: str = "") -> None:
+    """Deep-merge ``over`` into ``base``, recording which source set each key."""
+    for key, value in over.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            origin.setdefault(dotted, source)
+            _merge(base[key], value, origin, source, dotted + ".")
+        else:
+            base[key] = value
+            origin[dotted] = source
+            for k in [k for k in origin if k.startswith(dotted + ".")]:
+                origin[k] = source
+
+
+def _env_layer(environ: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """``APPLIANCE__WEB__PORT=9000`` -> ``{"web": {"port": 9000}}``."""
+    layer: dict[str, Any] = {}
+    names: dict[str, str] = {}
+    for name, raw in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        parts = [p.lower() for p in name[len(ENV_PREFIX) :].split("__") if p]
+        if not parts:
+            continue
+        try:
+            value: Any = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        node = layer
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError("conflicts with another variable", file=f"env {name}", key=".".join(parts))
+        node[parts[-1]] = value
+        names[".".join(parts)] = f"env {name}"
+    return layer, names
+
+
+def _loc_to_key(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _origin_of(key: str, origin: dict[str, str], fallback: str) -> str:
+    probe = re.sub(r"\[\d+\]", "", key)
+    while probe:
+        if probe in origin:
+            return origin[probe]
+        probe = probe.rpartition(".")[0]
+    return fallback
+
+
+def load_config(
+    path: str | Path | None = None,
+    *,
+    environ: dict[str, str] | None = None,
+    overrides: dict[str, Any] | None = None,
+    use_system: bool = True,
+) -> Config:
+    """Load and validate the layered configuration.
+
+    ``path`` is the ``--config`` file (must exist). Without it the system file is
+    used when it exists. ``overrides`` (e.g. ``{"store": {"data_dir": ...}}``)
+    come from command-line flags and win over everything.
+    """
+    environ = dict(os.environ if environ is None else environ)
+    origin: dict[str, str] = {}
+    data: dict[str, Any] = {}
+    _merge(data, _read_toml(DEFAULT_CONFIG), origin, str(DEFAULT_CONFIG))
+    if path is None and environ.get("APPLIANCE_CONFIG"):
+        path = environ["APPLIANCE_CONFIG"]
+    if path is not None:
+        p = Path(path)
+        _merge(data, _read_toml(p), origin, str(p))
+    elif use_system and SYSTEM_CONFIG.is_file():
+        _merge(data, _read_toml(SYSTEM_CONFIG), origin, str(SYSTEM_CONFIG))
+    env_layer, env_names = _env_layer(environ)
+    _merge(data, env_layer, origin, "environment")
+    origin.update(env_names)
+    if overrides:
+        _merge(data, overrides, origin, "command line")
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = _loc_to_key(tuple(err["loc"]))
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] == "value_error":
+            msg = msg.removeprefix("Value error, ")
+            # cross-field validators name the key inside the message
+            m = re.match(r"^([a-z_]+(?:\[\d+\])?(?:\.[a-z_]+(?:\[\d+\])?)*): (.*)$", msg)
+            if m and not key:
+                key, msg = m.group(1), m.group(2)
+        source = _origin_of(key, origin, str(path or DEFAULT_CONFIG))
+        if "input" in err and err["type"] not in ("extra_forbidden", "missing") and not isinstance(err["input"], dict):
+            msg = f"{msg} (got {err['input']!r})"
+        raise ConfigError(msg, file=source, key=key or None) from None
+
+
+def dump_config(cfg: Config) -> dict[str, Any]:
+    """The effective config as plain data (secrets masked)."""
+    data = cfg.model_dump(mode="json")
+    if data["tools"].get("http_token"):
+        data["tools"]["http_token"] = "***"
+    for acc in data["sip"].get("accounts", []):
+        if acc.get("password"):
+            acc["password"] = "***"
+    return data
