@@ -86,7 +86,7 @@ class TenantConfig(_Model):
     @model_validator(mode="after")
     def _default_in_languages(self) -> TenantConfig:
         if self.default_language not in self.languages:
-            raise ValueError(f"default_language {self.default_language!r} is not in languages")
+            raise ValueError(f"default_language: {self.default_language!r} is not in languages")
         return self
 
     @property
@@ -179,12 +179,19 @@ class LanguageConfig(_Model):
 
 
 class LLMConfig(_Model):
-    mode: Literal["off", "inprocess", "server"] = "off"
-    model: str = ""  # path to a GGUF, or a manifest role
+    # off: rules only. auto: use the model when it is present, else run degraded.
+    # process/thread: require the model; it runs in a supervised worker process
+    # (a crash costs one request, not the daemon) or a worker thread.
+    mode: Literal["off", "auto", "process", "thread"] = "auto"
+    model: str = ""  # path to a GGUF; empty: the manifest's "llm" role
     timeout_s: float = Field(default=4.0, gt=0)
     context: int = Field(default=2048, ge=256)
     threads: int = Field(default=2, ge=1)
     max_tokens: int = Field(default=256, ge=16)
+
+
+class ModelsConfig(_Model):
+    dir: str = ""  # empty: $APPLIANCE_MODELS_DIR, /var/lib/appliance/models, or <repo>/models/cache
 
 
 class KnowledgeConfig(_Model):
@@ -252,6 +259,7 @@ class Config(_Model):
     tools: ToolsConfig = Field(default_factory=ToolsConfig)
     language: LanguageConfig = Field(default_factory=LanguageConfig)
     llm: LLMConfig = Field(default_factory=LLMConfig)
+    models: ModelsConfig = Field(default_factory=ModelsConfig)
     knowledge: KnowledgeConfig = Field(default_factory=KnowledgeConfig)
     web: WebConfig = Field(default_factory=WebConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
@@ -412,8 +420,9 @@ def load_config(
             msg = msg.removeprefix("Value error, ")
             # cross-field validators name the key inside the message
             m = re.match(r"^([a-z_]+(?:\[\d+\])?(?:\.[a-z_]+(?:\[\d+\])?)*): (.*)$", msg)
-            if m and not key:
-                key, msg = m.group(1), m.group(2)
+            if m:
+                key = f"{key}.{m.group(1)}" if key else m.group(1)
+                msg = m.group(2)
         source = _origin_of(key, origin, str(path or DEFAULT_CONFIG))
         if "input" in err and err["type"] not in ("extra_forbidden", "missing") and not isinstance(err["input"], dict):
             msg = f"{msg} (got {err['input']!r})"

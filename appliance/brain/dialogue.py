@@ -1,0 +1,722 @@
+"""The dialogue policy: what to do with one understood utterance.
+
+Deterministic by design. It reads the :class:`Extraction` (from the rules, or
+LLM proposals that survived validation), updates the :class:`DialogueState`,
+calls tools only where the rules allow it (a booking is created only after an
+explicit yes to a summary built from tool results), and returns what to say
+as template :class:`Part` objects. Booking rules themselves (capacity, prices,
+stay limits) live in the booking domain behind the tools, not here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from appliance.brain.extract import Extraction
+from appliance.brain.render import Choice, Digits, Money, Nights, Part, Ranges, Room, Word
+from appliance.brain.state import Awaiting, DialogueState, Task
+from appliance.core.config import Config
+from appliance.core.messages import Action, Intent, OutcomeStatus
+
+YES_NO = {
+    Awaiting.CONFIRMATION,
+    Awaiting.CANCEL_CONFIRMATION,
+    Awaiting.CHANGE_CONFIRMATION,
+    Awaiting.CALLER_ID,
+    Awaiting.CALLBACK_OFFER,
+}
+_ISO_RANGE = re.compile(r"(\d{4}-\d{2}-\d{2})\s*(?:/|–|-{1,2}|\.\.)\s*(\d{4}-\d{2}-\d{2})")
+
+
+class ToolRunner:
+    """What the dialogue needs from the tool layer: run one named tool to a result.
+
+    The engine implements it on top of :class:`appliance.tools.executor.ToolExecutor`.
+    """
+
+    async def __call__(self, name: str, args: dict[str, Any], *, idempotency_key: str | None = None) -> Any:
+        raise NotImplementedError
+
+
+QuestionAnswerer = Callable[[str, str, DialogueState], Awaitable[list[Part]]]
+
+
+@dataclass
+class TurnOutput:
+    parts: list[Part] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
+    booking_id: str | None = None
+    transfer_to: str | None = None
+    end: bool = False
+    alternatives: list[tuple[dt.date, dt.date]] = field(default_factory=list)
+
+    def say(self, key: str, **facts: Any) -> None:
+        self.parts.append(Part(key, facts))
+
+
+def _d(value: Any) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+
+
+def idempotency_key(state: DialogueState, op: str, payload: dict[str, Any]) -> str:
+    """Stable per session and request content: a repeated "yes", a retry, or a
+    restart mid-turn can never create a second booking for the same request."""
+    blob = json.dumps({"s": state.session_id, "op": op, "p": payload}, sort_keys=True, default=str)
+    return f"{op}-{hashlib.sha256(blob.encode()).hexdigest()[:32]}"
+
+
+class Dialogue:
+    def __init__(self, config: Config, tools: ToolRunner, answer_question: QuestionAnswerer) -> None:
+        self.config = config
+        self.tools = tools
+        self.answer_question = answer_question
+        self.pet_types = tuple(config.tenant.pet_types)
+
+    # ------------------------------------------------------------------ entry
+
+    async def step(self, state: DialogueState, ex: Extraction, text: str, today: dt.date) -> TurnOutput:
+        out = TurnOutput()
+        intents = set(ex.intents)
+        primary = ex.intents[0] if ex.intents else None
+        has_slots = any(
+            v is not None
+            for v in (ex.pet_type, ex.pet_name, ex.start, ex.end, ex.nights, ex.single_date, ex.phone, ex.owner_name)
+        )
+
+        # Switches that win over whatever we were doing.
+        if Intent.HUMAN in intents:
+            await self._transfer(state, out, reason="customer asked for a person")
+            return out
+        if Intent.GOODBYE in intents and not has_slots and ex.yes is None:
+            out.say("goodbye")
+            state.reset_task()
+            state.ended = True
+            out.end = True
+            return out
+        starting_other = self._new_task(state, ex, intents)
+        if starting_other is not None:
+            state.reset_task()
+            state.task = starting_other
+
+        if state.task is Task.BOOK:
+            await self._book(state, ex, text, today, out, intents)
+        elif state.task in (Task.CANCEL, Task.CHANGE, Task.CHECK):
+            await self._existing(state, ex, text, today, out)
+        elif state.task is Task.CALLBACK:
+            await self._callback(state, ex, out)
+        elif state.awaiting is Awaiting.CALLBACK_OFFER and ex.yes is not None:
+            if ex.yes:
+                state.task = Task.CALLBACK
+                await self._callback(state, ex, out)
+            else:
+                state.awaiting = None
+                out.say("anything_else")
+        elif Intent.QUESTION in intents or (primary is None and not has_slots and text.strip().endswith("?")):
+            out.parts += await self.answer_question(text, state.language, state)
+        elif Intent.THANKS in intents:
+            out.say("thanks")
+            out.say("anything_else")
+        elif Intent.GREETING in intents:
+            out.say("greeting_back" if state.greeted else "greeting")
+            state.greeted = True
+        elif has_slots:
+            state.task = Task.BOOK
+            await self._book(state, ex, text, today, out, intents)
+        elif primary is Intent.OUT_OF_SCOPE:
+            out.say("out_of_scope")
+        else:
+            state.misunderstood += 1
+            out.say("not_understood")
+            out.say("help")
+        return out
+
+    def _new_task(self, state: DialogueState, ex: Extraction, intents: set[Intent]) -> Task | None:
+        """Does this utterance start a different task than the current one?"""
+        pending_yes_no = state.awaiting in YES_NO and ex.yes is not None
+        if Intent.CANCEL_BOOKING in intents and state.task is not Task.CANCEL and not pending_yes_no:
+            if state.task is Task.BOOK and ex.booking_id is None:
+                return None  # "cancel that" while booking: handled as a "no"
+            return Task.CANCEL
+        if Intent.CHANGE_BOOKING in intents and state.task not in (Task.CHANGE, Task.BOOK):
+            return Task.CHANGE
+        if Intent.CHECK_BOOKING in intents and state.task is not Task.CHECK and not pending_yes_no:
+            if state.task is Task.BOOK:
+                return None
+            return Task.CHECK
+        if Intent.BOOK in intents and state.task is not Task.BOOK:
+            if state.task in (Task.CANCEL, Task.CHANGE, Task.CHECK) and state.target_booking_id and ex.booking_id:
+                return None
+            return Task.BOOK
+        return None
+
+    # ---------------------------------------------------------------- booking
+
+    async def _book(
+        self, state: DialogueState, ex: Extraction, text: str, today: dt.date, out: TurnOutput, intents: set[Intent]
+    ) -> None:
+        s = state.slots
+        before = s.to_dict()
+        awaiting = state.awaiting
+
+        # Answers to yes/no questions.
+        if awaiting is Awaiting.CALLER_ID and ex.yes is not None and ex.phone is None:
+            if ex.yes and state.caller_id:
+                s.owner_phone = state.caller_id
+            state.caller_id_offered = True
+            state.awaiting = None
+        if awaiting is Awaiting.ALTERNATIVE:
+            self._pick_alternative(state, ex, text)
+
+        changed = self._apply_slots(state, ex, today, out)
+
+        if awaiting is Awaiting.CONFIRMATION and not changed:
+            if ex.yes is True:
+                await self._commit(state, out)
+                return
+            if ex.yes is False or Intent.CANCEL_BOOKING in intents or Intent.CHANGE_BOOKING in intents:
+                state.awaiting = None
+                out.say("declined")
+                return
+            if Intent.QUESTION in intents:
+                out.parts += await self.answer_question(text, state.language, state)
+            out.say("not_confirmed_yet")
+            state.awaiting = Awaiting.CONFIRMATION
+            return
+        if awaiting is Awaiting.ALTERNATIVE and s.to_dict() == before and ex.yes is False:
+            state.awaiting = None
+            out.say("declined")
+            return
+
+        if out.parts and state.awaiting is not None:
+            return  # a validation problem was reported and the slot is being asked again
+        if s.to_dict() == before and ex.yes is None and awaiting is not None and not intents & {Intent.BOOK}:
+            if Intent.QUESTION in intents:
+                out.parts += await self.answer_question(text, state.language, state)
+            else:
+                state.misunderstood += 1
+                out.say("not_understood")
+        await self._next(state, out, today)
+
+    def _apply_slots(self, state: DialogueState, ex: Extraction, today: dt.date, out: TurnOutput) -> bool:
+        """Merge extracted values into the slots. Later values override earlier ones."""
+        s = state.slots
+        before = s.to_dict()
+        awaiting = state.awaiting
+        if ex.pet_type is not None:
+            if ex.pet_type in self.pet_types:
+                s.pet_type = ex.pet_type
+            else:
+                out.say("pet_type_not_offered", options=Choice(self.pet_types))
+                state.awaiting = Awaiting.PET_TYPE
+        if ex.pet_name:
+            s.pet_name = ex.pet_name.strip()[:60]
+        if ex.owner_name:
+            s.owner_name = ex.owner_name.strip()[:80]
+        if ex.phone:
+            s.owner_phone = ex.phone
+            state.caller_id_offered = True
+
+        start, end, nights = ex.start, ex.end, ex.nights
+        if ex.single_date is not None and start is None and end is None:
+            if awaiting is Awaiting.END_DATE or (s.start_date is not None and awaiting is not Awaiting.START_DATE):
+                if s.start_date is not None and ex.single_date > s.start_date:
+                    end = ex.single_date
+                else:
+                    start = ex.single_date
+            else:
+                start = ex.single_date
+        if start is not None:
+            s.start_date = start
+            if end is None and nights is None and s.end_date is not None and s.end_date <= start:
+                s.end_date = None
+        if end is not None:
+            s.end_date = end
+        if nights is not None:
+            if s.start_date is not None and end is None:
+                s.end_date = s.start_date + dt.timedelta(days=nights)
+                s.nights = None
+            else:
+                s.nights = nights
+        elif s.nights is not None and s.start_date is not None and s.end_date is None:
+            s.end_date = s.start_date + dt.timedelta(days=s.nights)
+            s.nights = None
+
+        # Checks a customer can fix right away; the domain rules re-check everything on commit.
+        rules = self.config.booking
+        earliest = today + dt.timedelta(days=rules.min_lead_days)
+        if s.start_date is not None and s.start_date < earliest:
+            s.start_date = None
+            s.end_date = None if end is None or (start is not None) else s.end_date
+            out.say("date_past")
+            state.awaiting = Awaiting.START_DATE
+        elif s.start_date is not None and s.start_date > today + dt.timedelta(days=rules.max_advance_days):
+            s.start_date = None
+            out.say("too_far_ahead", max_days=rules.max_advance_days)
+            state.awaiting = Awaiting.START_DATE
+        if s.start_date is not None and s.end_date is not None:
+            if s.end_date <= s.start_date:
+                s.end_date = None
+                out.say("end_before_start", start=s.start_date, pet_name=s.pet_name or "")
+                state.awaiting = Awaiting.END_DATE
+            elif (s.end_date - s.start_date).days > rules.max_stay_nights:
+                s.end_date = None
+                out.say("stay_too_long", max_nights=rules.max_stay_nights)
+                state.awaiting = Awaiting.END_DATE
+        changed = s.to_dict() != before
+        if changed:
+            state.quote_total_minor = None
+        return changed
+
+    def _pick_alternative(self, state: DialogueState, ex: Extraction, text: str) -> None:
+        alts = [(_d(a), _d(b)) for a, b in state.alternatives]
+        if not alts:
+            return
+        chosen: tuple[dt.date, dt.date] | None = None
+        m = _ISO_RANGE.search(text)
+        if m:
+            pick = (_d(m.group(1)), _d(m.group(2)))
+            chosen = pick if pick in alts else None
+        elif ex.yes is True and ex.start is None and ex.single_date is None:
+            chosen = alts[0]
+        else:
+            day = ex.start or ex.single_date
+            chosen = next((a for a in alts if a[0] == day), None)
+        if chosen is not None:
+            state.slots.start_date, state.slots.end_date = chosen
+            state.alternatives = []
+
+    async def _next(self, state: DialogueState, out: TurnOutput, today: dt.date) -> None:
+        """Ask for the next missing slot, or check, quote and summarise."""
+        s = state.slots
+        name = s.pet_name or ""
+        for slot in s.missing():
+            if slot == "pet_type":
+                state.awaiting = Awaiting.PET_TYPE
+                out.say("ask_pet_type", options=Choice(self.pet_types))
+            elif slot == "pet_name":
+                state.awaiting = Awaiting.PET_NAME
+                out.say("ask_pet_name")
+            elif slot == "start_date":
+                state.awaiting = Awaiting.START_DATE
+                out.say("ask_start_date", pet_name=name)
+            elif slot == "end_date":
+                state.awaiting = Awaiting.END_DATE
+                out.say("ask_end_date", pet_name=name)
+            elif slot == "owner_name":
+                state.awaiting = Awaiting.OWNER_NAME
+                out.say("ask_owner_name")
+            elif slot == "owner_phone":
+                if state.caller_id and not state.caller_id_offered:
+                    state.awaiting = Awaiting.CALLER_ID
+                    out.say("offer_caller_id", phone=Digits(state.caller_id))
+                else:
+                    state.awaiting = Awaiting.OWNER_PHONE
+                    out.say("ask_owner_phone")
+            return
+        await self._quote(state, out)
+
+    async def _quote(self, state: DialogueState, out: TurnOutput) -> None:
+        s = state.slots
+        assert s.start_date and s.end_date and s.pet_type
+        args = {"pet_type": s.pet_type, "start_date": s.start_date, "end_date": s.end_date}
+        avail = await self._run(out, "check_availability", args)
+        if avail is None:
+            return
+        if avail.status is not OutcomeStatus.OK:
+            self._clarify(state, out, avail)
+            return
+        data = avail.data or {}
+        if not data.get("available"):
+            self._no_availability(state, out, data.get("alternatives") or [])
+            return
+        quote = await self._run(out, "quote_price", args)
+        if quote is None:
+            return
+        if quote.status is not OutcomeStatus.OK:
+            self._clarify(state, out, quote)
+            return
+        q = quote.data or {}
+        state.quote_total_minor = int(q["total_minor"])
+        state.quote_currency = str(q["currency"])
+        state.room = data.get("resource_id")
+        state.awaiting = Awaiting.CONFIRMATION
+        out.parts.append(
+            Part(
+                "summary",
+                {
+                    "room": Room(state.room),
+                    "pet_name": s.pet_name,
+                    "start": s.start_date,
+                    "end": s.end_date,
+                    "nights": Nights((s.end_date - s.start_date).days),
+                    "price": Money(state.quote_total_minor, state.quote_currency),
+                },
+                protected=True,
+            )
+        )
+
+    def _no_availability(self, state: DialogueState, out: TurnOutput, alternatives: list[dict[str, Any]]) -> None:
+        s = state.slots
+        out.say("no_availability", room=Room(None, s.pet_type), start=s.start_date, end=s.end_date)
+        alts = [(_d(a["start"]), _d(a["end"])) for a in alternatives][:3]
+        if alts:
+            state.alternatives = [(a.isoformat(), b.isoformat()) for a, b in alts]
+            out.alternatives = alts
+            out.say("alternatives", alternatives=Ranges(tuple(alts)))
+            state.awaiting = Awaiting.ALTERNATIVE
+        else:
+            out.say("no_alternatives")
+            state.awaiting = Awaiting.CALLBACK_OFFER
+            state.task = Task.NONE
+
+    async def _commit(self, state: DialogueState, out: TurnOutput) -> None:
+        s = state.slots
+        args = {
+            "pet_name": s.pet_name,
+            "pet_type": s.pet_type,
+            "start_date": s.start_date,
+            "end_date": s.end_date,
+            "owner_name": s.owner_name,
+            "owner_phone": s.owner_phone,
+        }
+        key = idempotency_key(state, "create", args)
+        res = await self._run(out, "create_booking", args, idempotency_key=key)
+        if res is None:
+            return
+        if res.status is OutcomeStatus.OK:
+            b = res.data or {}
+            out.booking_id = str(b["id"])
+            state.last_booking_id = out.booking_id
+            out.parts.append(
+                Part(
+                    "confirmed",
+                    {
+                        "pet_name": b.get("pet_name", s.pet_name),
+                        "start": _d(b["start"]),
+                        "end": _d(b["end"]),
+                        "booking_id": Digits(out.booking_id),
+                    },
+                    protected=True,
+                )
+            )
+            state.reset_task()
+            out.parts.append(Part("anything_else", optional=True))
+        elif res.status is OutcomeStatus.FALLBACK:
+            out.say("fallback_callback", ticket=res.fallback_ticket_id)
+            state.reset_task()
+        elif res.status is OutcomeStatus.NEEDS_CLARIFICATION:
+            self._clarify(state, out, res)
+        else:
+            out.say("error")
+            state.awaiting = Awaiting.CALLBACK_OFFER
+            out.say("kb_none")
+
+    def _clarify(self, state: DialogueState, out: TurnOutput, res: Any) -> None:
+        """A client error from a tool: tell the customer what to fix and ask again."""
+        if res.status is OutcomeStatus.FALLBACK:
+            out.say("fallback_callback", ticket=res.fallback_ticket_id)
+            state.reset_task()
+            return
+        if res.status is OutcomeStatus.ERROR:
+            out.say("error")
+            state.awaiting = Awaiting.CALLBACK_OFFER
+            state.task = Task.NONE
+            return
+        code, fld = res.error_code, res.error_field
+        details = res.details or {}
+        if code == "no_availability":
+            self._no_availability(state, out, list(details.get("alternatives") or []))
+            return
+        s = state.slots
+        if fld == "owner_phone":
+            s.owner_phone = None
+            state.caller_id_offered = True
+            out.say("invalid_phone")
+            state.awaiting = Awaiting.OWNER_PHONE
+            return
+        if fld in ("start_date", "end_date", "pet_name", "pet_type", "owner_name"):
+            setattr(s, fld, None)
+            if fld == "start_date":
+                s.end_date = None
+            out.say("invalid_value", problem=res.user_message or "")
+            state.awaiting = Awaiting(fld)
+            return
+        out.say("invalid_value", problem=res.user_message or "")
+        state.awaiting = None
+
+    # ------------------------------------------------- cancel / change / check
+
+    async def _existing(self, state: DialogueState, ex: Extraction, text: str, today: dt.date, out: TurnOutput) -> None:
+        if state.target_booking_id is None:
+            await self._identify(state, ex, out)
+            if state.target_booking_id is None:
+                return
+            if state.task is Task.CHECK:
+                self._details(state, out)
+                state.reset_task()
+                out.parts.append(Part("anything_else", optional=True))
+                return
+            if state.target_summary.get("status") == "cancelled":
+                out.say("already_cancelled", booking_id=Digits(state.target_booking_id))
+                state.reset_task()
+                return
+            if state.task is Task.CANCEL:
+                state.awaiting = Awaiting.CANCEL_CONFIRMATION
+                t = state.target_summary
+                out.parts.append(
+                    Part(
+                        "confirm_cancel",
+                        {
+                            "booking_id": Digits(state.target_booking_id),
+                            "pet_name": t["pet_name"],
+                            "start": _d(t["start"]),
+                            "end": _d(t["end"]),
+                        },
+                        protected=True,
+                    )
+                )
+                return
+            # change: fall through with the same utterance (it may already hold the new dates)
+            state.awaiting = Awaiting.CHANGE_DATES
+            if not (ex.start or ex.end or ex.nights or ex.single_date) or ex.booking_id:
+                out.say("ask_change", pet_name=state.target_summary.get("pet_name", ""))
+                return
+
+        if state.awaiting is Awaiting.CANCEL_CONFIRMATION:
+            if ex.yes is True:
+                await self._cancel(state, out)
+            elif ex.yes is False:
+                out.say("cancel_kept")
+                state.reset_task()
+            else:
+                out.say("not_understood")
+                state.awaiting = Awaiting.CANCEL_CONFIRMATION
+            return
+        if state.awaiting is Awaiting.CHANGE_CONFIRMATION:
+            if ex.yes is True:
+                await self._change(state, out)
+                return
+            if ex.yes is False:
+                out.say("cancel_kept")
+                state.reset_task()
+                return
+            # maybe new dates instead of yes/no: fall through
+        await self._change_dates(state, ex, today, out)
+
+    async def _identify(self, state: DialogueState, ex: Extraction, out: TurnOutput) -> None:
+        """Find the customer's booking by its number, or by phone plus pet name.
+
+        Never lists bookings by phone alone, so nobody learns about another
+        customer's stays by guessing a number."""
+        phone = ex.phone or state.slots.owner_phone or (state.caller_id if state.channel == "voice" else None)
+        pet_name = ex.pet_name or state.slots.pet_name
+        if ex.pet_name:
+            state.slots.pet_name = ex.pet_name
+        if ex.phone:
+            state.slots.owner_phone = ex.phone
+        args: dict[str, Any]
+        if ex.booking_id:
+            args = {"booking_id": ex.booking_id}
+        elif phone and pet_name:
+            args = {"phone": phone, "pet_name": pet_name}
+        else:
+            state.awaiting = Awaiting.BOOKING_ID
+            out.say("identify_booking")
+            return
+        res = await self._run(out, "find_bookings", args)
+        if res is None:
+            return
+        if res.status is not OutcomeStatus.OK:
+            self._clarify(state, out, res)
+            if res.status is OutcomeStatus.NEEDS_CLARIFICATION:
+                state.awaiting = Awaiting.BOOKING_ID
+            return
+        found = [b for b in (res.data or {}).get("bookings", [])]
+        if ex.booking_id:
+            found = [b for b in found if str(b.get("id")) == ex.booking_id]
+        active = [b for b in found if b.get("status") != "cancelled"] or found
+        if not active:
+            state.awaiting = Awaiting.BOOKING_ID
+            out.say("booking_not_found")
+            return
+        if len(active) > 1:
+            state.awaiting = Awaiting.BOOKING_ID
+            listing = "; ".join(f"{b['id']} ({b['pet_name']}, {b['start']})" for b in active[:5])
+            out.say("several_bookings", bookings=listing)
+            return
+        b = active[0]
+        state.target_booking_id = str(b["id"])
+        state.target_summary = {k: b.get(k) for k in ("pet_name", "pet_type", "start", "end", "status", "nights")}
+
+    def _details(self, state: DialogueState, out: TurnOutput) -> None:
+        t = state.target_summary
+        out.say(
+            "booking_details",
+            booking_id=Digits(state.target_booking_id or ""),
+            pet_name=t["pet_name"],
+            start=_d(t["start"]),
+            end=_d(t["end"]),
+            status=Word(str(t["status"])),
+        )
+
+    async def _cancel(self, state: DialogueState, out: TurnOutput) -> None:
+        bid = state.target_booking_id
+        assert bid
+        res = await self._run(out, "cancel_booking", {"booking_id": bid}, idempotency_key=idempotency_key(state, "cancel", {"id": bid}))
+        if res is None:
+            return
+        if res.status is OutcomeStatus.OK:
+            out.parts.append(Part("cancelled", {"booking_id": Digits(bid)}, protected=True))
+            state.reset_task()
+            out.parts.append(Part("anything_else", optional=True))
+        else:
+            self._clarify(state, out, res)
+            state.reset_task()
+
+    async def _change_dates(self, state: DialogueState, ex: Extraction, today: dt.date, out: TurnOutput) -> None:
+        t = state.target_summary
+        old_start, old_end = _d(t["start"]), _d(t["end"])
+        start, end = ex.start, ex.end
+        if start is None and ex.single_date is not None:
+            start = ex.single_date
+        if start is not None and end is None:
+            nights = ex.nights or (old_end - old_start).days
+            end = start + dt.timedelta(days=nights)
+        elif start is None and end is None and ex.nights:
+            start, end = old_start, old_start + dt.timedelta(days=ex.nights)
+        if start is None or end is None:
+            state.awaiting = Awaiting.CHANGE_DATES
+            out.say("not_understood")
+            out.say("ask_change", pet_name=t.get("pet_name", ""))
+            return
+        if start < today:
+            state.awaiting = Awaiting.CHANGE_DATES
+            out.say("date_past")
+            return
+        if end <= start:
+            state.awaiting = Awaiting.CHANGE_DATES
+            out.say("end_before_start", start=start, pet_name=t.get("pet_name", ""))
+            return
+        quote = await self._run(
+            out, "quote_price", {"pet_type": t.get("pet_type"), "start_date": start, "end_date": end}
+        )
+        if quote is None:
+            return
+        if quote.status is not OutcomeStatus.OK:
+            self._clarify(state, out, quote)
+            state.awaiting = Awaiting.CHANGE_DATES if state.task is Task.CHANGE else None
+            return
+        q = quote.data or {}
+        state.change_start, state.change_end = start, end
+        state.awaiting = Awaiting.CHANGE_CONFIRMATION
+        out.parts.append(
+            Part(
+                "confirm_change",
+                {
+                    "booking_id": Digits(state.target_booking_id or ""),
+                    "pet_name": t.get("pet_name", ""),
+                    "start": start,
+                    "end": end,
+                    "nights": Nights((end - start).days),
+                    "price": Money(int(q["total_minor"]), str(q["currency"])),
+                },
+                protected=True,
+            )
+        )
+
+    async def _change(self, state: DialogueState, out: TurnOutput) -> None:
+        bid = state.target_booking_id
+        assert bid and state.change_start and state.change_end
+        args = {"booking_id": bid, "start_date": state.change_start, "end_date": state.change_end}
+        res = await self._run(out, "change_booking", args, idempotency_key=idempotency_key(state, "change", args))
+        if res is None:
+            return
+        if res.status is OutcomeStatus.OK:
+            b = res.data or {}
+            out.booking_id = bid
+            out.parts.append(
+                Part(
+                    "changed",
+                    {
+                        "booking_id": Digits(bid),
+                        "start": _d(b["start"]),
+                        "end": _d(b["end"]),
+                        "price": Money(int(b["total_minor"]), str(b["currency"])),
+                    },
+                    protected=True,
+                )
+            )
+            state.reset_task()
+            out.parts.append(Part("anything_else", optional=True))
+        elif res.status is OutcomeStatus.NEEDS_CLARIFICATION and res.error_code == "no_availability":
+            s = state.slots
+            s.pet_type = state.target_summary.get("pet_type")
+            s.start_date, s.end_date = state.change_start, state.change_end
+            out.say("no_availability", room=Room(None, s.pet_type), start=s.start_date, end=s.end_date)
+            alts = [(_d(a["start"]), _d(a["end"])) for a in (res.details or {}).get("alternatives", [])][:3]
+            if alts:
+                out.say("alternatives", alternatives=Ranges(tuple(alts)))
+                out.alternatives = alts
+            state.awaiting = Awaiting.CHANGE_DATES
+        else:
+            self._clarify(state, out, res)
+
+    # ------------------------------------------------------ callback / person
+
+    async def _transfer(self, state: DialogueState, out: TurnOutput, reason: str) -> None:
+        state.reset_task()
+        if state.channel == "voice":
+            res = await self._run(out, "transfer_to_staff", {"reason": reason})
+            if res is not None and res.status is OutcomeStatus.OK and (res.data or {}).get("transfer_to"):
+                out.transfer_to = str(res.data["transfer_to"])
+                out.say("transfer_voice")
+                return
+        phone = state.slots.owner_phone or state.caller_id
+        if phone:
+            await self._request_callback(state, out, phone, reason)
+            return
+        state.task = Task.CALLBACK
+        state.awaiting = Awaiting.CALLBACK_PHONE
+        out.say("ask_callback_phone")
+
+    async def _callback(self, state: DialogueState, ex: Extraction, out: TurnOutput) -> None:
+        phone = ex.phone or state.slots.owner_phone or state.caller_id
+        if state.awaiting is Awaiting.CALLBACK_OFFER and ex.yes is True and (state.slots.owner_phone or state.caller_id):
+            phone = state.slots.owner_phone or state.caller_id
+        elif state.awaiting is Awaiting.CALLBACK_OFFER:
+            phone = ex.phone
+        if ex.owner_name:
+            state.slots.owner_name = ex.owner_name
+        if not phone:
+            state.awaiting = Awaiting.CALLBACK_PHONE
+            out.say("ask_callback_phone")
+            return
+        await self._request_callback(state, out, phone, "callback requested")
+
+    async def _request_callback(self, state: DialogueState, out: TurnOutput, phone: str, reason: str) -> None:
+        res = await self._run(
+            out, "request_callback", {"phone": phone, "name": state.slots.owner_name, "reason": reason}
+        )
+        state.reset_task()
+        if res is not None and res.status is OutcomeStatus.OK:
+            d = res.data or {}
+            out.say("callback_taken", phone=Digits(str(d.get("phone") or phone)), ticket=d.get("ticket_id"))
+        elif res is not None and res.status is OutcomeStatus.NEEDS_CLARIFICATION:
+            state.task = Task.CALLBACK
+            state.awaiting = Awaiting.CALLBACK_PHONE
+            out.say("invalid_phone")
+        else:
+            out.say("error")
+
+    # ---------------------------------------------------------------- helpers
+
+    async def _run(self, out: TurnOutput, name: str, args: dict[str, Any], **kw: Any) -> Any:
+        res = await self.tools(name, args, **kw)
+        out.actions.append(res.to_action())
+        return res

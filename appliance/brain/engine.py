@@ -1,0 +1,341 @@
+"""The one dialogue engine behind every channel.
+
+``Engine.handle(utterance) -> Reply``: load the session, decide the language,
+understand (rules first, LLM proposals second and validated), let the
+:class:`~appliance.brain.dialogue.Dialogue` act through the tools, render the
+reply per channel, and persist state and turns in one transaction. A restarted
+daemon continues any conversation where it stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from appliance.brain import safety
+from appliance.brain.dialogue import Dialogue, TurnOutput
+from appliance.brain.extract import Extraction, extract
+from appliance.brain.language import LanguageTracker, identifier_for
+from appliance.brain.render import Part, Renderer, quick_label, word
+from appliance.brain.state import Awaiting, DialogueState, Task
+from appliance.brain.understand import Understanding
+from appliance.core.clock import Clock, local_today, system_clock
+from appliance.core.config import Config
+from appliance.core.messages import Channel, Event, EventType, Intent, QuickReply, Reply, Utterance
+from appliance.tools.context import CallbackSink, ToolContext
+from appliance.tools.executor import SlowNotice, ToolExecutor, ToolResult
+
+log = logging.getLogger(__name__)
+
+EventSink = Callable[[Event], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class EngineStatus:
+    llm: str  # off / ready / unavailable
+    knowledge: str  # off / fts / hybrid
+    degraded: bool
+
+
+class Engine:
+    """One brain, many channels."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        sessions: Any,
+        executor: ToolExecutor,
+        backend: Any,
+        callbacks: CallbackSink,
+        understanding: Understanding | None = None,
+        knowledge: Any = None,
+        clock: Clock = system_clock,
+        on_event: EventSink | None = None,
+    ) -> None:
+        self.config = config
+        self.sessions = sessions
+        self.executor = executor
+        self.backend = backend
+        self.callbacks = callbacks
+        self.understanding = understanding or Understanding(config, llm=None)
+        self.knowledge = knowledge
+        self.clock = clock
+        self.on_event = on_event
+        rooms = {r.id: dict(r.name) for r in config.resources}
+        by_pet: dict[str, str] = {}
+        for r in config.resources:
+            for p in r.pet_types:
+                by_pet.setdefault(p, r.id)
+        self.renderer = Renderer(config.tenant.name, rooms, by_pet)
+        self.identifier = identifier_for(tuple(config.tenant.languages))
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    # ------------------------------------------------------------------ status
+
+    @property
+    def degraded(self) -> bool:
+        return self.understanding.degraded
+
+    def status(self) -> EngineStatus:
+        kb = "off" if self.knowledge is None else getattr(self.knowledge, "mode", "fts")
+        return EngineStatus(self.understanding.llm_status, kb, self.degraded)
+
+    # ------------------------------------------------------------------ turns
+
+    async def handle(self, utt: Utterance) -> Reply:
+        lock = self._locks.setdefault(utt.session_id, asyncio.Lock())
+        async with lock:
+            return await self._handle(utt)
+
+    async def greet(self, session_id: str, channel: Channel, *, caller_id: str | None = None) -> Reply:
+        """The first words of a call or chat, in the tenant's default language."""
+        async with self._locks.setdefault(session_id, asyncio.Lock()):
+            state = await self._load(session_id, channel)
+            if caller_id:
+                state.caller_id = caller_id
+            state.greeted = True
+            out = TurnOutput()
+            out.say("greeting")
+            reply = self._reply(state, out, Part("greeting"))
+            await self._save(state, None, reply, channel)
+            return reply
+
+    async def snapshot(self, session_id: str) -> dict[str, Any]:
+        """Where a conversation stands (for a web page that reconnects)."""
+        rec = await self.sessions.get(session_id)
+        if rec is None or not rec.state:
+            return {"language": self.config.tenant.default_language, "quick_replies": [], "awaiting": None, "slots": {}}
+        state = DialogueState.from_dict(rec.state)
+        return {
+            "language": state.language,
+            "quick_replies": [{"label": q.label, "value": q.value} for q in self._quick_replies(state, TurnOutput())],
+            "awaiting": _public_awaiting(state.awaiting),
+            "slots": state.slots.to_public(),
+        }
+
+    async def _handle(self, utt: Utterance) -> Reply:
+        started = time.perf_counter()
+        channel = Channel(utt.channel)
+        state = await self._load(utt.session_id, channel)
+        if utt.caller_id and not state.caller_id:
+            state.caller_id = utt.caller_id
+        tracker = LanguageTracker.from_dict(
+            state.language_state,
+            self.config.tenant.languages,
+            self.config.tenant.default_language,
+            confidence=self.config.language.confidence,
+            word_budget=self.config.language.word_budget,
+            switch_min_words=self.config.language.switch_min_words,
+            identifier=self.identifier,
+        )
+        text, problem = safety.clean(utt.text, self.config.web.max_message_chars)
+        out = TurnOutput()
+        if problem is None:
+            decision = tracker.observe(text, utt.language_hint, utt.language_probability)
+            state.language = decision.language
+            state.language_state = tracker.to_dict()
+        if problem == "too_long":
+            out.say("input_too_long")
+        elif problem == "empty":
+            out.say("empty_input")
+            self._reask(state, out)
+        elif safety.is_injection(text):
+            log.warning("session %s: prompt-injection attempt refused", utt.session_id)
+            out.say("injection")
+            self._reask(state, out)
+        else:
+            today = local_today(self.clock, self.config.tenant.tz)
+            ex = await self.understanding.understand(text, state, today)
+            dialogue = Dialogue(self.config, self.tool_runner(state), self._answer)
+            try:
+                out = await dialogue.step(state, ex, text, today)
+            except Exception:  # a bug must not lose the conversation: apologise, keep state
+                log.exception("session %s: dialogue step failed", utt.session_id)
+                out = TurnOutput()
+                out.say("error")
+                self._reask(state, out)
+            if state.misunderstood >= 3 and state.task is not Task.CALLBACK:
+                state.misunderstood = 0
+                out.say("kb_none")
+                state.awaiting = Awaiting.CALLBACK_OFFER
+        if self.degraded and not state.degraded_noticed:
+            out.parts.append(Part("degraded_notice", optional=True))
+            state.degraded_noticed = True
+        state.turns += 1
+        reply = self._reply(state, out)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        await self._save(state, utt, reply, channel, stored_text=text if problem != "too_long" else None, ms=elapsed_ms)
+        self._emit(state, reply, out)
+        return reply
+
+    # --------------------------------------------------------------- helpers
+
+    def _reask(self, state: DialogueState, out: TurnOutput) -> None:
+        """After an interruption (injection, empty input), repeat the pending question."""
+        key = {
+            Awaiting.PET_TYPE: "ask_pet_type",
+            Awaiting.PET_NAME: "ask_pet_name",
+            Awaiting.START_DATE: "ask_start_date",
+            Awaiting.END_DATE: "ask_end_date",
+            Awaiting.OWNER_NAME: "ask_owner_name",
+            Awaiting.OWNER_PHONE: "ask_owner_phone",
+            Awaiting.CONFIRMATION: "not_confirmed_yet",
+            Awaiting.BOOKING_ID: "identify_booking",
+            Awaiting.CALLBACK_PHONE: "ask_callback_phone",
+        }.get(state.awaiting) if state.awaiting else None
+        if key:
+            from appliance.brain.render import Choice
+
+            out.say(key, pet_name=state.slots.pet_name or "", options=Choice(tuple(self.config.tenant.pet_types)))
+
+    def tool_runner(self, state: DialogueState) -> Any:
+        ctx = ToolContext(
+            backend=self.backend,
+            callbacks=self.callbacks,
+            config=self.config,
+            session_id=state.session_id,
+            channel=state.channel,
+            language=state.language,
+            caller_id=state.caller_id or state.slots.owner_phone,
+            caller_name=state.slots.owner_name,
+        )
+
+        async def run(name: str, args: dict[str, Any], *, idempotency_key: str | None = None) -> ToolResult:
+            async def slow(notice: SlowNotice) -> None:
+                self._publish(EventType.LOG, state.session_id, {"slow_tool": notice.tool, "elapsed_s": notice.elapsed_s})
+
+            return await self.executor.execute(name, args, ctx, idempotency_key=idempotency_key, on_slow=slow)
+
+        return run
+
+    async def _answer(self, text: str, lang: str, state: DialogueState) -> list[Part]:
+        from appliance.brain.answers import answer_question
+
+        return await answer_question(self, text, lang, state)
+
+    def _reply(self, state: DialogueState, out: TurnOutput, *extra: Part) -> Reply:
+        parts = out.parts or list(extra)
+        lang = state.language
+        text, speakable, sms = self.renderer.render(parts, lang)
+        return Reply(
+            session_id=state.session_id,
+            text=text,
+            language=lang,
+            speakable=speakable,
+            sms=sms,
+            quick_replies=tuple(self._quick_replies(state, out)),
+            slots=state.slots.to_public(),
+            awaiting=_public_awaiting(state.awaiting),
+            intent=state.task.value if state.task is not Task.NONE else None,
+            actions=tuple(out.actions),
+            booking_id=out.booking_id,
+            degraded=self.degraded,
+            end_of_conversation=out.end,
+            transfer_to=out.transfer_to,
+            protected=any(p.protected for p in parts),
+        )
+
+    def _quick_replies(self, state: DialogueState, out: TurnOutput) -> list[QuickReply]:
+        lang = state.language
+        a = state.awaiting
+        if a in (
+            Awaiting.CONFIRMATION,
+            Awaiting.CANCEL_CONFIRMATION,
+            Awaiting.CHANGE_CONFIRMATION,
+            Awaiting.CALLER_ID,
+            Awaiting.CALLBACK_OFFER,
+        ):
+            return [QuickReply(quick_label(lang, "yes"), quick_label(lang, "yes")), QuickReply(quick_label(lang, "no"), quick_label(lang, "no"))]
+        if a is Awaiting.PET_TYPE:
+            return [QuickReply(word(lang, p).capitalize(), word(lang, p)) for p in self.config.tenant.pet_types]
+        if a is Awaiting.START_DATE:
+            return [QuickReply(quick_label(lang, k), quick_label(lang, k)) for k in ("tomorrow", "this_weekend", "next_week")]
+        if a is Awaiting.END_DATE:
+            return [QuickReply(quick_label(lang, k), quick_label(lang, k)) for k in ("one_night", "one_week")]
+        if a is Awaiting.ALTERNATIVE and state.alternatives:
+            out_list = []
+            for s, e in state.alternatives:
+                sd, ed = dt.date.fromisoformat(s), dt.date.fromisoformat(e)
+                label = f"{self.renderer.fact(sd, lang, False)} – {self.renderer.fact(ed, lang, False)}"
+                out_list.append(QuickReply(label, f"{s}/{e}"))
+            return out_list
+        if a is None and state.task is Task.NONE:
+            return [QuickReply(quick_label(lang, k), quick_label(lang, k)) for k in ("book", "hours", "prices", "human")]
+        return []
+
+    async def _load(self, session_id: str, channel: Channel) -> DialogueState:
+        rec = await self.sessions.get(session_id)
+        if rec is not None and rec.state:
+            try:
+                return DialogueState.from_dict(rec.state)
+            except (KeyError, TypeError, ValueError):
+                log.exception("session %s: unreadable state, starting afresh", session_id)
+        return DialogueState(session_id=session_id, channel=channel.value, language=self.config.tenant.default_language)
+
+    async def _save(
+        self,
+        state: DialogueState,
+        utt: Utterance | None,
+        reply: Reply,
+        channel: Channel,
+        *,
+        stored_text: str | None = None,
+        ms: float | None = None,
+    ) -> None:
+        user_text = None
+        if utt is not None:
+            user_text = stored_text if stored_text is not None else safety.truncated_for_log(utt.text)
+        await self.sessions.save_turn(
+            state.session_id,
+            state.to_dict(),
+            channel=channel.value,
+            language=state.language,
+            user_text=user_text,
+            reply_text=reply.text,
+            total_ms=ms,
+            ended=state.ended,
+        )
+
+    def _emit(self, state: DialogueState, reply: Reply, out: TurnOutput) -> None:
+        if self.on_event is None:
+            return
+        self._publish(EventType.TURN, state.session_id, {"text": reply.text, "language": reply.language})
+        self._publish(EventType.SLOTS, state.session_id, {"slots": reply.slots, "awaiting": reply.awaiting})
+        for action in out.actions:
+            if action.tool == "create_booking" and action.status == "ok":
+                self._publish(EventType.BOOKING_CREATED, state.session_id, dict(action.result or {}))
+            elif action.tool == "cancel_booking" and action.status == "ok":
+                self._publish(EventType.BOOKING_CANCELLED, state.session_id, dict(action.result or {}))
+            elif action.tool == "change_booking" and action.status == "ok":
+                self._publish(EventType.BOOKING_CHANGED, state.session_id, dict(action.result or {}))
+            elif action.tool == "request_callback" or action.status == "fallback":
+                self._publish(EventType.CALLBACK_REQUESTED, state.session_id, dict(action.result or {}))
+        if reply.transfer_to:
+            self._publish(EventType.TRANSFER, state.session_id, {"to": reply.transfer_to})
+
+    def _publish(self, type_: EventType, session_id: str, data: dict[str, Any]) -> None:
+        if self.on_event is not None:
+            try:
+                self.on_event(Event(type_, data, session_id))
+            except Exception:  # a broken listener must not break the conversation
+                log.exception("event listener failed")
+
+
+def _public_awaiting(a: Awaiting | None) -> str | None:
+    """What the CLI/web report: a slot name, 'confirmation', or null."""
+    if a is None:
+        return None
+    if a in (Awaiting.CONFIRMATION, Awaiting.CANCEL_CONFIRMATION, Awaiting.CHANGE_CONFIRMATION):
+        return "confirmation"
+    if a is Awaiting.CALLER_ID:
+        return "owner_phone"
+    return a.value
+
+
+__all__ = ["Engine", "EngineStatus", "Extraction", "Intent", "extract"]

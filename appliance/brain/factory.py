@@ -1,0 +1,127 @@
+"""Wire one :class:`Engine` from the configuration (used by the daemon and the CLI)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from appliance.booking.local import LocalBackend
+from appliance.brain.engine import Engine, EventSink
+from appliance.brain.persist import ConversationStore
+from appliance.brain.understand import Understanding
+from appliance.core.clock import Clock, system_clock
+from appliance.core.config import Config
+from appliance.core.errors import EngineUnavailable
+from appliance.store.db import Database
+from appliance.store.repos import CallbackRepository
+from appliance.tools.booking_tools import default_registry
+from appliance.tools.executor import ToolExecutor
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Brain:
+    """An engine with everything it owns, closed together."""
+
+    engine: Engine
+    db: Database
+    backend: Any
+    llm: Any
+    knowledge: Any
+    owns_db: bool
+
+    async def aclose(self) -> None:
+        if self.llm is not None:
+            try:
+                await self.llm.aclose()
+            except Exception:
+                log.exception("closing the LLM failed")
+        if self.backend is not None and getattr(self.backend, "name", "") != "local":
+            await self.backend.aclose()
+        if self.owns_db:
+            self.db.close()
+
+
+def make_backend(config: Config, db: Database, clock: Clock) -> Any:
+    if config.tools.backend == "http":
+        from appliance.tools.http_backend import HttpBackend
+
+        return HttpBackend(config.tools.http_url, token=config.tools.http_token or None, timeout=config.tools.timeout_s)
+    backend = LocalBackend(db, config, clock)
+    backend.sync_resources()
+    return backend
+
+
+def make_llm(config: Config) -> Any:
+    """The configured LLM, or None (rules only: by choice when mode is off, degraded otherwise)."""
+    mode = config.llm.mode
+    if mode == "off":
+        return None
+    try:
+        from appliance.engines.llm import LlamaCppEngine
+        from appliance.engines.manifest import resolve_model_ref
+
+        path = resolve_model_ref(config.llm.model or "llm", dest=_models_dir(config))
+        if path is None:
+            raise EngineUnavailable("no LLM model configured", install_hint="appliance models fetch llm")
+        isolation = "thread" if mode == "thread" else "process"
+        return LlamaCppEngine(path, n_ctx=config.llm.context, threads=config.llm.threads, isolation=isolation)
+    except EngineUnavailable as exc:
+        if mode == "auto":
+            log.warning("LLM not available, running on the deterministic path: %s", exc)
+        else:
+            log.error("LLM not available (llm.mode=%s), running degraded: %s", mode, exc)
+        return None
+
+
+def _models_dir(config: Config) -> Any:
+    from appliance.engines.manifest import models_dir
+
+    return models_dir(config)
+
+
+def make_knowledge(config: Config, db: Database) -> Any:
+    try:
+        from appliance.brain.knowledge import KnowledgeBase
+
+        return KnowledgeBase.open(db, config)
+    except Exception:
+        log.exception("knowledge base unavailable; questions get the callback offer")
+        return None
+
+
+async def build_brain(
+    config: Config,
+    *,
+    db: Database | None = None,
+    clock: Clock = system_clock,
+    llm: Any = "config",
+    on_event: EventSink | None = None,
+    knowledge: Any = "config",
+) -> Brain:
+    owns_db = db is None
+    if db is None:
+        config.data_path.mkdir(parents=True, exist_ok=True)
+        db = Database.from_config(config)
+    backend = make_backend(config, db, clock)
+    if llm == "config":
+        llm = make_llm(config)
+    if knowledge == "config":
+        knowledge = make_knowledge(config, db)
+    callbacks = CallbackRepository(db, tenant_id=config.tenant.id, clock=clock, actor="brain")
+    executor = ToolExecutor(default_registry(), config.tools)
+    understanding = Understanding(config, llm)
+    engine = Engine(
+        config,
+        sessions=ConversationStore(db, tenant_id=config.tenant.id, clock=clock),
+        executor=executor,
+        backend=backend,
+        callbacks=callbacks,
+        understanding=understanding,
+        knowledge=knowledge,
+        clock=clock,
+        on_event=on_event,
+    )
+    return Brain(engine, db, backend, llm, knowledge, owns_db)

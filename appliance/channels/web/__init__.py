@@ -1,0 +1,1 @@
+"""The web chat channel: an aiohttp server with a static page and a WebSocket."""

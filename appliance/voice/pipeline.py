@@ -1,0 +1,86 @@
+"""Assembly of the voice pipeline, independent of the transport.
+
+    transport.input() -> VoiceInputProcessor (Silero VAD, TurnSegmenter, InterruptionPolicy)
+      -> EngineSTTProcessor -> BrainProcessor -> EngineTTSProcessor -> transport.output()
+
+A file transport (``appliance.channels.file_transport``) and the SIP transport plug in at the
+two ends. The output transport must honour :class:`~appliance.voice.frames.PlaybackControlFrame`
+(pause/resume, see :mod:`appliance.voice.playback`) and report playback to the recorder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from appliance.voice.interruption import InterruptionPolicy
+from appliance.voice.ports import BrainPort
+from appliance.voice.recorder import CallRecorder
+from appliance.voice.turns import TurnSegmenter
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceSettings:
+    """The voice path's tunables (from ``[voice]`` and ``[tools]`` in the config)."""
+
+    end_silence_s: float = 0.5
+    min_speech_s: float = 0.15
+    speculative_after_s: float = 0.2
+    min_barge_in_s: float = 0.3
+    pause_after_s: float = 0.1
+    slow_notice_s: float = 1.0
+    default_language: str = "en"
+    sample_rate: int = 16000
+    speculative_stt: bool = True  # start STT at SPECULATIVE_END; the brain is never run speculatively
+
+    @classmethod
+    def from_config(cls, config: Any | None) -> VoiceSettings:
+        if config is None:
+            return cls()
+        voice, tools, tenant = config.voice, config.tools, config.tenant
+        end = voice.end_of_turn_silence_s
+        return cls(
+            end_silence_s=end,
+            speculative_after_s=min(0.2, end),
+            min_barge_in_s=voice.backchannel_max_s,
+            pause_after_s=min(0.1, voice.backchannel_max_s),
+            slow_notice_s=tools.slow_notice_s,
+            default_language=tenant.default_language,
+        )
+
+    def segmenter(self) -> TurnSegmenter:
+        return TurnSegmenter(self.end_silence_s, self.min_speech_s, self.speculative_after_s)
+
+    def policy(self) -> InterruptionPolicy:
+        return InterruptionPolicy(self.min_barge_in_s, pause_after_s=self.pause_after_s)
+
+
+def build_voice_pipeline(
+    *,
+    input_transport: Any,
+    output_transport: Any,
+    brain: BrainPort,
+    stt: Any,
+    tts: Any,
+    recorder: CallRecorder,
+    settings: VoiceSettings | None = None,
+    vad: Any | None = None,
+) -> Any:
+    """Return a pipecat ``Pipeline`` for one call."""
+    from pipecat.pipeline.pipeline import Pipeline
+
+    from appliance.voice.processors import BrainProcessor, EngineSTTProcessor, EngineTTSProcessor, VoiceInputProcessor
+
+    s = settings or VoiceSettings()
+    return Pipeline(
+        [
+            input_transport,
+            VoiceInputProcessor(recorder=recorder, segmenter=s.segmenter(), policy=s.policy(), vad=vad),
+            EngineSTTProcessor(stt=stt, recorder=recorder, speculate=s.speculative_stt),
+            BrainProcessor(
+                brain=brain, recorder=recorder, default_language=s.default_language, slow_notice_s=s.slow_notice_s
+            ),
+            EngineTTSProcessor(tts=tts, recorder=recorder),
+            output_transport,
+        ]
+    )

@@ -1,0 +1,493 @@
+"""pipecat processors of the voice path.
+
+``VoiceInputProcessor``  caller audio -> Silero VAD (pipecat's bundled analyzer, in a thread)
+                         -> TurnSegmenter (turns) + InterruptionPolicy (barge-in)
+``EngineSTTProcessor``   UtteranceAudioFrame -> STTEngine.transcribe in a worker thread
+                         -> TranscriptionFrame (language and probability kept)
+``BrainProcessor``       TranscriptionFrame -> BrainPort.handle -> SpeakFrame per sentence
+``EngineTTSProcessor``   SpeakFrame -> TTSEngine.synthesize in a worker thread -> TTSAudioRawFrame
+
+pipecat's STTService/TTSService base classes are built for streaming cloud services (per-frame
+``run_stt``, an LLM-token text aggregator, audio contexts); ours are batch engines that need
+the language per sentence, a protected flag and speculation, so these are plain
+FrameProcessors that speak pipecat's frames (TranscriptionFrame, TTSStarted/Audio/Stopped).
+Long work (STT, the brain) runs in tasks of its own, so a barge-in (InterruptionFrame) never
+cancels a brain call halfway through a booking.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from pipecat.frames.frames import (
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
+    CancelFrame,
+    EndFrame,
+    Frame,
+    InputAudioRawFrame,
+    InterruptionFrame,
+    StartFrame,
+    TranscriptionFrame,
+    TTSAudioRawFrame,
+    TTSStartedFrame,
+    TTSStoppedFrame,
+    VADUserStartedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
+)
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor, FrameProcessorSetup
+
+from appliance.core.errors import ApplianceError
+from appliance.core.messages import Channel, Reply, Utterance
+from appliance.voice.frames import (
+    PlaybackControlFrame,
+    ProtectedSpeechFrame,
+    SpeakFrame,
+    TurnResumedFrame,
+    UtteranceAudioFrame,
+)
+from appliance.voice.interruption import BargeInAction, InterruptionPolicy
+from appliance.voice.ports import BrainPort, slow_notice
+from appliance.voice.recorder import CallRecorder
+from appliance.voice.sentences import SentenceChunker
+from appliance.voice.timeline import Mark
+from appliance.voice.turns import TurnEventType, TurnSegmenter
+
+log = logging.getLogger("appliance.voice")
+
+APOLOGIES: dict[str, str] = {
+    "en": "Sorry, something went wrong. Could you say that again?",
+    "et": "Vabandust, midagi läks valesti. Kas saaksite seda korrata?",
+    "ru": "Извините, что-то пошло не так. Повторите, пожалуйста.",
+}
+
+
+def _pipecat_language(code: str | None) -> Any:
+    from pipecat.transcriptions.language import Language
+
+    if not code:
+        return None
+    try:
+        return Language(code)
+    except ValueError:
+        return None
+
+
+def _confidence(vad: Any, window: bytes) -> float:
+    import numpy as np
+
+    return float(np.asarray(vad.voice_confidence(window)).reshape(-1)[0])
+
+
+class VoiceInputProcessor(FrameProcessor):
+    """VAD, turn detection and barge-in, right after the input transport.
+
+    Caller audio is consumed here (not forwarded): each turn's audio travels on as one
+    :class:`UtteranceAudioFrame`. After each input frame the shared audio clock advances.
+    """
+
+    def __init__(
+        self,
+        *,
+        recorder: CallRecorder,
+        segmenter: TurnSegmenter | None = None,
+        policy: InterruptionPolicy | None = None,
+        vad: Any | None = None,
+        preroll_s: float = 0.3,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._rec = recorder
+        self._seg = segmenter or TurnSegmenter()
+        self._policy = policy or InterruptionPolicy()
+        self._vad = vad  # a pipecat VADAnalyzer; SileroVADAnalyzer() when None
+        self._preroll_s = preroll_s
+        self._rate = 16000
+        self._window_bytes = 1024
+        self._pending = bytearray()  # audio not yet scored by the VAD
+        self._buf = bytearray()  # audio kept for the current/next turn
+        self._buf_start_s = 0.0  # stream time of _buf[0]
+        self._fed_s = 0.0  # stream time of audio received
+        self._turn: int | None = None
+        self._turn_barged = False  # this turn interrupted the appliance
+        self._turn_overlapped = False  # this turn began while the appliance was talking
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vad")
+
+    @property
+    def segmenter(self) -> TurnSegmenter:
+        return self._seg
+
+    @property
+    def policy(self) -> InterruptionPolicy:
+        return self._policy
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, StartFrame):
+            await self._start(frame)
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, InputAudioRawFrame):
+            await self._audio(frame)
+        elif isinstance(frame, BotStartedSpeakingFrame):
+            self._policy.bot_started()
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, BotStoppedSpeakingFrame):
+            self._policy.bot_stopped()
+            if self._policy.protected:
+                self._policy.protected_end()
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, ProtectedSpeechFrame):
+            await self._barge_in(self._policy.protected_start())
+        elif isinstance(frame, (EndFrame, CancelFrame)):
+            self._executor.shutdown(wait=False)
+            await self.push_frame(frame, direction)
+        else:
+            await self.push_frame(frame, direction)
+
+    async def setup(self, setup: FrameProcessorSetup) -> None:
+        await super().setup(setup)
+        self._rate = setup.audio_in_sample_rate
+
+    async def _start(self, frame: StartFrame) -> None:
+        if self._vad is None:
+            from pipecat.audio.vad.silero import SileroVADAnalyzer
+
+            self._vad = SileroVADAnalyzer()
+        self._vad.set_sample_rate(self._rate)
+        self._window_bytes = self._vad.num_frames_required() * 2
+
+    async def _audio(self, frame: InputAudioRawFrame) -> None:
+        if frame.sample_rate != self._rate:
+            log.warning("input audio at %s Hz, expected %s Hz", frame.sample_rate, self._rate)
+        self._pending.extend(frame.audio)
+        self._buf.extend(frame.audio)
+        self._fed_s += len(frame.audio) / 2 / self._rate
+        loop = asyncio.get_running_loop()
+        while len(self._pending) >= self._window_bytes:
+            window = bytes(self._pending[: self._window_bytes])
+            del self._pending[: self._window_bytes]
+            prob = await loop.run_in_executor(self._executor, _confidence, self._vad, window)
+            await self._score(len(window) / 2 / self._rate, prob)
+        if self._turn is None:
+            self._trim_preroll()
+        self._rec.clock.advance_to(round(self._fed_s, 6))
+
+    async def _score(self, window_s: float, prob: float) -> None:
+        await self._barge_in(self._policy.process(window_s, prob))
+        for ev in self._seg.process(window_s, prob):
+            if ev.type is TurnEventType.SPEECH_START:
+                self._turn = self._rec.new_turn()
+                self._rec.user_in_turn = True
+                self._turn_barged = False
+                self._turn_overlapped = self._policy.bot_speaking and not self._policy.protected
+                self._rec.mark(self._turn, Mark.SPEECH_START, audio_s=ev.speech_start_s)
+                await self.push_frame(VADUserStartedSpeakingFrame(start_secs=self._seg.params.min_speech_s))
+            elif self._turn is None:
+                continue
+            elif ev.type is TurnEventType.SPECULATIVE_END:
+                await self.push_frame(UtteranceAudioFrame(self._turn, self._turn_audio(ev.speech_start_s), self._rate, True))
+            elif ev.type is TurnEventType.SPEECH_RESUMED:
+                await self.push_frame(TurnResumedFrame(self._turn))
+            elif ev.type is TurnEventType.TURN_END:
+                await self._end_turn(ev.speech_start_s, ev.speech_s, ev.at_s)
+
+    async def _end_turn(self, speech_start_s: float, speech_s: float, at_s: float) -> None:
+        turn, self._turn = self._turn, None
+        assert turn is not None
+        self._rec.user_in_turn = False
+        await self.push_frame(VADUserStoppedSpeakingFrame(stop_secs=self._seg.params.end_silence_s))
+        if self._turn_overlapped and not self._turn_barged and speech_s < self._policy.min_barge_in_s:
+            log.debug("turn %s was a backchannel (%.2f s of speech over the appliance)", turn, speech_s)
+            self._rec.drop_turn(turn)
+            await self.push_frame(TurnResumedFrame(turn))  # discard any speculative STT
+            return
+        self._rec.mark(turn, Mark.END_OF_SPEECH, audio_s=at_s)
+        self._rec.hold_turn(turn)
+        await self.push_frame(UtteranceAudioFrame(turn, self._turn_audio(speech_start_s), self._rate, False))
+
+    async def _barge_in(self, events: list) -> None:
+        for ev in events:
+            if ev.action is BargeInAction.INTERRUPT:
+                self._turn_barged = True
+                self._rec.interrupted(self._rec.clock.now())
+                self._rec.finish_replied_turns()
+                await self.push_frame(PlaybackControlFrame(ev.action, ev.at_s))
+                await self.broadcast_interruption()
+            else:
+                await self.push_frame(PlaybackControlFrame(ev.action, ev.at_s))
+
+    def _turn_audio(self, speech_start_s: float) -> bytes:
+        start = max(self._buf_start_s, speech_start_s - self._preroll_s)
+        offset = int(round((start - self._buf_start_s) * self._rate)) * 2
+        return bytes(self._buf[offset:])
+
+    def _trim_preroll(self) -> None:
+        keep = int(self._preroll_s * self._rate) * 2 + len(self._pending) + self._window_bytes
+        if len(self._buf) > keep:
+            drop = len(self._buf) - keep
+            del self._buf[:drop]
+            self._buf_start_s += drop / 2 / self._rate
+
+
+class EngineSTTProcessor(FrameProcessor):
+    """Wraps an ``STTEngine`` (sync, called in a worker thread). Speculative runs are reused
+    when the turn ends without more speech, and discarded on TurnResumedFrame."""
+
+    def __init__(
+        self,
+        *,
+        stt: Any,
+        recorder: CallRecorder,
+        language_hint: str | None = None,
+        speculate: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._stt = stt
+        self._speculate = speculate
+        self._rec = recorder
+        self._hint = language_hint
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stt")
+        self._speculative: dict[int, asyncio.Future[Any]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, UtteranceAudioFrame):
+            if frame.speculative:
+                if self._speculate:
+                    self._speculative[frame.turn] = self._submit(frame)
+            else:
+                task = asyncio.get_running_loop().create_task(self._final(frame))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        elif isinstance(frame, TurnResumedFrame):
+            fut = self._speculative.pop(frame.turn, None)
+            if fut is not None:
+                fut.cancel()
+        elif isinstance(frame, (EndFrame, CancelFrame)):
+            if isinstance(frame, EndFrame) and self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+            self._executor.shutdown(wait=False)
+            await self.push_frame(frame, direction)
+        else:
+            await self.push_frame(frame, direction)
+
+    def _submit(self, frame: UtteranceAudioFrame) -> asyncio.Future[Any]:
+        hint = self._rec.language or self._hint
+        loop = asyncio.get_running_loop()
+        blocking = getattr(self._stt, "transcribe_sync", None)
+        if blocking is not None:
+            return loop.run_in_executor(self._executor, blocking, frame.audio, frame.sample_rate, hint)
+        return asyncio.ensure_future(self._stt.transcribe(frame.audio, frame.sample_rate, hint))
+
+    async def _final(self, frame: UtteranceAudioFrame) -> None:
+        spec = self._speculative.pop(frame.turn, None)
+        hit = spec is not None and not spec.cancelled()
+        try:
+            transcript = await (spec if hit and spec is not None else self._submit(frame))
+        except Exception as exc:  # noqa: BLE001 - an engine failure must not kill the call
+            log.error("STT failed on turn %s: %s", frame.turn, exc)
+            self._rec.errors.append(f"stt: {exc}")
+            self._rec.drop_turn(frame.turn, backchannel=False)
+            return
+        self._rec.mark(frame.turn, Mark.STT_DONE)
+        tl = self._rec.timelines.get(frame.turn)
+        if tl is not None:
+            tl.text = transcript.text
+            tl.language = transcript.language
+            tl.language_probability = transcript.probability
+            tl.speculative_hit = hit
+        out = TranscriptionFrame(
+            text=transcript.text,
+            user_id="caller",
+            timestamp=dt.datetime.now(dt.UTC).isoformat(),
+            language=_pipecat_language(transcript.language),
+            result=transcript,
+            finalized=True,
+        )
+        out.metadata.update(
+            {"turn": frame.turn, "language": transcript.language, "language_probability": transcript.probability}
+        )
+        await self.push_frame(out)
+
+
+class BrainProcessor(FrameProcessor):
+    """Hands each final transcript to the brain and speaks the reply sentence by sentence."""
+
+    def __init__(
+        self,
+        *,
+        brain: BrainPort,
+        recorder: CallRecorder,
+        default_language: str = "en",
+        slow_notice_s: float = 1.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._brain = brain
+        self._rec = recorder
+        self._default_language = default_language
+        self._slow_notice_s = slow_notice_s
+        self._lock = asyncio.Lock()  # one brain call at a time, in turn order
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, TranscriptionFrame) and direction is FrameDirection.DOWNSTREAM:
+            task = asyncio.get_running_loop().create_task(self._handle(frame))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        elif isinstance(frame, EndFrame):
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self.push_frame(frame, direction)
+        else:
+            await self.push_frame(frame, direction)
+
+    async def _handle(self, frame: TranscriptionFrame) -> None:
+        turn = frame.metadata.get("turn")
+        text = frame.text.strip()
+        if not text:
+            if turn is not None:
+                self._rec.drop_turn(turn, backchannel=False)
+            return
+        utterance = Utterance(
+            session_id=self._rec.session_id,
+            channel=Channel.VOICE,
+            text=text,
+            language_hint=frame.metadata.get("language"),
+            language_probability=frame.metadata.get("language_probability"),
+            received_at=dt.datetime.now(dt.UTC),
+        )
+        async with self._lock:
+            reply = await self._ask(utterance, turn)
+        await self._speak(reply, turn)
+
+    async def _ask(self, utterance: Utterance, turn: int | None) -> Reply:
+        call = asyncio.ensure_future(self._brain.handle(utterance))
+        try:
+            done, _ = await asyncio.wait({call}, timeout=self._slow_notice_s)
+            if not done:
+                language = self._rec.language or utterance.language_hint or self._default_language
+                await self.push_frame(SpeakFrame(slow_notice(language), language, turn=None, notice=True))
+            return await call
+        except ApplianceError as exc:
+            log.error("brain failed on turn %s: %s", turn, exc)
+            self._rec.errors.append(f"brain: {exc.code}")
+            language = self._rec.language or self._default_language
+            return Reply(self._rec.session_id, exc.user_message, language, speakable=exc.user_message)
+        except Exception as exc:  # noqa: BLE001 - keep the call alive, apologise
+            log.exception("brain crashed on turn %s", turn)
+            self._rec.errors.append(f"brain: {type(exc).__name__}")
+            language = self._rec.language or self._default_language
+            text = APOLOGIES.get(language, APOLOGIES["en"])
+            return Reply(self._rec.session_id, text, language, speakable=text)
+
+    async def _speak(self, reply: Reply, turn: int | None) -> None:
+        self._rec.mark(turn, Mark.FIRST_BRAIN_OUTPUT)
+        language = reply.language or self._rec.language or self._default_language
+        self._rec.language = language
+        if reply.end_of_conversation:
+            self._rec.end_of_conversation = True
+        if reply.transfer_to:
+            self._rec.transfer_to = reply.transfer_to
+        speakable = reply.speakable or reply.text
+        sentences = SentenceChunker().split(speakable)
+        if turn is not None and turn in self._rec.timelines:
+            self._rec.timelines[turn].reply = speakable
+        if not sentences:
+            if turn is not None:
+                self._rec.finish_turn(turn)
+            return
+        if turn is not None:
+            self._rec.reply_issued(turn)
+        for i, sentence in enumerate(sentences):
+            await self.push_frame(
+                SpeakFrame(
+                    sentence,
+                    language,
+                    turn=turn,
+                    protected=reply.protected,
+                    first=i == 0,
+                    last=i == len(sentences) - 1,
+                )
+            )
+
+
+class EngineTTSProcessor(FrameProcessor):
+    """Wraps a ``TTSEngine``: one sentence at a time in a worker thread, resampled to the
+    transport's output rate. The language travels with each sentence, so a ``MultiVoiceTTS``
+    switches voice exactly where the reply language changes."""
+
+    def __init__(self, *, tts: Any, recorder: CallRecorder, chunk_s: float = 0.04, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._tts = tts
+        self._rec = recorder
+        self._chunk_s = chunk_s
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts")
+        self._out_rate = 16000
+        self._voice_language: str | None = None
+        self._resampler: Any = None
+
+    async def setup(self, setup: FrameProcessorSetup) -> None:
+        await super().setup(setup)
+        self._out_rate = setup.audio_out_sample_rate
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, StartFrame):
+            from pipecat.audio.utils import create_file_resampler
+
+            self._resampler = create_file_resampler()
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, SpeakFrame):
+            await self._speak(frame)
+        elif isinstance(frame, InterruptionFrame):
+            self._rec.finish_replied_turns()
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, (EndFrame, CancelFrame)):
+            self._executor.shutdown(wait=False)
+            await self.push_frame(frame, direction)
+        else:
+            await self.push_frame(frame, direction)
+
+    async def _speak(self, frame: SpeakFrame) -> None:
+        try:
+            if frame.first:
+                if frame.turn is not None:
+                    self._rec.speaking_turn = frame.turn
+                if frame.protected:
+                    await self.push_frame(ProtectedSpeechFrame(frame.turn), FrameDirection.UPSTREAM)
+                await self.push_frame(TTSStartedFrame(context_id=f"turn-{frame.turn}"))
+            if frame.language != self._voice_language:
+                log.debug("TTS voice language %s -> %s", self._voice_language, frame.language)
+                self._voice_language = frame.language
+            loop = asyncio.get_running_loop()
+            try:
+                blocking = getattr(self._tts, "synthesize_sync", None)
+                if blocking is not None:
+                    chunk = await loop.run_in_executor(self._executor, blocking, frame.text, frame.language)
+                else:
+                    chunk = await self._tts.synthesize(frame.text, frame.language)
+                audio = chunk.pcm16
+                if chunk.sample_rate != self._out_rate:
+                    audio = await self._resampler.resample(audio, chunk.sample_rate, self._out_rate)
+            except Exception as exc:  # noqa: BLE001 - a failed sentence is skipped, the call goes on
+                log.error("TTS failed for %r: %s", frame.text, exc)
+                self._rec.errors.append(f"tts: {exc}")
+                audio = b""
+            step = int(self._out_rate * self._chunk_s) * 2
+            for i in range(0, len(audio), step):
+                out = TTSAudioRawFrame(audio[i : i + step], self._out_rate, 1, context_id=f"turn-{frame.turn}")
+                out.interruptible = not frame.protected
+                await self.push_frame(out)
+            if frame.last:
+                await self.push_frame(TTSStoppedFrame(context_id=f"turn-{frame.turn}"))
+        finally:
+            if frame.last and frame.turn is not None:
+                self._rec.finish_turn(frame.turn)

@@ -1,0 +1,123 @@
+"""Call-level bookkeeping shared by the voice processors and the transports: turn timelines,
+clock holds, who is speaking, and how the call ended."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from appliance.voice.clock import AudioClock
+from appliance.voice.timeline import Mark, TurnTimeline
+
+log = logging.getLogger("appliance.voice")
+
+
+@dataclass(frozen=True, slots=True)
+class CallResult:
+    session_id: str
+    turns: tuple[TurnTimeline, ...]
+    backchannels: int
+    interruptions: int
+    duration_s: float  # audio seconds of the call (input plus tail)
+    ended_by: str  # "input_end" | "end_of_conversation" | "transfer" | "timeout"
+    transfer_to: str | None = None
+    errors: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "session_id": self.session_id,
+            "turns": [t.to_dict() for t in self.turns],
+            "backchannels": self.backchannels,
+            "interruptions": self.interruptions,
+            "duration_s": self.duration_s,
+            "ended_by": self.ended_by,
+            "transfer_to": self.transfer_to,
+            "errors": list(self.errors),
+        }
+
+
+@dataclass
+class CallRecorder:
+    session_id: str
+    clock: AudioClock = field(default_factory=AudioClock)
+    timelines: dict[int, TurnTimeline] = field(default_factory=dict)
+    backchannels: int = 0
+    interruptions: int = 0
+    speaking_turn: int | None = None  # the turn whose reply is playing (or about to)
+    bot_speaking: bool = False
+    user_in_turn: bool = False
+    language: str | None = None  # the session's current reply language
+    end_of_conversation: bool = False
+    transfer_to: str | None = None
+    errors: list[str] = field(default_factory=list)
+    _next_turn: int = 1
+    _finished: set[int] = field(default_factory=set)
+    _replied: set[int] = field(default_factory=set)
+
+    def new_turn(self) -> int:
+        n = self._next_turn
+        self._next_turn += 1
+        self.timelines[n] = TurnTimeline(turn=n, session_id=self.session_id)
+        return n
+
+    def mark(self, turn: int | None, mark: Mark, *, audio_s: float | None = None, overwrite: bool = False) -> None:
+        if turn is None or turn not in self.timelines:
+            return
+        at = self.clock.now() if audio_s is None else audio_s
+        self.timelines[turn].mark(mark, audio_s=at, wall_s=self.clock.wall(), overwrite=overwrite)
+
+    def hold_turn(self, turn: int) -> None:
+        self.clock.hold(f"turn-{turn}")
+
+    def reply_issued(self, turn: int) -> None:
+        self._replied.add(turn)
+
+    def finish_turn(self, turn: int) -> None:
+        """The turn's work (STT, brain, TTS) is over: let the clock run again."""
+        self.clock.release(f"turn-{turn}")
+        self._replied.discard(turn)
+        self._finished.add(turn)
+
+    def finish_replied_turns(self) -> None:
+        """An interruption dropped whatever replies were still being synthesized."""
+        for turn in list(self._replied):
+            self.finish_turn(turn)
+
+    def drop_turn(self, turn: int, *, backchannel: bool = True) -> None:
+        """A turn that never reaches the brain (backchannel, empty transcript)."""
+        if backchannel:
+            self.backchannels += 1
+        self.timelines.pop(turn, None)
+        self.finish_turn(turn)
+
+    # -- playback (called by output transports through PlaybackTracker) -----------
+
+    def playback_started(self, audio_s: float) -> None:
+        self.bot_speaking = True
+        self.mark(self.speaking_turn, Mark.FIRST_AUDIO_OUT, audio_s=audio_s)
+
+    def playback_stopped(self, audio_s: float) -> None:
+        self.bot_speaking = False
+        turn = self.speaking_turn
+        if turn is not None and turn in self.timelines:
+            tl = self.timelines[turn]
+            if tl.has(Mark.FIRST_AUDIO_OUT) and not tl.has(Mark.INTERRUPTED):
+                self.mark(turn, Mark.PLAYBACK_END, audio_s=audio_s, overwrite=True)
+                tl.log() if turn in self._finished else None
+
+    def interrupted(self, audio_s: float) -> None:
+        self.interruptions += 1
+        self.mark(self.speaking_turn, Mark.INTERRUPTED, audio_s=audio_s)
+
+    def result(self, *, ended_by: str, duration_s: float) -> CallResult:
+        return CallResult(
+            session_id=self.session_id,
+            turns=tuple(self.timelines[k] for k in sorted(self.timelines)),
+            backchannels=self.backchannels,
+            interruptions=self.interruptions,
+            duration_s=round(duration_s, 3),
+            ended_by=ended_by,
+            transfer_to=self.transfer_to,
+            errors=tuple(self.errors),
+        )

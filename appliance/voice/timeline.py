@@ -1,0 +1,101 @@
+"""Per-turn timestamps of the voice path, and one structured log line per turn.
+
+Every mark is kept twice: on the call's *audio* timeline (seconds of caller audio since the
+call started, the same axis as the input and output WAVs) and on the wall clock (seconds
+since the call started, ``time.monotonic``). With a file transport running faster than real
+time the audio clock stands still while the appliance thinks, so audio-time latencies show
+what the caller would hear on the audio axis, and wall-time latencies show the real compute.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger("appliance.voice.timeline")
+
+
+class Mark(enum.StrEnum):
+    SPEECH_START = "speech_start"
+    END_OF_SPEECH = "end_of_speech"  # turn end detected (the silence rule fired)
+    STT_DONE = "stt_done"
+    FIRST_BRAIN_OUTPUT = "first_brain_output"
+    FIRST_AUDIO_OUT = "first_audio_out"  # first reply audio written to the transport
+    PLAYBACK_END = "playback_end"
+    INTERRUPTED = "interrupted"
+
+
+REQUIRED_MARKS: tuple[Mark, ...] = (
+    Mark.SPEECH_START,
+    Mark.END_OF_SPEECH,
+    Mark.STT_DONE,
+    Mark.FIRST_BRAIN_OUTPUT,
+    Mark.FIRST_AUDIO_OUT,
+    Mark.PLAYBACK_END,
+)
+
+
+@dataclass
+class TurnTimeline:
+    turn: int
+    session_id: str = ""
+    audio: dict[str, float] = field(default_factory=dict)
+    wall: dict[str, float] = field(default_factory=dict)
+    text: str = ""
+    language: str | None = None
+    language_probability: float | None = None
+    reply: str = ""
+    speculative_hit: bool | None = None  # STT result taken from the speculative run
+
+    def mark(self, mark: Mark | str, *, audio_s: float, wall_s: float, overwrite: bool = False) -> None:
+        key = str(mark)
+        if overwrite or key not in self.audio:
+            self.audio[key] = round(audio_s, 4)
+            self.wall[key] = round(wall_s, 4)
+
+    def has(self, mark: Mark | str) -> bool:
+        return str(mark) in self.audio
+
+    @property
+    def complete(self) -> bool:
+        """All marks of an answered turn are present (an interruption may replace playback end)."""
+        needed = [m for m in REQUIRED_MARKS if not (m is Mark.PLAYBACK_END and self.has(Mark.INTERRUPTED))]
+        return all(self.has(m) for m in needed)
+
+    def latencies(self) -> dict[str, float]:
+        """Derived latencies in ms, on both clocks, where both ends are known."""
+        pairs = {
+            "end_detect": (Mark.SPEECH_START, Mark.END_OF_SPEECH),
+            "stt": (Mark.END_OF_SPEECH, Mark.STT_DONE),
+            "brain": (Mark.STT_DONE, Mark.FIRST_BRAIN_OUTPUT),
+            "tts_first_audio": (Mark.FIRST_BRAIN_OUTPUT, Mark.FIRST_AUDIO_OUT),
+            "response": (Mark.END_OF_SPEECH, Mark.FIRST_AUDIO_OUT),
+        }
+        out: dict[str, float] = {}
+        for name, (a, b) in pairs.items():
+            if self.has(a) and self.has(b):
+                out[f"{name}_wall_ms"] = round((self.wall[b] - self.wall[a]) * 1000, 1)
+                out[f"{name}_audio_ms"] = round((self.audio[b] - self.audio[a]) * 1000, 1)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "turn": self.turn,
+            "session_id": self.session_id,
+            "text": self.text,
+            "language": self.language,
+            "language_probability": self.language_probability,
+            "reply": self.reply,
+            "speculative_hit": self.speculative_hit,
+            "audio_s": dict(self.audio),
+            "wall_s": dict(self.wall),
+            "latency": self.latencies(),
+            "complete": self.complete,
+        }
+
+    def log(self) -> None:
+        """One structured line per turn."""
+        log.info("voice_turn %s", json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True))

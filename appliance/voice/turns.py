@@ -1,0 +1,158 @@
+"""Turn segmentation: a pure state machine fed with VAD probabilities.
+
+In the style of Home Assistant's ``VoiceCommandSegmenter.process(chunk_seconds, is_speech)``:
+no audio, no I/O, no clock. The caller feeds one VAD window at a time (its length in seconds
+and the speech probability) and gets back the events it caused. Tests drive it with numbers.
+
+Timeline of one turn (defaults)::
+
+    speech ............ silence 0.2 s -> SPECULATIVE_END (start STT early)
+                        silence 0.5 s -> TURN_END (commit: the caller is done)
+    speech again after SPECULATIVE_END -> SPEECH_RESUMED (throw the speculative work away)
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+_EPS = 1e-9
+
+
+class TurnEventType(enum.StrEnum):
+    SPEECH_START = "speech_start"
+    SPECULATIVE_END = "speculative_end"
+    SPEECH_RESUMED = "speech_resumed"
+    TURN_END = "turn_end"
+
+
+@dataclass(frozen=True, slots=True)
+class TurnEvent:
+    type: TurnEventType
+    at_s: float  # stream time (seconds of audio fed so far) when the event fired
+    speech_start_s: float  # stream time where the turn's speech began (onset of the first speech window)
+    speech_s: float = 0.0  # seconds of speech in the turn so far
+
+
+@dataclass(frozen=True, slots=True)
+class TurnSegmenterParams:
+    end_silence_s: float = 0.5
+    min_speech_s: float = 0.15
+    speculative_after_s: float = 0.2
+    start_threshold: float = 0.5  # probability that starts speech
+    stop_threshold: float = 0.35  # probability below which speech stops (hysteresis)
+    max_turn_s: float = 30.0  # a turn this long is ended even without silence
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.stop_threshold <= self.start_threshold <= 1:
+            raise ValueError("need 0 <= stop_threshold <= start_threshold <= 1")
+        if self.end_silence_s <= 0 or self.min_speech_s < 0 or self.max_turn_s <= 0:
+            raise ValueError("durations must be positive")
+        if not 0 < self.speculative_after_s <= self.end_silence_s:
+            raise ValueError("need 0 < speculative_after_s <= end_silence_s")
+
+
+class TurnSegmenter:
+    """Detects the caller's turns from a stream of (chunk seconds, speech probability).
+
+    * Speech starts after ``min_speech_s`` of continuous speech (shorter clicks are noise).
+    * Inside a turn, pauses shorter than ``end_silence_s`` do not end it.
+    * ``start_threshold``/``stop_threshold`` give hysteresis: a window counts as speech when
+      its probability reaches ``start_threshold``, and, once speaking, keeps counting until the
+      probability falls below ``stop_threshold``.
+    """
+
+    def __init__(
+        self,
+        end_silence_s: float = 0.5,
+        min_speech_s: float = 0.15,
+        speculative_after_s: float = 0.2,
+        *,
+        start_threshold: float = 0.5,
+        stop_threshold: float = 0.35,
+        max_turn_s: float = 30.0,
+    ) -> None:
+        self.params = TurnSegmenterParams(
+            end_silence_s=end_silence_s,
+            min_speech_s=min_speech_s,
+            speculative_after_s=speculative_after_s,
+            start_threshold=start_threshold,
+            stop_threshold=stop_threshold,
+            max_turn_s=max_turn_s,
+        )
+        self.reset()
+
+    def reset(self) -> None:
+        self.time_s = 0.0
+        self.in_turn = False
+        self._voiced = False  # hysteresis state of the last window
+        self._onset_s = 0.0  # continuous speech before the turn started
+        self._onset_at = 0.0
+        self._speech_s = 0.0
+        self._silence_s = 0.0
+        self._speculative = False
+
+    @property
+    def speculative(self) -> bool:
+        """True between SPECULATIVE_END and TURN_END/SPEECH_RESUMED."""
+        return self._speculative
+
+    def _is_speech(self, prob: float) -> bool:
+        p = self.params
+        self._voiced = prob >= (p.stop_threshold if self._voiced else p.start_threshold)
+        return self._voiced
+
+    def process(self, chunk_s: float, speech_prob: float) -> list[TurnEvent]:
+        """Feed one window; return the events it caused (usually none)."""
+        if chunk_s <= 0:
+            raise ValueError("chunk_s must be positive")
+        p = self.params
+        start = self.time_s
+        self.time_s += chunk_s
+        speech = self._is_speech(speech_prob)
+        events: list[TurnEvent] = []
+
+        if not self.in_turn:
+            if speech:
+                if self._onset_s == 0.0:
+                    self._onset_at = start
+                self._onset_s += chunk_s
+                if self._onset_s + _EPS >= p.min_speech_s:
+                    self.in_turn = True
+                    self._speech_s = self._onset_s
+                    self._silence_s = 0.0
+                    self._speculative = False
+                    events.append(self._event(TurnEventType.SPEECH_START))
+            else:
+                self._onset_s = 0.0
+            return events
+
+        if speech:
+            self._speech_s += chunk_s
+            self._silence_s = 0.0
+            if self._speculative:
+                self._speculative = False
+                events.append(self._event(TurnEventType.SPEECH_RESUMED))
+        else:
+            self._silence_s += chunk_s
+            if not self._speculative and self._silence_s + _EPS >= p.speculative_after_s:
+                self._speculative = True
+                events.append(self._event(TurnEventType.SPECULATIVE_END))
+            if self._silence_s + _EPS >= p.end_silence_s:
+                events.append(self._end())
+                return events
+        if self.time_s - self._onset_at + _EPS >= p.max_turn_s:
+            events.append(self._end())
+        return events
+
+    def _event(self, kind: TurnEventType) -> TurnEvent:
+        return TurnEvent(kind, round(self.time_s, 6), round(self._onset_at, 6), round(self._speech_s, 6))
+
+    def _end(self) -> TurnEvent:
+        event = self._event(TurnEventType.TURN_END)
+        self.in_turn = False
+        self._speculative = False
+        self._onset_s = 0.0
+        self._speech_s = 0.0
+        self._silence_s = 0.0
+        return event
