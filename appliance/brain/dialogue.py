@@ -10,6 +10,7 @@ stay limits) live in the booking domain behind the tools, not here.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -170,8 +171,8 @@ class Dialogue:
                 s.owner_phone = state.caller_id
             state.caller_id_offered = True
             state.awaiting = None
-        if awaiting is Awaiting.ALTERNATIVE:
-            self._pick_alternative(state, ex, text)
+        if awaiting is Awaiting.ALTERNATIVE and self._pick_alternative(state, ex, text):
+            ex = dataclasses.replace(ex, start=None, end=None, nights=None, single_date=None, yes=None)
 
         changed = self._apply_slots(state, ex, today, out)
 
@@ -262,7 +263,7 @@ class Dialogue:
         if s.start_date is not None and s.end_date is not None:
             if s.end_date <= s.start_date:
                 s.end_date = None
-                out.say("end_before_start", start=s.start_date, pet_name=s.pet_name or "")
+                out.say("end_before_start", date=s.start_date, pet_name=s.pet_name or "")
                 state.awaiting = Awaiting.END_DATE
             elif (s.end_date - s.start_date).days > rules.max_stay_nights:
                 s.end_date = None
@@ -273,10 +274,10 @@ class Dialogue:
             state.quote_total_minor = None
         return changed
 
-    def _pick_alternative(self, state: DialogueState, ex: Extraction, text: str) -> None:
+    def _pick_alternative(self, state: DialogueState, ex: Extraction, text: str) -> bool:
         alts = [(_d(a), _d(b)) for a, b in state.alternatives]
         if not alts:
-            return
+            return False
         chosen: tuple[dt.date, dt.date] | None = None
         m = _ISO_RANGE.search(text)
         if m:
@@ -287,9 +288,12 @@ class Dialogue:
         else:
             day = ex.start or ex.single_date
             chosen = next((a for a in alts if a[0] == day), None)
-        if chosen is not None:
-            state.slots.start_date, state.slots.end_date = chosen
-            state.alternatives = []
+        if chosen is None:
+            return False
+        state.slots.start_date, state.slots.end_date = chosen
+        state.alternatives = []
+        state.awaiting = None
+        return True
 
     async def _next(self, state: DialogueState, out: TurnOutput, today: dt.date) -> None:
         """Ask for the next missing slot, or check, quote and summarise."""
@@ -601,7 +605,7 @@ class Dialogue:
             return
         if end <= start:
             state.awaiting = Awaiting.CHANGE_DATES
-            out.say("end_before_start", start=start, pet_name=t.get("pet_name", ""))
+            out.say("end_before_start", date=start, pet_name=t.get("pet_name", ""))
             return
         quote = await self._run(
             out, "quote_price", {"pet_type": t.get("pet_type"), "start_date": start, "end_date": end}

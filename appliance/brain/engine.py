@@ -13,7 +13,7 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +67,8 @@ class Engine:
         self.knowledge = knowledge
         self.clock = clock
         self.on_event = on_event
+        # Voice sets this to say "one moment, I'm checking" when a tool is slow.
+        self.on_slow: Callable[[str, str], Awaitable[None]] | None = None
         rooms = {r.id: dict(r.name) for r in config.resources}
         by_pet: dict[str, str] = {}
         for r in config.resources:
@@ -195,20 +197,23 @@ class Engine:
             out.say(key, pet_name=state.slots.pet_name or "", options=Choice(tuple(self.config.tenant.pet_types)))
 
     def tool_runner(self, state: DialogueState) -> Any:
-        ctx = ToolContext(
-            backend=self.backend,
-            callbacks=self.callbacks,
-            config=self.config,
-            session_id=state.session_id,
-            channel=state.channel,
-            language=state.language,
-            caller_id=state.caller_id or state.slots.owner_phone,
-            caller_name=state.slots.owner_name,
-        )
-
         async def run(name: str, args: dict[str, Any], *, idempotency_key: str | None = None) -> ToolResult:
+            # Built per call: the slots (phone, name) may have changed earlier in this turn.
+            ctx = ToolContext(
+                backend=self.backend,
+                callbacks=self.callbacks,
+                config=self.config,
+                session_id=state.session_id,
+                channel=state.channel,
+                language=state.language,
+                caller_id=state.slots.owner_phone or state.caller_id,
+                caller_name=state.slots.owner_name,
+            )
+
             async def slow(notice: SlowNotice) -> None:
                 self._publish(EventType.LOG, state.session_id, {"slow_tool": notice.tool, "elapsed_s": notice.elapsed_s})
+                if self.on_slow is not None:
+                    await self.on_slow(state.session_id, state.language)
 
             return await self.executor.execute(name, args, ctx, idempotency_key=idempotency_key, on_slow=slow)
 
@@ -335,6 +340,10 @@ def _public_awaiting(a: Awaiting | None) -> str | None:
         return "confirmation"
     if a is Awaiting.CALLER_ID:
         return "owner_phone"
+    if a is Awaiting.CALLBACK_OFFER:
+        return "confirmation"
+    if a is Awaiting.CHANGE_DATES:
+        return "start_date"
     return a.value
 
 

@@ -117,9 +117,12 @@ class Renderer:
 
     # -- facts ---------------------------------------------------------------
 
-    def fact(self, value: Any, lang: str, voice: bool) -> str:
+    def fact(self, value: Any, lang: str, voice: bool, role: str | None = None) -> str:
+        if isinstance(value, dt.date) and role in ("start", "end"):
+            return vb.date_in_range(value, lang, role, voice=voice)
         if isinstance(value, dt.date):
-            return vb.speak_date(value, lang) if voice else vb.format_date(value, lang)
+            weekday = lang != "ru"  # a Russian weekday would need the case of its context
+            return vb.speak_date(value, lang, weekday=weekday) if voice else vb.format_date(value, lang, weekday=weekday)
         if isinstance(value, Money):
             return vb.speak_money(value.minor, value.currency, lang) if voice else vb.format_money(
                 value.minor, value.currency, lang
@@ -140,14 +143,20 @@ class Renderer:
                 return words[0]
             return f"{', '.join(words[:-1])} {word(lang, 'or')} {words[-1]}"
         if isinstance(value, Ranges):
-            joined = [
-                f"{self.fact(a, lang, voice)} {word(lang, 'to')} {self.fact(b, lang, voice)}" for a, b in value.items
-            ]
+            joined = [self.date_range(a, b, lang, voice) for a, b in value.items]
             sep = f" {word(lang, 'or')} "
             return sep.join(joined)
         if isinstance(value, int) and voice:
             return vb.number_words(value, lang)
         return str(value)
+
+    def date_range(self, a: dt.date, b: dt.date, lang: str, voice: bool) -> str:
+        start, end = vb.date_in_range(a, lang, "start", voice=voice), vb.date_in_range(b, lang, "end", voice=voice)
+        if lang == "ru":
+            return f"с {start} по {end}"
+        if lang == "et":
+            return f"{start} kuni {end}"
+        return f"{start} {word(lang, 'to')} {end}"
 
     def room(self, resource_id: str | None, lang: str) -> str:
         names = self.room_names.get(resource_id or "", {})
@@ -156,7 +165,7 @@ class Renderer:
     def part(self, part: Part, lang: str, *, voice: bool) -> str:
         facts = {"business": self.business}
         for k, v in part.facts.items():
-            facts[k] = self.fact(v, lang, voice)
+            facts[k] = self.fact(v, lang, voice, role=k if k in ("start", "end") else None)
         text = template(lang, part.key).format_map(_Missing(facts))
         if voice:
             # Whatever digits remain in free text (KB answers, names) become words too.

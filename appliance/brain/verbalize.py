@@ -632,3 +632,27 @@ def warm_up() -> None:
     """Import num2words and fill its Russian tables (~25 ms once) before the first turn."""
     _ru_cardinal(1, None, None)
     _ru_ordinal(1, None, "n")
+
+
+# --- dates in a range ("from X to Y"), inflected where the language needs it ------------------
+
+
+def date_in_range(d: dt.date, lang: str, role: str, *, voice: bool = False) -> str:
+    """A date as the start or end of a range, in the form the templates' grammar needs.
+
+    English keeps "Saturday, 5 December". Estonian inflects: "alates 5. detsembrist kuni 6. detsembrini"
+    (elative / terminative). Russian drops the weekday (which would need its own case):
+    "с 5 декабря по 6 декабря", spoken "с пятого декабря по шестое декабря".
+    """
+    lang = _lang(lang)
+    if lang == "et":
+        case = "elative" if role == "start" else "terminative"
+        if voice:
+            return speak_date(d, "et", weekday=False, case=case)
+        gen = _ET_MONTHS_GEN[d.month - 1]
+        return f"{d.day}. {gen}{'st' if case == 'elative' else 'ni'}"
+    if lang == "ru":
+        if voice:
+            return speak_date(d, "ru", weekday=False, case="genitive" if role == "start" else None)
+        return format_date(d, "ru", weekday=False)
+    return speak_date(d, lang) if voice else format_date(d, lang)

@@ -27,6 +27,7 @@ from pipecat.frames.frames import (
     InterruptionFrame,
     OutputAudioRawFrame,
     StartFrame,
+    TTSStartedFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.transports.base_input import BaseInputTransport
@@ -117,14 +118,15 @@ class FileInputTransport(BaseInputTransport):
         await self.push_audio_frame(InputAudioRawFrame(audio=chunk, sample_rate=RATE, num_channels=1))
         self.fed_s = at + len(chunk) / 2 / RATE
 
-    def _drained(self) -> bool:
+    def _drained(self, *, input_done: bool = True) -> bool:
         now = self._clock.now()
+        since = max(self._output.last_audio_end_s, self._input_end_s if input_done else 0.0)
         return (
             self._clock.idle
             and not self._rec.user_in_turn
             and not self._rec.bot_speaking
             and self._output.pending_s < 0.005
-            and now - max(self._output.last_audio_end_s, self._input_end_s) >= self._tail_idle_s
+            and now - since >= self._tail_idle_s
         )
 
     async def _feed(self) -> None:
@@ -138,7 +140,7 @@ class FileInputTransport(BaseInputTransport):
                 chunk += bytes(step - len(chunk))
                 await self._push(chunk, n, t0)
                 n += 1
-                if self._rec.end_of_conversation and self._drained():
+                if self._rec.end_of_conversation and self._drained(input_done=False):
                     self.ended_by = "transfer" if self._rec.transfer_to else "end_of_conversation"
                     return
             silence = bytes(step)
@@ -169,6 +171,7 @@ class FileOutputTransport(BaseOutputTransport):
         self._cursor_s = 0.0  # where the next chunk goes (when not behind the clock)
         self._carry = b""  # audio cut off by a pause, played first on resume
         self._first_pending = False
+        self._dropping = False  # after an interruption, until the next reply starts
         self.last_audio_end_s = 0.0
         self._in_s = 0.0  # audio received from the pipeline
         self._out_s = 0.0  # audio written (or dropped)
@@ -183,15 +186,18 @@ class FileOutputTransport(BaseOutputTransport):
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         if isinstance(frame, PlaybackControlFrame):
-            self._control(frame.action)
+            self._control(frame.action, frame.at_s)
         elif isinstance(frame, InterruptionFrame):
             self._control(BargeInAction.INTERRUPT)
+        elif isinstance(frame, TTSStartedFrame):
+            self._dropping = False
         elif isinstance(frame, OutputAudioRawFrame) and direction is FrameDirection.DOWNSTREAM:
             self._in_s += len(frame.audio) / 2 / frame.sample_rate
         await super().process_frame(frame, direction)
 
-    def _control(self, action: BargeInAction) -> None:
-        now = self._clock.now()
+    def _control(self, action: BargeInAction, at_s: float | None = None) -> None:
+        # cut where the policy decided (on the audio axis), not where this frame arrived
+        now = self._clock.now() if at_s is None else min(at_s, self._clock.now())
         if action is BargeInAction.PAUSE:
             self.gate.pause()
             self._carry = self._cut(now) + self._carry
@@ -199,6 +205,7 @@ class FileOutputTransport(BaseOutputTransport):
             self.gate.resume()
         elif action is BargeInAction.INTERRUPT:
             self.gate.interrupt()
+            self._dropping = True
             self._cut(now)
             self._carry = b""
             self._out_s = self._in_s
@@ -224,8 +231,9 @@ class FileOutputTransport(BaseOutputTransport):
 
     async def write_audio_frame(self, frame: OutputAudioRawFrame) -> bool:
         dur = len(frame.audio) / 2 / RATE
-        if not await self.gate.wait_open():
-            return True  # interrupted while paused: dropped
+        if not await self.gate.wait_open() or (self._dropping and frame.interruptible):
+            self._out_s += dur
+            return True  # interrupted: dropped
         audio = self._carry + frame.audio
         self._carry = b""
         start = max(self._cursor_s, self._clock.now())

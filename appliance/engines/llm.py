@@ -5,7 +5,7 @@ grammar-constrained by a JSON schema, so the text is JSON by construction; it is
 here and anything that is not a JSON object raises :class:`ModelError`.
 
 Isolation (see docs/LLM.md): by default the model runs in a supervised worker *process*
-(``multiprocessing`` spawn, one request at a time over a pipe). A segfault or ``GGML_ASSERT``
+(a fresh ``python -c`` child talking over a socket pair, one request at a time). A segfault or ``GGML_ASSERT``
 abort in llama.cpp then costs one request (:class:`EngineError`), not the daemon; a timeout
 kills the worker, which really stops the computation, and the next call starts a new one.
 ``isolation="thread"`` runs the model in one worker thread of this process instead (cheaper,
@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import json
 import logging
-import multiprocessing
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -135,7 +139,7 @@ class _Runner:
 
 
 def _worker_main(conn: Any, settings: _Settings) -> None:
-    """Entry point of the worker process: load, say ready, then serve requests until EOF."""
+    """Body of the worker process: load, say ready, then serve requests until EOF."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon handles Ctrl-C and stops us
@@ -158,6 +162,57 @@ def _worker_main(conn: Any, settings: _Settings) -> None:
             conn.send(("ok", runner.run(kind, payload, lambda: False)))
         except Exception as exc:  # reported to the parent; the worker keeps serving
             conn.send(("error", type(exc).__name__, str(exc)))
+
+
+def _worker_entry() -> None:
+    """``python -c`` entry point: ``argv[1]`` is the socket fd, ``argv[2]`` the settings as JSON."""
+    from multiprocessing.connection import Connection
+
+    conn = Connection(int(sys.argv[1]))
+    _worker_main(conn, _Settings(**json.loads(sys.argv[2])))
+
+
+class _WorkerProcess:
+    """The worker as a plain subprocess. Not ``multiprocessing``: its spawn start method re-runs
+    the parent's ``__main__`` module in the child (``python -m appliance`` would start a second
+    daemon), and fork is unsafe in a threaded process."""
+
+    def __init__(self, settings: _Settings) -> None:
+        from multiprocessing.connection import Connection
+
+        parent_sock, child_sock = socket.socketpair()
+        root = str(Path(__file__).resolve().parents[2])  # so the child imports this same appliance
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+        code = "from appliance.engines.llm import _worker_entry; _worker_entry()"
+        argv = [sys.executable, "-c", code, str(child_sock.fileno()), json.dumps(dataclasses.asdict(settings))]
+        try:
+            self.popen = subprocess.Popen(
+                argv, pass_fds=(child_sock.fileno(),), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL
+            )
+        finally:
+            child_sock.close()
+        self.conn = Connection(parent_sock.detach())
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    @property
+    def exitcode(self) -> int | None:
+        return self.popen.poll()
+
+    def is_alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def kill(self) -> None:
+        self.popen.kill()
+
+    def join(self, timeout: float) -> None:
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log.warning("LLM worker %s did not exit within %.0fs", self.popen.pid, timeout)
 
 
 class LlamaCppEngine(LLMEngine):
@@ -278,12 +333,9 @@ class LlamaCppEngine(LLMEngine):
         self._load_error, self._load_failed_at = exc, time.monotonic()
 
     def _spawn(self) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_worker_main, args=(child, self._settings), name="appliance-llm", daemon=True)
-        proc.start()
+        proc = _WorkerProcess(self._settings)
+        parent = proc.conn
         self.spawned += 1
-        child.close()
         self._proc, self._conn = proc, parent
         deadline = time.monotonic() + self.load_timeout
         while not parent.poll(0.05):

@@ -146,7 +146,7 @@ class ToolExecutor:
         try:
             spec = self.registry.get(name)
         except ApplianceError as exc:
-            return self._result(OutcomeStatus.ERROR, name, raw_args, started, error=exc, attempts=0)
+            return self._result(OutcomeStatus.ERROR, name, jsonable(raw_args), started, error=exc, attempts=0)
         try:
             kwargs = spec.bind(raw_args, ctx.config)
         except ValidationError as exc:

@@ -43,6 +43,8 @@ from appliance.tools.serialize import (
 if TYPE_CHECKING:
     import aiohttp
 
+    from appliance.core.config import ToolsConfig
+
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/v1"
@@ -68,6 +70,11 @@ class HttpBackend:
         self.token = token
         self.timeout = timeout
         self._session: aiohttp.ClientSession | None = None
+
+    @classmethod
+    def from_config(cls, tools: ToolsConfig) -> HttpBackend:
+        """From ``[tools]``: ``http_url``, ``http_token``; the per-request limit is ``timeout_s``."""
+        return cls(tools.http_url, tools.http_token, tools.timeout_s)
 
     # -- BookingBackend --------------------------------------------------------
 

@@ -72,11 +72,13 @@ def build_voice_pipeline(
     from appliance.voice.processors import BrainProcessor, EngineSTTProcessor, EngineTTSProcessor, VoiceInputProcessor
 
     s = settings or VoiceSettings()
+    # ScriptedSTT answers by call count: a discarded speculative call would shift its script.
+    speculate = s.speculative_stt and not _scripted(stt)
     return Pipeline(
         [
             input_transport,
             VoiceInputProcessor(recorder=recorder, segmenter=s.segmenter(), policy=s.policy(), vad=vad),
-            EngineSTTProcessor(stt=stt, recorder=recorder, speculate=s.speculative_stt),
+            EngineSTTProcessor(stt=stt, recorder=recorder, speculate=speculate),
             BrainProcessor(
                 brain=brain, recorder=recorder, default_language=s.default_language, slow_notice_s=s.slow_notice_s
             ),
@@ -84,3 +86,9 @@ def build_voice_pipeline(
             output_transport,
         ]
     )
+
+
+def _scripted(stt: Any) -> bool:
+    from appliance.engines.stt import ScriptedSTT
+
+    return isinstance(stt, ScriptedSTT)

@@ -211,6 +211,7 @@ class VoiceInputProcessor(FrameProcessor):
 
     async def _barge_in(self, events: list) -> None:
         for ev in events:
+            self._rec.barge_in(str(ev.action), ev.at_s, ev.speech_s)
             if ev.action is BargeInAction.INTERRUPT:
                 self._turn_barged = True
                 self._rec.interrupted(self._rec.clock.now())

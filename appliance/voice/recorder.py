@@ -23,6 +23,7 @@ class CallResult:
     ended_by: str  # "input_end" | "end_of_conversation" | "transfer" | "timeout"
     transfer_to: str | None = None
     errors: tuple[str, ...] = ()
+    barge_ins: tuple[dict[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -34,6 +35,7 @@ class CallResult:
             "ended_by": self.ended_by,
             "transfer_to": self.transfer_to,
             "errors": list(self.errors),
+            "barge_ins": list(self.barge_ins),
         }
 
 
@@ -51,6 +53,7 @@ class CallRecorder:
     end_of_conversation: bool = False
     transfer_to: str | None = None
     errors: list[str] = field(default_factory=list)
+    barge_ins: list[dict[str, Any]] = field(default_factory=list)  # policy decisions (audio time)
     _next_turn: int = 1
     _finished: set[int] = field(default_factory=set)
     _replied: set[int] = field(default_factory=set)
@@ -106,6 +109,12 @@ class CallRecorder:
                 self.mark(turn, Mark.PLAYBACK_END, audio_s=audio_s, overwrite=True)
                 tl.log() if turn in self._finished else None
 
+    def barge_in(self, action: str, at_s: float, speech_s: float) -> None:
+        """Log a PAUSE/RESUME/INTERRUPT; ``vad_start_s`` is where that burst of speech began."""
+        self.barge_ins.append(
+            {"action": action, "at_s": round(at_s, 4), "vad_start_s": round(at_s - speech_s, 4), "turn": self.speaking_turn}
+        )
+
     def interrupted(self, audio_s: float) -> None:
         self.interruptions += 1
         self.mark(self.speaking_turn, Mark.INTERRUPTED, audio_s=audio_s)
@@ -120,4 +129,5 @@ class CallRecorder:
             ended_by=ended_by,
             transfer_to=self.transfer_to,
             errors=tuple(self.errors),
+            barge_ins=tuple(self.barge_ins),
         )

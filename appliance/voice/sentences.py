@@ -34,6 +34,9 @@ ABBREVIATIONS: frozenset[str] = frozenset(
     }
 )
 
+# Abbreviations that often end a sentence: a boundary when a capital follows.
+SENTENCE_FINAL: frozenset[str] = frozenset({"etc", "jne", "jt", "jm", "т.д", "т.п", "др"})
+
 _WORD_BEFORE = re.compile(r"([\w.]+)$")
 
 
@@ -111,7 +114,10 @@ class SentenceChunker:
             return False
         m = _WORD_BEFORE.search(buf[:term_at])
         word = m.group(1) if m else ""
-        if word.lower().strip(".") in self.abbreviations:
+        bare = word.lower().strip(".")
+        if bare in SENTENCE_FINAL:
+            return next_char.isupper()
+        if bare in self.abbreviations:
             return False
         if len(word) == 1 and word.isalpha() and word.isupper():
             return False  # an initial: "J. Smith"

@@ -218,3 +218,19 @@ def test_booking_ids_are_escaped_in_paths(server):
 def test_error_mapping_table(status, body, expected, code):
     err = _error_for("GET", "/x", status, body)
     assert type(err) is expected and err.code == code  # type: ignore[attr-defined]
+
+
+def test_from_config(server):
+    from appliance.core.config import ToolsConfig
+
+    tools = ToolsConfig(backend="http", http_url=server.base_url + "/", http_token=server.token, timeout_s=1.5)
+    backend = HttpBackend.from_config(tools)
+    assert (backend.base_url, backend.token, backend.timeout) == (server.base_url, server.token, 1.5)
+    assert asyncio.run(_health_then_close(backend)) is True
+
+
+async def _health_then_close(backend: HttpBackend) -> bool:
+    try:
+        return await backend.health()
+    finally:
+        await backend.aclose()

@@ -129,6 +129,9 @@ def extract(
         if fb is not None:
             single = fb[0]
             spans["single_date"] = fb[1]
+            at = text.find(fb[1])
+            if at >= 0:
+                d.date_spans.append((at, at + len(fb[1])))
     if single is not None:
         target = None
         if awaiting == "start_date" and start is None:
@@ -144,7 +147,7 @@ def extract(
             end, single = single, None
             spans["end"] = spans.pop("single_date", "")
 
-    nums = find_numbers(text, norm, region, awaiting)
+    nums = find_numbers(text, norm, region, awaiting, d.date_spans)
     ground("phone", nums.phone_span)
     ground("booking_id", nums.booking_span)
 
@@ -156,16 +159,12 @@ def extract(
         ground("owner_name", owner[1])
     pname = None
     if awaiting != "owner_name" or owner is None:
-        pname = pet_name(text, norm, awaiting)
-        if pname and owner and pname[0] == owner[0]:
-            pname = None
+        pname = pet_name(text, norm, awaiting, exclude=owner[0] if owner else None)
         if pname:
             ground("pet_name", pname[1])
 
     answer, leading_no = yes_no(norm, awaiting)
-    has_slot = any(
-        x is not None for x in (pt, pname, owner, start, end, single, d.nights, nums.phone, nums.booking_id)
-    )
+    has_slot = any(x is not None for x in (pt, pname, owner, start, end, single, d.nights, nums.phone, nums.booking_id))
     correction = correction_cue(norm) or d.negated
     if leading_no and has_slot:
         answer, correction = None, True  # "no, it's a cat": a correction, not a refusal

@@ -68,6 +68,7 @@ class DateResult:
     single: dt.date | None = None
     negated: bool = False
     spans: dict[str, tuple[int, int]] = field(default_factory=dict)
+    date_spans: list[tuple[int, int]] = field(default_factory=list)  # every date-like atom, for masking numbers
     unparsed_month: bool = False  # a month word no rule could use (dateparser fallback)
 
 
@@ -297,8 +298,11 @@ def _resolve(a: Atom, today: dt.date, after: dt.date | None = None) -> dt.date |
 
 
 def weekend_saturday(today: dt.date, mod: str | None) -> dt.date:
-    """"this weekend": the coming Saturday (today on a Saturday); "next weekend": one week later
-    when today is Friday, Saturday or Sunday, else the coming Saturday."""
+    """The Saturday a weekend phrase means.
+
+    "this weekend": the coming Saturday (today on a Saturday). "next weekend": one week later when
+    today is Friday, Saturday or Sunday, else the coming Saturday.
+    """
     wd = today.weekday()
     sat = today + dt.timedelta(days=(5 - wd) % 7)
     if mod == "next" and wd in (4, 5, 6):
@@ -312,9 +316,14 @@ def parse_dates(toks: list[Tok], today: dt.date) -> DateResult:
         return res
     atoms = _atoms(toks)
     used_months = {i for a in atoms for i in range(a.i, a.j) if toks[i].kind == MONTH}
-    res.unparsed_month = any(t.kind == MONTH and i not in used_months for i, t in enumerate(toks))
+    # a month word no rule could place, with a number nearby: worth asking dateparser
+    res.unparsed_month = any(
+        t.kind == MONTH and i not in used_months and any(x.kind in (NUM, YEAR) for x in toks[max(0, i - 3) : i + 4])
+        for i, t in enumerate(toks)
+    )
     if not atoms:
         return res
+    res.date_spans = [(toks[a.i].start, toks[a.j - 1].end) for a in atoms if a.kind != "bare"]
     _lookback(toks, atoms)
     pairs = _pair_ranges(toks, atoms)
     res.negated = any(a.neg for a in atoms)

@@ -24,7 +24,11 @@ _NOUNS = _rx(
     r"majutus\w*|бронь|брони|броню|бронирование|бронированию|номер|номера|место|передержк\w*"
 )
 _RULES: list[tuple[Intent, int, re.Pattern[str]]] = [
-    (Intent.CANCEL_BOOKING, 3, _rx(r"cancel\w*|call\s+off|tühista\w*|tühistamine|отмени\w*|отменить|отмена|аннулир\w*")),
+    (
+        Intent.CANCEL_BOOKING,
+        3,
+        _rx(r"cancel\w*|call\s+off|tühista\w*|tühistamine|отмени\w*|отменить|отмена|аннулир\w*"),
+    ),
     (
         Intent.CHANGE_BOOKING,
         3,
@@ -179,13 +183,11 @@ def yes_no(norm: str, awaiting: str | None) -> tuple[bool | None, bool]:
 # --- corrections ---------------------------------------------------------------------
 
 _CORRECTION_RE = re.compile(
-    _W
-    + r"(?:actually|i\s+meant|i\s+mean|sorry,?\s+i\s+meant|correction|instead|rather|make\s+that|change\s+that\s+to|"
+    _W + r"(?:actually|i\s+meant|i\s+mean|sorry,?\s+i\s+meant|correction|instead|rather|make\s+that|change\s+that\s+to|"
     r"not\s+[^,.;]{1,30}[,;]\s*(?:but\s+)?\w|"
     r"tegelikult|õigemini|mõtlesin|ma\s+mõtlesin|parandus|hoopis|mitte\s+[^,.;]{1,30}[,;]?\s*(?:vaid|aga)|"
     r"вообще-то|на\s+самом\s+деле|точнее|вернее|я\s+имел\s+в\s+виду|я\s+имела\s+в\s+виду|исправ\w*|"
-    r"не\s+[^,.;]{1,30},\s*а)"
-    + _E
+    r"не\s+[^,.;]{1,30},\s*а)" + _E
 )
 
 

@@ -210,7 +210,7 @@ _ET_MONTHS = [
     ("juuni", "juuni"), ("juuli", "juuli"), ("august", "augusti"), ("september", "septembri"),
     ("oktoober", "oktoobri"), ("november", "novembri"), ("detsember", "detsembri"),
 ]  # fmt: skip
-_ET_MONTH_ABBR = {"jaan": 1, "veebr": 2, "apr": 4, "aug": 8, "sept": 9, "okt": 10, "nov": 11, "dets": 12}
+_ET_MONTH_ABBR = {"veebr": 2, "apr": 4, "aug": 8, "sept": 9, "okt": 10, "nov": 11, "dets": 12}
 _RU_MONTHS = [
     "январь января январе январю январем", "февраль февраля феврале февралю февралем",
     "март марта марте марту мартом", "апрель апреля апреле апрелю апрелем", "май мая мае маю маем",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 
 from appliance.brain.extract.lexicon import NEVER_NAMES, PET_WORDS, WORD_RE
@@ -15,7 +15,7 @@ _PET_ALT = "|".join(sorted((re.escape(w) for w in PET_WORDS), key=len, reverse=T
 _PET_CUES = [
     re.compile(p)
     for p in (
-        r"\b(?:his|her|its|their|the|my|our)\s+(?:(?:dog|cat|puppy|kitten|pet)(?:'s)?\s+)?name\s+is\s+",
+        r"\b(?:his|her|its|their)\s+name\s+is\s+",
         r"\b(?:dog|cat|puppy|kitten|pet)(?:'s)?\s+name\s+is\s+",
         r"\b(?:he|she|it)(?:'s|\s+is)\s+called\s+",
         r"\b(?:called|named)\s+",
@@ -162,27 +162,36 @@ def _negated(norm: str, pos: int) -> bool:
     return any(w in _NEG_WORDS for w in before[-2:])
 
 
-def pet_name(text: str, norm: str, awaiting: str | None) -> tuple[str, tuple[int, int]] | None:
+def pet_name(
+    text: str, norm: str, awaiting: str | None, exclude: str | None = None
+) -> tuple[str, tuple[int, int]] | None:
+    """The pet's name; ``exclude`` is the owner's name found in the same turn (never both)."""
+    for got in _pet_names(text, norm, awaiting):
+        if got[0] != exclude:
+            return got
+    return None
+
+
+def _pet_names(text: str, norm: str, awaiting: str | None) -> Iterator[tuple[str, tuple[int, int]]]:
     if awaiting == "pet_name":
         short = short_answer(text, 2)
         if short is not None:
-            return short
+            yield short
     for rx in _PET_CUES:
         for m in rx.finditer(norm):
             if norm[max(0, m.start() - 5) : m.start()].endswith(("меня ", "my ")) and "name" not in m.group(0):
                 continue
             got = _take_name(text, m.end(), 2, need_capital=False)
             if got:
-                return got[0], (got[1], got[2])
+                yield got[0], (got[1], got[2])
     for rx in _PET_WEAK:
         for m in rx.finditer(norm):
             got = _take_name(text, m.end(), 2, need_capital=True)
             if got:
-                return got[0], (got[1], got[2])
+                yield got[0], (got[1], got[2])
     for m in WORD_RE.finditer(text):  # "Max the dog", "Rex is my dog"
         if _PET_AFTER.match(norm, m.end()) and m.group(0)[:1].isupper() and _is_name_word(m.group(0)):
-            return _cap(m.group(0)), m.span()
-    return None
+            yield _cap(m.group(0)), m.span()
 
 
 def owner_name(text: str, norm: str, awaiting: str | None) -> tuple[str, tuple[int, int]] | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import phonenumbers
@@ -11,9 +12,7 @@ from appliance.brain.extract.lexicon import DIGIT_WORDS
 
 # A run of digits with light separators; dots are left out so "10.12.2026" is not a number run.
 _RUN_RE = re.compile(r"(?<![\w+])(\+|00)?\s?\(?\d(?:[ \t\-()]{0,3}\d)+")
-_DATEISH_RE = re.compile(
-    r"(?<![\d.])(?:\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[./]\d{1,2}(?:[./]\d{2,4})?)(?![\d])"
-)
+_DATEISH_RE = re.compile(r"(?<![\d.])(?:\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[./]\d{1,2}(?:[./]\d{2,4})?)(?![\d])")
 _GROUP_RE = re.compile(r"\d+")
 _WORD_RE = re.compile(r"[^\W\d_]+|\d+|\+")
 _PLUS_WORDS = frozenset({"plus", "pluss", "плюс"})
@@ -69,9 +68,21 @@ def _is_booking(digits: str) -> bool:
     return len(digits) == 6 and digits[0] != "0"
 
 
-def find_numbers(text: str, norm: str, region: str, awaiting: str | None = None) -> NumberResult:
-    """The first valid phone (E.164) and the first booking number (6 digits, first 1-9) in the text."""
+def find_numbers(
+    text: str,
+    norm: str,
+    region: str,
+    awaiting: str | None = None,
+    date_spans: Sequence[tuple[int, int]] = (),
+) -> NumberResult:
+    """The first valid phone (E.164) and the first booking number (6 digits, first 1-9) in the text.
+
+    ``date_spans`` (character ranges the date grammar used) are blanked first, so "dec 10 2026" is
+    never read as booking number 102026.
+    """
     masked = _DATEISH_RE.sub(lambda m: " " * len(m.group(0)), text)
+    for s, e in date_spans:
+        masked = masked[:s] + " " * (e - s) + masked[e:]
     runs: list[tuple[str, int, int]] = []
     for m in _RUN_RE.finditer(masked):
         raw = m.group(0).strip()

@@ -5,6 +5,13 @@ internet. Each browser keeps its session id in ``localStorage``; on reconnect
 or reload the server sends the conversation so far and the current quick
 replies, and the conversation continues (sessions live in SQLite, so this
 also survives a daemon restart). User text is only ever rendered as text.
+
+Protocol (``docs/WEB.md``): the client sends ``{"type": "hello", "session": ID}``
+(``session`` may be omitted: the server then picks one) and then
+``{"type": "message", "text": ...}``. The server answers ``history`` (turns so far
+plus the current language, quick replies, awaiting and slots), ``reply``, or
+``error`` (``{"type": "error", "code": ..., "error": ...}``); an error never closes
+the socket.
 """
 
 from __future__ import annotations
@@ -13,13 +20,16 @@ import asyncio
 import json
 import logging
 import re
+import secrets
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
 from appliance.core.config import Config
+from appliance.core.errors import ApplianceError
 from appliance.core.messages import Channel, Reply, Utterance, to_dict
 
 log = logging.getLogger(__name__)
@@ -30,6 +40,12 @@ ENGINE_KEY = web.AppKey("engine", Any)
 CONFIG_KEY = web.AppKey("config", Config)
 SOCKETS_KEY = web.AppKey("sockets", set)
 
+# A WebSocket frame may carry JSON escapes (\uXXXX is 6 bytes per character), so
+# the frame limit is generous; the text itself is checked against
+# web.max_message_chars and answered with a clear error when it is longer.
+_FRAME_FACTOR = 8
+_FRAME_SLACK = 4096
+
 
 def reply_payload(reply: Reply) -> dict[str, Any]:
     d = to_dict(reply)
@@ -39,7 +55,7 @@ def reply_payload(reply: Reply) -> dict[str, Any]:
         "text": reply.text,
         "language": reply.language,
         "quick_replies": d["quick_replies"],
-        "slots": reply.slots,
+        "slots": d["slots"],
         "awaiting": reply.awaiting,
         "booking_id": reply.booking_id,
         "degraded": reply.degraded,
@@ -47,18 +63,50 @@ def reply_payload(reply: Reply) -> dict[str, Any]:
     }
 
 
+def error_payload(code: str, message: str) -> dict[str, Any]:
+    return {"type": "error", "code": code, "error": message}
+
+
+def new_session_id() -> str:
+    return secrets.token_urlsafe(16)
+
+
 def _valid_session(value: Any) -> str | None:
     return value if isinstance(value, str) and _SESSION_RE.match(value) else None
 
 
+def _too_long(cfg: Config, text: str) -> str | None:
+    limit = cfg.web.max_message_chars
+    return f"message too long: at most {limit} characters" if len(text) > limit else None
+
+
+# --------------------------------------------------------------------- HTTP
+
+
 async def index(request: web.Request) -> web.StreamResponse:
-    return web.FileResponse(STATIC / "index.html", headers=_SECURITY_HEADERS)
+    return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
 
 async def health(request: web.Request) -> web.Response:
     engine = request.app[ENGINE_KEY]
+    cfg = request.app[CONFIG_KEY]
     st = engine.status()
-    return web.json_response({"ok": True, "llm": st.llm, "knowledge": st.knowledge, "degraded": st.degraded})
+    return web.json_response(
+        {"ok": True, "name": cfg.tenant.name, "llm": st.llm, "knowledge": st.knowledge, "degraded": st.degraded}
+    )
+
+
+async def info(request: web.Request) -> web.Response:
+    """What the page needs before the first message: the business name and the limits."""
+    cfg = request.app[CONFIG_KEY]
+    return web.json_response(
+        {
+            "name": cfg.tenant.name,
+            "languages": list(cfg.tenant.languages),
+            "default_language": cfg.tenant.default_language,
+            "max_message_chars": cfg.web.max_message_chars,
+        }
+    )
 
 
 async def post_message(request: web.Request) -> web.Response:
@@ -67,66 +115,135 @@ async def post_message(request: web.Request) -> web.Response:
     try:
         body = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
-        return web.json_response({"error": "body must be JSON"}, status=400)
+        return web.json_response(error_payload("bad_json", "body must be JSON"), status=400)
     if not isinstance(body, dict):
-        return web.json_response({"error": "body must be a JSON object"}, status=400)
+        return web.json_response(error_payload("bad_json", "body must be a JSON object"), status=400)
     session = _valid_session(body.get("session"))
     text = body.get("text")
-    if session is None or not isinstance(text, str):
-        return web.json_response({"error": "need 'session' (8-64 chars [A-Za-z0-9_-]) and 'text'"}, status=400)
-    if len(text) > cfg.web.max_message_chars * 4:
-        text = text[: cfg.web.max_message_chars * 4]
-    reply = await request.app[ENGINE_KEY].handle(
-        Utterance(session_id=session, channel=Channel.WEB, text=text)
-    )
-    return web.json_response(reply_payload(reply))
+    if session is None:
+        return web.json_response(
+            error_payload("bad_session", "need 'session': 8-64 characters of [A-Za-z0-9_-]"), status=400
+        )
+    if not isinstance(text, str):
+        return web.json_response(error_payload("bad_text", "need 'text': a string"), status=400)
+    problem = _too_long(cfg, text)
+    if problem:
+        return web.json_response(error_payload("too_long", problem), status=413)
+    started = time.perf_counter()
+    try:
+        reply = await request.app[ENGINE_KEY].handle(Utterance(session_id=session, channel=Channel.WEB, text=text))
+    except ApplianceError as exc:
+        log.warning("session %s: %s", session, exc)
+        return web.json_response(error_payload(exc.code, exc.user_message), status=503 if exc.retryable else 500)
+    payload = reply_payload(reply)
+    payload["ms"] = round((time.perf_counter() - started) * 1000, 2)
+    return web.json_response(payload)
+
+
+# ---------------------------------------------------------------- WebSocket
+
+
+def _same_origin(request: web.Request) -> bool:
+    """Browsers always send Origin on a WebSocket handshake; a page on another site
+    must not drive this one (cross-site WebSocket hijacking). Non-browser clients
+    (scripts, the benchmark) send none and are allowed: the listener is local."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    parts = urlsplit(origin)
+    return parts.netloc.lower() == request.host.lower() and parts.scheme in ("http", "https")
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:
     cfg = request.app[CONFIG_KEY]
     engine = request.app[ENGINE_KEY]
-    ws = web.WebSocketResponse(heartbeat=30, max_msg_size=cfg.web.max_message_chars * 8)
+    if not _same_origin(request):
+        raise web.HTTPForbidden(text="cross-origin WebSocket refused")
+    ws = web.WebSocketResponse(heartbeat=30, max_msg_size=cfg.web.max_message_chars * _FRAME_FACTOR + _FRAME_SLACK)
     await ws.prepare(request)
     request.app[SOCKETS_KEY].add(ws)
     session: str | None = None
     try:
         async for msg in ws:
+            if msg.type == WSMsgType.ERROR:
+                log.info("websocket closed with error: %s", ws.exception())
+                break
+            if msg.type == WSMsgType.BINARY:
+                await ws.send_json(error_payload("bad_json", "send text frames with JSON objects"))
+                continue
             if msg.type != WSMsgType.TEXT:
-                if msg.type == WSMsgType.ERROR:
-                    log.info("websocket closed with error: %s", ws.exception())
                 continue
             try:
-                data = json.loads(msg.data)
-                if not isinstance(data, dict):
-                    raise ValueError
-            except ValueError:
-                await ws.send_json({"type": "error", "error": "messages must be JSON objects"})
-                continue
-            kind = data.get("type")
-            if kind == "hello":
-                session = _valid_session(data.get("session"))
-                if session is None:
-                    await ws.send_json({"type": "error", "error": "bad session id"})
-                    continue
-                await _resume(ws, engine, session)
-            elif kind == "message":
-                if session is None:
-                    await ws.send_json({"type": "error", "error": "say hello first"})
-                    continue
-                text = data.get("text")
-                if not isinstance(text, str):
-                    await ws.send_json({"type": "error", "error": "text must be a string"})
-                    continue
-                started = time.perf_counter()
-                reply = await engine.handle(Utterance(session_id=session, channel=Channel.WEB, text=text))
-                payload = reply_payload(reply)
-                payload["ms"] = round((time.perf_counter() - started) * 1000, 2)
-                await ws.send_json(payload)
-            else:
-                await ws.send_json({"type": "error", "error": f"unknown message type {kind!r}"})
+                session = await _dispatch(ws, engine, cfg, session, msg.data)
+            except ConnectionResetError:
+                break
     finally:
         request.app[SOCKETS_KEY].discard(ws)
     return ws
+
+
+async def _dispatch(ws: web.WebSocketResponse, engine: Any, cfg: Config, session: str | None, raw: str) -> str | None:
+    """Handle one client frame; returns the (possibly new) session id."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        await ws.send_json(error_payload("bad_json", "messages must be JSON objects"))
+        return session
+    if not isinstance(data, dict):
+        await ws.send_json(error_payload("bad_json", "messages must be JSON objects"))
+        return session
+    kind = data.get("type")
+    if kind == "hello":
+        requested = data.get("session")
+        if requested is None:
+            requested = new_session_id()
+        new = _valid_session(requested)
+        if new is None:
+            await ws.send_json(error_payload("bad_session", "bad session id: 8-64 characters of [A-Za-z0-9_-]"))
+            return session
+        await _guarded(ws, new, _resume(ws, engine, new))
+        return new
+    if kind == "message":
+        if session is None:
+            await ws.send_json(error_payload("no_session", "say hello first"))
+            return session
+        text = data.get("text")
+        if not isinstance(text, str):
+            await ws.send_json(error_payload("bad_text", "text must be a string"))
+            return session
+        problem = _too_long(cfg, text)
+        if problem:
+            await ws.send_json(error_payload("too_long", problem))
+            return session
+        await _guarded(ws, session, _turn(ws, engine, session, text))
+        return session
+    if kind == "ping":
+        await ws.send_json({"type": "pong"})
+        return session
+    await ws.send_json(error_payload("unknown_type", f"unknown message type {str(kind)[:40]!r}"))
+    return session
+
+
+async def _guarded(ws: web.WebSocketResponse, session: str, work: Any) -> None:
+    """Run one engine call; a failure becomes an error frame, never a closed socket."""
+    try:
+        await work
+    except ApplianceError as exc:
+        log.warning("session %s: %s", session, exc)
+        await ws.send_json(error_payload(exc.code, exc.user_message))
+    except (ConnectionResetError, asyncio.CancelledError):
+        raise
+    except Exception:
+        log.exception("session %s: web turn failed", session)
+        await ws.send_json(error_payload("internal", "Sorry, something went wrong. Please try again."))
+
+
+async def _turn(ws: web.WebSocketResponse, engine: Any, session: str, text: str) -> None:
+    started = time.perf_counter()
+    reply = await engine.handle(Utterance(session_id=session, channel=Channel.WEB, text=text))
+    payload = reply_payload(reply)
+    payload["ms"] = round((time.perf_counter() - started) * 1000, 2)
+    await ws.send_json(payload)
 
 
 async def _resume(ws: web.WebSocketResponse, engine: Any, session: str) -> None:
@@ -140,31 +257,46 @@ async def _resume(ws: web.WebSocketResponse, engine: Any, session: str) -> None:
     await ws.send_json({"type": "history", "session": session, "turns": history, **snap})
 
 
-_SECURITY_HEADERS = {
+# ------------------------------------------------------------------- the app
+
+SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
 }
+_SECURITY_HEADERS = SECURITY_HEADERS  # the old private name
 
 
 @web.middleware
 async def security_headers(request: web.Request, handler: Any) -> web.StreamResponse:
-    resp = await handler(request)
-    for k, v in _SECURITY_HEADERS.items():
-        resp.headers.setdefault(k, v)
+    try:
+        resp = await handler(request)
+    except web.HTTPException as exc:  # 404s and friends get the headers too
+        for k, v in SECURITY_HEADERS.items():
+            exc.headers.setdefault(k, v)
+        raise
+    if not resp.prepared:  # a WebSocket response is already sent
+        for k, v in SECURITY_HEADERS.items():
+            resp.headers.setdefault(k, v)
     return resp
 
 
 def create_app(engine: Any, config: Config) -> web.Application:
-    app = web.Application(middlewares=[security_headers], client_max_size=config.web.max_message_chars * 8 + 4096)
+    max_body = config.web.max_message_chars * _FRAME_FACTOR + _FRAME_SLACK
+    app = web.Application(middlewares=[security_headers], client_max_size=max_body)
     app[ENGINE_KEY] = engine
     app[CONFIG_KEY] = config
     app[SOCKETS_KEY] = set()
     app.router.add_get("/", index)
     app.router.add_get("/healthz", health)
+    app.router.add_get("/api/info", info)
     app.router.add_post("/api/message", post_message)
     app.router.add_get("/ws", websocket)
     app.router.add_static("/static/", STATIC, show_index=False)
@@ -186,6 +318,12 @@ class WebServer:
         self.runner: web.AppRunner | None = None
         self.port: int | None = None
 
+    @property
+    def url(self) -> str:
+        host = self.config.web.host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.port}/"
+
     async def start(self) -> None:
         self.runner = web.AppRunner(self.app, access_log=None)
         await self.runner.setup()
@@ -194,8 +332,9 @@ class WebServer:
         server = getattr(site, "_server", None)
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else self.config.web.port
-        log.info("web chat on http://%s:%s/", self.config.web.host, self.port)
+        log.info("web chat on %s", self.url)
 
     async def stop(self) -> None:
         if self.runner is not None:
             await asyncio.wait_for(self.runner.cleanup(), 10)
+            self.runner = None

@@ -1,0 +1,382 @@
+"""The pjsua2 Endpoint, owned by one thread ("sip-endpoint").
+
+pjsua2 runs with no worker threads of its own (``threadCnt = 0``): this thread polls
+``libHandleEvents`` and, between polls, runs jobs the asyncio side submits (:meth:`run`) and
+its own timers (re-registration backoff). So every SIP callback runs here and reaches asyncio
+only through ``loop.call_soon_threadsafe``; the only other thread inside pjsua2 is pjmedia's
+clock thread, which calls the media ports (they only copy bytes).
+
+Inbound policy, decided here before anything else sees the call: a source address not in
+``allowed_sources`` (or a registrar of ours) gets 403; above ``max_calls`` a call gets 486, or,
+with ``over_capacity = "callback"``, is answered as an *overflow* call (a short busy prompt and a
+callback ticket) up to ``overflow_calls`` more. Accepted calls get 180 at once; the service
+answers after ``answer_delay_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import heapq
+import logging
+import queue
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from appliance.channels.sip.call import CallHandle
+from appliance.channels.sip.sipmsg import SourceFilter, caller_id_from_invite, host_of
+from appliance.core.config import SipAccount, SipConfig
+from appliance.core.errors import EngineUnavailable
+
+log = logging.getLogger("appliance.sip")
+
+CODEC_PRIORITY = ("G722/16000", "PCMU/8000", "PCMA/8000")
+INSTALL_HINT = "pip install 'pjsua2-python==2.15.1.post1'"
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationState:
+    account: str
+    registered: bool
+    code: int
+    next_retry_s: float | None = None
+
+
+@dataclass
+class EndpointStats:
+    rejected_source: int = 0
+    rejected_busy: int = 0
+    overflow: int = 0
+    accepted: int = 0
+    registrations: dict[str, RegistrationState] = field(default_factory=dict)
+
+
+def _import_pj() -> Any:
+    try:
+        import pjsua2  # noqa: F401
+
+        from appliance.channels.sip import pjobjects
+    except ImportError as exc:
+        raise EngineUnavailable(f"the SIP channel needs pjsua2: {exc}", install_hint=INSTALL_HINT) from exc
+    return pjobjects
+
+
+class SipEndpoint:
+    def __init__(
+        self,
+        config: SipConfig,
+        *,
+        on_call: Callable[[CallHandle], Any],
+        loop: asyncio.AbstractEventLoop | None = None,
+        overflow_calls: int = 2,
+        log_level: int = 1,
+    ) -> None:
+        self.config = config
+        self.on_call = on_call
+        self.loop = loop
+        self.overflow_calls = overflow_calls if config.over_capacity == "callback" else 0
+        self.log_level = log_level
+        self.sources = SourceFilter(list(config.allowed_sources))
+        self.stats = EndpointStats()
+        self.ports: dict[str, int] = {}
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], concurrent.futures.Future[Any]]] = queue.SimpleQueue()
+        self._timers: list[tuple[float, int, Callable[[], None]]] = []
+        self._timer_seq = 0
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._calls: dict[int, Any] = {}  # call id -> PjCall (keeps the Python object alive)
+        self._active: set[int] = set()  # accepted, non-overflow calls
+        self._overflow: set[int] = set()
+        self._reap: list[Any] = []
+        self._accounts: list[Any] = []
+        self._backoff: dict[str, float] = {}
+        self.ep: Any = None
+
+    # ------------------------------------------------------------------ lifecycle (asyncio)
+
+    async def start(self) -> dict[str, int]:
+        self.loop = self.loop or asyncio.get_running_loop()
+        pjobjects = _import_pj()
+        ready: concurrent.futures.Future[dict[str, int]] = concurrent.futures.Future()
+        self._thread = threading.Thread(target=self._main, args=(pjobjects, ready), name="sip-endpoint", daemon=True)
+        self._thread.start()
+        self.ports = await asyncio.wrap_future(ready)
+        return self.ports
+
+    async def stop(self, timeout_s: float = 5.0) -> None:
+        if self._thread is None:
+            return
+        self._stopping.set()
+        await asyncio.to_thread(self._thread.join, timeout_s)
+        if self._thread.is_alive():
+            log.error("the SIP endpoint thread did not stop in %.0f s", timeout_s)
+        self._thread = None
+
+    def run_sync(self, fn: Callable[[], Any]) -> concurrent.futures.Future[Any]:
+        fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        if self._thread is None or self._stopping.is_set():
+            fut.set_exception(RuntimeError("the SIP endpoint is not running"))
+            return fut
+        self._jobs.put((fn, fut))
+        return fut
+
+    async def run(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` on the endpoint thread (the one place pjsua2 is called from)."""
+        return await asyncio.wrap_future(self.run_sync(fn))
+
+    @property
+    def active_calls(self) -> int:
+        return len(self._active)
+
+    # ------------------------------------------------------------------ endpoint thread
+
+    def _main(self, pjobjects: Any, ready: concurrent.futures.Future[dict[str, int]]) -> None:
+        self._pjo = pjobjects
+        try:
+            ports = self._init()
+        except BaseException as exc:  # noqa: BLE001 - report start failures to the awaiting side
+            log.error("SIP endpoint failed to start: %s", _pj_error_text(exc))
+            self._destroy()
+            ready.set_exception(EngineUnavailable(f"SIP endpoint failed to start: {_pj_error_text(exc)}"))
+            return
+        ready.set_result(ports)
+        try:
+            while not self._stopping.is_set():
+                self.ep.libHandleEvents(10)
+                self._run_jobs()
+                self._run_timers()
+                self._reap.clear()
+        except BaseException:  # noqa: BLE001
+            log.exception("SIP endpoint loop crashed")
+        finally:
+            self._shutdown()
+
+    def _init(self) -> dict[str, int]:
+        import pjsua2 as pj
+
+        cfg = self.config
+        self.ep = pj.Endpoint()
+        self.ep.libCreate()
+        ep_cfg = pj.EpConfig()
+        ep_cfg.uaConfig.threadCnt = 0
+        ep_cfg.uaConfig.mainThreadOnly = False
+        ep_cfg.uaConfig.maxCalls = cfg.max_calls + self.overflow_calls + 2
+        ep_cfg.uaConfig.userAgent = "appliance-receptionist"
+        ep_cfg.logConfig.level = self.log_level
+        ep_cfg.logConfig.consoleLevel = self.log_level
+        ep_cfg.medConfig.clockRate = 16000
+        ep_cfg.medConfig.sndClockRate = 16000
+        ep_cfg.medConfig.channelCount = 1
+        ep_cfg.medConfig.noVad = True
+        ep_cfg.medConfig.ecTailLen = 0
+        ep_cfg.medConfig.maxMediaPorts = max(64, 4 * (cfg.max_calls + self.overflow_calls) + 8)
+        self.ep.libInit(ep_cfg)
+        self.ep.audDevManager().setNullDev()
+
+        ports: dict[str, int] = {}
+        for kind, port, ttype in (("udp", cfg.udp_port, pj.PJSIP_TRANSPORT_UDP), ("tcp", cfg.tcp_port, pj.PJSIP_TRANSPORT_TCP)):
+            tcfg = pj.TransportConfig()
+            tcfg.port = port
+            tcfg.boundAddress = cfg.host
+            tid = self.ep.transportCreate(ttype, tcfg)
+            ports[kind] = int(self.ep.transportGetInfo(tid).localName.rpartition(":")[2])
+        self.ep.libStart()
+        self._set_codecs()
+
+        # The local "trunk" account: direct calls from allowed sources (the default account).
+        acfg = pj.AccountConfig()
+        acfg.idUri = f"sip:appliance@{cfg.host}:{ports['udp']}"
+        trunk = self._pjo.PjAccount(self, "trunk", registrar=False)
+        trunk.create(acfg, True)
+        self._accounts.append(trunk)
+        for account in cfg.accounts:
+            if account.registrar:
+                self._add_registered(account)
+        log.info("SIP listening on %s udp:%d tcp:%d", cfg.host, ports["udp"], ports["tcp"])
+        return ports
+
+    def _set_codecs(self) -> None:
+        for info in self.ep.codecEnum2():
+            cid = info.codecId
+            prio = 0
+            for i, wanted in enumerate(CODEC_PRIORITY):
+                if cid.lower().startswith(wanted.lower()):
+                    prio = 255 - i
+            self.ep.codecSetPriority(cid, prio)
+
+    def _add_registered(self, account: SipAccount) -> None:
+        import pjsua2 as pj
+
+        domain = account.domain or host_of(account.registrar.removeprefix("sip:").removeprefix("sips:"))
+        registrar = account.registrar if account.registrar.startswith("sip") else f"sip:{account.registrar}"
+        acfg = pj.AccountConfig()
+        acfg.idUri = f"sip:{account.username}@{domain}"
+        acfg.regConfig.registrarUri = registrar
+        acfg.regConfig.retryIntervalSec = 0  # we retry ourselves, with backoff
+        acfg.regConfig.timeoutSec = 300
+        cred = pj.AuthCredInfo("digest", "*", account.username, 0, account.password)
+        acfg.sipConfig.authCreds.append(cred)
+        acc = self._pjo.PjAccount(self, account.id, registrar=True)
+        acc.create(acfg)
+        self._accounts.append(acc)
+        host = host_of(registrar.split(":", 1)[1].split(";")[0])
+        try:
+            for info in socket.getaddrinfo(host, None):
+                self.sources.add(str(info[4][0]))
+        except OSError:
+            log.warning("cannot resolve registrar host %s", host)
+
+    def _run_jobs(self) -> None:
+        while True:
+            try:
+                fn, fut = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                fut.set_result(fn())
+            except BaseException as exc:  # noqa: BLE001
+                fut.set_exception(exc)
+
+    def _run_timers(self) -> None:
+        now = time.monotonic()
+        while self._timers and self._timers[0][0] <= now:
+            _, _, fn = heapq.heappop(self._timers)
+            try:
+                fn()
+            except Exception:  # noqa: BLE001
+                log.exception("SIP timer failed")
+
+    def _later(self, delay_s: float, fn: Callable[[], None]) -> None:
+        self._timer_seq += 1
+        heapq.heappush(self._timers, (time.monotonic() + delay_s, self._timer_seq, fn))
+
+    def _shutdown(self) -> None:
+        try:
+            self.ep.hangupAllCalls()
+            t_end = time.monotonic() + 1.0
+            while time.monotonic() < t_end and self._calls:
+                self.ep.libHandleEvents(20)
+        except Exception:  # noqa: BLE001
+            log.debug("hangup at shutdown failed", exc_info=True)
+        self._destroy()
+        self._fail_pending_jobs()
+
+    def _destroy(self) -> None:
+        for acc in self._accounts:
+            try:
+                acc.shutdown()
+            except Exception:  # noqa: BLE001
+                pass
+        self._accounts.clear()
+        self._calls.clear()
+        if self.ep is not None:
+            try:
+                self.ep.libDestroy()
+            except Exception:  # noqa: BLE001
+                log.debug("libDestroy failed", exc_info=True)
+            self.ep = None
+
+    def _fail_pending_jobs(self) -> None:
+        while True:
+            try:
+                _, fut = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            if fut.set_running_or_notify_cancel():
+                fut.set_exception(RuntimeError("the SIP endpoint stopped"))
+
+    # ------------------------------------------------------------------ callbacks (endpoint thread)
+
+    def incoming(self, account: Any, prm: Any) -> None:
+        call = self._pjo.PjCall(self, account, prm.callId)
+        self._calls[prm.callId] = call
+        source = prm.rdata.srcAddress
+        msg = prm.rdata.wholeMsg
+        caller = caller_id_from_invite(msg)
+        if not self.sources.allows(source):
+            self.stats.rejected_source += 1
+            log.warning("SIP: rejected a call from %s (not an allowed source), caller %s", source, caller)
+            call.answer_with(403)
+            return
+        overflow = False
+        if len(self._active) >= self.config.max_calls:
+            if len(self._overflow) >= self.overflow_calls:
+                self.stats.rejected_busy += 1
+                log.warning("SIP: all %d lines busy, 486 to %s", self.config.max_calls, caller)
+                call.answer_with(486)
+                return
+            overflow = True
+        info = call.getInfo()
+        handle = CallHandle(
+            self,
+            call_id=prm.callId,
+            sip_call_id=info.callIdString,
+            caller_id=caller,
+            remote_uri=info.remoteUri,
+            source=source,
+            account=account.name,
+            loop=self.loop,
+            overflow=overflow,
+        )
+        call.handle = handle
+        handle._pj = call
+        (self._overflow if overflow else self._active).add(prm.callId)
+        if overflow:
+            self.stats.overflow += 1
+        else:
+            self.stats.accepted += 1
+        call.answer_with(180)
+        self.loop.call_soon_threadsafe(self.on_call, handle)
+
+    def forget_call(self, call: Any) -> None:
+        cid = call.handle.call_id if call.handle else None
+        for cid_, c in list(self._calls.items()):
+            if c is call:
+                cid = cid_
+                del self._calls[cid_]
+        if cid is not None:
+            self._active.discard(cid)
+            self._overflow.discard(cid)
+        self._reap.append(call)  # dropped after the callback returns
+
+    def reg_state(self, account: Any, code: int, expiration: int) -> None:
+        ok = 200 <= code < 300 and expiration > 0
+        account.registered = ok
+        account.last_code = code
+        if ok:
+            self._backoff.pop(account.name, None)
+            self.stats.registrations[account.name] = RegistrationState(account.name, True, code)
+            log.info("SIP: account %s registered (%d)", account.name, code)
+            return
+        if self._stopping.is_set() or (200 <= code < 300 and expiration == 0):
+            return
+        delay = min(300.0, self._backoff.get(account.name, 2.5) * 2)
+        self._backoff[account.name] = delay
+        self.stats.registrations[account.name] = RegistrationState(account.name, False, code, delay)
+        log.warning("SIP: account %s registration failed (%d); retrying in %.0f s", account.name, code, delay)
+
+        def retry() -> None:
+            if not self._stopping.is_set() and not account.registered:
+                try:
+                    account.setRegistration(True)
+                except Exception as exc:  # noqa: BLE001
+                    log.warning("SIP: re-register %s failed: %s", account.name, _pj_error_text(exc))
+                    self.reg_state(account, 503, 0)
+
+        self._later(delay, retry)
+
+
+def _pj_error_text(exc: BaseException) -> str:
+    info = getattr(exc, "info", None)
+    if callable(info):
+        try:
+            return str(info())
+        except Exception:  # noqa: BLE001
+            pass
+    return str(exc)

@@ -1,0 +1,183 @@
+"""The daemon: the one place that wires config, store, brain and channels.
+
+``appliance run`` starts it. It opens the store (migrating it), builds the
+brain, starts the web chat, the SIP endpoint and the local control API, and
+stops cleanly on SIGTERM/SIGINT: channels first (no new conversations), then
+the brain and the store, so no write is cut in half.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from typing import Any
+
+from appliance.core.config import Config
+from appliance.core.errors import ApplianceError
+from appliance.core.messages import Event, to_dict
+
+log = logging.getLogger("appliance.daemon")
+
+
+class EventBus:
+    """Fan-out of :class:`Event` to local API subscribers; slow subscribers lose old events, never block."""
+
+    def __init__(self, maxsize: int = 500) -> None:
+        self._subs: set[asyncio.Queue[Event]] = set()
+        self.maxsize = maxsize
+        self.recent: list[Event] = []
+
+    def publish(self, event: Event) -> None:
+        self.recent = (self.recent + [event])[-200:]
+        for q in list(self._subs):
+            if q.full():
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    q.get_nowait()
+            q.put_nowait(event)
+
+    def subscribe(self) -> asyncio.Queue[Event]:
+        q: asyncio.Queue[Event] = asyncio.Queue(self.maxsize)
+        self._subs.add(q)
+        return q
+
+    def unsubscribe(self, q: asyncio.Queue[Event]) -> None:
+        self._subs.discard(q)
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        data = {
+            "t": round(record.created, 3),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if record.exc_info:
+            data["exc"] = self.formatException(record.exc_info)
+        return json.dumps(data, ensure_ascii=False)
+
+
+def setup_logging(cfg: Config) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if cfg.logging.format == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(cfg.logging.level)
+
+
+class Daemon:
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.bus = EventBus()
+        self.brain: Any = None
+        self.web: Any = None
+        self.api: Any = None
+        self.sip: Any = None
+        self.started_at = time.time()
+        self.stopping = asyncio.Event()
+
+    async def start(self) -> None:
+        from appliance.brain import language, verbalize
+        from appliance.brain.factory import build_brain
+
+        cfg = self.cfg
+        cfg.data_path.mkdir(parents=True, exist_ok=True)
+        warm = asyncio.gather(
+            asyncio.to_thread(language.warm_up, tuple(cfg.tenant.languages)), asyncio.to_thread(verbalize.warm_up)
+        )
+        self.brain = await build_brain(cfg, on_event=self.bus.publish)
+        await warm
+        log.info(
+            "store %s; llm %s; knowledge %s",
+            cfg.db_path,
+            self.brain.engine.status().llm,
+            self.brain.engine.status().knowledge,
+        )
+        from appliance.api import ApiServer
+
+        self.api = ApiServer(self, cfg.api_socket)
+        await self.api.start()
+        if cfg.web.enabled:
+            from appliance.channels.web.server import WebServer
+
+            self.web = WebServer(self.brain.engine, cfg)
+            try:
+                await self.web.start()
+            except OSError as exc:
+                raise ApplianceError(
+                    f"web chat cannot listen on {cfg.web.host}:{cfg.web.port}: {exc.strerror}",
+                    code="port_in_use",
+                ) from None
+        if cfg.sip.enabled:
+            await self._start_sip()
+        log.info("appliance running (pid %d)", os.getpid())
+
+    async def _start_sip(self) -> None:
+        try:
+            from appliance.channels.sip.service import SipService
+        except ImportError as exc:
+            log.error("SIP channel unavailable: %s", exc)
+            return
+        try:
+            self.sip = SipService(self.cfg, self.brain, on_event=self.bus.publish)
+            await self.sip.start()
+        except ApplianceError as exc:
+            log.error("SIP channel failed to start: %s", exc)
+            self.sip = None
+
+    async def stop(self) -> None:
+        log.info("stopping")
+        for name in ("sip", "web", "api"):
+            part = getattr(self, name)
+            if part is not None:
+                try:
+                    await asyncio.wait_for(part.stop(), 15)
+                except Exception:
+                    log.exception("stopping %s failed", name)
+        if self.brain is not None:
+            await self.brain.aclose()
+        log.info("stopped")
+
+    def status(self) -> dict[str, Any]:
+        st = self.brain.engine.status() if self.brain else None
+        return {
+            "pid": os.getpid(),
+            "uptime_s": round(time.time() - self.started_at, 1),
+            "tenant": self.cfg.tenant.name,
+            "web": {"enabled": self.web is not None, "host": self.cfg.web.host, "port": getattr(self.web, "port", None)},
+            "sip": self.sip.status() if self.sip is not None else {"enabled": False},
+            "llm": st.llm if st else None,
+            "knowledge": st.knowledge if st else None,
+            "degraded": st.degraded if st else None,
+            "recent_events": [to_dict(e) for e in self.bus.recent[-20:]],
+        }
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stopping.set)
+        try:
+            await self.start()
+            print(f"READY web=http://{self.cfg.web.host}:{getattr(self.web, 'port', '-')}/", file=sys.stderr, flush=True)
+            await self.stopping.wait()
+        finally:
+            await self.stop()
+
+
+def run_daemon(cfg: Config) -> int:
+    setup_logging(cfg)
+    try:
+        asyncio.run(Daemon(cfg).run())
+    except ApplianceError as exc:
+        log.error("%s", exc)
+        return 1
+    return 0

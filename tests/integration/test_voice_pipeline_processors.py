@@ -1,0 +1,206 @@
+"""The voice processors one at a time, with pipecat's own test harness (``run_test``)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+pytest.importorskip("pipecat")
+
+from pipecat.frames.frames import TranscriptionFrame, TTSAudioRawFrame, TTSStartedFrame, TTSStoppedFrame  # noqa: E402
+from pipecat.tests.utils import SleepFrame, run_test  # noqa: E402
+
+from appliance.core.errors import BackendUnavailable  # noqa: E402
+from appliance.core.messages import Channel, Reply, Utterance  # noqa: E402
+from appliance.engines.stt import Transcript  # noqa: E402
+from appliance.engines.tts import AudioChunk  # noqa: E402
+from appliance.voice.frames import SpeakFrame, TurnResumedFrame, UtteranceAudioFrame  # noqa: E402
+from appliance.voice.ports import SLOW_NOTICES  # noqa: E402
+from appliance.voice.processors import BrainProcessor, EngineSTTProcessor, EngineTTSProcessor  # noqa: E402
+from appliance.voice.recorder import CallRecorder  # noqa: E402
+from appliance.voice.timeline import Mark  # noqa: E402
+
+
+class Brain:
+    def __init__(self, reply: Reply | Exception, delay_s: float = 0.0) -> None:
+        self.reply = reply
+        self.delay_s = delay_s
+        self.seen: list[Utterance] = []
+
+    async def handle(self, utterance: Utterance) -> Reply:
+        self.seen.append(utterance)
+        await asyncio.sleep(self.delay_s)
+        if isinstance(self.reply, Exception):
+            raise self.reply
+        return self.reply
+
+
+def transcription(text: str, turn: int, language: str = "et", prob: float = 0.93) -> TranscriptionFrame:
+    f = TranscriptionFrame(text=text, user_id="caller", timestamp="", finalized=True)
+    f.metadata.update({"turn": turn, "language": language, "language_probability": prob})
+    return f
+
+
+def recorder_with_turn() -> tuple[CallRecorder, int]:
+    rec = CallRecorder(session_id="s1")
+    turn = rec.new_turn()
+    rec.hold_turn(turn)
+    return rec, turn
+
+
+async def test_brain_processor_speaks_each_sentence():
+    rec, turn = recorder_with_turn()
+    brain = Brain(Reply("s1", "x", "et", speakable="Jah, vaba tuba on olemas. Mis kuupäevadeks? Aitäh."))
+    down, _ = await run_test(
+        BrainProcessor(brain=brain, recorder=rec),
+        frames_to_send=[transcription("kas teil on vaba tuba", turn)],
+        expected_down_frames=[SpeakFrame, SpeakFrame, SpeakFrame],
+    )
+    assert [f.text for f in down] == ["Jah, vaba tuba on olemas.", "Mis kuupäevadeks?", "Aitäh."]
+    assert [(f.first, f.last) for f in down] == [(True, False), (False, False), (False, True)]
+    assert {f.language for f in down} == {"et"}
+    (u,) = brain.seen
+    assert u.channel is Channel.VOICE and u.session_id == "s1"
+    assert u.language_hint == "et" and u.language_probability == pytest.approx(0.93)
+    assert rec.language == "et"
+    assert rec.timelines[turn].has(Mark.FIRST_BRAIN_OUTPUT)
+
+
+async def test_brain_processor_slow_notice_in_session_language():
+    rec, turn = recorder_with_turn()
+    rec.language = "ru"
+    brain = Brain(Reply("s1", "x", "ru", speakable="Свободно."), delay_s=0.4)
+    down, _ = await run_test(
+        BrainProcessor(brain=brain, recorder=rec, slow_notice_s=0.1),
+        frames_to_send=[transcription("есть места", turn, "ru")],
+        expected_down_frames=[SpeakFrame, SpeakFrame],
+    )
+    assert (down[0].text, down[0].notice, down[0].turn) == (SLOW_NOTICES["ru"], True, None)
+    assert down[1].text == "Свободно."
+
+
+async def test_brain_processor_no_notice_when_fast():
+    rec, turn = recorder_with_turn()
+    down, _ = await run_test(
+        BrainProcessor(brain=Brain(Reply("s1", "x", "en", speakable="Yes.")), recorder=rec, slow_notice_s=0.5),
+        frames_to_send=[transcription("hi", turn, "en")],
+        expected_down_frames=[SpeakFrame],
+    )
+    assert not down[0].notice
+
+
+async def test_brain_processor_speaks_the_error_message():
+    rec, turn = recorder_with_turn()
+    down, _ = await run_test(
+        BrainProcessor(brain=Brain(BackendUnavailable()), recorder=rec),
+        frames_to_send=[transcription("book", turn, "en")],
+        expected_down_frames=[SpeakFrame],
+    )
+    assert down[0].text == BackendUnavailable.user_message
+    assert rec.errors == ["brain: backend_unavailable"]
+
+
+async def test_brain_processor_skips_empty_transcripts():
+    rec, turn = recorder_with_turn()
+    brain = Brain(Reply("s1", "x", "en", speakable="Yes."))
+    await run_test(
+        BrainProcessor(brain=brain, recorder=rec),
+        frames_to_send=[transcription("  ", turn)],
+        expected_down_frames=[],
+    )
+    assert brain.seen == [] and rec.clock.idle
+
+
+class CountingSTT:
+    """Transcribes by content (the audio's length), so speculative calls can be counted."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def transcribe_sync(self, pcm16: bytes, sample_rate: int, language_hint: str | None) -> Transcript:
+        self.calls += 1
+        return Transcript(f"{len(pcm16)} bytes", "et", 0.9, len(pcm16) / 2 / sample_rate)
+
+
+async def test_stt_reuses_the_speculative_result():
+    rec, turn = recorder_with_turn()
+    stt = CountingSTT()
+    audio = bytes(3200)
+    down, _ = await run_test(
+        EngineSTTProcessor(stt=stt, recorder=rec),
+        frames_to_send=[
+            UtteranceAudioFrame(turn, audio, 16000, speculative=True),
+            SleepFrame(0.1),
+            UtteranceAudioFrame(turn, audio + bytes(320), 16000),
+        ],
+        expected_down_frames=[TranscriptionFrame],
+    )
+    assert stt.calls == 1
+    assert down[0].text == "3200 bytes" and down[0].metadata["turn"] == turn
+    assert str(down[0].language) == "et" and down[0].metadata["language_probability"] == 0.9
+    assert rec.timelines[turn].speculative_hit is True
+
+
+async def test_stt_discards_speculation_when_speech_resumes():
+    rec, turn = recorder_with_turn()
+    stt = CountingSTT()
+    down, _ = await run_test(
+        EngineSTTProcessor(stt=stt, recorder=rec),
+        frames_to_send=[
+            UtteranceAudioFrame(turn, bytes(3200), 16000, speculative=True),
+            TurnResumedFrame(turn),
+            SleepFrame(0.1),
+            UtteranceAudioFrame(turn, bytes(6400), 16000),
+        ],
+        expected_down_frames=[TranscriptionFrame],
+    )
+    assert stt.calls == 2
+    assert down[0].text == "6400 bytes"
+    assert rec.timelines[turn].speculative_hit is False
+
+
+class ToneTTS:
+    """A fixed-length tone at 22.05 kHz (a narrow seam: only the sample rate matters here)."""
+
+    def __init__(self) -> None:
+        self.languages: list[str] = []
+
+    def synthesize_sync(self, text: str, language: str) -> AudioChunk:
+        import numpy as np
+
+        self.languages.append(language)
+        t = np.arange(int(22050 * 0.5)) / 22050
+        return AudioChunk((np.sin(2 * np.pi * 220 * t) * 8000).astype("<i2").tobytes(), 22050)
+
+
+async def test_tts_resamples_and_frames_one_reply():
+    rec, turn = recorder_with_turn()
+    rec.reply_issued(turn)
+    tts = ToneTTS()
+    down, _ = await run_test(
+        EngineTTSProcessor(tts=tts, recorder=rec),
+        frames_to_send=[
+            SpeakFrame("Tere.", "et", turn=turn, first=True, last=False),
+            SpeakFrame("Здравствуйте.", "ru", turn=turn, first=False, last=True),
+        ],
+    )
+    kinds = [type(f) for f in down]
+    assert kinds[0] is TTSStartedFrame and kinds[-1] is TTSStoppedFrame
+    audio = [f for f in down if isinstance(f, TTSAudioRawFrame)]
+    assert {f.sample_rate for f in audio} == {24000}  # pipecat's default output rate
+    total_s = sum(len(f.audio) for f in audio) / 2 / 24000
+    assert total_s == pytest.approx(1.0, abs=0.02)
+    assert tts.languages == ["et", "ru"]
+    assert rec.clock.idle and rec.speaking_turn == turn
+
+
+async def test_tts_marks_protected_audio_uninterruptible():
+    rec, turn = recorder_with_turn()
+    down, up = await run_test(
+        EngineTTSProcessor(tts=ToneTTS(), recorder=rec),
+        frames_to_send=[SpeakFrame("Number 123.", "en", turn=turn, protected=True)],
+    )
+    audio = [f for f in down if isinstance(f, TTSAudioRawFrame)]
+    assert audio and not any(f.interruptible for f in audio)
+    assert [type(f).__name__ for f in up] == ["ProtectedSpeechFrame"]

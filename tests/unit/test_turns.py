@@ -1,0 +1,148 @@
+"""TurnSegmenter: table-driven, numbers only (no audio)."""
+
+from __future__ import annotations
+
+import pytest
+
+from appliance.voice.turns import TurnEventType as T
+from appliance.voice.turns import TurnSegmenter
+
+CHUNK = 0.02  # 20 ms windows keep the arithmetic readable
+S, Q = 0.9, 0.0  # speech / quiet probabilities
+
+
+def run(pattern: list[tuple[float, float]], **kw) -> list[tuple[T, float]]:
+    """pattern: (seconds, probability) runs. Returns (event, at_s) pairs."""
+    seg = TurnSegmenter(**kw)
+    out: list[tuple[T, float]] = []
+    for seconds, prob in pattern:
+        for _ in range(round(seconds / CHUNK)):
+            out.extend((e.type, round(e.at_s, 3)) for e in seg.process(CHUNK, prob))
+    return out
+
+
+def kinds(pattern, **kw) -> list[T]:
+    return [k for k, _ in run(pattern, **kw)]
+
+
+CASES = [
+    # id, pattern, expected event kinds
+    ("silence only", [(2.0, Q)], []),
+    ("click shorter than min_speech", [(0.1, S), (1.0, Q)], []),
+    ("two clicks do not add up", [(0.1, S), (0.04, Q), (0.1, S), (1.0, Q)], []),
+    ("one turn", [(0.5, Q), (1.0, S), (1.0, Q)], [T.SPEECH_START, T.SPECULATIVE_END, T.TURN_END]),
+    ("exactly min_speech", [(0.16, S), (0.6, Q)], [T.SPEECH_START, T.SPECULATIVE_END, T.TURN_END]),
+    ("short pause within speech", [(0.6, S), (0.1, Q), (0.6, S), (0.6, Q)], [T.SPEECH_START, T.SPECULATIVE_END, T.TURN_END]),
+    (
+        "pause past speculative, below end",
+        [(0.6, S), (0.3, Q), (0.6, S), (0.6, Q)],
+        [T.SPEECH_START, T.SPECULATIVE_END, T.SPEECH_RESUMED, T.SPECULATIVE_END, T.TURN_END],
+    ),
+    ("silence just under end", [(0.6, S), (0.48, Q)], [T.SPEECH_START, T.SPECULATIVE_END]),
+    (
+        "two turns",
+        [(0.5, S), (0.8, Q), (0.5, S), (0.8, Q)],
+        [T.SPEECH_START, T.SPECULATIVE_END, T.TURN_END] * 2,
+    ),
+    ("speech at end of stream, no silence", [(2.0, S)], [T.SPEECH_START]),
+]
+
+
+@pytest.mark.parametrize("name,pattern,expected", CASES, ids=[c[0] for c in CASES])
+def test_event_sequences(name, pattern, expected):
+    assert kinds(pattern) == expected
+
+
+@pytest.mark.parametrize(
+    "speech_s,end_silence_s,speculative_s",
+    [(0.5, 0.5, 0.2), (1.0, 0.3, 0.1), (0.3, 0.8, 0.4), (2.0, 1.0, 1.0), (0.2, 0.5, 0.5)],
+)
+def test_event_times(speech_s, end_silence_s, speculative_s):
+    events = run([(0.4, Q), (speech_s, S), (2.0, Q)], end_silence_s=end_silence_s, speculative_after_s=speculative_s)
+    times = dict(events)
+    assert times[T.SPEECH_START] == pytest.approx(0.4 + 0.16)  # min_speech 0.15 on a 20 ms grid
+    speech_end = 0.4 + speech_s
+    assert times[T.SPECULATIVE_END] == pytest.approx(speech_end + speculative_s)
+    assert times[T.TURN_END] == pytest.approx(speech_end + end_silence_s)
+
+
+@pytest.mark.parametrize("min_speech_s,burst_s,starts", [(0.15, 0.1, False), (0.15, 0.2, True), (0.3, 0.26, False), (0.05, 0.06, True)])
+def test_min_speech(min_speech_s, burst_s, starts):
+    assert (T.SPEECH_START in kinds([(burst_s, S), (1.0, Q)], min_speech_s=min_speech_s)) is starts
+
+
+def test_speech_start_reports_onset():
+    seg = TurnSegmenter()
+    events = []
+    for prob in [Q] * 10 + [S] * 20 + [Q] * 30:
+        events += seg.process(CHUNK, prob)
+    start = events[0]
+    assert start.type is T.SPEECH_START
+    assert start.speech_start_s == pytest.approx(0.2)
+    end = events[-1]
+    assert end.type is T.TURN_END and end.speech_start_s == pytest.approx(0.2)
+    assert end.speech_s == pytest.approx(0.4)
+
+
+@pytest.mark.parametrize(
+    "probs,expected",
+    [
+        # 0.4 is below start (0.5) so it cannot start speech...
+        ([0.4] * 20 + [Q] * 30, []),
+        # ...but once speaking it keeps speech going (above stop 0.35): no turn end inside
+        ([0.9] * 10 + [0.4] * 40 + [Q] * 30, [T.SPEECH_START, T.SPECULATIVE_END, T.TURN_END]),
+        # 0.3 is below stop: counts as silence and ends the turn
+        ([0.9] * 10 + [0.3] * 30, [T.SPEECH_START, T.SPECULATIVE_END, T.TURN_END]),
+    ],
+)
+def test_hysteresis(probs, expected):
+    seg = TurnSegmenter()
+    got = [e.type for p in probs for e in seg.process(CHUNK, p)]
+    assert got == expected
+
+
+def test_hysteresis_keeps_turn_through_mid_probabilities():
+    seg = TurnSegmenter()
+    got = []
+    for p in [0.9] * 10 + [0.4] * 40:
+        got += [e.type for e in seg.process(CHUNK, p)]
+    assert got == [T.SPEECH_START]  # 0.8 s of 0.4 did not end the turn
+
+
+def test_max_turn_forces_end():
+    assert kinds([(3.0, S)], max_turn_s=2.0) == [T.SPEECH_START, T.TURN_END, T.SPEECH_START]
+
+
+@pytest.mark.parametrize("chunk", [0.01, 0.02, 0.032, 0.03])
+def test_chunk_size_independent(chunk):
+    seg = TurnSegmenter()
+    got = []
+    t = 0.0
+    while t < 3.0:
+        p = S if 0.5 <= t < 1.5 else Q
+        got += [e.type for e in seg.process(chunk, p)]
+        t += chunk
+    assert got == [T.SPEECH_START, T.SPECULATIVE_END, T.TURN_END]
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"end_silence_s": 0},
+        {"speculative_after_s": 0.6},  # later than end_silence
+        {"start_threshold": 0.3, "stop_threshold": 0.5},
+        {"min_speech_s": -1},
+    ],
+)
+def test_bad_params(kw):
+    with pytest.raises(ValueError):
+        TurnSegmenter(**kw)
+
+
+def test_reset():
+    seg = TurnSegmenter()
+    for _ in range(20):
+        seg.process(CHUNK, S)
+    assert seg.in_turn
+    seg.reset()
+    assert not seg.in_turn and seg.time_s == 0
