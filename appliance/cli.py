@@ -100,11 +100,13 @@ def _booking_dict(b: Any) -> dict[str, Any]:
 def cmd_bookings_list(args: argparse.Namespace) -> int:
     from appliance.booking.local import LocalBackend
 
+    import asyncio
+
     cfg = _load(args)
     db = _open_store(cfg)
     try:
         backend = LocalBackend(db, cfg)
-        rows = backend.list_bookings(status=args.status, limit=args.limit)
+        rows = asyncio.run(backend.list_bookings(status=args.status, limit=args.limit))
     finally:
         db.close()
     if args.json:
@@ -126,7 +128,7 @@ def _get_booking(args: argparse.Namespace) -> tuple[Config, Any, Any]:
 
     cfg = _load(args)
     db = _open_store(cfg)
-    return cfg, db, LocalBackend(db, cfg)
+    return cfg, db, LocalBackend(db, cfg, actor="cli")
 
 
 def cmd_bookings_show(args: argparse.Namespace) -> int:
@@ -151,7 +153,7 @@ def cmd_bookings_cancel(args: argparse.Namespace) -> int:
 
     _cfg, db, backend = _get_booking(args)
     try:
-        b = asyncio.run(backend.cancel_booking(args.booking_id, actor="cli"))
+        b = asyncio.run(backend.cancel_booking(args.booking_id))
     finally:
         db.close()
     if args.json:
@@ -217,7 +219,7 @@ def cmd_models_fetch(args: argparse.Namespace) -> int:
         args.roles or None, dest=dest, token=args.token, update_hashes=args.update_hashes, progress=print
     )
     if args.json:
-        _print_json([r if isinstance(r, dict) else getattr(r, "__dict__", str(r)) for r in results or []])
+        _print_json([r.to_dict() for r in results or []])
     return EXIT_OK
 
 
@@ -228,6 +230,9 @@ def cmd_models_verify(args: argparse.Namespace) -> int:
     dest = Path(args.dest) if args.dest else manifest.default_models_dir(cfg)
     results = manifest.verify(args.roles or None, dest=dest)
     bad = [r for r in results if str(r.status) not in ("ok", "unpinned") and not getattr(r, "optional", False)]
+    if args.json:
+        _print_json([r.to_dict() for r in results])
+        return EXIT_CHECK_FAILED if bad else EXIT_OK
     for r in results:
         line = f"{r.status!s:<9} {r.role:<12} {r.file}"
         print(line + (f"  ({r.detail})" if getattr(r, "detail", "") else ""))

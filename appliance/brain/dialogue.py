@@ -120,15 +120,15 @@ class Dialogue:
                 out.say("anything_else")
         elif Intent.QUESTION in intents or (primary is None and not has_slots and text.strip().endswith("?")):
             out.parts += await self.answer_question(text, state.language, state)
+        elif has_slots:
+            state.task = Task.BOOK
+            await self._book(state, ex, text, today, out, intents)
         elif Intent.THANKS in intents:
             out.say("thanks")
             out.say("anything_else")
         elif Intent.GREETING in intents:
             out.say("greeting_back" if state.greeted else "greeting")
             state.greeted = True
-        elif has_slots:
-            state.task = Task.BOOK
-            await self._book(state, ex, text, today, out, intents)
         elif primary is Intent.OUT_OF_SCOPE:
             out.say("out_of_scope")
         else:

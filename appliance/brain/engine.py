@@ -10,6 +10,7 @@ daemon continues any conversation where it stopped.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -105,8 +106,12 @@ class Engine:
             out = TurnOutput()
             out.say("greeting")
             reply = self._reply(state, out, Part("greeting"))
-            await self._save(state, None, reply, channel)
-            return reply
+            turn_id = await self._save(state, None, reply, channel)
+            return dataclasses.replace(reply, turn_id=turn_id)
+
+    async def record_timeline(self, turn_id: int, stages: dict[str, float], *, total_ms: float | None = None) -> None:
+        """Voice: attach a turn's timeline (speech start ... playback end) to its stored reply."""
+        await self.sessions.update_timeline(turn_id, stages, total_ms=total_ms)
 
     async def snapshot(self, session_id: str) -> dict[str, Any]:
         """Where a conversation stands (for a web page that reconnects)."""
@@ -172,7 +177,10 @@ class Engine:
         state.turns += 1
         reply = self._reply(state, out)
         elapsed_ms = (time.perf_counter() - started) * 1000
-        await self._save(state, utt, reply, channel, stored_text=text if problem != "too_long" else None, ms=elapsed_ms)
+        turn_id = await self._save(
+            state, utt, reply, channel, stored_text=text if problem != "too_long" else None, ms=elapsed_ms
+        )
+        reply = dataclasses.replace(reply, turn_id=turn_id)
         self._emit(state, reply, out)
         return reply
 
@@ -292,11 +300,11 @@ class Engine:
         *,
         stored_text: str | None = None,
         ms: float | None = None,
-    ) -> None:
+    ) -> int:
         user_text = None
         if utt is not None:
             user_text = stored_text if stored_text is not None else safety.truncated_for_log(utt.text)
-        await self.sessions.save_turn(
+        return await self.sessions.save_turn(
             state.session_id,
             state.to_dict(),
             channel=channel.value,

@@ -31,9 +31,12 @@ class Brain:
     llm: Any
     knowledge: Any
     owns_db: bool
+    owns_llm: bool = True
 
     async def aclose(self) -> None:
-        if self.llm is not None:
+        if self.knowledge is not None:
+            self.knowledge.close()
+        if self.llm is not None and self.owns_llm:
             try:
                 await self.llm.aclose()
             except Exception:
@@ -106,7 +109,8 @@ async def build_brain(
         config.data_path.mkdir(parents=True, exist_ok=True)
         db = Database.from_config(config)
     backend = make_backend(config, db, clock)
-    if llm == "config":
+    owns_llm = llm == "config"
+    if owns_llm:
         llm = make_llm(config)
     if knowledge == "config":
         knowledge = make_knowledge(config, db)
@@ -124,4 +128,4 @@ async def build_brain(
         clock=clock,
         on_event=on_event,
     )
-    return Brain(engine, db, backend, llm, knowledge, owns_db)
+    return Brain(engine, db, backend, llm, knowledge, owns_db, owns_llm)

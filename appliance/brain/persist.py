@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 from appliance.core.clock import Clock, system_clock
 from appliance.store.db import Database
 from appliance.store.models import ConversationSession, Turn
-from appliance.store.repos import SessionRecord, SessionRepository, ensure_session_tx, to_db_time
+from appliance.store.repos import SessionRecord, SessionRepository, TurnRepository, ensure_session_tx, to_db_time
 
 
 class ConversationStore:
@@ -27,6 +27,7 @@ class ConversationStore:
         self.tenant_id = tenant_id
         self.clock = clock
         self._sessions = SessionRepository(db, tenant_id=tenant_id, clock=clock)
+        self._turns = TurnRepository(db, tenant_id=tenant_id, clock=clock)
 
     async def get(self, session_id: str) -> SessionRecord | None:
         return await self._sessions.get(session_id)
@@ -91,6 +92,9 @@ class ConversationStore:
             return int(reply.id or 0)
 
         return await self.db.awrite(w)
+
+    async def update_timeline(self, turn_id: int, stages: dict[str, float], *, total_ms: float | None = None) -> None:
+        await self._turns.update_timeline(turn_id, stages, total_ms=total_ms)
 
     async def turns(self, session_id: str) -> list[dict[str, Any]]:
         def q(s: Session) -> list[dict[str, Any]]:

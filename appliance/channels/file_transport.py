@@ -155,7 +155,8 @@ class FileInputTransport(BaseInputTransport):
             self.ended_by = "timeout"
         finally:
             # let the last frame be consumed before the pipeline is ended
-            await self._clock.wait_until(round(self.fed_s, 6)) if not self._realtime else None
+            if not self._realtime:
+                await self._clock.wait_until(round(self.fed_s, 6))
             self.done.set()
 
 

@@ -107,6 +107,7 @@ class Reply:
     end_of_conversation: bool = False
     transfer_to: str | None = None
     protected: bool = False  # voice: contains a read-back that must not be interrupted
+    turn_id: int | None = None  # the stored assistant turn (voice adds its timeline to it later)
 
 
 class EventType(enum.StrEnum):

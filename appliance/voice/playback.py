@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 
+
 class PlaybackGate:
     def __init__(self) -> None:
         self._open = asyncio.Event()

@@ -189,7 +189,9 @@ class VoiceInputProcessor(FrameProcessor):
             elif self._turn is None:
                 continue
             elif ev.type is TurnEventType.SPECULATIVE_END:
-                await self.push_frame(UtteranceAudioFrame(self._turn, self._turn_audio(ev.speech_start_s), self._rate, True))
+                await self.push_frame(
+                    UtteranceAudioFrame(self._turn, self._turn_audio(ev.speech_start_s), self._rate, True)
+                )
             elif ev.type is TurnEventType.SPEECH_RESUMED:
                 await self.push_frame(TurnResumedFrame(self._turn))
             elif ev.type is TurnEventType.TURN_END:

@@ -107,12 +107,18 @@ class CallRecorder:
             tl = self.timelines[turn]
             if tl.has(Mark.FIRST_AUDIO_OUT) and not tl.has(Mark.INTERRUPTED):
                 self.mark(turn, Mark.PLAYBACK_END, audio_s=audio_s, overwrite=True)
-                tl.log() if turn in self._finished else None
+                if turn in self._finished:
+                    tl.log()
 
     def barge_in(self, action: str, at_s: float, speech_s: float) -> None:
         """Log a PAUSE/RESUME/INTERRUPT; ``vad_start_s`` is where that burst of speech began."""
         self.barge_ins.append(
-            {"action": action, "at_s": round(at_s, 4), "vad_start_s": round(at_s - speech_s, 4), "turn": self.speaking_turn}
+            {
+                "action": action,
+                "at_s": round(at_s, 4),
+                "vad_start_s": round(at_s - speech_s, 4),
+                "turn": self.speaking_turn,
+            }
         )
 
     def interrupted(self, audio_s: float) -> None:

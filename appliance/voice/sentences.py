@@ -20,18 +20,13 @@ _CLOSERS = "\"'”’»)]"
 _OPENERS = "\"'“‘«(["
 
 ABBREVIATIONS: frozenset[str] = frozenset(
-    {
-        # English
-        "dr", "mr", "mrs", "ms", "prof", "st", "sr", "jr", "vs", "etc", "e.g", "i.e", "no", "approx",
-        "tel", "min", "max", "a.m", "p.m", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep",
-        "sept", "oct", "nov", "dec", "mon", "tue", "wed", "thu", "fri", "sat", "sun",
-        # Estonian
-        "nr", "jne", "jm", "vt", "nt", "lk", "hr", "pr", "kl", "u", "s.o", "s.t", "k.a", "e.kr",
-        "p.kr", "dots", "tn", "mnt", "pst",
-        # Russian
-        "г", "гг", "ул", "т.е", "т.д", "т.п", "т.к", "др", "стр", "им", "тел", "руб", "коп", "мин",
-        "см", "пр", "д", "кв", "ок", "напр", "тыс", "млн", "млрд", "с", "ч",
-    }
+    # English
+    "dr mr mrs ms prof st sr jr vs etc e.g i.e no approx tel min max a.m p.m "
+    "jan feb mar apr jun jul aug sep sept oct nov dec mon tue wed thu fri sat sun "
+    # Estonian
+    "nr jne jm vt nt lk hr pr kl u s.o s.t k.a e.kr p.kr dots tn mnt pst "
+    # Russian
+    "г гг ул т.е т.д т.п т.к др стр им тел руб коп мин см пр д кв ок напр тыс млн млрд с ч".split()
 )
 
 # Abbreviations that often end a sentence: a boundary when a capital follows.

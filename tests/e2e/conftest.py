@@ -56,6 +56,7 @@ class LiveServer:
     url: str
     config: Config
     brain: Any
+    server: Any  # appliance.channels.web.server.WebServer
     loop: asyncio.AbstractEventLoop
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
@@ -80,7 +81,7 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
         return brain, server
 
     brain, server = asyncio.run_coroutine_threadsafe(start(), loop).result(60)
-    live = LiveServer(url=server.url, config=cfg, brain=brain, loop=loop)
+    live = LiveServer(url=server.url, config=cfg, brain=brain, server=server, loop=loop)
     try:
         yield live
     finally:

@@ -153,12 +153,12 @@ from appliance.core.config import load_config
 from appliance.core.errors import NoAvailability
 from appliance.store import Database
 
-data_dir, i, key, ready_dir, go = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+data_dir, worker, i, key, ready_dir, go = sys.argv[1], sys.argv[2], int(sys.argv[3]), *sys.argv[4:7]
 config = load_config(environ={}, use_system=False, overrides={"store": {"data_dir": data_dir}})
 db = Database.from_config(config)
 backend = LocalBackend(db, config, fixed_clock(dt.datetime(2025, 6, 2, 9, 0, tzinfo=dt.UTC)))
 backend.sync_resources()
-Path(ready_dir, str(i)).touch()
+Path(ready_dir, worker).touch()
 deadline = time.monotonic() + 240
 while not os.path.exists(go):
     if time.monotonic() > deadline:
@@ -184,7 +184,17 @@ def _run_processes(tmp_path: Path, keys: list[str], same_request: bool) -> list[
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(tmp_path), str(0 if same_request else i), key, str(ready), str(go)],
+            [
+                sys.executable,
+                "-c",
+                WORKER,
+                str(tmp_path),
+                str(i),
+                str(0 if same_request else i),
+                key,
+                str(ready),
+                str(go),
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -81,7 +81,7 @@ class Convo:
 def tiny_llm(test_models: dict[str, Path]) -> Iterator[Any]:
     from appliance.engines.llm import LlamaCppEngine
 
-    engine = LlamaCppEngine(test_models["chat_llm"], n_ctx=512, threads=1, isolation="thread")
+    engine = LlamaCppEngine(test_models["chat_llm"], n_ctx=2048, threads=1, isolation="thread")
     yield engine
     asyncio.run(engine.aclose())
 
@@ -338,5 +338,9 @@ def test_unclear_input_is_survived(convo: Convo) -> None:
     convo.say("I need a room for my dog Max next weekend", "en")
     r = convo.say("hmm well uh", "en")
     assert r.awaiting == "owner_name"
+    und = convo.brain.engine.understanding
+    if und.llm is not None:
+        assert und.llm_calls >= 1  # the plumbing ran; whatever it proposed was rejected or harmless
+        assert not r.degraded
     convo.script([("Mari Tamm", "en"), ("+372 5123 4567", "en")])
     assert convo.say("yes").booking_id

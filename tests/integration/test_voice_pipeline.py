@@ -182,12 +182,13 @@ def _barge_in_call(tmp_path, caller_burst: bytes, *, protected: bool = False):
     wav_in = tmp_path / "in.wav"
     write_wav(wav_in, pcm)
     stt = ScriptedSTT(
-        [Transcript("what are your opening hours", "en", 0.99, 1.5), Transcript("sorry, how much is it", "en", 0.99, 1.0)]
+        [
+            Transcript("what are your opening hours", "en", 0.99, 1.5),
+            Transcript("sorry, how much is it", "en", 0.99, 1.0),
+        ]
     )
     brain = ScriptedBrain([reply(long_answer, "en", protected=protected), reply("Thirty five euros a night.", "en")])
-    result = asyncio.run(
-        run_call(wav_in, tmp_path / "out.wav", brain=brain, stt=stt, tts=SpyTTS(), session_id="barge")
-    )
+    result = asyncio.run(run_call(wav_in, tmp_path / "out.wav", brain=brain, stt=stt, tts=SpyTTS(), session_id="barge"))
     return result, read_out(tmp_path / "out.wav"), onset, brain
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 
 import pytest
 
@@ -20,6 +21,16 @@ from appliance.voice.ports import SLOW_NOTICES  # noqa: E402
 from appliance.voice.processors import BrainProcessor, EngineSTTProcessor, EngineTTSProcessor  # noqa: E402
 from appliance.voice.recorder import CallRecorder  # noqa: E402
 from appliance.voice.timeline import Mark  # noqa: E402
+
+
+def arun(fn):
+    """Run an async test on a fresh event loop (no pytest async plugin needed)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return asyncio.run(fn(*args, **kwargs))
+
+    return wrapper
 
 
 class Brain:
@@ -49,6 +60,7 @@ def recorder_with_turn() -> tuple[CallRecorder, int]:
     return rec, turn
 
 
+@arun
 async def test_brain_processor_speaks_each_sentence():
     rec, turn = recorder_with_turn()
     brain = Brain(Reply("s1", "x", "et", speakable="Jah, vaba tuba on olemas. Mis kuupäevadeks? Aitäh."))
@@ -67,6 +79,7 @@ async def test_brain_processor_speaks_each_sentence():
     assert rec.timelines[turn].has(Mark.FIRST_BRAIN_OUTPUT)
 
 
+@arun
 async def test_brain_processor_slow_notice_in_session_language():
     rec, turn = recorder_with_turn()
     rec.language = "ru"
@@ -80,6 +93,7 @@ async def test_brain_processor_slow_notice_in_session_language():
     assert down[1].text == "Свободно."
 
 
+@arun
 async def test_brain_processor_no_notice_when_fast():
     rec, turn = recorder_with_turn()
     down, _ = await run_test(
@@ -90,6 +104,7 @@ async def test_brain_processor_no_notice_when_fast():
     assert not down[0].notice
 
 
+@arun
 async def test_brain_processor_speaks_the_error_message():
     rec, turn = recorder_with_turn()
     down, _ = await run_test(
@@ -101,6 +116,7 @@ async def test_brain_processor_speaks_the_error_message():
     assert rec.errors == ["brain: backend_unavailable"]
 
 
+@arun
 async def test_brain_processor_skips_empty_transcripts():
     rec, turn = recorder_with_turn()
     brain = Brain(Reply("s1", "x", "en", speakable="Yes."))
@@ -123,6 +139,7 @@ class CountingSTT:
         return Transcript(f"{len(pcm16)} bytes", "et", 0.9, len(pcm16) / 2 / sample_rate)
 
 
+@arun
 async def test_stt_reuses_the_speculative_result():
     rec, turn = recorder_with_turn()
     stt = CountingSTT()
@@ -142,6 +159,7 @@ async def test_stt_reuses_the_speculative_result():
     assert rec.timelines[turn].speculative_hit is True
 
 
+@arun
 async def test_stt_discards_speculation_when_speech_resumes():
     rec, turn = recorder_with_turn()
     stt = CountingSTT()
@@ -149,6 +167,7 @@ async def test_stt_discards_speculation_when_speech_resumes():
         EngineSTTProcessor(stt=stt, recorder=rec),
         frames_to_send=[
             UtteranceAudioFrame(turn, bytes(3200), 16000, speculative=True),
+            SleepFrame(0.1),  # the speculative run finishes, then speech resumes
             TurnResumedFrame(turn),
             SleepFrame(0.1),
             UtteranceAudioFrame(turn, bytes(6400), 16000),
@@ -174,6 +193,7 @@ class ToneTTS:
         return AudioChunk((np.sin(2 * np.pi * 220 * t) * 8000).astype("<i2").tobytes(), 22050)
 
 
+@arun
 async def test_tts_resamples_and_frames_one_reply():
     rec, turn = recorder_with_turn()
     rec.reply_issued(turn)
@@ -195,6 +215,7 @@ async def test_tts_resamples_and_frames_one_reply():
     assert rec.clock.idle and rec.speaking_turn == turn
 
 
+@arun
 async def test_tts_marks_protected_audio_uninterruptible():
     rec, turn = recorder_with_turn()
     down, up = await run_test(

@@ -32,7 +32,11 @@ CASES = [
     ("two clicks do not add up", [(0.1, S), (0.04, Q), (0.1, S), (1.0, Q)], []),
     ("one turn", [(0.5, Q), (1.0, S), (1.0, Q)], [T.SPEECH_START, T.SPECULATIVE_END, T.TURN_END]),
     ("exactly min_speech", [(0.16, S), (0.6, Q)], [T.SPEECH_START, T.SPECULATIVE_END, T.TURN_END]),
-    ("short pause within speech", [(0.6, S), (0.1, Q), (0.6, S), (0.6, Q)], [T.SPEECH_START, T.SPECULATIVE_END, T.TURN_END]),
+    (
+        "short pause within speech",
+        [(0.6, S), (0.1, Q), (0.6, S), (0.6, Q)],
+        [T.SPEECH_START, T.SPECULATIVE_END, T.TURN_END],
+    ),
     (
         "pause past speculative, below end",
         [(0.6, S), (0.3, Q), (0.6, S), (0.6, Q)],
@@ -66,7 +70,9 @@ def test_event_times(speech_s, end_silence_s, speculative_s):
     assert times[T.TURN_END] == pytest.approx(speech_end + end_silence_s)
 
 
-@pytest.mark.parametrize("min_speech_s,burst_s,starts", [(0.15, 0.1, False), (0.15, 0.2, True), (0.3, 0.26, False), (0.05, 0.06, True)])
+@pytest.mark.parametrize(
+    "min_speech_s,burst_s,starts", [(0.15, 0.1, False), (0.15, 0.2, True), (0.3, 0.26, False), (0.05, 0.06, True)]
+)
 def test_min_speech(min_speech_s, burst_s, starts):
     assert (T.SPEECH_START in kinds([(burst_s, S), (1.0, Q)], min_speech_s=min_speech_s)) is starts
 

@@ -274,7 +274,15 @@ class SipEndpoint:
             except Exception:  # noqa: BLE001
                 pass
         self._accounts.clear()
+        for call in list(self._calls.values()) + self._reap:
+            if call.handle is not None:
+                call.handle._pj = None
+            call.handle = None
         self._calls.clear()
+        self._reap.clear()
+        import gc
+
+        gc.collect()
         if self.ep is not None:
             try:
                 self.ep.libDestroy()
@@ -340,6 +348,8 @@ class SipEndpoint:
             if c is call:
                 cid = cid_
                 del self._calls[cid_]
+        if call.handle is not None:
+            call.handle._pj = None
         if cid is not None:
             self._active.discard(cid)
             self._overflow.discard(cid)

@@ -40,11 +40,15 @@ ENGINE_KEY = web.AppKey("engine", Any)
 CONFIG_KEY = web.AppKey("config", Config)
 SOCKETS_KEY = web.AppKey("sockets", set)
 
-# A WebSocket frame may carry JSON escapes (\uXXXX is 6 bytes per character), so
-# the frame limit is generous; the text itself is checked against
-# web.max_message_chars and answered with a clear error when it is longer.
-_FRAME_FACTOR = 8
-_FRAME_SLACK = 4096
+# Frames and bodies up to this size are read and, when their text is longer than
+# web.max_message_chars, answered with a clear "too_long" error on a socket that
+# stays open. Only a frame over it closes the socket (1009, message too big).
+MAX_FRAME_BYTES = 1024 * 1024
+
+
+def _frame_limit(cfg: Config) -> int:
+    # JSON may escape every character as \uXXXX (6 bytes), so never below 8x the text limit.
+    return max(MAX_FRAME_BYTES, cfg.web.max_message_chars * 8 + 4096)
 
 
 def reply_payload(reply: Reply) -> dict[str, Any]:
@@ -159,7 +163,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     engine = request.app[ENGINE_KEY]
     if not _same_origin(request):
         raise web.HTTPForbidden(text="cross-origin WebSocket refused")
-    ws = web.WebSocketResponse(heartbeat=30, max_msg_size=cfg.web.max_message_chars * _FRAME_FACTOR + _FRAME_SLACK)
+    ws = web.WebSocketResponse(heartbeat=30, max_msg_size=_frame_limit(cfg))
     await ws.prepare(request)
     request.app[SOCKETS_KEY].add(ws)
     session: str | None = None
@@ -289,8 +293,7 @@ async def security_headers(request: web.Request, handler: Any) -> web.StreamResp
 
 
 def create_app(engine: Any, config: Config) -> web.Application:
-    max_body = config.web.max_message_chars * _FRAME_FACTOR + _FRAME_SLACK
-    app = web.Application(middlewares=[security_headers], client_max_size=max_body)
+    app = web.Application(middlewares=[security_headers], client_max_size=_frame_limit(config))
     app[ENGINE_KEY] = engine
     app[CONFIG_KEY] = config
     app[SOCKETS_KEY] = set()

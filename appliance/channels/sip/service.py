@@ -1,0 +1,352 @@
+"""``SipService``: the daemon's SIP channel. One :class:`SipEndpoint`, one task per call.
+
+Per call: answer after ``answer_delay_s``; then either the voice pipeline (greeting in the
+tenant's default language, turns through the brain), the degraded DTMF menu (when speech
+recognition is unavailable), or, for an overflow call above ``max_calls``, a short busy
+notice and a callback ticket. DTMF 0 transfers to staff with REFER at any time; a failed
+transfer takes a callback. Calls end on BYE/CANCEL, the brain's end of conversation,
+``max_call_s`` and ``rtp_silence_timeout_s``. Models are shared; per-call state is not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from appliance.channels.sip.call import RATE, CallEventType, CallHandle
+from appliance.channels.sip.endpoint import SipEndpoint
+from appliance.channels.sip.prompts import prompt
+from appliance.channels.sip.recording import CallRecording, purge_recordings
+from appliance.core.config import Config
+from appliance.core.errors import ApplianceError, EngineUnavailable
+from appliance.core.messages import Channel, Event, EventType
+
+log = logging.getLogger("appliance.sip")
+
+
+@dataclass
+class SipEngines:
+    """The shared speech engines. ``stt``/``tts`` None (or failing to load) means degraded."""
+
+    stt: Any | None
+    tts: Any | None
+    vad: Any | None = None  # a pipecat VADAnalyzer factory result; None: Silero per call
+
+
+class SipService:
+    def __init__(
+        self,
+        config: Config,
+        brain: Any,
+        engines: SipEngines,
+        *,
+        on_event: Any | None = None,
+        recordings_dir: Path | None = None,
+        log_level: int = 1,
+    ) -> None:
+        self.config = config
+        self.sip = config.sip
+        self.engine = getattr(brain, "engine", brain)
+        self.engines = engines
+        self.on_event = on_event
+        self.recordings_dir = recordings_dir or (config.data_path / "recordings")
+        self.endpoint = SipEndpoint(self.sip, on_call=self._on_call, log_level=log_level)
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.records: list[dict[str, Any]] = []  # finished calls (most recent last, bounded)
+        self.speech_ok = True
+        self.ports: dict[str, int] = {}
+        self._purger: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> dict[str, int]:
+        self.speech_ok = await self._check_speech()
+        self.ports = await self.endpoint.start()
+        if self.sip.record:
+            self._purger = asyncio.get_running_loop().create_task(self._purge_loop())
+        return self.ports
+
+    async def stop(self) -> None:
+        if self._purger is not None:
+            self._purger.cancel()
+        for task in list(self.tasks):
+            task.cancel()
+        if self.tasks:
+            await asyncio.wait(self.tasks, timeout=5)
+        await self.endpoint.stop()
+
+    async def _check_speech(self) -> bool:
+        stt, tts = self.engines.stt, self.engines.tts
+        if stt is None or tts is None:
+            log.warning("SIP: no %s engine: calls get the DTMF menu", "speech-to-text" if stt is None else "TTS")
+            return False
+        try:
+            await asyncio.to_thread(stt.load)
+        except ApplianceError as exc:
+            log.error("SIP: speech-to-text unavailable, calls get the DTMF menu: %s", exc)
+            self._emit(EventType.DEGRADED, {"component": "stt", "error": str(exc)})
+            return False
+        return True
+
+    async def _purge_loop(self) -> None:
+        while True:
+            n = await asyncio.to_thread(purge_recordings, self.recordings_dir, self.sip.recording_retention_days)
+            if n:
+                log.info("SIP: removed %d recordings older than %d days", n, self.sip.recording_retention_days)
+            await asyncio.sleep(3600)
+
+    def _emit(self, kind: EventType, data: dict[str, Any], session_id: str | None = None) -> None:
+        if self.on_event is None:
+            return
+        try:
+            result = self.on_event(Event(kind, data, session_id=session_id))
+            if asyncio.iscoroutine(result):
+                asyncio.ensure_future(result)
+        except Exception:  # noqa: BLE001
+            log.exception("event sink failed")
+
+    # ------------------------------------------------------------------ calls
+
+    def _on_call(self, handle: CallHandle) -> None:
+        task = asyncio.get_running_loop().create_task(self._run_call(handle))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _run_call(self, handle: CallHandle) -> None:
+        sid = f"sip-{uuid.uuid4().hex[:12]}"
+        language = self.config.tenant.default_language
+        rec: dict[str, Any] = {
+            "session_id": sid,
+            "caller_id": handle.caller_id,
+            "source": handle.source,
+            "sip_call_id": handle.sip_call_id,
+            "started_at": handle.started_at,
+            "language": language,
+            "mode": "overflow" if handle.overflow else ("voice" if self.speech_ok else "menu"),
+            "transcript": [],
+            "outcome": "",
+            "transfer": None,
+            "callback_ticket": None,
+            "dtmf": [],
+        }
+        self._emit(EventType.CALL_STARTED, {"caller_id": handle.caller_id, "mode": rec["mode"]}, sid)
+        recording: CallRecording | None = None
+        try:
+            await asyncio.sleep(self.sip.answer_delay_s)
+            if not handle.active:
+                rec["outcome"] = "cancelled"
+                return
+            await handle.answer(200)
+            try:
+                await asyncio.wait_for(handle.media_ready.wait(), 10)
+            except TimeoutError:
+                rec["outcome"] = "no_media"
+                return
+            if not handle.active:
+                rec["outcome"] = "hung_up"
+                return
+            if self.sip.record:
+                recording = CallRecording(self.recordings_dir, sid, started_at=handle.started_at)
+            if handle.overflow:
+                await self._overflow_call(handle, sid, rec, recording)
+            elif not self.speech_ok:
+                await self._menu_call(handle, sid, rec, recording)
+            else:
+                await self._voice_call(handle, sid, rec, recording)
+        except asyncio.CancelledError:
+            rec["outcome"] = rec["outcome"] or "shutdown"
+            raise
+        except Exception as exc:  # noqa: BLE001 - one broken call must not hurt the others
+            log.exception("SIP call %s failed", sid)
+            rec["outcome"] = f"error: {type(exc).__name__}"
+        finally:
+            await self._finish(handle, sid, rec, recording)
+
+    async def _finish(self, handle: CallHandle, sid: str, rec: dict[str, Any], recording: CallRecording | None) -> None:
+        try:
+            if handle.active:
+                await handle.hangup()
+                await asyncio.wait_for(handle.disconnected.wait(), 3)
+        except Exception:  # noqa: BLE001
+            log.debug("hangup of %s failed", sid, exc_info=True)
+        rec["ended_at"] = time.time()
+        rec["end_code"] = handle.end_code
+        rec["outcome"] = rec["outcome"] or ("caller_hung_up" if handle.end_code else "ended")
+        if recording is not None:
+            # drain what the transport has not picked up yet
+            recording.add(handle.audio.drain(handle.audio.rx), handle.audio.drain(handle.audio.sent))
+            try:
+                await recording.close(rec)
+                rec["recording"] = str(recording.base)
+            except OSError as exc:
+                log.error("SIP: could not write the recording of %s: %s", sid, exc)
+        self.records.append(rec)
+        del self.records[:-200]
+        self._emit(EventType.CALL_ENDED, {k: rec[k] for k in ("caller_id", "outcome", "mode", "end_code")}, sid)
+        log.info("SIP call %s from %s ended: %s", sid, handle.caller_id, rec["outcome"])
+
+    # ------------------------------------------------------------------ audio helpers
+
+    async def _synth(self, text: str, language: str) -> bytes:
+        from appliance.engines.base import float32_to_pcm16, pcm16_to_float32, resample
+
+        tts = self.engines.tts
+        if tts is None:
+            from appliance.engines.tts import EspeakTTS
+
+            tts = self.engines.tts = EspeakTTS()
+        chunk = await tts.synthesize(text, language)
+        if chunk.sample_rate == RATE:
+            return chunk.pcm16
+        return await asyncio.to_thread(
+            lambda: float32_to_pcm16(resample(pcm16_to_float32(chunk.pcm16), chunk.sample_rate, RATE))
+        )
+
+    async def _say(self, handle: CallHandle, text: str, language: str, *, stop_on_dtmf: bool = False) -> str | None:
+        """Speak ``text`` (paced, ~80 ms queued). Returns the first DTMF digit that interrupted it."""
+        try:
+            pcm = await self._synth(text, language)
+        except ApplianceError as exc:
+            log.error("SIP: cannot speak a prompt: %s", exc)
+            return None
+        step = int(RATE * 0.02) * 2
+        audio = handle.audio
+        for i in range(0, len(pcm), step):
+            while audio.tx_queued_s() > 0.08:
+                await asyncio.sleep(0.01)
+            if not handle.active:
+                return None
+            if stop_on_dtmf:
+                digit = self._pending_digit(handle)
+                if digit is not None:
+                    audio.flush_tx()
+                    return digit
+            audio.queue_tx(pcm[i : i + step])
+        while audio.tx_queued_s() > 0 and handle.active:
+            await asyncio.sleep(0.02)
+        return self._pending_digit(handle) if stop_on_dtmf else None
+
+    @staticmethod
+    def _pending_digit(handle: CallHandle) -> str | None:
+        while not handle.events.empty():
+            ev = handle.events.get_nowait()
+            if ev.type is CallEventType.DTMF:
+                return str(ev.data["digit"])
+        return None
+
+    def _staff_uri(self, handle: CallHandle, extension: str | None = None) -> str:
+        ext = extension or self.config.tenant.transfer_extension
+        if ext.startswith(("sip:", "sips:", "tel:")):
+            return ext
+        if "@" in ext:
+            return f"sip:{ext}"
+        return f"sip:{ext}@{handle.source}"
+
+    async def _callback(self, handle: CallHandle, sid: str, rec: dict[str, Any], reason: str, language: str) -> None:
+        callbacks = getattr(self.engine, "callbacks", None)
+        if callbacks is None:
+            log.error("SIP: no callback sink; caller %s not recorded", handle.caller_id)
+            return
+        ticket = await callbacks.create(
+            phone=handle.caller_id,
+            name=None,
+            reason=reason,
+            language=language,
+            session_id=sid,
+            channel=str(Channel.VOICE),
+            details={"source": handle.source, "sip_call_id": handle.sip_call_id},
+        )
+        rec["callback_ticket"] = getattr(ticket, "id", None)
+        self._emit(EventType.CALLBACK_REQUESTED, {"phone": handle.caller_id, "reason": reason}, sid)
+
+    async def _transfer(self, handle: CallHandle, sid: str, rec: dict[str, Any], language: str, ext: str | None = None) -> bool:
+        uri = self._staff_uri(handle, ext)
+        await self._say(handle, prompt("transferring", language), language)
+        self._emit(EventType.TRANSFER, {"to": uri}, sid)
+        ok = await handle.transfer(uri)
+        rec["transfer"] = {"to": uri, "ok": ok}
+        if ok:
+            rec["outcome"] = "transferred"
+            return True
+        log.warning("SIP: transfer of %s to %s failed; taking a callback", sid, uri)
+        if handle.active:
+            await self._callback(handle, sid, rec, "transfer_failed", language)
+            await self._say(handle, prompt("transfer_failed", language), language)
+        rec["outcome"] = "transfer_failed_callback"
+        return False
+
+    # ------------------------------------------------------------------ call kinds
+
+    async def _overflow_call(self, handle: CallHandle, sid: str, rec: dict[str, Any], recording: Any) -> None:
+        language = self.config.tenant.default_language
+        await self._callback(handle, sid, rec, "all_lines_busy", language)
+        await self._record_while(recording, handle, self._say(handle, prompt("busy", language), language))
+        rec["outcome"] = "busy_callback"
+
+    async def _menu_call(self, handle: CallHandle, sid: str, rec: dict[str, Any], recording: Any) -> None:
+        """Degraded mode: a DTMF menu in each of the tenant's languages."""
+        self._emit(EventType.DEGRADED, {"mode": "dtmf_menu"}, sid)
+
+        async def run() -> None:
+            languages = list(dict.fromkeys([self.config.tenant.default_language, *self.config.tenant.languages]))
+            for _attempt in range(2):
+                digit = None
+                for lang in languages:
+                    digit = await self._say(handle, prompt("menu", lang), lang, stop_on_dtmf=True)
+                    if digit or not handle.active:
+                        break
+                if digit is None and handle.active:
+                    digit = await self._wait_digit(handle, 6.0)
+                if not handle.active:
+                    break
+                if digit is not None:
+                    rec["dtmf"].append(digit)
+                if digit == "0":
+                    await self._transfer(handle, sid, rec, languages[0])
+                    return
+                if digit == "1":
+                    break
+            lang = languages[0]
+            if handle.active or handle.caller_id:
+                await self._callback(handle, sid, rec, "callback_requested_degraded", lang)
+                rec["outcome"] = "menu_callback"
+                if handle.active:
+                    await self._say(handle, prompt("callback", lang), lang)
+
+        await self._record_while(recording, handle, run())
+
+    async def _wait_digit(self, handle: CallHandle, timeout_s: float) -> str | None:
+        deadline = time.monotonic() + timeout_s
+        while handle.active and time.monotonic() < deadline:
+            try:
+                ev = await asyncio.wait_for(handle.events.get(), max(0.01, deadline - time.monotonic()))
+            except TimeoutError:
+                return None
+            if ev.type is CallEventType.DTMF:
+                return str(ev.data["digit"])
+        return None
+
+    async def _record_while(self, recording: CallRecording | None, handle: CallHandle, coro: Any) -> Any:
+        """Outside the pipeline, keep moving both legs into the recording while ``coro`` runs."""
+        task = asyncio.ensure_future(coro)
+        while not task.done():
+            await asyncio.wait({task}, timeout=0.2)
+            rx, sent = handle.audio.drain(handle.audio.rx), handle.audio.drain(handle.audio.sent)
+            if recording is not None:
+                recording.add(rx, sent)
+        return task.result()
+
+    async def _voice_call(self, handle: CallHandle, sid: str, rec: dict[str, Any], recording: Any) -> None:
+        from appliance.channels.sip.voicecall import run_voice_call
+
+        try:
+            await run_voice_call(self, handle, sid, rec, recording)
+        except EngineUnavailable as exc:
+            log.error("SIP: speech unavailable mid-call (%s): falling back to the DTMF menu", exc)
+            rec["mode"] = "menu"
+            await self._menu_call(handle, sid, rec, recording)
