@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlalchemy import func, insert, select
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session
 
 from appliance.core.clock import Clock, system_clock
 from appliance.store.db import Database
 from appliance.store.models import ConversationSession, Turn
-from appliance.store.repos import SessionRecord, SessionRepository, TurnRepository, ensure_session_tx, to_db_time
+from appliance.store.repos import SessionRecord, SessionRepository, TurnRepository, to_db_time
 
 
 class ConversationStore:
@@ -50,46 +51,43 @@ class ConversationStore:
         state_json = json.dumps(state, ensure_ascii=False, sort_keys=True, default=str)
         timeline_json = json.dumps(timeline or {}, sort_keys=True)
 
+        sessions, turns = ConversationSession.__table__, Turn.__table__
+
         def w(s: Session) -> int:
-            row: ConversationSession = ensure_session_tx(
-                s, session_id, tenant_id=self.tenant_id, channel=channel, language=language, now=now
+            # SQLAlchemy Core, not the ORM unit of work: this runs on every turn.
+            ended_at = now if ended else None
+            upsert = sqlite_insert(sessions).values(
+                id=session_id,
+                tenant_id=self.tenant_id,
+                channel=channel,
+                language=language,
+                state=state_json,
+                created_at=now,
+                updated_at=now,
+                ended_at=ended_at,
             )
-            row.state = state_json
-            row.language = language
-            row.updated_at = now
-            if ended and row.ended_at is None:
-                row.ended_at = now
-            elif not ended:
-                row.ended_at = None
-            s.add(row)
-            last = s.exec(select(func.max(Turn.seq)).where(Turn.session_id == session_id)).one() or 0
+            s.execute(
+                upsert.on_conflict_do_update(
+                    index_elements=[sessions.c.id],
+                    set_={
+                        "state": state_json,
+                        "language": language,
+                        "updated_at": now,
+                        "ended_at": func.coalesce(sessions.c.ended_at, ended_at) if ended else None,
+                    },
+                )
+            )
+            last = s.execute(select(func.max(turns.c.seq)).where(turns.c.session_id == session_id)).scalar() or 0
+            common = {"session_id": session_id, "language": language, "channel": channel, "created_at": now}
             if user_text is not None:
                 last += 1
-                s.add(
-                    Turn(
-                        session_id=session_id,
-                        seq=last,
-                        role="user",
-                        text=user_text,
-                        language=language,
-                        channel=channel,
-                        created_at=now,
-                    )
+                s.execute(insert(turns).values(seq=last, role="user", text=user_text, timeline="{}", **common))
+            result = s.execute(
+                insert(turns).values(
+                    seq=last + 1, role="assistant", text=reply_text, timeline=timeline_json, total_ms=total_ms, **common
                 )
-            reply = Turn(
-                session_id=session_id,
-                seq=last + 1,
-                role="assistant",
-                text=reply_text,
-                language=language,
-                channel=channel,
-                created_at=now,
-                timeline=timeline_json,
-                total_ms=total_ms,
             )
-            s.add(reply)
-            s.flush()
-            return int(reply.id or 0)
+            return int(result.inserted_primary_key[0])
 
         return await self.db.awrite(w)
 
@@ -97,12 +95,12 @@ class ConversationStore:
         await self._turns.update_timeline(turn_id, stages, total_ms=total_ms)
 
     async def turns(self, session_id: str) -> list[dict[str, Any]]:
+        t = Turn.__table__
+
         def q(s: Session) -> list[dict[str, Any]]:
-            rows = s.exec(select(Turn).where(Turn.session_id == session_id).order_by(Turn.seq)).all()
-            return [
-                {"seq": r.seq, "role": r.role, "text": r.text, "language": r.language, "channel": r.channel}
-                for r in rows
-            ]
+            cols = (t.c.seq, t.c.role, t.c.text, t.c.language, t.c.channel)
+            rows = s.execute(select(*cols).where(t.c.session_id == session_id).order_by(t.c.seq)).all()
+            return [dict(r._mapping) for r in rows]
 
         return await self.db.aread(q)
 

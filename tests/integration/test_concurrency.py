@@ -163,7 +163,7 @@ deadline = time.monotonic() + 240
 while not os.path.exists(go):
     if time.monotonic() > deadline:
         sys.exit(3)
-    time.sleep(0.002)
+    time.sleep(0.02)
 req = BookingRequest(f"Dog{i}", "dog", dt.date(2025, 6, 10), dt.date(2025, 6, 13), f"Owner {i}", f"+3725{1000000 + i}")
 try:
     booking = asyncio.run(backend.create_booking(req, key))

@@ -177,6 +177,8 @@ class SipService:
         rec["ended_at"] = time.time()
         rec["end_code"] = handle.end_code
         rec["outcome"] = rec["outcome"] or ("caller_hung_up" if handle.end_code else "ended")
+        a = handle.audio
+        rec["audio"] = {"rx_frames": a.rx_frames, "tx_frames": a.tx_frames, "tx_audio_frames": a.tx_audio_frames}
         if recording is not None:
             # drain what the transport has not picked up yet
             recording.add(handle.audio.drain(handle.audio.rx), handle.audio.drain(handle.audio.sent))

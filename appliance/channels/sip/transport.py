@@ -69,6 +69,19 @@ class SipInputTransport(BaseInputTransport):
         if self._reader is None:
             self._reader = self.create_task(self._read(), name="sip-input")
 
+    async def stop(self, frame: Any) -> None:
+        await self._stop_reader()
+        await super().stop(frame)
+
+    async def cancel(self, frame: Any) -> None:
+        await self._stop_reader()
+        await super().cancel(frame)
+
+    async def _stop_reader(self) -> None:
+        if self._reader is not None:
+            await self.cancel_task(self._reader)
+            self._reader = None
+
     async def _read(self) -> None:
         while True:
             await asyncio.sleep(0.02)

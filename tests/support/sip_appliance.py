@@ -1,0 +1,117 @@
+"""The appliance's SIP channel in its own process (pjsua2 allows one Endpoint per process), with
+the real brain and the scripted STT seam. Prints JSON lines: ``ready`` (ports), ``call_ended``
+(the call record) per call, and on ``stop`` (stdin line, or stdin closed) ``summary`` with the
+callback tickets and bookings, then exits.
+
+    python tests/support/sip_appliance.py --data DIR --port 5062 --script script.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import sqlite3
+import sys
+from pathlib import Path
+from typing import Any
+
+from appliance.brain.factory import build_brain
+from appliance.channels.sip.service import SipEngines, SipService
+from appliance.core.clock import fixed_clock
+from appliance.core.config import load_config
+from appliance.core.messages import Event
+from appliance.engines.stt import FasterWhisperSTT, ScriptedSTT
+from appliance.engines.tts import EspeakTTS
+
+NOW = dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+
+
+def out(event: str, **data: Any) -> None:
+    print(json.dumps({"event": event, **data}, default=str, ensure_ascii=False), flush=True)
+
+
+def rows(db: Path, sql: str) -> list[list[Any]]:
+    c = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return [list(r) for r in c.execute(sql).fetchall()]
+    finally:
+        c.close()
+
+
+async def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--script", default="", help="JSON list of transcripts for ScriptedSTT")
+    ap.add_argument("--stt-broken", action="store_true", help="an STT whose model is missing")
+    ap.add_argument("--max-calls", type=int, default=8)
+    ap.add_argument("--over-capacity", default="callback")
+    ap.add_argument("--allowed", default="127.0.0.1")
+    ap.add_argument("--answer-delay", type=float, default=0.2)
+    ap.add_argument("--record", type=int, default=1)
+    ap.add_argument("--wpm", type=int, default=240)
+    ap.add_argument("--account", default="", help="id,registrar,username,password")
+    args = ap.parse_args()
+
+    sip: dict[str, Any] = {
+        "udp_port": args.port,
+        "tcp_port": args.port,
+        "max_calls": args.max_calls,
+        "over_capacity": args.over_capacity,
+        "allowed_sources": [a for a in args.allowed.split(",") if a],
+        "answer_delay_s": args.answer_delay,
+        "record": bool(args.record),
+    }
+    if args.account:
+        acc_id, registrar, user, password = args.account.split(",")
+        sip["accounts"] = [{"id": acc_id, "registrar": registrar, "username": user, "password": password}]
+    cfg = load_config(
+        environ={}, use_system=False,
+        overrides={"store": {"data_dir": args.data}, "llm": {"mode": "off"}, "sip": sip},
+    )  # fmt: skip
+    brain = await build_brain(cfg, clock=fixed_clock(NOW), llm=None)
+    script = json.loads(Path(args.script).read_text()) if args.script else []
+    stt = FasterWhisperSTT(Path(args.data) / "no-such-model") if args.stt_broken else ScriptedSTT(script)
+    engines = SipEngines(stt=stt, tts=EspeakTTS(words_per_minute=args.wpm))
+
+    def on_event(ev: Event) -> None:
+        out("app_event", type=str(ev.type), session_id=ev.session_id, data=ev.data)
+
+    service = SipService(cfg, brain, engines, on_event=on_event)
+    ports = await service.start()
+    out("ready", **ports, speech_ok=service.speech_ok)
+    seen = 0
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    line_task = asyncio.ensure_future(reader.readline())
+    while True:
+        done, _ = await asyncio.wait({line_task}, timeout=0.1)
+        while seen < len(service.records):
+            out("call_ended", **service.records[seen])
+            seen += 1
+        if line_task in done:
+            line = line_task.result().decode().strip()
+            if line == "stats":
+                out("stats", **{k: v for k, v in vars(service.endpoint.stats).items() if k != "registrations"},
+                    registrations={k: vars(v) if hasattr(v, "__dict__") else str(v)
+                                   for k, v in service.endpoint.stats.registrations.items()},
+                    active=service.endpoint.active_calls)  # fmt: skip
+                line_task = asyncio.ensure_future(reader.readline())
+                continue
+            break
+    await service.stop()
+    while seen < len(service.records):
+        out("call_ended", **service.records[seen])
+        seen += 1
+    tickets = rows(cfg.db_path, "SELECT id, phone, reason, channel, session_id FROM callback_tickets ORDER BY id")
+    bookings = rows(cfg.db_path, "SELECT id, pet_name, owner_name, owner_phone, status FROM bookings")
+    await brain.aclose()
+    out("summary", tickets=tickets, bookings=bookings)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
