@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -104,16 +105,17 @@ async def build_brain(
     on_event: EventSink | None = None,
     knowledge: Any = "config",
 ) -> Brain:
+    # Opening (migrating), syncing resources and indexing the knowledge base block: keep them off the loop.
     owns_db = db is None
     if db is None:
         config.data_path.mkdir(parents=True, exist_ok=True)
-        db = Database.from_config(config)
-    backend = make_backend(config, db, clock)
+        db = await asyncio.to_thread(Database.from_config, config)
+    backend = await asyncio.to_thread(make_backend, config, db, clock)
     owns_llm = llm == "config"
     if owns_llm:
         llm = make_llm(config)
     if knowledge == "config":
-        knowledge = make_knowledge(config, db)
+        knowledge = await asyncio.to_thread(make_knowledge, config, db)
     callbacks = CallbackRepository(db, tenant_id=config.tenant.id, clock=clock, actor="brain")
     executor = ToolExecutor(default_registry(), config.tools)
     understanding = Understanding(config, llm)

@@ -270,9 +270,14 @@ async def run_call(
     realtime: bool = False,
     vad: Any | None = None,
     settings: Any | None = None,
+    greeting: Any | None = None,
 ) -> CallResult:
     """Run one call from ``wav_in`` through the voice pipeline; write the appliance's side to
-    ``wav_out`` (aligned with the input) and, optionally, the turn timelines as JSON."""
+    ``wav_out`` (aligned with the input) and, optionally, the turn timelines as JSON.
+
+    ``greeting`` (a Reply or an async function returning one) is spoken at the start of the
+    call. With a brain that has ``record_timeline`` (``Engine``) every turn's timeline is stored
+    with its reply in SQLite before this returns."""
     from pipecat.pipeline.worker import PipelineParams, PipelineWorker
     from pipecat.workers.runner import WorkerRunner
 
@@ -300,6 +305,7 @@ async def run_call(
         recorder=recorder,
         settings=s,
         vad=vad,
+        greeting=greeting,
     )
     worker = PipelineWorker(
         pipeline,
@@ -317,9 +323,8 @@ async def run_call(
 
     duration = max(source.fed_s, output.last_audio_end_s)
     await asyncio.to_thread(write_wav, Path(wav_out), output.audio(duration))
+    await recorder.finish()  # log the turns not logged yet; store the timelines
     result = recorder.result(ended_by=source.ended_by, duration_s=duration)
-    for tl in result.turns:
-        tl.log()
     if timeline_out is not None:
         text = json.dumps(result.to_dict(), ensure_ascii=False, indent=2)
         await asyncio.to_thread(Path(timeline_out).write_text, text, encoding="utf-8")

@@ -243,6 +243,16 @@ class VoiceConfig(_Model):
     turn_strategy: Literal["silence", "smart_turn"] = "silence"
     backchannel_max_s: float = Field(default=0.3, ge=0)
 
+    @field_validator("turn_strategy")
+    @classmethod
+    def _turn_strategy(cls, v: str) -> str:
+        if v == "smart_turn":  # see docs/VOICE.md, "Turn-taking defaults and why"
+            raise ValueError(
+                "'smart_turn' is not supported: pipecat's smart-turn model misjudged synthetic speech in "
+                "our tests and competes with STT for the CPU; use 'silence' (tune end_of_turn_silence_s)"
+            )
+        return v
+
 
 class LoggingConfig(_Model):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

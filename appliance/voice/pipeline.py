@@ -32,6 +32,9 @@ class VoiceSettings:
     default_language: str = "en"
     sample_rate: int = 16000
     speculative_stt: bool = True  # start STT at SPECULATIVE_END; the brain is never run speculatively
+    # "one moment" when the whole brain call is slow; None: slow_notice_s, or twice that when the
+    # brain has an on_slow hook (then a slow *tool* triggers the notice first, at slow_notice_s)
+    brain_notice_s: float | None = None
 
     @classmethod
     def from_config(cls, config: Any | None) -> VoiceSettings:
@@ -65,8 +68,12 @@ def build_voice_pipeline(
     recorder: CallRecorder,
     settings: VoiceSettings | None = None,
     vad: Any | None = None,
+    greeting: Any | None = None,
 ) -> Any:
-    """Return a pipecat ``Pipeline`` for one call."""
+    """Return a pipecat ``Pipeline`` for one call.
+
+    ``greeting``: a ``Reply``, or an async function returning one (``lambda: engine.greet(...)``),
+    spoken first; None: the caller speaks first (or the transport queues its own SpeakFrame)."""
     from pipecat.pipeline.pipeline import Pipeline
 
     from appliance.voice.processors import BrainProcessor, EngineSTTProcessor, EngineTTSProcessor, VoiceInputProcessor
@@ -80,7 +87,12 @@ def build_voice_pipeline(
             VoiceInputProcessor(recorder=recorder, segmenter=s.segmenter(), policy=s.policy(), vad=vad),
             EngineSTTProcessor(stt=stt, recorder=recorder, speculate=speculate),
             BrainProcessor(
-                brain=brain, recorder=recorder, default_language=s.default_language, slow_notice_s=s.slow_notice_s
+                brain=brain,
+                recorder=recorder,
+                default_language=s.default_language,
+                slow_notice_s=s.slow_notice_s,
+                brain_notice_s=s.brain_notice_s,
+                greeting=greeting,
             ),
             EngineTTSProcessor(tts=tts, recorder=recorder),
             output_transport,

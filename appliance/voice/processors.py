@@ -21,6 +21,7 @@ import asyncio
 import datetime as dt
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pipecat.frames.frames import (
@@ -54,6 +55,7 @@ from appliance.voice.interruption import BargeInAction, InterruptionPolicy
 from appliance.voice.ports import BrainPort, slow_notice
 from appliance.voice.recorder import CallRecorder
 from appliance.voice.sentences import SentenceChunker
+from appliance.voice.slow import attach_slow_notice
 from appliance.voice.timeline import Mark
 from appliance.voice.turns import TurnEventType, TurnSegmenter
 
@@ -320,7 +322,18 @@ class EngineSTTProcessor(FrameProcessor):
 
 
 class BrainProcessor(FrameProcessor):
-    """Hands each final transcript to the brain and speaks the reply sentence by sentence."""
+    """Hands each final transcript to the brain and speaks the reply sentence by sentence.
+
+    * ``greeting``: a Reply (or an async function returning one, e.g. ``Engine.greet``) spoken
+      first, as a turn of kind "greeting"; the clock is held until it is synthesized, so it
+      starts at the beginning of the call.
+    * Slow tools: when the brain has an ``on_slow`` hook (``Engine``), the call registers for its
+      session (:mod:`appliance.voice.slow`) and says "one moment" when a tool is slow. A timer on
+      the whole brain call (``brain_notice_s``) covers brains without the hook and a slow LLM.
+      At most one notice per brain call.
+    * Timelines: when the brain has ``record_timeline`` (``Engine``), each turn's timeline is
+      stored with the brain's reply once its playback ended or was interrupted.
+    """
 
     def __init__(
         self,
@@ -329,6 +342,8 @@ class BrainProcessor(FrameProcessor):
         recorder: CallRecorder,
         default_language: str = "en",
         slow_notice_s: float = 1.0,
+        brain_notice_s: float | None = None,
+        greeting: Reply | Callable[[], Awaitable[Reply]] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -336,21 +351,88 @@ class BrainProcessor(FrameProcessor):
         self._rec = recorder
         self._default_language = default_language
         self._slow_notice_s = slow_notice_s
+        hooked = hasattr(brain, "on_slow")
+        self._brain_notice_s = brain_notice_s if brain_notice_s is not None else slow_notice_s * (2 if hooked else 1)
         self._lock = asyncio.Lock()  # one brain call at a time, in turn order
         self._tasks: set[asyncio.Task[None]] = set()
+        self._noticed = False  # a notice was said during the current brain call
+        self._asking = False
+        self._current_turn: int | None = None
+        self._greeting = greeting
+        self._greeting_turn: int | None = None
+        if greeting is not None:
+            self._greeting_turn = recorder.new_turn("greeting")
+            recorder.hold_turn(self._greeting_turn)  # the feeder waits: the greeting starts at 0
+        record = getattr(brain, "record_timeline", None)
+        if record is not None and recorder.timeline_sink is None:
+            recorder.timeline_sink = record
+        self._detach = attach_slow_notice(brain, recorder.session_id, self._tool_slow)
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
-        if isinstance(frame, TranscriptionFrame) and direction is FrameDirection.DOWNSTREAM:
-            task = asyncio.get_running_loop().create_task(self._handle(frame))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        if isinstance(frame, StartFrame):
+            await self.push_frame(frame, direction)
+            if self._greeting is not None:
+                self._spawn(self._greet())
+        elif isinstance(frame, TranscriptionFrame) and direction is FrameDirection.DOWNSTREAM:
+            self._spawn(self._handle(frame))
         elif isinstance(frame, EndFrame):
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
+            self._detach_slow()
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, CancelFrame):
+            self._detach_slow()
             await self.push_frame(frame, direction)
         else:
             await self.push_frame(frame, direction)
+
+    async def cleanup(self) -> None:
+        self._detach_slow()
+        await super().cleanup()
+
+    def _detach_slow(self) -> None:
+        if self._detach is not None:
+            self._detach()
+            self._detach = None
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _greet(self) -> None:
+        turn = self._greeting_turn
+        greeting, self._greeting = self._greeting, None
+        try:
+            async with self._lock:
+                reply = greeting if isinstance(greeting, Reply) else await greeting()  # type: ignore[misc]
+        except Exception as exc:  # noqa: BLE001 - no greeting is better than no call
+            log.error("greeting failed: %s", exc)
+            self._rec.errors.append(f"greeting: {exc}")
+            if turn is not None:
+                self._rec.drop_turn(turn, backchannel=False)
+            return
+        await self._speak(reply, turn)
+
+    async def _notice(self, language: str, source: str) -> None:
+        """Say "one moment, I'm checking" (once per brain call)."""
+        if self._noticed or not self._asking:
+            return
+        self._noticed = True
+        self._rec.notices.append(
+            {
+                "source": source,
+                "language": language,
+                "turn": self._current_turn,
+                "audio_s": round(self._rec.clock.now(), 4),
+                "wall_s": round(self._rec.clock.wall(), 4),
+            }
+        )
+        await self.push_frame(SpeakFrame(slow_notice(language), language, turn=None, notice=True))
+
+    async def _tool_slow(self, language: str) -> None:
+        await self._notice(language or self._rec.language or self._default_language, "tool")
 
     async def _handle(self, frame: TranscriptionFrame) -> None:
         turn = frame.metadata.get("turn")
@@ -372,12 +454,13 @@ class BrainProcessor(FrameProcessor):
         await self._speak(reply, turn)
 
     async def _ask(self, utterance: Utterance, turn: int | None) -> Reply:
+        self._noticed, self._asking, self._current_turn = False, True, turn
         call = asyncio.ensure_future(self._brain.handle(utterance))
         try:
-            done, _ = await asyncio.wait({call}, timeout=self._slow_notice_s)
+            done, _ = await asyncio.wait({call}, timeout=self._brain_notice_s)
             if not done:
                 language = self._rec.language or utterance.language_hint or self._default_language
-                await self.push_frame(SpeakFrame(slow_notice(language), language, turn=None, notice=True))
+                await self._notice(language, "timer")
             return await call
         except ApplianceError as exc:
             log.error("brain failed on turn %s: %s", turn, exc)
@@ -390,6 +473,8 @@ class BrainProcessor(FrameProcessor):
             language = self._rec.language or self._default_language
             text = APOLOGIES.get(language, APOLOGIES["en"])
             return Reply(self._rec.session_id, text, language, speakable=text)
+        finally:
+            self._asking = False
 
     async def _speak(self, reply: Reply, turn: int | None) -> None:
         self._rec.mark(turn, Mark.FIRST_BRAIN_OUTPUT)
@@ -403,6 +488,7 @@ class BrainProcessor(FrameProcessor):
         sentences = SentenceChunker().split(speakable)
         if turn is not None and turn in self._rec.timelines:
             self._rec.timelines[turn].reply = speakable
+            self._rec.timelines[turn].reply_turn_id = reply.turn_id
         if not sentences:
             if turn is not None:
                 self._rec.finish_turn(turn)

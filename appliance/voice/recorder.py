@@ -3,7 +3,9 @@ clock holds, who is speaking, and how the call ended."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +26,12 @@ class CallResult:
     transfer_to: str | None = None
     errors: tuple[str, ...] = ()
     barge_ins: tuple[dict[str, Any], ...] = ()
+    notices: tuple[dict[str, Any], ...] = ()  # "one moment" fillers: {"source": "tool"|"timer", ...}
+
+    @property
+    def caller_turns(self) -> tuple[TurnTimeline, ...]:
+        """The caller's turns (without the greeting)."""
+        return tuple(t for t in self.turns if t.kind == "caller")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -36,7 +44,11 @@ class CallResult:
             "transfer_to": self.transfer_to,
             "errors": list(self.errors),
             "barge_ins": list(self.barge_ins),
+            "notices": list(self.notices),
         }
+
+
+TimelineSink = Callable[..., Awaitable[None]]  # (reply_turn_id, stages, *, total_ms) -> None
 
 
 @dataclass
@@ -54,14 +66,20 @@ class CallRecorder:
     transfer_to: str | None = None
     errors: list[str] = field(default_factory=list)
     barge_ins: list[dict[str, Any]] = field(default_factory=list)  # policy decisions (audio time)
+    notices: list[dict[str, Any]] = field(default_factory=list)
+    # ``Engine.record_timeline``: set by the BrainProcessor when the brain has one. Each turn is
+    # reported once, when its playback ended or was interrupted (or at the end of the call).
+    timeline_sink: TimelineSink | None = None
     _next_turn: int = 1
+    _reported: set[int] = field(default_factory=set)
+    _writes: set[asyncio.Task[None]] = field(default_factory=set)
     _finished: set[int] = field(default_factory=set)
     _replied: set[int] = field(default_factory=set)
 
-    def new_turn(self) -> int:
+    def new_turn(self, kind: str = "caller") -> int:
         n = self._next_turn
         self._next_turn += 1
-        self.timelines[n] = TurnTimeline(turn=n, session_id=self.session_id)
+        self.timelines[n] = TurnTimeline(turn=n, session_id=self.session_id, kind=kind)
         return n
 
     def mark(self, turn: int | None, mark: Mark, *, audio_s: float | None = None, overwrite: bool = False) -> None:
@@ -108,7 +126,7 @@ class CallRecorder:
             if tl.has(Mark.FIRST_AUDIO_OUT) and not tl.has(Mark.INTERRUPTED):
                 self.mark(turn, Mark.PLAYBACK_END, audio_s=audio_s, overwrite=True)
                 if turn in self._finished:
-                    tl.log()
+                    self.turn_done(turn)
 
     def barge_in(self, action: str, at_s: float, speech_s: float) -> None:
         """Log a PAUSE/RESUME/INTERRUPT; ``vad_start_s`` is where that burst of speech began."""
@@ -123,7 +141,43 @@ class CallRecorder:
 
     def interrupted(self, audio_s: float) -> None:
         self.interruptions += 1
-        self.mark(self.speaking_turn, Mark.INTERRUPTED, audio_s=audio_s)
+        turn = self.speaking_turn
+        self.mark(turn, Mark.INTERRUPTED, audio_s=audio_s)
+        if turn is not None:
+            self.turn_done(turn)
+
+    # -- per-turn report: one log line, and the timeline stored with the turn ----------
+
+    def turn_done(self, turn: int) -> None:
+        """The turn's playback ended or was interrupted: log it and store its timeline (once)."""
+        tl = self.timelines.get(turn)
+        if tl is None or turn in self._reported:
+            return
+        self._reported.add(turn)
+        tl.log()
+        if self.timeline_sink is None or tl.reply_turn_id is None:
+            return
+        try:
+            task = asyncio.get_running_loop().create_task(self._store(tl))
+        except RuntimeError:  # no loop (a synchronous caller): nothing to store with
+            return
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    async def _store(self, tl: TurnTimeline) -> None:
+        assert self.timeline_sink is not None and tl.reply_turn_id is not None
+        try:
+            await self.timeline_sink(tl.reply_turn_id, tl.stages())
+        except Exception as exc:  # noqa: BLE001 - a lost timeline must not break the call
+            log.warning("could not store the timeline of turn %s: %s", tl.turn, exc)
+            self.errors.append(f"timeline: {exc}")
+
+    async def finish(self) -> None:
+        """End of call: report the turns not reported yet and wait for the timeline writes."""
+        for turn in sorted(self.timelines):
+            self.turn_done(turn)
+        if self._writes:
+            await asyncio.gather(*list(self._writes), return_exceptions=True)
 
     def result(self, *, ended_by: str, duration_s: float) -> CallResult:
         return CallResult(
@@ -136,4 +190,5 @@ class CallRecorder:
             transfer_to=self.transfer_to,
             errors=tuple(self.errors),
             barge_ins=tuple(self.barge_ins),
+            notices=tuple(self.notices),
         )

@@ -28,6 +28,17 @@ class Mark(enum.StrEnum):
     INTERRUPTED = "interrupted"
 
 
+# Mark -> the stage column of the ``turns`` table (appliance.store.models.TURN_STAGES).
+STAGE_COLUMNS: dict[Mark, str] = {
+    Mark.SPEECH_START: "speech_start",
+    Mark.END_OF_SPEECH: "speech_end",
+    Mark.STT_DONE: "stt_done",
+    Mark.FIRST_BRAIN_OUTPUT: "first_output",
+    Mark.FIRST_AUDIO_OUT: "first_audio",
+    Mark.PLAYBACK_END: "playback_end",
+    Mark.INTERRUPTED: "interrupted",
+}
+
 REQUIRED_MARKS: tuple[Mark, ...] = (
     Mark.SPEECH_START,
     Mark.END_OF_SPEECH,
@@ -49,6 +60,8 @@ class TurnTimeline:
     language_probability: float | None = None
     reply: str = ""
     speculative_hit: bool | None = None  # STT result taken from the speculative run
+    kind: str = "caller"  # "caller": a caller's turn; "greeting": the appliance speaks first
+    reply_turn_id: int | None = None  # the brain's stored reply (turns.id), for record_timeline
 
     def mark(self, mark: Mark | str, *, audio_s: float, wall_s: float, overwrite: bool = False) -> None:
         key = str(mark)
@@ -63,6 +76,8 @@ class TurnTimeline:
     def complete(self) -> bool:
         """All marks of an answered turn are present (an interruption may replace playback end)."""
         needed = [m for m in REQUIRED_MARKS if not (m is Mark.PLAYBACK_END and self.has(Mark.INTERRUPTED))]
+        if self.kind == "greeting":  # no caller speech before it
+            needed = [m for m in needed if m in (Mark.FIRST_BRAIN_OUTPUT, Mark.FIRST_AUDIO_OUT, Mark.PLAYBACK_END)]
         return all(self.has(m) for m in needed)
 
     def latencies(self) -> dict[str, float]:
@@ -81,9 +96,23 @@ class TurnTimeline:
                 out[f"{name}_audio_ms"] = round((self.audio[b] - self.audio[a]) * 1000, 1)
         return out
 
+    def stages(self) -> dict[str, float]:
+        """What ``Engine.record_timeline`` stores with the turn: each stage on the call's audio
+        timeline (seconds since the call started; the stage columns of ``turns``), the same on
+        the wall clock as ``wall_<stage>``, and the derived latencies in ms."""
+        out: dict[str, float] = {}
+        for mark, column in STAGE_COLUMNS.items():
+            if self.has(mark):
+                out[column] = self.audio[str(mark)]
+                out[f"wall_{column}"] = self.wall[str(mark)]
+        out.update(self.latencies())
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "turn": self.turn,
+            "kind": self.kind,
+            "reply_turn_id": self.reply_turn_id,
             "session_id": self.session_id,
             "text": self.text,
             "language": self.language,

@@ -62,7 +62,7 @@ def test_booking_call_from_a_pjsua2_caller(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(SIPP is None, reason="sipp (Debian sip-tester) is not installed")
 def test_sipp_uac_with_rtp_stream_gets_200_and_audio(tmp_path: Path) -> None:
-    wav = ulaw_wav(tmp_path / "caller.wav", 3.0)
+    ulaw_wav(tmp_path / "caller.wav", 3.0)  # sipp plays ./caller.wav
     app = Appliance(tmp_path, "--script", str(_script(tmp_path, ["hello"])), "--record", "0")
     try:
         r = subprocess.run(

@@ -133,8 +133,11 @@ def main() -> int:
     ap.add_argument("--pai", default="")
     ap.add_argument("--play", default="")
     ap.add_argument("--play-after-s", type=float, default=0.0)
-    ap.add_argument("--turns", default="", help="comma-separated WAVs, each played after the appliance "
-                    "has spoken and then been quiet for --quiet-s")
+    ap.add_argument(
+        "--turns",
+        default="",
+        help="comma-separated WAVs, each played after the appliance has spoken and then been quiet for --quiet-s",
+    )
     ap.add_argument("--quiet-s", type=float, default=1.2)
     ap.add_argument("--hangup-after-turns", action="store_true")
     ap.add_argument("--record", default="")

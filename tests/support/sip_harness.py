@@ -80,7 +80,9 @@ class JsonProcess:
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise AssertionError(f"no {name!r} event in {timeout}s; events: {self.events[-10:]}; log: {self.tail()}")
+                raise AssertionError(
+                    f"no {name!r} event in {timeout}s; events: {self.events[-10:]}; log: {self.tail()}"
+                )
             try:
                 ev = self._q.get(timeout=left)
             except queue.Empty:

@@ -35,6 +35,7 @@ _PET_WEAK = [
         rf"\b(?:my|our|the|a|minu|mu|meie|мой|моя|моего|мою|наш|наша)\s+(?:{_PET_ALT})\s+",
         rf"(?:^|[\s,.;!?])(?:{_PET_ALT})\s+",
         r"\bfor\s+",
+        r"\b(?:book|board|bring|drop\s+off|broneerida|broneerin|tuua|toon|забронировать|оставить|оставлю|привезу)\s+",
     )
 ]
 _PET_AFTER = re.compile(r"\s+(?:the|is\s+(?:my|a|an|our))\s+(?:dog|cat|puppy|kitten)\b")

@@ -178,7 +178,10 @@ class SipEndpoint:
         self.ep.audDevManager().setNullDev()
 
         ports: dict[str, int] = {}
-        for kind, port, ttype in (("udp", cfg.udp_port, pj.PJSIP_TRANSPORT_UDP), ("tcp", cfg.tcp_port, pj.PJSIP_TRANSPORT_TCP)):
+        for kind, port, ttype in (
+            ("udp", cfg.udp_port, pj.PJSIP_TRANSPORT_UDP),
+            ("tcp", cfg.tcp_port, pj.PJSIP_TRANSPORT_TCP),
+        ):
             tcfg = pj.TransportConfig()
             tcfg.port = port
             tcfg.boundAddress = cfg.host

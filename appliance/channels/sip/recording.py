@@ -83,8 +83,8 @@ class CallRecording:
 
 
 def purge_recordings(directory: Path, retention_days: int, *, now: float | None = None) -> int:
-    """Delete recordings (and their call records) older than ``retention_days``; 0 keeps none
-    beyond the current day's calls... no: 0 means recordings are deleted as soon as purged."""
+    """Delete recordings (and their call records) older than ``retention_days`` (0: all of them
+    at the next purge, which runs at start and hourly)."""
     if not directory.is_dir():
         return 0
     cutoff = (now or time.time()) - retention_days * 86400

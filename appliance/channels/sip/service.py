@@ -38,6 +38,18 @@ class SipEngines:
     vad: Any | None = None  # a pipecat VADAnalyzer factory result; None: Silero per call
 
 
+def frame_interval_stats(times: list[float]) -> dict[str, float]:
+    """Intervals (ms) between the outgoing frames the media clock took from a call."""
+    gaps = sorted((b - a) * 1000 for a, b in zip(times, times[1:], strict=False))
+    if not gaps:
+        return {}
+    return {
+        "tx_interval_p50_ms": round(gaps[len(gaps) // 2], 2),
+        "tx_interval_p99_ms": round(gaps[min(len(gaps) - 1, int(len(gaps) * 0.99))], 2),
+        "tx_interval_max_ms": round(gaps[-1], 2),
+    }
+
+
 class SipService:
     def __init__(
         self,
@@ -178,7 +190,12 @@ class SipService:
         rec["end_code"] = handle.end_code
         rec["outcome"] = rec["outcome"] or ("caller_hung_up" if handle.end_code else "ended")
         a = handle.audio
-        rec["audio"] = {"rx_frames": a.rx_frames, "tx_frames": a.tx_frames, "tx_audio_frames": a.tx_audio_frames}
+        rec["audio"] = {
+            "rx_frames": a.rx_frames,
+            "tx_frames": a.tx_frames,
+            "tx_audio_frames": a.tx_audio_frames,
+            **frame_interval_stats(list(a.tx_times)),
+        }
         if recording is not None:
             # drain what the transport has not picked up yet
             recording.add(handle.audio.drain(handle.audio.rx), handle.audio.drain(handle.audio.sent))
@@ -266,7 +283,9 @@ class SipService:
         rec["callback_ticket"] = getattr(ticket, "id", None)
         self._emit(EventType.CALLBACK_REQUESTED, {"phone": handle.caller_id, "reason": reason}, sid)
 
-    async def _transfer(self, handle: CallHandle, sid: str, rec: dict[str, Any], language: str, ext: str | None = None) -> bool:
+    async def _transfer(
+        self, handle: CallHandle, sid: str, rec: dict[str, Any], language: str, ext: str | None = None
+    ) -> bool:
         uri = self._staff_uri(handle, ext)
         await self._say(handle, prompt("transferring", language), language)
         self._emit(EventType.TRANSFER, {"to": uri}, sid)

@@ -1,0 +1,65 @@
+"""The SIP channel's pure parts: caller ID, source filter, audio buffers, recording retention."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from appliance.channels.sip.call import FRAME_BYTES, AudioBuffers
+from appliance.channels.sip.recording import purge_recordings
+from appliance.channels.sip.sipmsg import SourceFilter, caller_id_from_invite, host_of
+
+INVITE = (
+    "INVITE sip:appliance@127.0.0.1 SIP/2.0\r\n"
+    "Via: SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bK1\r\n"
+    'From: "Mari" <sip:+3725551234@pbx.local>;tag=1\r\n'
+    "To: <sip:appliance@127.0.0.1>\r\n"
+    "{pai}"
+    "Content-Length: 0\r\n\r\n"
+)
+
+
+def test_caller_id_prefers_p_asserted_identity() -> None:
+    assert caller_id_from_invite(INVITE.format(pai="")) == "+3725551234"
+    pai = "P-Asserted-Identity: <tel:+37259998877>\r\n"
+    assert caller_id_from_invite(INVITE.format(pai=pai)) == "+37259998877"
+    anon = INVITE.format(pai="").replace("+3725551234", "anonymous")
+    assert caller_id_from_invite(anon) is None
+    compact = "INVITE sip:a@b SIP/2.0\r\nf: <sip:5551@pbx>;tag=2\r\n\r\n"
+    assert caller_id_from_invite(compact) == "5551"
+
+
+def test_source_filter() -> None:
+    f = SourceFilter(["127.0.0.1", "10.0.0.0/8"])
+    assert f.allows("127.0.0.1:5060") and f.allows("10.1.2.3:5060")
+    assert not f.allows("192.168.1.5:5060") and not f.allows("garbage")
+    assert SourceFilter(["*"]).allows("192.168.1.5:5060")
+    assert host_of("[::1]:5060") == "::1"
+
+
+def test_audio_buffers_pace_and_flush() -> None:
+    a = AudioBuffers()
+    a.queue_tx(b"\x01\x00" * 800)  # 1600 bytes: 2.5 frames
+    assert abs(a.tx_queued_s() - 0.05) < 1e-9
+    assert a.take_tx() == b"\x01\x00" * 320
+    assert a.take_tx() == b"\x01\x00" * 320
+    last = a.take_tx()
+    assert len(last) == FRAME_BYTES and last.startswith(b"\x01\x00" * 80) and last.endswith(b"\x00" * 10)
+    assert a.take_tx() == bytes(FRAME_BYTES)  # silence when idle
+    assert a.tx_audio_frames == 3 and a.tx_frames == 4
+    a.queue_tx(bytes(6400))
+    assert a.flush_tx() == 0.2 and a.tx_queued_s() == 0
+    a.on_rx(b"\x05\x00" * 320)
+    assert a.drain(a.rx) == b"\x05\x00" * 320 and a.drain(a.rx) == b""
+
+
+def test_purge_recordings(tmp_path: Path) -> None:
+    old = tmp_path / "old.caller.wav"
+    new = tmp_path / "new.caller.wav"
+    for p in (old, new):
+        p.write_bytes(b"x")
+    past = time.time() - 40 * 86400
+    os.utime(old, (past, past))
+    assert purge_recordings(tmp_path, 30) == 1
+    assert not old.exists() and new.exists()
