@@ -172,10 +172,22 @@ async def _call(cfg: Config, args: argparse.Namespace, stt: Any, tts: Any, clock
     }
 
 
+def _setup_logging(level: str) -> None:
+    """Our loggers at the configured level (one ``voice_turn`` line per turn at INFO); pipecat's
+    loguru output at WARNING and above, so stderr is not flooded with per-frame debug lines."""
+    logging.basicConfig(level=getattr(logging, level, logging.INFO), stream=sys.stderr)
+    try:
+        from loguru import logger
+    except ImportError:  # pragma: no cover - pipecat depends on loguru
+        return
+    logger.remove()
+    logger.add(sys.stderr, level="WARNING")
+
+
 def run_call_cli(cfg: Config, args: argparse.Namespace) -> int:
     from appliance.chat_cli import parse_now
 
-    logging.basicConfig(level=getattr(logging, cfg.logging.level, logging.INFO), stream=sys.stderr)
+    _setup_logging(cfg.logging.level)
     wav = Path(args.wav)
     if not wav.is_file():
         print(f"error: --wav {wav}: no such file", file=sys.stderr)

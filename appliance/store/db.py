@@ -111,11 +111,13 @@ class Database:
         busy_timeout_ms: int = 30000,
         readers: int = 4,
         busy_retries: int = 5,
+        max_batch: int = 64,
     ) -> None:
         self.path = Path(path).expanduser().resolve()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.busy_timeout_ms = busy_timeout_ms
         self.busy_retries = busy_retries
+        self.max_batch = max_batch
         self._closed = False
         self._open_and_migrate()
         self._writer_engine = self._engine(StaticPool, query_only=False)
@@ -172,17 +174,69 @@ class Database:
     # -- writes ------------------------------------------------------------------
 
     def _writer_loop(self) -> None:
+        """Run queued writes; whatever queued up meanwhile commits together (group commit).
+
+        Each job runs in its own SAVEPOINT inside one ``BEGIN IMMEDIATE``
+        transaction, so a failing job rolls back alone; the batch commits once
+        (one fsync) and only then are the callers told. Under load this turns N
+        fsyncs into one without weakening durability: nobody hears "done"
+        before their write is on disk.
+        """
         while True:
             job = self._queue.get()
             if job is _STOP:
                 return
-            fn, fut = job
-            if not fut.set_running_or_notify_cancel():
-                continue
-            try:
-                fut.set_result(self._run_write(fn))
-            except BaseException as exc:  # handed to the caller, never lost
+            batch = [job]
+            stop = False
+            while len(batch) < self.max_batch:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is _STOP:
+                    stop = True
+                    break
+                batch.append(nxt)
+            live = [(fn, fut) for fn, fut in batch if fut.set_running_or_notify_cancel()]
+            if len(live) == 1:
+                fn, fut = live[0]
+                try:
+                    fut.set_result(self._run_write(fn))
+                except BaseException as exc:  # handed to the caller, never lost
+                    fut.set_exception(exc)
+            elif live:
+                self._run_batch(live)
+            if stop:
+                return
+
+    def _run_batch(self, jobs: list[tuple[Callable[[Session], Any], concurrent.futures.Future[Any]]]) -> None:
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            for attempt in range(self.busy_retries + 1):
+                outcomes = []
+                try:
+                    with Session(self._writer_engine, expire_on_commit=False) as session, session.begin():
+                        for fn, _fut in jobs:
+                            try:
+                                with session.begin_nested():
+                                    outcomes.append((True, fn(session)))
+                            except Exception as exc:
+                                outcomes.append((False, exc))
+                    break
+                except DBAPIError as exc:
+                    busy = _migrate.is_busy(exc.orig) if exc.orig is not None else False
+                    if not busy or attempt == self.busy_retries:
+                        raise
+                    time.sleep(min(0.05 * 2**attempt, 1.0))
+        except BaseException as exc:  # the commit itself failed: nobody's write happened
+            for _fn, fut in jobs:
                 fut.set_exception(exc)
+            return
+        for (_fn, fut), (ok, value) in zip(jobs, outcomes, strict=True):
+            if ok:
+                fut.set_result(value)
+            else:
+                fut.set_exception(value)
 
     def _run_write(self, fn: Callable[[Session], T]) -> T:
         for attempt in range(self.busy_retries + 1):

@@ -522,6 +522,7 @@ class EngineTTSProcessor(FrameProcessor):
         self._out_rate = 16000
         self._voice_language: str | None = None
         self._resampler: Any = None
+        self._audio_pushed = False  # the current reply produced audio
 
     async def setup(self, setup: FrameProcessorSetup) -> None:
         await super().setup(setup)
@@ -548,6 +549,8 @@ class EngineTTSProcessor(FrameProcessor):
     async def _speak(self, frame: SpeakFrame) -> None:
         try:
             if frame.first:
+                self._audio_pushed = False
+                self._rec.reply_queued(frame.turn)
                 if frame.turn is not None:
                     self._rec.speaking_turn = frame.turn
                 if frame.protected:
@@ -575,7 +578,10 @@ class EngineTTSProcessor(FrameProcessor):
                 out = TTSAudioRawFrame(audio[i : i + step], self._out_rate, 1, context_id=f"turn-{frame.turn}")
                 out.interruptible = not frame.protected
                 await self.push_frame(out)
+                self._audio_pushed = True
             if frame.last:
+                if not self._audio_pushed:
+                    self._rec.reply_unplayed(frame.turn)
                 await self.push_frame(TTSStoppedFrame(context_id=f"turn-{frame.turn}"))
         finally:
             if frame.last and frame.turn is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,6 +74,9 @@ class CallRecorder:
     _next_turn: int = 1
     _reported: set[int] = field(default_factory=set)
     _writes: set[asyncio.Task[None]] = field(default_factory=set)
+    # replies in playback order (None: a "one moment" notice), as the TTS processor queues them;
+    # the head is the one the transport is playing (speaking_turn already points at the newest)
+    _playing: deque[int | None] = field(default_factory=deque)
     _finished: set[int] = field(default_factory=set)
     _replied: set[int] = field(default_factory=set)
 
@@ -114,19 +118,40 @@ class CallRecorder:
 
     # -- playback (called by output transports through PlaybackTracker) -----------
 
+    def reply_queued(self, turn: int | None) -> None:
+        """The TTS processor starts a reply (``None``: a notice); playback follows in this order."""
+        self._playing.append(turn)
+
+    def reply_unplayed(self, turn: int | None) -> None:
+        """A queued reply produced no audio (TTS failed): no playback marks will come for it."""
+        for i in range(len(self._playing) - 1, -1, -1):
+            if self._playing[i] == turn:
+                del self._playing[i]
+                break
+
+    @property
+    def playing_turn(self) -> int | None:
+        """The turn whose reply the transport is playing (None: a notice, or nothing)."""
+        return self._playing[0] if self._playing else None
+
     def playback_started(self, audio_s: float) -> None:
         self.bot_speaking = True
-        self.mark(self.speaking_turn, Mark.FIRST_AUDIO_OUT, audio_s=audio_s)
+        self.mark(self.playing_turn, Mark.FIRST_AUDIO_OUT, audio_s=audio_s)
 
     def playback_stopped(self, audio_s: float) -> None:
         self.bot_speaking = False
-        turn = self.speaking_turn
-        if turn is not None and turn in self.timelines:
-            tl = self.timelines[turn]
-            if tl.has(Mark.FIRST_AUDIO_OUT) and not tl.has(Mark.INTERRUPTED):
-                self.mark(turn, Mark.PLAYBACK_END, audio_s=audio_s, overwrite=True)
-                if turn in self._finished:
-                    self.turn_done(turn)
+        if not self._playing:
+            return
+        turn = self._playing[0]
+        if turn is None:
+            self._playing.popleft()
+            return
+        tl = self.timelines.get(turn)
+        if tl is not None and tl.has(Mark.FIRST_AUDIO_OUT) and not tl.has(Mark.INTERRUPTED):
+            self.mark(turn, Mark.PLAYBACK_END, audio_s=audio_s, overwrite=True)
+        if turn in self._finished or tl is None:  # else: a gap inside a reply whose TTS is still running
+            self._playing.popleft()
+            self.turn_done(turn)
 
     def barge_in(self, action: str, at_s: float, speech_s: float) -> None:
         """Log a PAUSE/RESUME/INTERRUPT; ``vad_start_s`` is where that burst of speech began."""
@@ -135,16 +160,20 @@ class CallRecorder:
                 "action": action,
                 "at_s": round(at_s, 4),
                 "vad_start_s": round(at_s - speech_s, 4),
-                "turn": self.speaking_turn,
+                "turn": self.playing_turn if self._playing else self.speaking_turn,
             }
         )
 
     def interrupted(self, audio_s: float) -> None:
+        """A barge-in: the playing reply stops here and every queued one is dropped."""
         self.interruptions += 1
-        turn = self.speaking_turn
+        turn = self.playing_turn if self._playing else self.speaking_turn
         self.mark(turn, Mark.INTERRUPTED, audio_s=audio_s)
-        if turn is not None:
-            self.turn_done(turn)
+        dropped = [t for t in self._playing if t is not None]
+        self._playing.clear()
+        for t in [turn, *dropped]:
+            if t is not None:
+                self.turn_done(t)
 
     # -- per-turn report: one log line, and the timeline stored with the turn ----------
 
