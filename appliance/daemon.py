@@ -123,13 +123,26 @@ class Daemon:
 
     async def _start_sip(self) -> None:
         try:
-            from appliance.channels.sip.service import SipService
+            from appliance.channels.sip.service import SipEngines, SipService
         except ImportError as exc:
             log.error("SIP channel unavailable: %s", exc)
             return
+        from appliance.engines.factory import make_stt, make_tts
+
+        stt: Any = None
         try:
-            self.sip = SipService(self.cfg, self.brain, on_event=self.bus.publish)
-            await self.sip.start()
+            stt = await asyncio.to_thread(make_stt, self.cfg)
+        except ApplianceError as exc:
+            log.warning("no speech recognition: calls get the DTMF menu (%s)", exc)
+        tts: Any = None
+        try:
+            tts = await asyncio.to_thread(make_tts, self.cfg)
+        except ApplianceError as exc:
+            log.warning("no speech synthesis: calls get the DTMF menu (%s)", exc)
+        try:
+            self.sip = SipService(self.cfg, self.brain, SipEngines(stt=stt, tts=tts), on_event=self.bus.publish)
+            ports = await self.sip.start()
+            log.info("SIP on %s udp:%s tcp:%s", self.cfg.sip.host, ports.get("udp"), ports.get("tcp"))
         except ApplianceError as exc:
             log.error("SIP channel failed to start: %s", exc)
             self.sip = None
@@ -154,7 +167,7 @@ class Daemon:
             "uptime_s": round(time.time() - self.started_at, 1),
             "tenant": self.cfg.tenant.name,
             "web": {"enabled": self.web is not None, "host": self.cfg.web.host, "port": getattr(self.web, "port", None)},
-            "sip": self.sip.status() if self.sip is not None else {"enabled": False},
+            "sip": {"enabled": self.sip is not None, "ports": getattr(self.sip, "ports", {})},
             "llm": st.llm if st else None,
             "knowledge": st.knowledge if st else None,
             "degraded": st.degraded if st else None,

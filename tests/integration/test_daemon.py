@@ -22,14 +22,17 @@ def free_port() -> int:
 
 
 class DaemonProc:
-    def __init__(self, data: Path, port: int) -> None:
+    def __init__(self, data: Path, port: int, *, sip: bool = False, env: dict[str, str] | None = None) -> None:
+        extra = env or {}
         env = {
             **os.environ,
             "APPLIANCE__LLM__MODE": "off",
             "APPLIANCE__WEB__PORT": str(port),
-            "APPLIANCE__SIP__ENABLED": "false",
             "PYTHONUNBUFFERED": "1",
         }
+        if not sip:
+            env["APPLIANCE__SIP__ENABLED"] = "false"
+        env.update(extra)
         self.port = port
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "appliance", "run", "--data-dir", str(data)],
@@ -113,3 +116,27 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
         )
     assert proc.returncode == 1
     assert f"127.0.0.1:{port}" in proc.stderr
+
+
+def test_run_answers_sip_and_web(tmp_path: Path) -> None:
+    """`appliance run` with the defaults (only ports moved): SIP answers on loopback, web chat serves."""
+    sip_port = free_port()
+    ports = {"APPLIANCE__SIP__UDP_PORT": str(sip_port), "APPLIANCE__SIP__TCP_PORT": str(sip_port)}
+    d = DaemonProc(tmp_path, free_port(), sip=True, env=ports)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{d.port}/healthz", timeout=10) as resp:
+            assert json.loads(resp.read())["ok"] is True
+        options = (
+            f"OPTIONS sip:appliance@127.0.0.1:{sip_port} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:{sip_port + 1};branch=z9hG4bK-test-1;rport\r\n"
+            "Max-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=t1\r\nTo: <sip:appliance@127.0.0.1>\r\n"
+            "Call-ID: probe-1@127.0.0.1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+        )
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(10)
+            s.bind(("127.0.0.1", 0))
+            s.sendto(options.encode(), ("127.0.0.1", sip_port))
+            data, _ = s.recvfrom(65535)
+        assert data.startswith(b"SIP/2.0 200"), data[:200]
+    finally:
+        assert d.stop() == 0
