@@ -80,14 +80,28 @@ def chunk_markdown(text: str, max_chars: int) -> list[tuple[str, str]]:
     return [(h, f"{h}\n{t}" if h else t) for h, t in out if t]
 
 
+_RU_PREFIXES = ("пере", "при", "под", "раз", "рас", "без", "вы", "за", "на", "от", "по", "об", "до", "у")
+
+
+def _stem(word: str) -> str:
+    """A crude prefix stem: enough to match case forms (koer/koera, парковка/парковку) in FTS5."""
+    return word if len(word) < 6 else word[: max(5, min(len(word) - 3, 6))]
+
+
 def fts_query(text: str) -> str:
-    """OR of the question's content words, long words as prefixes ("vaktsineer*")."""
+    """OR of the question's content words as prefixes ("vaktsine"*); Russian verbal prefixes
+    are also stripped ("припарковаться" -> "парков"*), since FTS5 has no stemmer for them."""
     terms = []
     for w in _WORD.findall(text.casefold()):
         if w in STOPWORDS or len(w) < 3:
             continue
-        stem = w[: max(4, len(w) - 3)] if len(w) >= 7 else w
-        terms.append(f'"{stem}"*' if stem != w or len(w) >= 5 else f'"{w}"')
+        stems = {_stem(w)}
+        for pre in _RU_PREFIXES:
+            if w.startswith(pre) and len(w) - len(pre) >= 6:
+                stems.add(_stem(w[len(pre) :]))
+                break
+        for stem in sorted(stems):
+            terms.append(f'"{stem}"*' if len(stem) >= 4 else f'"{stem}"')
     return " OR ".join(dict.fromkeys(terms))
 
 

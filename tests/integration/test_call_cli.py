@@ -71,7 +71,9 @@ def speech(text: str, language: str, rate: int) -> np.ndarray:
     return soxr.resample(audio, chunk.sample_rate, rate) if chunk.sample_rate != rate else audio
 
 
-def make_wav(path: Path, rate: int, parts: list[tuple[float, np.ndarray]], tail_s: float = 1.0) -> list[tuple[float, float]]:
+def make_wav(
+    path: Path, rate: int, parts: list[tuple[float, np.ndarray]], tail_s: float = 1.0
+) -> list[tuple[float, float]]:
     """``parts``: (silence before, audio). Returns each audio's (start, end) in seconds."""
     import soundfile as sf
 
@@ -86,7 +88,9 @@ def make_wav(path: Path, rate: int, parts: list[tuple[float, np.ndarray]], tail_
     return spans
 
 
-def appliance_call(tmp_path: Path, wav: Path, *extra: str, env: dict[str, str] | None = None) -> tuple[dict, dict, np.ndarray]:
+def appliance_call(
+    tmp_path: Path, wav: Path, *extra: str, env: dict[str, str] | None = None
+) -> tuple[dict, dict, np.ndarray]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("APPLIANCE")}
     environ.update(env or {})
     out, timeline = tmp_path / "out.wav", tmp_path / "timeline.json"
