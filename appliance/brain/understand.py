@@ -120,8 +120,8 @@ class Understanding:
     def mark_failed(self) -> None:
         self._failed_at = time.monotonic()
 
-    async def understand(self, text: str, state: DialogueState, today: dt.date) -> Extraction:
-        ex = extract(
+    def rules(self, text: str, state: DialogueState, today: dt.date) -> Extraction:
+        return extract(
             text,
             state.language,
             today=today,
@@ -129,6 +129,9 @@ class Understanding:
             pet_types=tuple(self.config.tenant.pet_types),
             awaiting=extractor_awaiting(state.awaiting),
         )
+
+    async def understand(self, text: str, state: DialogueState, today: dt.date) -> Extraction:
+        ex = self.rules(text, state, today)
         if is_useful(ex) or self.llm is None:
             return ex
         if self._failed_at is not None and time.monotonic() - self._failed_at < RETRY_AFTER_FAILURE_S:
@@ -184,14 +187,7 @@ class Understanding:
 
         date_text = proposal.get("date_text")
         if isinstance(date_text, str) and 0 < len(date_text) <= 60 and date_text.casefold() in lowered:
-            reparsed = extract(
-                date_text,
-                state.language,
-                today=today,
-                region=self.config.tenant.phone_region,
-                pet_types=tuple(self.config.tenant.pet_types),
-                awaiting=extractor_awaiting(state.awaiting),
-            )
+            reparsed = self.rules(date_text, state, today)
             for key in ("start", "end", "nights", "single_date"):
                 if getattr(reparsed, key) is not None:
                     accepted[key] = getattr(reparsed, key)

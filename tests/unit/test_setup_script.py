@@ -82,7 +82,10 @@ def test_readme_has_exactly_two_commands_and_ci_runs_the_test_one() -> None:
 
 def test_setup_propagates_pytest_status_without_swallowing_it() -> None:
     text = SETUP.read_text(encoding="utf-8")
-    assert re.search(r'^\s*exec "\$VPY" -m pytest .*tests', text, flags=re.M)
+    assert re.search(r'^\s*exec "\$VPY" -m pytest ', text, flags=re.M)
+    # with no paths, pytest runs testpaths: the whole of tests/ (unit, integration, e2e)
+    with (ROOT / "pyproject.toml").open("rb") as f:
+        assert tomllib.load(f)["tool"]["pytest"]["ini_options"]["testpaths"] == ["tests"]
     assert "exec </dev/null" in text
     assert "DEBIAN_FRONTEND=noninteractive" in text
 
