@@ -76,9 +76,7 @@ async def _chat(
             text = line.rstrip("\n")
             if not interactive and not text.strip():
                 continue
-            utt = Utterance(
-                session_id=session, channel=channel, text=text, received_at=clock(), caller_id=caller_id
-            )
+            utt = Utterance(session_id=session, channel=channel, text=text, received_at=clock(), caller_id=caller_id)
             reply = await engine.handle(utt)
             if interactive:
                 print(f"receptionist> {reply.text}")

@@ -98,9 +98,9 @@ def _booking_dict(b: Any) -> dict[str, Any]:
 
 
 def cmd_bookings_list(args: argparse.Namespace) -> int:
-    from appliance.booking.local import LocalBackend
-
     import asyncio
+
+    from appliance.booking.local import LocalBackend
 
     cfg = _load(args)
     db = _open_store(cfg)
@@ -252,7 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="appliance", description="Local-first AI receptionist appliance")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, fn: Callable[[argparse.Namespace], int], help_: str, parent: Any = sub) -> argparse.ArgumentParser:
+    def add(
+        name: str, fn: Callable[[argparse.Namespace], int], help_: str, parent: Any = sub
+    ) -> argparse.ArgumentParser:
         p = parent.add_parser(name, help=help_, description=help_)
         _common(p)
         p.set_defaults(func=fn)

@@ -166,7 +166,11 @@ class Daemon:
             "pid": os.getpid(),
             "uptime_s": round(time.time() - self.started_at, 1),
             "tenant": self.cfg.tenant.name,
-            "web": {"enabled": self.web is not None, "host": self.cfg.web.host, "port": getattr(self.web, "port", None)},
+            "web": {
+                "enabled": self.web is not None,
+                "host": self.cfg.web.host,
+                "port": getattr(self.web, "port", None),
+            },
             "sip": {"enabled": self.sip is not None, "ports": getattr(self.sip, "ports", {})},
             "llm": st.llm if st else None,
             "knowledge": st.knowledge if st else None,
@@ -180,7 +184,9 @@ class Daemon:
             loop.add_signal_handler(sig, self.stopping.set)
         try:
             await self.start()
-            print(f"READY web=http://{self.cfg.web.host}:{getattr(self.web, 'port', '-')}/", file=sys.stderr, flush=True)
+            print(
+                f"READY web=http://{self.cfg.web.host}:{getattr(self.web, 'port', '-')}/", file=sys.stderr, flush=True
+            )
             await self.stopping.wait()
         finally:
             await self.stop()

@@ -50,13 +50,17 @@ def _program(name: str, package: str, required: bool) -> Check:
 def _port(kind: str, host: str, port: int, udp: bool = False) -> Check:
     if port == 0:
         return Check("ports", f"{kind} {host}:0", OK, "ephemeral")
-    s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM)
+    s = socket.socket(
+        socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM
+    )
     try:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind((host, port))
         return Check("ports", f"{kind} {host}:{port}", OK, "free")
     except OSError as exc:
-        return Check("ports", f"{kind} {host}:{port}", WARN, f"in use or not bindable ({exc.strerror}); is the daemon running?")
+        return Check(
+            "ports", f"{kind} {host}:{port}", WARN, f"in use or not bindable ({exc.strerror}); is the daemon running?"
+        )
     finally:
         s.close()
 
@@ -123,7 +127,9 @@ def checks(cfg: Config) -> list[Check]:
     out.append(_program("sipp", "sip-tester", False))
     data = cfg.data_path
     writable = data.exists() and shutil.disk_usage(data).free > 100 * 2**20
-    out.append(Check("data", str(data), OK if writable else WARN, "writable" if writable else "missing or low on space"))
+    out.append(
+        Check("data", str(data), OK if writable else WARN, "writable" if writable else "missing or low on space")
+    )
     out.extend(_models(cfg))
     if cfg.web.enabled:
         out.append(_port("web", cfg.web.host, cfg.web.port))

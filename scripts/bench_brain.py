@@ -29,12 +29,29 @@ from appliance.core.config import load_config  # noqa: E402
 from appliance.core.messages import Channel, Utterance  # noqa: E402
 
 SCRIPTS = {
-    "en": ["Hi, I need a room for my dog {name} from the {d1}th to the {d2}th", "Mari Tamm", "+372 5123 4567", "yes",
-           "Which vaccinations does my dog need?", "thanks"],
-    "et": ["Tere, sooviks broneerida kassile {name}", "{d1}. detsembrist {d2}. detsembrini", "Mari Tamm",
-           "5123 4567", "jah", "aitäh"],
-    "ru": ["Здравствуйте, хочу забронировать место для собаки {name} с {d1} по {d2} декабря", "Иван Петров",
-           "+372 5123 4567", "да", "спасибо"],
+    "en": [
+        "Hi, I need a room for my dog {name} from the {d1}th to the {d2}th",
+        "Mari Tamm",
+        "+372 5123 4567",
+        "yes",
+        "Which vaccinations does my dog need?",
+        "thanks",
+    ],
+    "et": [
+        "Tere, sooviks broneerida kassile {name}",
+        "{d1}. detsembrist {d2}. detsembrini",
+        "Mari Tamm",
+        "5123 4567",
+        "jah",
+        "aitäh",
+    ],
+    "ru": [
+        "Здравствуйте, хочу забронировать место для собаки {name} с {d1} по {d2} декабря",
+        "Иван Петров",
+        "+372 5123 4567",
+        "да",
+        "спасибо",
+    ],
 }
 NAMES = ["Max", "Bella", "Luna", "Rocky", "Muri", "Miisu", "Bobby", "Tom"]
 
@@ -47,10 +64,16 @@ def pct(xs: list[float], p: float) -> float:
 async def main(n: int) -> dict[str, object]:
     data = Path(tempfile.mkdtemp(prefix="bench-brain-"))
     cfg = load_config(
-        environ={}, use_system=False,
-        overrides={"store": {"data_dir": str(data)}, "llm": {"mode": "off"},
-                   "resources": [{"id": "dog-room", "name": {"en": "dog room"}, "pet_types": ["dog"], "capacity": 1000},
-                                 {"id": "cat-room", "name": {"en": "cat room"}, "pet_types": ["cat"], "capacity": 1000}]},
+        environ={},
+        use_system=False,
+        overrides={
+            "store": {"data_dir": str(data)},
+            "llm": {"mode": "off"},
+            "resources": [
+                {"id": "dog-room", "name": {"en": "dog room"}, "pet_types": ["dog"], "capacity": 1000},
+                {"id": "cat-room", "name": {"en": "cat room"}, "pet_types": ["cat"], "capacity": 1000},
+            ],
+        },
     )
     now = dt.datetime(2026, 12, 1, 10, tzinfo=dt.timezone(dt.timedelta(hours=2)))
     brain = await build_brain(cfg, clock=fixed_clock(now))

@@ -72,18 +72,26 @@ async def _prices(engine: Engine, text: str, lang: str, state: DialogueState) ->
 
     today = local_today(engine.clock, engine.config.tenant.tz)
     ex = extract(
-        text, lang, today=today, region=engine.config.tenant.phone_region, pet_types=tuple(engine.config.tenant.pet_types)
+        text,
+        lang,
+        today=today,
+        region=engine.config.tenant.phone_region,
+        pet_types=tuple(engine.config.tenant.pet_types),
     )
     pets = [ex.pet_type] if ex.pet_type in engine.config.tenant.pet_types else list(engine.config.tenant.pet_types)
     run = engine.tool_runner(state)
     monday = today + dt.timedelta(days=(7 - today.weekday()) % 7 or 7)
     parts: list[Part] = []
     for pet in pets:
-        res = await run("quote_price", {"pet_type": pet, "start_date": monday, "end_date": monday + dt.timedelta(days=1)})
+        res = await run(
+            "quote_price", {"pet_type": pet, "start_date": monday, "end_date": monday + dt.timedelta(days=1)}
+        )
         if res.status is not OutcomeStatus.OK:
             continue
         q = res.data or {}
-        parts.append(Part("price_answer", {"pet_type": Word(pet), "price": Money(int(q["total_minor"]), str(q["currency"]))}))
+        parts.append(
+            Part("price_answer", {"pet_type": Word(pet), "price": Money(int(q["total_minor"]), str(q["currency"]))})
+        )
     return parts
 
 

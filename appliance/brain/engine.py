@@ -188,17 +188,21 @@ class Engine:
 
     def _reask(self, state: DialogueState, out: TurnOutput) -> None:
         """After an interruption (injection, empty input), repeat the pending question."""
-        key = {
-            Awaiting.PET_TYPE: "ask_pet_type",
-            Awaiting.PET_NAME: "ask_pet_name",
-            Awaiting.START_DATE: "ask_start_date",
-            Awaiting.END_DATE: "ask_end_date",
-            Awaiting.OWNER_NAME: "ask_owner_name",
-            Awaiting.OWNER_PHONE: "ask_owner_phone",
-            Awaiting.CONFIRMATION: "not_confirmed_yet",
-            Awaiting.BOOKING_ID: "identify_booking",
-            Awaiting.CALLBACK_PHONE: "ask_callback_phone",
-        }.get(state.awaiting) if state.awaiting else None
+        key = (
+            {
+                Awaiting.PET_TYPE: "ask_pet_type",
+                Awaiting.PET_NAME: "ask_pet_name",
+                Awaiting.START_DATE: "ask_start_date",
+                Awaiting.END_DATE: "ask_end_date",
+                Awaiting.OWNER_NAME: "ask_owner_name",
+                Awaiting.OWNER_PHONE: "ask_owner_phone",
+                Awaiting.CONFIRMATION: "not_confirmed_yet",
+                Awaiting.BOOKING_ID: "identify_booking",
+                Awaiting.CALLBACK_PHONE: "ask_callback_phone",
+            }.get(state.awaiting)
+            if state.awaiting
+            else None
+        )
         if key:
             from appliance.brain.render import Choice
 
@@ -219,7 +223,9 @@ class Engine:
             )
 
             async def slow(notice: SlowNotice) -> None:
-                self._publish(EventType.LOG, state.session_id, {"slow_tool": notice.tool, "elapsed_s": notice.elapsed_s})
+                self._publish(
+                    EventType.LOG, state.session_id, {"slow_tool": notice.tool, "elapsed_s": notice.elapsed_s}
+                )
                 if self.on_slow is not None:
                     await self.on_slow(state.session_id, state.language)
 
@@ -264,11 +270,17 @@ class Engine:
             Awaiting.CALLER_ID,
             Awaiting.CALLBACK_OFFER,
         ):
-            return [QuickReply(quick_label(lang, "yes"), quick_label(lang, "yes")), QuickReply(quick_label(lang, "no"), quick_label(lang, "no"))]
+            return [
+                QuickReply(quick_label(lang, "yes"), quick_label(lang, "yes")),
+                QuickReply(quick_label(lang, "no"), quick_label(lang, "no")),
+            ]
         if a is Awaiting.PET_TYPE:
             return [QuickReply(word(lang, p).capitalize(), word(lang, p)) for p in self.config.tenant.pet_types]
         if a is Awaiting.START_DATE:
-            return [QuickReply(quick_label(lang, k), quick_label(lang, k)) for k in ("tomorrow", "this_weekend", "next_week")]
+            return [
+                QuickReply(quick_label(lang, k), quick_label(lang, k))
+                for k in ("tomorrow", "this_weekend", "next_week")
+            ]
         if a is Awaiting.END_DATE:
             return [QuickReply(quick_label(lang, k), quick_label(lang, k)) for k in ("one_night", "one_week")]
         if a is Awaiting.ALTERNATIVE and state.alternatives:
@@ -279,7 +291,9 @@ class Engine:
                 out_list.append(QuickReply(label, f"{s}/{e}"))
             return out_list
         if a is None and state.task is Task.NONE:
-            return [QuickReply(quick_label(lang, k), quick_label(lang, k)) for k in ("book", "hours", "prices", "human")]
+            return [
+                QuickReply(quick_label(lang, k), quick_label(lang, k)) for k in ("book", "hours", "prices", "human")
+            ]
         return []
 
     async def _load(self, session_id: str, channel: Channel) -> DialogueState:

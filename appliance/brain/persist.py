@@ -103,4 +103,3 @@ class ConversationStore:
             return [dict(r._mapping) for r in rows]
 
         return await self.db.aread(q)
-

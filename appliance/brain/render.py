@@ -122,10 +122,14 @@ class Renderer:
             return vb.date_in_range(value, lang, role, voice=voice)
         if isinstance(value, dt.date):
             weekday = lang != "ru"  # a Russian weekday would need the case of its context
-            return vb.speak_date(value, lang, weekday=weekday) if voice else vb.format_date(value, lang, weekday=weekday)
+            return (
+                vb.speak_date(value, lang, weekday=weekday) if voice else vb.format_date(value, lang, weekday=weekday)
+            )
         if isinstance(value, Money):
-            return vb.speak_money(value.minor, value.currency, lang) if voice else vb.format_money(
-                value.minor, value.currency, lang
+            return (
+                vb.speak_money(value.minor, value.currency, lang)
+                if voice
+                else vb.format_money(value.minor, value.currency, lang)
             )
         if isinstance(value, Nights):
             text = vb.format_nights(value.n, lang)

@@ -14,7 +14,9 @@ import pytest
 NOW = "2026-12-01T10:00:00+02:00"
 
 
-def run(*args: str, data: Path, stdin: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, data: Path, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "APPLIANCE__LLM__MODE": "off", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "appliance", *args, "--data-dir", str(data)],

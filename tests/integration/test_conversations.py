@@ -35,8 +35,14 @@ def make_config(tmp_path: Path, **over: Any) -> Config:
 class Convo:
     """Drives one session through the engine on its own event loop."""
 
-    def __init__(self, cfg: Config, llm: Any = None, session: str = "s-test-1", channel: Channel = Channel.CLI,
-                 caller_id: str | None = None) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        llm: Any = None,
+        session: str = "s-test-1",
+        channel: Channel = Channel.CLI,
+        caller_id: str | None = None,
+    ) -> None:
         self.cfg = cfg
         self.loop = asyncio.new_event_loop()
         self.brain = self.loop.run_until_complete(build_brain(cfg, clock=fixed_clock(NOW), llm=llm))
@@ -132,7 +138,9 @@ def test_article_estonian_cat_booking(convo: Convo) -> None:
 
 def test_russian_several_slots_per_utterance(convo: Convo) -> None:
     r = convo.say("Здравствуйте, хочу забронировать место для собаки Шарик с 10 по 15 декабря", "ru")
-    assert r.slots["pet_type"] == "dog" and r.slots["start_date"] == "2026-12-10" and r.slots["end_date"] == "2026-12-15"
+    assert (
+        r.slots["pet_type"] == "dog" and r.slots["start_date"] == "2026-12-10" and r.slots["end_date"] == "2026-12-15"
+    )
     r = convo.script([("Меня зовут Иван Петров", "ru"), ("+372 5123 4567", "ru")])
     assert r.awaiting == "confirmation"
     r = convo.say("да", "ru")

@@ -109,10 +109,18 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
-        env = {**os.environ, "APPLIANCE__LLM__MODE": "off", "APPLIANCE__WEB__PORT": str(port), "APPLIANCE__SIP__ENABLED": "false"}
+        env = {
+            **os.environ,
+            "APPLIANCE__LLM__MODE": "off",
+            "APPLIANCE__WEB__PORT": str(port),
+            "APPLIANCE__SIP__ENABLED": "false",
+        }
         proc = subprocess.run(
             [sys.executable, "-m", "appliance", "run", "--data-dir", str(tmp_path)],
-            capture_output=True, text=True, timeout=90, env=env,
+            capture_output=True,
+            text=True,
+            timeout=90,
+            env=env,
         )
     assert proc.returncode == 1
     assert f"127.0.0.1:{port}" in proc.stderr

@@ -1,0 +1,312 @@
+"""Dialogue flows for existing bookings (check, cancel, change) and for people (callback, transfer).
+
+A mixin of :class:`appliance.brain.dialogue.Dialogue`: same state, same tool
+runner, same rules. A booking is only revealed to whoever identifies it by its
+number, or by the phone number plus the pet's name.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any
+
+from appliance.brain.extract import Extraction
+from appliance.brain.render import Digits, Money, Nights, Part, Ranges, Room, Word
+from appliance.brain.state import Awaiting, DialogueState, Task
+from appliance.core.messages import OutcomeStatus
+
+if TYPE_CHECKING:
+    from appliance.brain.dialogue import TurnOutput
+
+
+def _d(value: Any) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+
+
+def idempotency_key(state: DialogueState, op: str, payload: dict[str, Any]) -> str:
+    """Stable per session and request content: a repeated "yes", a retry, or a
+    restart mid-turn can never create a second booking for the same request."""
+    blob = json.dumps({"s": state.session_id, "op": op, "p": payload}, sort_keys=True, default=str)
+    return f"{op}-{hashlib.sha256(blob.encode()).hexdigest()[:32]}"
+
+
+class ExistingBookingFlows:
+    """Needs ``_run``, ``_clarify`` and ``idempotency_key`` from the Dialogue."""
+
+    async def _run(self, out: TurnOutput, name: str, args: dict[str, Any], **kw: Any) -> Any:
+        raise NotImplementedError
+
+    def _clarify(self, state: DialogueState, out: TurnOutput, res: Any) -> None:
+        raise NotImplementedError
+
+    # ------------------------------------------------- cancel / change / check
+
+    async def _existing(self, state: DialogueState, ex: Extraction, text: str, today: dt.date, out: TurnOutput) -> None:
+        if state.target_booking_id is None:
+            await self._identify(state, ex, out)
+            if state.target_booking_id is None:
+                return
+            if state.task is Task.CHECK:
+                self._details(state, out)
+                state.reset_task()
+                out.parts.append(Part("anything_else", optional=True))
+                return
+            if state.target_summary.get("status") == "cancelled":
+                out.say("already_cancelled", booking_id=Digits(state.target_booking_id))
+                state.reset_task()
+                return
+            if state.task is Task.CANCEL:
+                state.awaiting = Awaiting.CANCEL_CONFIRMATION
+                t = state.target_summary
+                out.parts.append(
+                    Part(
+                        "confirm_cancel",
+                        {
+                            "booking_id": Digits(state.target_booking_id),
+                            "pet_name": t["pet_name"],
+                            "start": _d(t["start"]),
+                            "end": _d(t["end"]),
+                        },
+                        protected=True,
+                    )
+                )
+                return
+            # change: fall through with the same utterance (it may already hold the new dates)
+            state.awaiting = Awaiting.CHANGE_DATES
+            if not (ex.start or ex.end or ex.nights or ex.single_date) or ex.booking_id:
+                out.say("ask_change", pet_name=state.target_summary.get("pet_name", ""))
+                return
+
+        if state.awaiting is Awaiting.CANCEL_CONFIRMATION:
+            if ex.yes is True:
+                await self._cancel(state, out)
+            elif ex.yes is False:
+                out.say("cancel_kept")
+                state.reset_task()
+            else:
+                out.say("not_understood")
+                state.awaiting = Awaiting.CANCEL_CONFIRMATION
+            return
+        if state.awaiting is Awaiting.CHANGE_CONFIRMATION:
+            if ex.yes is True:
+                await self._change(state, out)
+                return
+            if ex.yes is False:
+                out.say("cancel_kept")
+                state.reset_task()
+                return
+            # maybe new dates instead of yes/no: fall through
+        await self._change_dates(state, ex, today, out)
+
+    async def _identify(self, state: DialogueState, ex: Extraction, out: TurnOutput) -> None:
+        """Find the customer's booking by its number, or by phone plus pet name.
+
+        Never lists bookings by phone alone, so nobody learns about another
+        customer's stays by guessing a number."""
+        phone = ex.phone or state.slots.owner_phone or (state.caller_id if state.channel == "voice" else None)
+        pet_name = ex.pet_name or state.slots.pet_name
+        if ex.pet_name:
+            state.slots.pet_name = ex.pet_name
+        if ex.phone:
+            state.slots.owner_phone = ex.phone
+        args: dict[str, Any]
+        if ex.booking_id:
+            args = {"booking_id": ex.booking_id}
+        elif phone and pet_name:
+            args = {"phone": phone, "pet_name": pet_name}
+        else:
+            state.awaiting = Awaiting.BOOKING_ID
+            out.say("identify_booking")
+            return
+        res = await self._run(out, "find_bookings", args)
+        if res is None:
+            return
+        if res.status is not OutcomeStatus.OK:
+            self._clarify(state, out, res)
+            if res.status is OutcomeStatus.NEEDS_CLARIFICATION:
+                state.awaiting = Awaiting.BOOKING_ID
+            return
+        found = [b for b in (res.data or {}).get("bookings", [])]
+        if ex.booking_id:
+            found = [b for b in found if str(b.get("id")) == ex.booking_id]
+        active = [b for b in found if b.get("status") != "cancelled"] or found
+        if not active:
+            state.awaiting = Awaiting.BOOKING_ID
+            out.say("booking_not_found")
+            return
+        if len(active) > 1:
+            state.awaiting = Awaiting.BOOKING_ID
+            listing = "; ".join(f"{b['id']} ({b['pet_name']}, {b['start']})" for b in active[:5])
+            out.say("several_bookings", bookings=listing)
+            return
+        b = active[0]
+        state.target_booking_id = str(b["id"])
+        state.target_summary = {k: b.get(k) for k in ("pet_name", "pet_type", "start", "end", "status", "nights")}
+
+    def _details(self, state: DialogueState, out: TurnOutput) -> None:
+        t = state.target_summary
+        out.say(
+            "booking_details",
+            booking_id=Digits(state.target_booking_id or ""),
+            pet_name=t["pet_name"],
+            start=_d(t["start"]),
+            end=_d(t["end"]),
+            status=Word(str(t["status"])),
+        )
+
+    async def _cancel(self, state: DialogueState, out: TurnOutput) -> None:
+        bid = state.target_booking_id
+        assert bid
+        res = await self._run(
+            out, "cancel_booking", {"booking_id": bid}, idempotency_key=idempotency_key(state, "cancel", {"id": bid})
+        )
+        if res is None:
+            return
+        if res.status is OutcomeStatus.OK:
+            out.parts.append(Part("cancelled", {"booking_id": Digits(bid)}, protected=True))
+            state.reset_task()
+            out.parts.append(Part("anything_else", optional=True))
+        else:
+            self._clarify(state, out, res)
+            state.reset_task()
+
+    async def _change_dates(self, state: DialogueState, ex: Extraction, today: dt.date, out: TurnOutput) -> None:
+        t = state.target_summary
+        old_start, old_end = _d(t["start"]), _d(t["end"])
+        start, end = ex.start, ex.end
+        if start is None and ex.single_date is not None:
+            start = ex.single_date
+        if start is not None and end is None:
+            nights = ex.nights or (old_end - old_start).days
+            end = start + dt.timedelta(days=nights)
+        elif start is None and end is None and ex.nights:
+            start, end = old_start, old_start + dt.timedelta(days=ex.nights)
+        if start is None or end is None:
+            state.awaiting = Awaiting.CHANGE_DATES
+            out.say("not_understood")
+            out.say("ask_change", pet_name=t.get("pet_name", ""))
+            return
+        if start < today:
+            state.awaiting = Awaiting.CHANGE_DATES
+            out.say("date_past")
+            return
+        if end <= start:
+            state.awaiting = Awaiting.CHANGE_DATES
+            out.say("end_before_start", date=start, pet_name=t.get("pet_name", ""))
+            return
+        quote = await self._run(
+            out, "quote_price", {"pet_type": t.get("pet_type"), "start_date": start, "end_date": end}
+        )
+        if quote is None:
+            return
+        if quote.status is not OutcomeStatus.OK:
+            self._clarify(state, out, quote)
+            state.awaiting = Awaiting.CHANGE_DATES if state.task is Task.CHANGE else None
+            return
+        q = quote.data or {}
+        state.change_start, state.change_end = start, end
+        state.awaiting = Awaiting.CHANGE_CONFIRMATION
+        out.parts.append(
+            Part(
+                "confirm_change",
+                {
+                    "booking_id": Digits(state.target_booking_id or ""),
+                    "pet_name": t.get("pet_name", ""),
+                    "start": start,
+                    "end": end,
+                    "nights": Nights((end - start).days),
+                    "price": Money(int(q["total_minor"]), str(q["currency"])),
+                },
+                protected=True,
+            )
+        )
+
+    async def _change(self, state: DialogueState, out: TurnOutput) -> None:
+        bid = state.target_booking_id
+        assert bid and state.change_start and state.change_end
+        args = {"booking_id": bid, "start_date": state.change_start, "end_date": state.change_end}
+        res = await self._run(out, "change_booking", args, idempotency_key=idempotency_key(state, "change", args))
+        if res is None:
+            return
+        if res.status is OutcomeStatus.OK:
+            b = res.data or {}
+            out.booking_id = bid
+            out.parts.append(
+                Part(
+                    "changed",
+                    {
+                        "booking_id": Digits(bid),
+                        "start": _d(b["start"]),
+                        "end": _d(b["end"]),
+                        "price": Money(int(b["total_minor"]), str(b["currency"])),
+                    },
+                    protected=True,
+                )
+            )
+            state.reset_task()
+            out.parts.append(Part("anything_else", optional=True))
+        elif res.status is OutcomeStatus.NEEDS_CLARIFICATION and res.error_code == "no_availability":
+            s = state.slots
+            s.pet_type = state.target_summary.get("pet_type")
+            s.start_date, s.end_date = state.change_start, state.change_end
+            out.say("no_availability", room=Room(None, s.pet_type), start=s.start_date, end=s.end_date)
+            alts = [(_d(a["start"]), _d(a["end"])) for a in (res.details or {}).get("alternatives", [])][:3]
+            if alts:
+                out.say("alternatives", alternatives=Ranges(tuple(alts)))
+                out.alternatives = alts
+            state.awaiting = Awaiting.CHANGE_DATES
+        else:
+            self._clarify(state, out, res)
+
+    # ------------------------------------------------------ callback / person
+
+    async def _transfer(self, state: DialogueState, out: TurnOutput, reason: str) -> None:
+        state.reset_task()
+        if state.channel == "voice":
+            res = await self._run(out, "transfer_to_staff", {"reason": reason})
+            if res is not None and res.status is OutcomeStatus.OK and (res.data or {}).get("transfer_to"):
+                out.transfer_to = str(res.data["transfer_to"])
+                out.say("transfer_voice")
+                return
+        phone = state.slots.owner_phone or state.caller_id
+        if phone:
+            await self._request_callback(state, out, phone, reason)
+            return
+        state.task = Task.CALLBACK
+        state.awaiting = Awaiting.CALLBACK_PHONE
+        out.say("ask_callback_phone")
+
+    async def _callback(self, state: DialogueState, ex: Extraction, out: TurnOutput) -> None:
+        phone = ex.phone or state.slots.owner_phone or state.caller_id
+        if (
+            state.awaiting is Awaiting.CALLBACK_OFFER
+            and ex.yes is True
+            and (state.slots.owner_phone or state.caller_id)
+        ):
+            phone = state.slots.owner_phone or state.caller_id
+        elif state.awaiting is Awaiting.CALLBACK_OFFER:
+            phone = ex.phone
+        if ex.owner_name:
+            state.slots.owner_name = ex.owner_name
+        if not phone:
+            state.awaiting = Awaiting.CALLBACK_PHONE
+            out.say("ask_callback_phone")
+            return
+        await self._request_callback(state, out, phone, "callback requested")
+
+    async def _request_callback(self, state: DialogueState, out: TurnOutput, phone: str, reason: str) -> None:
+        res = await self._run(
+            out, "request_callback", {"phone": phone, "name": state.slots.owner_name, "reason": reason}
+        )
+        state.reset_task()
+        if res is not None and res.status is OutcomeStatus.OK:
+            d = res.data or {}
+            out.say("callback_taken", phone=Digits(str(d.get("phone") or phone)), ticket=d.get("ticket_id"))
+        elif res is not None and res.status is OutcomeStatus.NEEDS_CLARIFICATION:
+            state.task = Task.CALLBACK
+            state.awaiting = Awaiting.CALLBACK_PHONE
+            out.say("invalid_phone")
+        else:
+            out.say("error")
