@@ -52,7 +52,7 @@ def make_backend(config: Config, db: Database, clock: Clock) -> Any:
     if config.tools.backend == "http":
         from appliance.tools.http_backend import HttpBackend
 
-        return HttpBackend(config.tools.http_url, token=config.tools.http_token or None, timeout=config.tools.timeout_s)
+        return HttpBackend(config.tools.http_url, token=config.tools.http_token, timeout=config.tools.timeout_s)
     backend = LocalBackend(db, config, clock)
     backend.sync_resources()
     return backend
@@ -70,8 +70,9 @@ def make_llm(config: Config) -> Any:
         path = resolve_model_ref(config.llm.model or "llm", dest=_models_dir(config))
         if path is None:
             raise EngineUnavailable("no LLM model configured", install_hint="appliance models fetch llm")
-        isolation = "thread" if mode == "thread" else "process"
-        return LlamaCppEngine(path, n_ctx=config.llm.context, threads=config.llm.threads, isolation=isolation)
+        if mode == "thread":
+            return LlamaCppEngine(path, n_ctx=config.llm.context, threads=config.llm.threads, isolation="thread")
+        return LlamaCppEngine(path, n_ctx=config.llm.context, threads=config.llm.threads, isolation="process")
     except EngineUnavailable as exc:
         if mode == "auto":
             log.warning("LLM not available, running on the deterministic path: %s", exc)

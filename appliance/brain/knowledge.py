@@ -122,6 +122,8 @@ def make_embedder(config: Config) -> Any:
     except EngineUnavailable as exc:
         log.warning("embedding model unavailable (%s); using the hashing embedder", exc)
         return HashingEmbedder()
+    if path is None:
+        return HashingEmbedder()
     return LlamaCppEmbedder(path, threads=config.llm.threads)
 
 
@@ -271,7 +273,11 @@ class KnowledgeBase:
                     f"SELECT id, language, source, heading, text FROM kb_chunks WHERE id IN ({placeholders})", ids
                 )
             }
-        out = [Chunk(*rows[i], score=scores[i]) for i in ids if i in rows and rows[i][1] == language]
+        out = [
+            Chunk(rows[i][0], rows[i][1], rows[i][2], rows[i][3], rows[i][4], scores[i])
+            for i in ids
+            if i in rows and rows[i][1] == language
+        ]
         return out[:k]
 
     async def search(self, question: str, language: str, k: int = 3) -> list[Chunk]:

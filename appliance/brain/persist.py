@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
@@ -18,6 +18,10 @@ from appliance.core.clock import Clock, system_clock
 from appliance.store.db import Database
 from appliance.store.models import ConversationSession, Turn
 from appliance.store.repos import SessionRecord, SessionRepository, TurnRepository, to_db_time
+
+
+def _table(model: type) -> Table:
+    return model.__table__  # type: ignore[attr-defined, no-any-return]
 
 
 class ConversationStore:
@@ -51,7 +55,7 @@ class ConversationStore:
         state_json = json.dumps(state, ensure_ascii=False, sort_keys=True, default=str)
         timeline_json = json.dumps(timeline or {}, sort_keys=True)
 
-        sessions, turns = ConversationSession.__table__, Turn.__table__
+        sessions, turns = _table(ConversationSession), _table(Turn)
 
         def w(s: Session) -> int:
             # SQLAlchemy Core, not the ORM unit of work: this runs on every turn.
@@ -87,7 +91,7 @@ class ConversationStore:
                     seq=last + 1, role="assistant", text=reply_text, timeline=timeline_json, total_ms=total_ms, **common
                 )
             )
-            return int(result.inserted_primary_key[0])
+            return int(result.inserted_primary_key[0])  # type: ignore[attr-defined]
 
         return await self.db.awrite(w)
 
@@ -95,7 +99,7 @@ class ConversationStore:
         await self._turns.update_timeline(turn_id, stages, total_ms=total_ms)
 
     async def turns(self, session_id: str) -> list[dict[str, Any]]:
-        t = Turn.__table__
+        t = _table(Turn)
 
         def q(s: Session) -> list[dict[str, Any]]:
             cols = (t.c.seq, t.c.role, t.c.text, t.c.language, t.c.channel)
