@@ -220,6 +220,13 @@ class SipAccount(_Model):
     domain: str = ""
 
 
+class SipCredential(_Model):
+    """A username/password a peer must prove (inbound digest authentication)."""
+
+    username: str = Field(min_length=1)
+    password: str = Field(min_length=1)
+
+
 class SipConfig(_Model):
     enabled: bool = True
     host: str = "127.0.0.1"
@@ -227,7 +234,11 @@ class SipConfig(_Model):
     tcp_port: int = Field(default=5060, ge=0, le=65535)
     allowed_sources: list[str] = Field(default_factory=lambda: ["127.0.0.1"])
     accounts: list[SipAccount] = Field(default_factory=list)
-    max_calls: int = Field(default=8, ge=1)
+    max_calls: int = Field(default=3, ge=1)  # this pjsua2 build handles 4 calls per process (docs/SIP.md)
+    # Inbound digest auth for direct trunk calls: when set, an INVITE must carry valid credentials
+    # (401 challenge without them, 403 with wrong ones), in addition to coming from allowed_sources.
+    inbound_auth: list[SipCredential] = Field(default_factory=list)
+    auth_realm: str = "appliance"
     over_capacity: Literal["busy", "callback"] = "callback"
     answer_delay_s: float = Field(default=0.5, ge=0)
     rtp_silence_timeout_s: float = Field(default=60.0, gt=0)

@@ -98,9 +98,13 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
             loop.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    """A real headless Chromium driven by Playwright; fails (not skips) when it cannot start."""
+    """A real headless Chromium driven by Playwright; fails (not skips) when it cannot start.
+
+    Module-scoped on purpose: Playwright's sync API keeps an event loop running in the main
+    thread while it is started, which would break every later test that calls asyncio.run().
+    """
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:

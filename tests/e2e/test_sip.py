@@ -187,3 +187,26 @@ def _script(tmp_path: Path, texts: list[str]) -> Path:
     p = tmp_path / "script.json"
     p.write_text(json.dumps(texts))
     return p
+
+
+def test_inbound_digest_auth_rejects_bad_credentials(tmp_path: Path) -> None:
+    """With sip.inbound_auth set, an INVITE needs digest credentials: none -> 401 with a challenge (the
+    caller has nothing to answer it with), a wrong password -> 403, the right one -> answered."""
+    app = Appliance(tmp_path, "--script", str(_script(tmp_path, [])), "--record", "0", "--inbound-auth", "pbx:s3cret")
+    try:
+        none = caller(app.uri, "--max-s", "8")
+        assert none.wait_event("state", 10, state="DISCONNECTED")["code"] == 401
+        wrong = caller(app.uri, "--auth", "pbx:wrong", "--max-s", "8")
+        assert wrong.wait_event("state", 10, state="DISCONNECTED")["code"] == 403
+        right = caller(app.uri, "--auth", "pbx:s3cret", "--from-user", "+3723333333", "--hangup-after-s", "3",
+                       "--record", str(tmp_path / "heard.wav"), "--max-s", "15")  # fmt: skip
+        right.wait_event("state", 10, state="CONFIRMED")
+        done = right.wait_event("done", 20)
+        record = app.wait_event("call_ended", 20)
+        app.send("stats")
+        stats = app.wait_event("stats", 10)
+    finally:
+        app.stop()
+    assert done["voiced_s"] > 0.5  # the greeting played on the authenticated call
+    assert record["caller_id"] == "+3723333333"
+    assert stats["accepted"] == 1 and stats["rejected_auth"] == 1 and stats["challenged"] >= 2, stats

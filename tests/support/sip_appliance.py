@@ -53,6 +53,7 @@ async def main() -> int:
     ap.add_argument("--record", type=int, default=1)
     ap.add_argument("--wpm", type=int, default=240)
     ap.add_argument("--account", default="", help="id,registrar,username,password")
+    ap.add_argument("--inbound-auth", default="", help="USER:PASSWORD required on INVITEs (digest)")
     args = ap.parse_args()
 
     sip: dict[str, Any] = {
@@ -64,6 +65,9 @@ async def main() -> int:
         "answer_delay_s": args.answer_delay,
         "record": bool(args.record),
     }
+    if args.inbound_auth:
+        user, _, password = args.inbound_auth.partition(":")
+        sip["inbound_auth"] = [{"username": user, "password": password}]
     if args.account:
         acc_id, registrar, user, password = args.account.split(",")
         sip["accounts"] = [{"id": acc_id, "registrar": registrar, "username": user, "password": password}]

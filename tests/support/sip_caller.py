@@ -147,6 +147,7 @@ def main() -> int:
     ap.add_argument("--hangup-after-s", type=float, default=0.0)
     ap.add_argument("--max-s", type=float, default=30.0)
     ap.add_argument("--codec", default="", help="only this codec, e.g. PCMU/8000")
+    ap.add_argument("--auth", default="", help="USER:PASSWORD for digest auth (answers 401 challenges)")
     args = ap.parse_args()
 
     ep = pj.Endpoint()
@@ -173,6 +174,9 @@ def main() -> int:
     acfg.idUri = f"sip:{args.from_user}@{local}"
     acfg.mediaConfig.transportConfig.port = args.rtp_port
     acfg.mediaConfig.transportConfig.portRange = 2000
+    if args.auth:
+        user, _, password = args.auth.partition(":")
+        acfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", user, 0, password))
     acc = StaffAccount()
     acc.create(acfg)
 

@@ -28,13 +28,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from appliance.channels.sip.call import CallHandle
-from appliance.channels.sip.sipmsg import SourceFilter, caller_id_from_invite, host_of
+from appliance.channels.sip.digest import AuthResult, DigestAuthenticator
+from appliance.channels.sip.sipmsg import SourceFilter, caller_id_from_invite, header, host_of
 from appliance.core.config import SipAccount, SipConfig
 from appliance.core.errors import EngineUnavailable
 
 log = logging.getLogger("appliance.sip")
 
 CODEC_PRIORITY = ("G722/16000", "PCMU/8000", "PCMA/8000")
+# pjsua2-python 2.15.1.post1 is compiled with PJSUA_MAX_CALLS = 4: pjsua answers a 5th concurrent call
+# with 486 itself, and a larger uaConfig.maxCalls corrupts its call table. See docs/SIP.md.
+PJSUA_MAX_CALLS = 4
 INSTALL_HINT = "pip install 'pjsua2-python==2.15.1.post1'"
 
 
@@ -49,6 +53,8 @@ class RegistrationState:
 @dataclass
 class EndpointStats:
     rejected_source: int = 0
+    rejected_auth: int = 0
+    challenged: int = 0
     rejected_busy: int = 0
     overflow: int = 0
     accepted: int = 0
@@ -78,7 +84,20 @@ class SipEndpoint:
         self.config = config
         self.on_call = on_call
         self.loop = loop
-        self.overflow_calls = overflow_calls if config.over_capacity == "callback" else 0
+        # Lines: at most what pjsua can hold; overflow ("all lines busy" + callback) takes what is left.
+        self.max_calls = min(config.max_calls, PJSUA_MAX_CALLS)
+        wanted = overflow_calls if config.over_capacity == "callback" else 0
+        self.overflow_calls = max(0, min(wanted, PJSUA_MAX_CALLS - self.max_calls))
+        if config.max_calls > PJSUA_MAX_CALLS:
+            log.warning(
+                "sip.max_calls = %d, but this pjsua2 build handles %d calls per process: using %d",
+                config.max_calls, PJSUA_MAX_CALLS, self.max_calls,
+            )  # fmt: skip
+        self.auth = (
+            DigestAuthenticator({c.username: c.password for c in config.inbound_auth}, realm=config.auth_realm)
+            if config.inbound_auth
+            else None
+        )
         self.log_level = log_level
         self.sources = SourceFilter(list(config.allowed_sources))
         self.stats = EndpointStats()
@@ -164,7 +183,7 @@ class SipEndpoint:
         ep_cfg = pj.EpConfig()
         ep_cfg.uaConfig.threadCnt = 0
         ep_cfg.uaConfig.mainThreadOnly = False
-        ep_cfg.uaConfig.maxCalls = cfg.max_calls + self.overflow_calls + 2
+        ep_cfg.uaConfig.maxCalls = self.max_calls + self.overflow_calls
         ep_cfg.uaConfig.userAgent = "appliance-receptionist"
         ep_cfg.logConfig.level = self.log_level
         ep_cfg.logConfig.consoleLevel = self.log_level
@@ -173,7 +192,7 @@ class SipEndpoint:
         ep_cfg.medConfig.channelCount = 1
         ep_cfg.medConfig.noVad = True
         ep_cfg.medConfig.ecTailLen = 0
-        ep_cfg.medConfig.maxMediaPorts = max(64, 4 * (cfg.max_calls + self.overflow_calls) + 8)
+        ep_cfg.medConfig.maxMediaPorts = max(64, 4 * (self.max_calls + self.overflow_calls) + 8)
         self.ep.libInit(ep_cfg)
         self.ep.audDevManager().setNullDev()
 
@@ -315,11 +334,13 @@ class SipEndpoint:
             log.warning("SIP: rejected a call from %s (not an allowed source), caller %s", source, caller)
             call.answer_with(403)
             return
+        if self.auth is not None and not self._authenticated(call, msg, source, caller):
+            return
         overflow = False
-        if len(self._active) >= self.config.max_calls:
+        if len(self._active) >= self.max_calls:
             if len(self._overflow) >= self.overflow_calls:
                 self.stats.rejected_busy += 1
-                log.warning("SIP: all %d lines busy, 486 to %s", self.config.max_calls, caller)
+                log.warning("SIP: all %d lines busy, 486 to %s", self.max_calls, caller)
                 call.answer_with(486)
                 return
             overflow = True
@@ -344,6 +365,24 @@ class SipEndpoint:
             self.stats.accepted += 1
         call.answer_with(180)
         self.loop.call_soon_threadsafe(self.on_call, handle)
+
+    def _authenticated(self, call: Any, msg: str, source: str, caller: str | None) -> bool:
+        """Digest auth of an INVITE: 401 with a challenge without (or with stale) credentials, 403 with
+        wrong ones. Each retry after a 401 is a new INVITE, so a new incoming call here."""
+        assert self.auth is not None
+        verdict = self.auth.verify("INVITE", header(msg, "authorization", "proxy-authorization"))
+        if verdict.result is AuthResult.OK:
+            return True
+        if verdict.result is AuthResult.BAD:
+            self.stats.rejected_auth += 1
+            log.warning("SIP: rejected a call from %s (bad credentials for %r), caller %s", source, verdict.username,
+                        caller)  # fmt: skip
+            call.answer_with(403)
+            return False
+        self.stats.challenged += 1
+        stale = verdict.result is AuthResult.STALE
+        call.answer_with(401, {"WWW-Authenticate": self.auth.challenge(stale=stale)})
+        return False
 
     def forget_call(self, call: Any) -> None:
         cid = call.handle.call_id if call.handle else None

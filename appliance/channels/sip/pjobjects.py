@@ -76,9 +76,14 @@ class PjCall(pj.Call):
         self.connected = False
 
     # -- control (endpoint thread) -----------------------------------------------------
-    def answer_with(self, code: int) -> None:
+    def answer_with(self, code: int, headers: dict[str, str] | None = None) -> None:
         prm = pj.CallOpParam(True)
         prm.statusCode = code
+        for name, value in (headers or {}).items():
+            h = pj.SipHeader()
+            h.hName = name
+            h.hValue = value
+            prm.txOption.headers.append(h)
         self.answer(prm)
 
     def hangup_with(self, code: int | None) -> None:

@@ -78,6 +78,7 @@ class SipService:
 
     async def start(self) -> dict[str, int]:
         self.speech_ok = await self._check_speech()
+        await asyncio.to_thread(self._warm_up)
         self.ports = await self.endpoint.start()
         if self.sip.record:
             self._purger = asyncio.get_running_loop().create_task(self._purge_loop())
@@ -104,6 +105,25 @@ class SipService:
             self._emit(EventType.DEGRADED, {"component": "stt", "error": str(exc)})
             return False
         return True
+
+    def _warm_up(self) -> None:
+        """Pay for first-use work before any call exists. Measured (py-spy, docs/SIP.md): the lingua
+        language detector build (~0.7 s) and the pipecat imports at the first turn hold the GIL, and
+        pjmedia's clock thread needs the GIL for every call's media port every 20 ms, so they stalled
+        every call's outgoing RTP for ~0.5 s."""
+        try:
+            from appliance.brain.language import warm_up
+
+            warm_up(self.config.tenant.languages)
+        except Exception as exc:  # noqa: BLE001 - a missing detector is the brain's business
+            log.debug("language detector warm-up: %s", exc)
+        if self.speech_ok:
+            try:
+                import appliance.channels.sip.transport  # noqa: F401 - pipecat and the voice pipeline
+                import appliance.channels.sip.voicecall  # noqa: F401
+                import appliance.voice.pipeline  # noqa: F401
+            except ImportError as exc:
+                log.warning("SIP: voice pipeline modules failed to import: %s", exc)
 
     async def _purge_loop(self) -> None:
         while True:
