@@ -73,12 +73,12 @@ def rss_mb() -> float:
     return 0.0
 
 
-def speech(text: str) -> np.ndarray:
+def speech(text: str, language: str = "en") -> np.ndarray:
     import soxr
 
     from appliance.engines.tts import EspeakTTS
 
-    c = EspeakTTS().synthesize_sync(text, "en")
+    c = EspeakTTS().synthesize_sync(text, language)
     a = np.frombuffer(c.pcm16, "<i2").astype(np.float32) / 32768
     a = soxr.resample(a, c.sample_rate, RATE)
     v = np.flatnonzero(np.abs(a) > 0.01)
@@ -136,34 +136,156 @@ def overlap(spans: list[tuple[float, float]], a: float, b: float) -> float:
     return sum(max(0.0, min(e, b) - max(s, a)) for s, e in spans)
 
 
-async def streaming_run(cfg: Any, models: dict[str, Path], end_silence: float, n: int, tmp: Path) -> dict[str, Any]:
+# Mid-sentence pauses inside unfinished sentences (the first part ends with a continuation word),
+# each with a 0.3 s and a 0.4 s pause, and complete sentences / short answers, in en/et/ru.
+PAUSED = [
+    ("en", "I would like to book a room for", "my dog next weekend."),
+    ("en", "My dog stays from Monday until", "Friday."),
+    ("et", "Sooviksin broneerida toa minu", "koerale järgmiseks nädalavahetuseks."),
+    ("et", "Koer jääb esmaspäevast kuni", "reedeni."),
+    ("ru", "Я хотел бы забронировать номер для", "моей собаки на следующие выходные."),
+    ("ru", "Собака останется с понедельника до", "пятницы."),
+]
+COMPLETE = [
+    ("en", "Do you have a room for my dog next weekend?"),
+    ("en", "Yes."),
+    ("et", "Kas teil on vaba tuba?"),
+    ("et", "Jah."),
+    ("ru", "Сколько стоит одна ночь?"),
+    ("ru", "Да."),
+]
+PAUSES = (0.3, 0.4)
+GAP_S = 5.0  # silence after each utterance (the reply plays in it; the caller never talks over it)
+
+
+class Utt:
+    """One caller utterance in the benchmark WAV: pieces of (start_s, end_s, text) and its language."""
+
+    def __init__(self, language: str, kind: str) -> None:
+        self.language, self.kind = language, kind
+        self.pieces: list[tuple[float, float, str]] = []
+
+    @property
+    def start(self) -> float:
+        return self.pieces[0][0]
+
+    @property
+    def end(self) -> float:
+        return self.pieces[-1][1]
+
+
+def build_wav(n_complete_rounds: int = 1) -> tuple[bytes, list[Utt]]:
+    """The benchmark call: every PAUSED sentence at every pause length, then the COMPLETE ones."""
+    pcm, utts = to_pcm(np.zeros(RATE // 2, np.float32)), []
+
+    def at() -> float:
+        return len(pcm) / 2 / RATE
+
+    items: list[tuple[str, list[str], float]] = [(lang, [a, b], p) for p in PAUSES for lang, a, b in PAUSED]
+    items += [(lang, [t], 0.0) for _ in range(n_complete_rounds) for lang, t in COMPLETE]
+    for lang, parts, pause in items:
+        u = Utt(lang, "paused" if len(parts) > 1 else "complete")
+        for i, text in enumerate(parts):
+            if i:
+                pcm += to_pcm(np.zeros(int(RATE * pause), np.float32))
+            s = at()
+            pcm += to_pcm(speech(text, lang))
+            u.pieces.append((s, at(), text))
+        utts.append(u)
+        pcm += to_pcm(np.zeros(int(RATE * GAP_S), np.float32))
+    return pcm, utts
+
+
+class OracleSTT:
+    """The tiny Whisper's compute, the true words: transcribes with the tiny random Whisper (its
+    decode capped at the true transcript's token count, which is what a trained tiny model would
+    emit; uncapped, a random model babbles to the 448-token limit), then returns the words spoken
+    in that audio (known from the synthesized WAV). A fragment at a mid-sentence pause gets a full
+    stop, as Whisper tends to write one: the worst case for the end-of-turn rule."""
+
+    def __init__(self, whisper: Any, pcm: bytes, utts: list[Utt]) -> None:
+        from appliance.engines.stt import STTCapabilities
+
+        self.whisper, self.pcm, self.utts = whisper, pcm, utts
+        self.capabilities = STTCapabilities(streaming=False, languages=("en", "et", "ru"), sample_rate=RATE)
+        self._cursor = 0
+
+    def supports(self, language: str) -> bool:
+        return True
+
+    def _locate(self, audio: bytes) -> float:
+        a = np.frombuffer(audio, "<i2")
+        voiced = np.flatnonzero(a)
+        k = int(voiced[0]) * 2 if voiced.size else 0  # the whole voiced part: unique in the WAV
+        i = self.pcm.find(audio[k:], self._cursor)
+        if i < 0:
+            i = self.pcm.find(audio[k:])
+        start = (i - k) if i >= 0 else self._cursor
+        self._cursor = max(0, start)
+        return start / 2 / RATE
+
+    def transcribe_sync(self, pcm16: bytes, sample_rate: int = RATE, language_hint: str | None = None) -> Any:
+        from appliance.engines.stt import Transcript, pcm16_to_float32
+
+        s = self._locate(pcm16)
+        e = s + len(pcm16) / 2 / RATE
+        text, lang = "", language_hint
+        for u in self.utts:
+            if not (u.start < e and u.end > s):
+                continue
+            heard = []
+            for ps, pe, t in u.pieces:
+                if pe <= e + 0.05:
+                    heard.append(t)
+                elif ps < e:  # cut inside a piece (a gap between words): the words heard so far
+                    words = t.split()
+                    heard.append(" ".join(words[: max(1, round(len(words) * (e - ps) / (pe - ps)))]))
+            text, lang = " ".join(heard), u.language
+            if not u.end <= e + 0.05 and not text.endswith((".", "?", "!")):
+                text += "."
+            break
+        model = self.whisper.model
+        tokens = max(1, len(model.hf_tokenizer.encode(text).ids)) if text else 1
+        segs, _ = model.transcribe(
+            pcm16_to_float32(pcm16),
+            language=lang or "en",
+            beam_size=1,
+            temperature=0.0,
+            condition_on_previous_text=False,
+            without_timestamps=True,
+            vad_filter=False,
+            max_new_tokens=tokens,
+        )
+        "".join(x.text for x in segs)  # run the decode
+        return Transcript(text, lang, 0.95, len(pcm16) / 2 / RATE)
+
+
+async def streaming_run(
+    cfg: Any, models: dict[str, Path], label: str, settings: Any, call: tuple[bytes, list[Utt]], tmp: Path
+) -> dict[str, Any]:
     from appliance.brain.factory import build_brain
     from appliance.channels.file_transport import run_call, write_wav
     from appliance.core.clock import fixed_clock
     from appliance.core.messages import Channel, Utterance
     from appliance.engines.stt import FasterWhisperSTT
     from appliance.engines.tts import PiperTTS
-    from appliance.voice.pipeline import VoiceSettings
     from appliance.voice.timeline import Mark
 
-    phrases = [PHRASES[i % len(PHRASES)] for i in range(n)]
-    pcm, ends = to_pcm(np.zeros(RATE // 2, np.float32)), []
-    for p in phrases:
-        pcm += to_pcm(speech(p))
-        ends.append(len(pcm) / 2 / RATE)
-        pcm += to_pcm(np.zeros(int(RATE * 3.0), np.float32))
-    wav = tmp / f"stream-{end_silence}.wav"
+    pcm, utts = call
+    wav = tmp / "call.wav"
     write_wav(wav, pcm)
-    stt_engine = FasterWhisperSTT(models["whisper"], languages=("en",))
+    stt_engine = FasterWhisperSTT(models["whisper"], languages=("en", "et", "ru"))
     stt_engine.load()
-    tts_engine = PiperTTS({"en": models["piper"] / "tiny-en.onnx"})
+    piper = models["piper"]
+    tts_engine = PiperTTS({"en": piper / "tiny-en.onnx", "et": piper / "tiny-en.onnx", "ru": piper / "tiny-ru.onnx"})
     tts_engine.load()
     brain = await build_brain(cfg, clock=fixed_clock(NOW), llm=None)
     await brain.engine.handle(Utterance("warm-up", Channel.VOICE, "hello, what are your opening hours?"))
+    oracle = OracleSTT(stt_engine, pcm, utts)
+    oracle.transcribe_sync(to_pcm(speech("warm up", "en")), RATE, "en")
     t0 = time.monotonic()
-    stt, tts, tb = Timed(stt_engine, "transcribe_sync", t0), Timed(tts_engine, "synthesize_sync", t0), None
+    stt, tts = Timed(oracle, "transcribe_sync", t0), Timed(tts_engine, "synthesize_sync", t0)
     tb = TimedBrain(brain.engine, t0)
-    settings = VoiceSettings(end_silence_s=end_silence, speculative_after_s=min(0.2, end_silence / 2))
     try:
         result = await run_call(
             wav,
@@ -171,40 +293,63 @@ async def streaming_run(cfg: Any, models: dict[str, Path], end_silence: float, n
             brain=tb,
             stt=stt,
             tts=tts,
-            session_id=f"bench-{end_silence}",
+            session_id=f"bench-{label}",
             settings=settings,
             realtime=True,
         )
     finally:
         await brain.aclose()
-    wall0 = None
     rows: dict[str, list[float]] = {k: [] for k in ("response", "detect", "stt", "brain", "tts", "overhead")}
-    turns = [t for t in result.turns if t.has(Mark.FIRST_AUDIO_OUT)]
-    for t in turns:
-        end = min(ends, key=lambda e: abs(t.audio[Mark.END_OF_SPEECH] - end_silence - e))
-        a = t.audio
-        w = t.wall
-        if wall0 is None:
-            wall0 = 0.0
-        rows["response"].append((a[Mark.FIRST_AUDIO_OUT] - end) * 1000)
-        rows["detect"].append((a[Mark.END_OF_SPEECH] - end) * 1000)
+    by_kind: dict[str, list[float]] = {"paused": [], "complete": []}
+    caller = result.caller_turns
+    cut = 0
+    per_utt = []
+    for u in utts:
+        mine = [t for t in caller if u.start - 0.1 <= t.audio.get(str(Mark.SPEECH_START), -1) <= u.end + 0.1]
+        if u.kind == "paused" and len(mine) > 1:
+            cut += 1
+        final = mine[-1] if mine else None
+        ok = final is not None and final.has(Mark.FIRST_AUDIO_OUT) and final.audio[Mark.END_OF_SPEECH] > u.end
+        per_utt.append(
+            {
+                "language": u.language,
+                "kind": u.kind,
+                "turns": len(mine),
+                "end_reason": [t.end_reason for t in mine],
+                "response_ms": round((final.audio[Mark.FIRST_AUDIO_OUT] - u.end) * 1000) if ok else None,
+            }
+        )
+        if not ok or (u.kind == "paused" and len(mine) > 1):
+            continue  # a cut sentence has no honest response time: it is counted in cut_turns
+        a, w = final.audio, final.wall
+        response = (a[Mark.FIRST_AUDIO_OUT] - u.end) * 1000
+        rows["response"].append(response)
+        by_kind[u.kind].append(response)
+        rows["detect"].append((a[Mark.END_OF_SPEECH] - u.end) * 1000)
         rows["stt"].append((w[Mark.STT_DONE] - w[Mark.END_OF_SPEECH]) * 1000)
         rows["brain"].append((w[Mark.FIRST_BRAIN_OUTPUT] - w[Mark.STT_DONE]) * 1000)
         rows["tts"].append((w[Mark.FIRST_AUDIO_OUT] - w[Mark.FIRST_BRAIN_OUTPUT]) * 1000)
-        # pipeline wall clock starts when the recorder's clock was made (just before t0 + setup)
         lo, hi = w[Mark.END_OF_SPEECH], w[Mark.FIRST_AUDIO_OUT]
-        off = _clock_offset(result, t0)
-        compute = overlap(stt.spans, lo + off, hi + off) + overlap(tb.spans, lo + off, hi + off)
-        compute += overlap(tts.spans, lo + off, hi + off)
+        compute = overlap(stt.spans, lo, hi) + overlap(tb.spans, lo, hi) + overlap(tts.spans, lo, hi)
         rows["overhead"].append(max(0.0, (hi - lo) * 1000 - compute * 1000))
+    stt_compute = [(e - s) * 1000 for s, e in stt.spans]
     return {
-        "end_of_turn_silence_s": end_silence,
-        "turns": len(result.turns),
-        "utterances": n,
-        "speculative_stt_hits": sum(1 for t in result.turns if t.speculative_hit),
+        "setting": label,
+        "end_silence_s": settings.end_silence_s,
+        "short_silence_s": settings.short_silence_s,
+        "speculative_after_s": settings.speculative_after_s,
+        "utterances": len(utts),
+        "caller_turns": len(caller),
+        "speculative_stt_hits": sum(1 for t in caller if t.speculative_hit),
+        "early_ends": sum(1 for t in caller if t.end_reason == "complete"),
+        "cut_turns": {"cut": cut, "of": sum(1 for u in utts if u.kind == "paused")},
         **{f"{k}_ms": summary(v) for k, v in rows.items()},
-        "_turn_audio": [(t.audio.get(str(Mark.SPEECH_START)), t.text) for t in result.turns],
-        "_engines": (stt_engine, tts_engine, phrases),
+        "response_paused_sentences_ms": summary(by_kind["paused"]),
+        "response_complete_sentences_ms": summary(by_kind["complete"]),
+        "stt_compute_ms": summary(stt_compute),
+        "errors": list(result.errors),
+        "per_utterance": per_utt,
+        "_engines": (oracle, tts_engine),
     }
 
 
@@ -214,7 +359,9 @@ def _clock_offset(result: Any, t0: float) -> float:
     return 0.0
 
 
-async def sequential_baseline(cfg: Any, stt: Any, tts: Any, phrases: list[str], detect_ms: float) -> dict[str, Any]:
+async def sequential_baseline(
+    cfg: Any, stt: Any, tts: Any, phrases: list[tuple[str, str]], detect_ms: float
+) -> dict[str, Any]:
     """No streaming: full STT, then the full reply, then TTS of the whole reply, then play."""
     from appliance.brain.factory import build_brain
     from appliance.core.clock import fixed_clock
@@ -223,12 +370,12 @@ async def sequential_baseline(cfg: Any, stt: Any, tts: Any, phrases: list[str], 
     brain = await build_brain(cfg, clock=fixed_clock(NOW), llm=None)
     out = []
     try:
-        for i, p in enumerate(phrases):
-            audio = to_pcm(speech(p))
+        for i, (lang, p) in enumerate(phrases):
+            audio = to_pcm(speech(p, lang))
             s = time.monotonic()
-            tr = await asyncio.to_thread(stt.transcribe_sync, audio, RATE, "en")
-            reply = await brain.engine.handle(Utterance(f"seq-{i}", Channel.VOICE, tr.text or p, language_hint="en"))
-            await asyncio.to_thread(tts.synthesize_sync, reply.speakable or reply.text, "en")
+            tr = await asyncio.to_thread(stt.transcribe_sync, audio, RATE, lang)
+            reply = await brain.engine.handle(Utterance(f"seq-{i}", Channel.VOICE, tr.text or p, language_hint=lang))
+            await asyncio.to_thread(tts.synthesize_sync, reply.speakable or reply.text, reply.language or lang)
             out.append(detect_ms + (time.monotonic() - s) * 1000)
     finally:
         await brain.aclose()
@@ -272,9 +419,13 @@ async def barge_in_runs(cfg: Any, runs: int, tmp: Path) -> dict[str, Any]:
     return {"stop_after_vad_start_ms": summary(stop_vad), "stop_after_true_onset_ms": summary(stop_onset)}
 
 
-def cut_turns(end_silence: float) -> dict[str, Any]:
-    """Utterances with a mid-sentence pause, through Silero; turns counted by our segmenter at
-    this setting and at pipecat's default stop_secs (0.2 s)."""
+def pipecat_smart_turn() -> dict[str, Any]:
+    """pipecat 1.14's real default (``default_user_turn_stop_strategies``): Silero VAD with
+    stop_secs 0.2, then the bundled smart-turn v3.2 model on the turn's audio; "complete" ends
+    the turn, "incomplete" waits for more speech. Run offline on each PAUSED sentence (the same
+    audio as the call): cut = smart-turn said "complete" at the mid-sentence pause. Also its
+    decision time after speech ends (VAD stop + inference, measured)."""
+    from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
     from pipecat.audio.vad.silero import SileroVADAnalyzer
 
     from appliance.voice.turns import TurnEventType, TurnSegmenter
@@ -282,25 +433,45 @@ def cut_turns(end_silence: float) -> dict[str, Any]:
     vad = SileroVADAnalyzer()
     vad.set_sample_rate(RATE)
     win = vad.num_frames_required()
-    cases = []
-    for pause in (0.3, 0.4):
-        for a, b in (("I need a room for my dog", "from Monday to Friday"), ("My name is Mari", "Tamm")):
-            x = np.concatenate([np.zeros(RATE // 2), speech(a), np.zeros(int(RATE * pause)), speech(b), np.zeros(RATE)])
-            pcm = np.frombuffer(to_pcm(x.astype(np.float32)), "<i2")
-            probs = []
-            for i in range(0, len(pcm) - win + 1, win):
-                probs.append(float(np.asarray(vad.voice_confidence(pcm[i : i + win].tobytes())).reshape(-1)[0]))
-            cases.append(probs)
-
-    def count(end: float) -> int:
-        cut = 0
-        for probs in cases:
-            seg = TurnSegmenter(end, 0.15, min(0.2, end / 2))
-            ends = sum(1 for p in probs for ev in seg.process(win / RATE, p) if ev.type is TurnEventType.TURN_END)
-            cut += ends > 1
-        return cut
-
-    return {"cases": len(cases), "ours": count(end_silence), "pipecat_default_stop_0.2s": count(0.2)}
+    st = LocalSmartTurnAnalyzerV3()
+    st.set_sample_rate(RATE)
+    cut, infer_ms, decide_ms, complete_at_end = 0, [], [], 0
+    cases = [(lang, [a, b], p) for p in PAUSES for lang, a, b in PAUSED] + [(lang, [t], 0.0) for lang, t in COMPLETE]
+    for lang, parts, pause in cases:
+        x = np.zeros(RATE // 2, np.float32)
+        for i, text in enumerate(parts):
+            if i:
+                x = np.concatenate([x, np.zeros(int(RATE * pause), np.float32)])
+            x = np.concatenate([x, speech(text, lang)])
+        true_end = len(x) / RATE
+        x = np.concatenate([x, np.zeros(RATE, np.float32)])
+        pcm = np.frombuffer(to_pcm(x), "<i2")
+        seg = TurnSegmenter(0.2, 0.15, 0.1)
+        onset = None
+        cut_here = False
+        for i in range(0, len(pcm) - win + 1, win):
+            prob = float(np.asarray(vad.voice_confidence(pcm[i : i + win].tobytes())).reshape(-1)[0])
+            for ev in seg.process(win / RATE, prob):
+                if ev.type is TurnEventType.SPEECH_START and onset is None:
+                    onset = ev.speech_start_s
+                if ev.type is TurnEventType.TURN_END and onset is not None:
+                    audio = x[int(onset * RATE) : i + win]
+                    t = time.monotonic()
+                    done = st._predict_endpoint(audio)["prediction"] == 1
+                    ms = (time.monotonic() - t) * 1000
+                    infer_ms.append(ms)
+                    if ev.at_s < true_end:
+                        cut_here = cut_here or done
+                    else:
+                        decide_ms.append((ev.at_s - true_end) * 1000 + ms)
+                        complete_at_end += done
+        cut += cut_here
+    return {
+        "cut_turns": {"cut": cut, "of": len(PAUSED) * len(PAUSES)},
+        "smart_turn_inference_ms": summary(infer_ms),
+        "decision_after_speech_end_ms": summary(decide_ms),
+        "complete_at_true_end": {"yes": complete_at_end, "of": len(cases)},
+    }
 
 
 async def memory_run(cfg: Any, k: int, tmp: Path) -> dict[str, Any]:
@@ -356,27 +527,37 @@ async def memory_run(cfg: Any, k: int, tmp: Path) -> dict[str, Any]:
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     from appliance.core.config import load_config
+    from appliance.voice.pipeline import VoiceSettings
 
     sys.path.insert(0, str(REPO / "tests" / "integration"))
     models_dir = REPO / "models" / "test"
     manifest = json.loads((models_dir / "MANIFEST.json").read_text())
     models = {name: models_dir / e["path"] for name, e in manifest["models"].items()}
     out: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}, "settings": []}
+    runs = {
+        "ours_default_adaptive": VoiceSettings(),
+        "ours_fixed_0.5": VoiceSettings.fixed(0.5),
+        "pipecat_default_vad_stop_0.2": VoiceSettings.fixed(0.2),
+    }
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         cfg = load_config(
             environ={}, use_system=False, overrides={"store": {"data_dir": str(tmp / "data")}, "llm": {"mode": "off"}}
         )
-        for end in args.end_silence:
-            run = await streaming_run(cfg, models, end, args.n, tmp)
-            stt, tts, phrases = run.pop("_engines")
-            run.pop("_turn_audio")
-            detect = run["detect_ms"]["p50"] or end * 1000
+        call = build_wav(args.complete_rounds)
+        for label in args.settings:
+            run = await streaming_run(cfg, models, label, runs[label], call, tmp)
+            stt, tts = run.pop("_engines")
+            if not args.per_utterance:
+                run.pop("per_utterance")
+            detect = run["detect_ms"]["p50"] or run["end_silence_s"] * 1000
+            phrases = [(lang, t) for lang, t in COMPLETE if len(t) > 5]
             run["sequential_ms"] = await sequential_baseline(cfg, stt, tts, phrases, detect)
             if run["response_ms"]["p50"] and run["sequential_ms"]["p50"]:
                 run["streaming_ratio_p50"] = round(run["sequential_ms"]["p50"] / run["response_ms"]["p50"], 2)
-            run["cut_turns"] = cut_turns(end)
             out["settings"].append(run)
+        if args.smart_turn:
+            out["pipecat_default_smart_turn"] = pipecat_smart_turn()
         out["barge_in"] = await barge_in_runs(cfg, args.barge_ins, tmp)
         out["memory"] = await memory_run(cfg, args.concurrent, tmp)
     out["targets"] = {"response_p50_ms": 250, "response_p95_ms": 320, "barge_in_stop_ms": 150, "per_call_mb": 50}
@@ -385,8 +566,15 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--n", type=int, default=12, help="utterances per setting")
-    p.add_argument("--end-silence", type=float, nargs="+", default=[0.5, 0.25])
+    p.add_argument("--complete-rounds", type=int, default=1, help="times the complete sentences are said")
+    p.add_argument(
+        "--settings",
+        nargs="+",
+        default=["ours_default_adaptive", "ours_fixed_0.5", "pipecat_default_vad_stop_0.2"],
+        choices=["ours_default_adaptive", "ours_fixed_0.5", "pipecat_default_vad_stop_0.2"],
+    )
+    p.add_argument("--no-smart-turn", dest="smart_turn", action="store_false", help="skip pipecat's smart-turn run")
+    p.add_argument("--per-utterance", action="store_true", help="include per-utterance rows")
     p.add_argument("--barge-ins", type=int, default=6)
     p.add_argument("--concurrent", type=int, default=4)
     args = p.parse_args()

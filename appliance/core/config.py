@@ -251,6 +251,9 @@ class VoiceConfig(_Model):
     stt_model: str = ""
     tts_voices: dict[str, str] = Field(default_factory=dict)  # language -> piper .onnx
     end_of_turn_silence_s: float = Field(default=0.5, gt=0)
+    # adaptive end of turn: end after this much silence when the speculative transcript looks
+    # finished (docs/VOICE.md); 0 switches it off (every turn waits end_of_turn_silence_s)
+    end_of_turn_short_silence_s: float = Field(default=0.12, ge=0)
     turn_strategy: Literal["silence", "smart_turn"] = "silence"
     backchannel_max_s: float = Field(default=0.3, ge=0)
 

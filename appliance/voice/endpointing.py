@@ -6,7 +6,7 @@ turn ends after a short silence, otherwise after the normal one. So this functio
 *how long to wait*, never what was said: a wrong "complete" costs a turn cut at a pause, a
 wrong "unfinished" costs the normal wait (the old behaviour).
 
-Rules, in order (en/et/ru; other languages use the union of the word lists):
+Rules, in order (word lists for en/et/ru, all applied whatever the language):
 
 1. empty                                          -> unfinished (nothing to answer yet)
 2. ends with a comma, hyphen, dash, colon, "..."  -> unfinished
@@ -40,18 +40,19 @@ FILLERS: dict[str, frozenset[str]] = {
     "ru": frozenset("ээ эээ эм мм ммм хм".split()),
 }
 SHORT_ANSWERS: dict[str, frozenset[str]] = {
-    "en": frozenset(
-        "yes yeah yep no nope ok okay sure correct right thanks please fine great exactly".split()
-    ),
+    "en": frozenset("yes yeah yep no nope ok okay sure correct right thanks please fine great exactly".split()),
     "et": frozenset("jah jaa jajah ei ok okei selge sobib õige aitäh tänan palun täpselt muidugi".split()),
     "ru": frozenset("да нет ага ок окей конечно хорошо верно правильно спасибо пожалуйста точно ладно".split()),
 }
 # slots whose answer is a short phrase (Reply.awaiting values, see brain.engine._public_awaiting)
 SHORT_SLOTS = frozenset(
-    {"pet_name", "owner_name", "pet_type", "start_date", "end_date", "owner_phone", "callback_phone",
-     "booking_id", "confirmation", "alternative"}
+    "pet_name owner_name pet_type start_date end_date owner_phone callback_phone booking_id confirmation "
+    "alternative".split()
 )
-_ALL = {kind: frozenset().union(*table.values()) for kind, table in (("c", CONTINUATION), ("f", FILLERS))}
+# Continuation words and fillers are checked in all three languages at once: Whisper's language
+# guess can be wrong on a short fragment, and an extra "unfinished" only costs the normal wait.
+_NOT_DONE = frozenset().union(*CONTINUATION.values(), *FILLERS.values())
+_SHORT = frozenset().union(*SHORT_ANSWERS.values())
 _UNFINISHED_END = re.compile(r"(,|;|:|-|–|—|\.\.\.|…)$")
 _TERMINAL_END = re.compile(r"[.?!。？！]$")
 _WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*", re.UNICODE)
@@ -62,15 +63,11 @@ def _words(text: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(text)]
 
 
-def _table(table: dict[str, frozenset[str]], language: str | None, kind: str) -> frozenset[str]:
-    base = (language or "").lower().split("-")[0]
-    return table.get(base) or _ALL[kind] if kind in _ALL else table.get(base, frozenset())
-
-
 def turn_complete(text: str, language: str | None, awaiting: str | None = None) -> bool:
     """True when ``text`` (a transcript of the caller's speech so far) looks like a finished turn.
 
-    ``language``: the transcript's language (en/et/ru; others fall back to all lists).
+    ``language``: the transcript's language (kept for the signature and future per-language rules;
+    the word lists of all three languages apply, see ``_NOT_DONE``).
     ``awaiting``: the slot the brain asked for in its previous reply (``Reply.awaiting``); a
     short answer to it ("Max", "Tamm", "the 12th") is complete without punctuation."""
     stripped = text.strip().strip("\"'«»“”")
@@ -81,16 +78,12 @@ def turn_complete(text: str, language: str | None, awaiting: str | None = None) 
     words = _words(stripped)
     if not words:
         return False
-    last = words[-1]
-    continuation = _table(CONTINUATION, language, "c")
-    fillers = _table(FILLERS, language, "f")
-    if last in continuation or last in fillers:
+    if words[-1] in _NOT_DONE:
         return False
     if _TERMINAL_END.search(stripped):
         return True
     if _NUMBER.match(stripped):
         return True
-    short = SHORT_ANSWERS.get((language or "").lower().split("-")[0]) or frozenset().union(*SHORT_ANSWERS.values())
-    if len(words) <= 3 and all(w in short for w in words):
+    if len(words) <= 3 and all(w in _SHORT for w in words):
         return True
     return awaiting in SHORT_SLOTS and len(words) <= 3

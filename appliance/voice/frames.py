@@ -18,6 +18,20 @@ class UtteranceAudioFrame(DataFrame):
     audio: bytes
     sample_rate: int
     speculative: bool = False
+    speculation: int = 0  # the SPECULATIVE_END number (TurnEvent.speculation)
+
+
+@dataclass
+class SpeculativeTranscriptFrame(SystemFrame):
+    """Pushed upstream by the STT processor for every speculative UtteranceAudioFrame: the
+    transcript so far and whether it looks like a finished turn (``complete``; None when no
+    speculative STT ran). The voice input processor feeds it to ``TurnSegmenter.transcript_ready``
+    and releases the clock hold it took at SPECULATIVE_END."""
+
+    turn: int
+    speculation: int
+    complete: bool | None = None
+    text: str = ""
 
 
 @dataclass

@@ -25,7 +25,10 @@ class VoiceSettings:
 
     end_silence_s: float = 0.5
     min_speech_s: float = 0.15
-    speculative_after_s: float = 0.2
+    # adaptive end of turn (docs/VOICE.md): STT starts after 0.06 s of silence; when its transcript
+    # looks finished (voice.endpointing.turn_complete) the turn ends after short_silence_s, else
+    # after end_silence_s. short_silence_s=None: fixed end_silence_s (speculation at 0.2 s then).
+    speculative_after_s: float = 0.06
     min_barge_in_s: float = 0.3
     pause_after_s: float = 0.1
     slow_notice_s: float = 1.0
@@ -35,6 +38,7 @@ class VoiceSettings:
     # "one moment" when the whole brain call is slow; None: slow_notice_s, or twice that when the
     # brain has an on_slow hook (then a slow *tool* triggers the notice first, at slow_notice_s)
     brain_notice_s: float | None = None
+    short_silence_s: float | None = 0.12
 
     @classmethod
     def from_config(cls, config: Any | None) -> VoiceSettings:
@@ -42,9 +46,12 @@ class VoiceSettings:
             return cls()
         voice, tools, tenant = config.voice, config.tools, config.tenant
         end = voice.end_of_turn_silence_s
+        short = getattr(voice, "end_of_turn_short_silence_s", 0.0)
+        short = min(short, end) if short > 0 else None
         return cls(
             end_silence_s=end,
-            speculative_after_s=min(0.2, end),
+            speculative_after_s=min(0.06, short) if short is not None else min(0.2, end),
+            short_silence_s=short,
             min_barge_in_s=voice.backchannel_max_s,
             pause_after_s=min(0.1, voice.backchannel_max_s),
             slow_notice_s=tools.slow_notice_s,
@@ -52,7 +59,14 @@ class VoiceSettings:
         )
 
     def segmenter(self) -> TurnSegmenter:
-        return TurnSegmenter(self.end_silence_s, self.min_speech_s, self.speculative_after_s)
+        return TurnSegmenter(
+            self.end_silence_s, self.min_speech_s, self.speculative_after_s, short_silence_s=self.short_silence_s
+        )
+
+    @classmethod
+    def fixed(cls, end_silence_s: float = 0.5, **kw: Any) -> VoiceSettings:
+        """The non-adaptive segmenter: every turn ends after ``end_silence_s`` of silence."""
+        return cls(end_silence_s=end_silence_s, speculative_after_s=min(0.2, end_silence_s), short_silence_s=None, **kw)
 
     def policy(self) -> InterruptionPolicy:
         return InterruptionPolicy(self.min_barge_in_s, pause_after_s=self.pause_after_s)

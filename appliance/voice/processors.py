@@ -44,10 +44,12 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor, F
 
 from appliance.core.errors import ApplianceError
 from appliance.core.messages import Channel, Reply, Utterance
+from appliance.voice.endpointing import turn_complete
 from appliance.voice.frames import (
     PlaybackControlFrame,
     ProtectedSpeechFrame,
     SpeakFrame,
+    SpeculativeTranscriptFrame,
     TurnResumedFrame,
     UtteranceAudioFrame,
 )
@@ -117,6 +119,7 @@ class VoiceInputProcessor(FrameProcessor):
         self._turn: int | None = None
         self._turn_barged = False  # this turn interrupted the appliance
         self._turn_overlapped = False  # this turn began while the appliance was talking
+        self._spec_holds: set[str] = set()  # clock holds while a speculative transcript is awaited
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vad")
 
     @property
@@ -144,6 +147,8 @@ class VoiceInputProcessor(FrameProcessor):
             await self.push_frame(frame, direction)
         elif isinstance(frame, ProtectedSpeechFrame):
             await self._barge_in(self._policy.protected_start())
+        elif isinstance(frame, SpeculativeTranscriptFrame):
+            await self._transcript(frame)
         elif isinstance(frame, (EndFrame, CancelFrame)):
             self._executor.shutdown(wait=False)
             await self.push_frame(frame, direction)
@@ -191,17 +196,42 @@ class VoiceInputProcessor(FrameProcessor):
             elif self._turn is None:
                 continue
             elif ev.type is TurnEventType.SPECULATIVE_END:
-                await self.push_frame(
-                    UtteranceAudioFrame(self._turn, self._turn_audio(ev.speech_start_s), self._rate, True)
-                )
+                if self._seg.adaptive:
+                    # faster-than-real-time runs wait for the transcript, as with an instant STT
+                    key = f"spec-{self._turn}-{ev.speculation}"
+                    self._spec_holds.add(key)
+                    self._rec.clock.hold(key)
+                audio = self._turn_audio(ev.speech_start_s)
+                await self.push_frame(UtteranceAudioFrame(self._turn, audio, self._rate, True, ev.speculation))
             elif ev.type is TurnEventType.SPEECH_RESUMED:
+                self._release_spec_holds()
                 await self.push_frame(TurnResumedFrame(self._turn))
             elif ev.type is TurnEventType.TURN_END:
-                await self._end_turn(ev.speech_start_s, ev.speech_s, ev.at_s)
+                await self._end_turn(ev.speech_start_s, ev.speech_s, ev.at_s, ev.reason)
 
-    async def _end_turn(self, speech_start_s: float, speech_s: float, at_s: float) -> None:
+    async def _transcript(self, frame: SpeculativeTranscriptFrame) -> None:
+        """Adaptive end of turn: a speculative transcript came back from the STT processor."""
+        key = f"spec-{frame.turn}-{frame.speculation}"
+        if key in self._spec_holds:
+            self._spec_holds.discard(key)
+            self._rec.clock.release(key)
+        if frame.complete is None or frame.turn != self._turn:
+            return
+        for ev in self._seg.transcript_ready(frame.complete, frame.speculation):
+            if ev.type is TurnEventType.TURN_END:
+                await self._end_turn(ev.speech_start_s, ev.speech_s, ev.at_s, ev.reason)
+
+    def _release_spec_holds(self) -> None:
+        for key in self._spec_holds:
+            self._rec.clock.release(key)
+        self._spec_holds.clear()
+
+    async def _end_turn(self, speech_start_s: float, speech_s: float, at_s: float, reason: str = "") -> None:
         turn, self._turn = self._turn, None
         assert turn is not None
+        self._release_spec_holds()
+        if turn in self._rec.timelines:
+            self._rec.timelines[turn].end_reason = reason
         self._rec.user_in_turn = False
         await self.push_frame(VADUserStoppedSpeakingFrame(stop_secs=self._seg.params.end_silence_s))
         if self._turn_overlapped and not self._turn_barged and speech_s < self._policy.min_barge_in_s:
@@ -265,11 +295,13 @@ class EngineSTTProcessor(FrameProcessor):
         if isinstance(frame, UtteranceAudioFrame):
             if frame.speculative:
                 if self._speculate:
-                    self._speculative[frame.turn] = self._submit(frame)
+                    fut = self._submit(frame)
+                    self._speculative[frame.turn] = fut
+                    self._spawn(self._answer_speculation(frame, fut))
+                else:
+                    await self._push_verdict(frame, None, "")
             else:
-                task = asyncio.get_running_loop().create_task(self._final(frame))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                self._spawn(self._final(frame))
         elif isinstance(frame, TurnResumedFrame):
             fut = self._speculative.pop(frame.turn, None)
             if fut is not None:
@@ -281,6 +313,26 @@ class EngineSTTProcessor(FrameProcessor):
             await self.push_frame(frame, direction)
         else:
             await self.push_frame(frame, direction)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer_speculation(self, frame: UtteranceAudioFrame, fut: asyncio.Future[Any]) -> None:
+        """Tell the input processor whether the speculative transcript looks like a finished turn."""
+        try:
+            transcript = await asyncio.shield(fut)
+        except (asyncio.CancelledError, Exception):  # noqa: BLE001 - discarded or failed: no verdict
+            await self._push_verdict(frame, None, "")
+            return
+        language = transcript.language or self._rec.language or self._hint
+        complete = turn_complete(transcript.text, language, self._rec.awaiting)
+        await self._push_verdict(frame, complete, transcript.text)
+
+    async def _push_verdict(self, frame: UtteranceAudioFrame, complete: bool | None, text: str) -> None:
+        verdict = SpeculativeTranscriptFrame(frame.turn, frame.speculation, complete, text)
+        await self.push_frame(verdict, FrameDirection.UPSTREAM)
 
     def _submit(self, frame: UtteranceAudioFrame) -> asyncio.Future[Any]:
         hint = self._rec.language or self._hint
@@ -478,6 +530,7 @@ class BrainProcessor(FrameProcessor):
 
     async def _speak(self, reply: Reply, turn: int | None) -> None:
         self._rec.mark(turn, Mark.FIRST_BRAIN_OUTPUT)
+        self._rec.awaiting = reply.awaiting
         language = reply.language or self._rec.language or self._default_language
         self._rec.language = language
         if reply.end_of_conversation:

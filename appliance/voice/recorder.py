@@ -63,6 +63,7 @@ class CallRecorder:
     bot_speaking: bool = False
     user_in_turn: bool = False
     language: str | None = None  # the session's current reply language
+    awaiting: str | None = None  # the slot the last reply asked for (Reply.awaiting): end-of-turn hint
     end_of_conversation: bool = False
     transfer_to: str | None = None
     errors: list[str] = field(default_factory=list)

@@ -60,6 +60,7 @@ class TurnTimeline:
     language_probability: float | None = None
     reply: str = ""
     speculative_hit: bool | None = None  # STT result taken from the speculative run
+    end_reason: str = ""  # "silence" | "complete" (adaptive: short silence) | "max_turn"
     kind: str = "caller"  # "caller": a caller's turn; "greeting": the appliance speaks first
     reply_turn_id: int | None = None  # the brain's stored reply (turns.id), for record_timeline
 
@@ -119,6 +120,7 @@ class TurnTimeline:
             "language_probability": self.language_probability,
             "reply": self.reply,
             "speculative_hit": self.speculative_hit,
+            "end_reason": self.end_reason,
             "audio_s": dict(self.audio),
             "wall_s": dict(self.wall),
             "latency": self.latencies(),

@@ -9,6 +9,17 @@ Timeline of one turn (defaults)::
     speech ............ silence 0.2 s -> SPECULATIVE_END (start STT early)
                         silence 0.5 s -> TURN_END (commit: the caller is done)
     speech again after SPECULATIVE_END -> SPEECH_RESUMED (throw the speculative work away)
+
+Adaptive end of turn (``short_silence_s`` set): the speculative transcript is fed back with
+``transcript_ready(complete, speculation)``; when it looked complete
+(:func:`appliance.voice.endpointing.turn_complete`) TURN_END fires after ``short_silence_s``
+of silence (or at once, if the transcript arrives later than that), otherwise after
+``end_silence_s`` as before. No transcript by then (slow STT): keep waiting, at most
+``end_silence_s``. Speech resuming forgets the transcript::
+
+    speech ... silence 0.06 s -> SPECULATIVE_END (n)   -> STT on the audio so far
+               transcript_ready(complete=True, n) + silence >= 0.12 s -> TURN_END (reason "complete")
+               transcript_ready(complete=False, n)  -> TURN_END at 0.5 s (reason "silence")
 """
 
 from __future__ import annotations
@@ -32,6 +43,8 @@ class TurnEvent:
     at_s: float  # stream time (seconds of audio fed so far) when the event fired
     speech_start_s: float  # stream time where the turn's speech began (onset of the first speech window)
     speech_s: float = 0.0  # seconds of speech in the turn so far
+    speculation: int = 0  # SPECULATIVE_END: its number (transcript_ready answers with it)
+    reason: str = ""  # TURN_END: "silence" | "complete" (adaptive, short silence) | "max_turn"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +55,7 @@ class TurnSegmenterParams:
     start_threshold: float = 0.5  # probability that starts speech
     stop_threshold: float = 0.35  # probability below which speech stops (hysteresis)
     max_turn_s: float = 30.0  # a turn this long is ended even without silence
+    short_silence_s: float | None = None  # adaptive: end after this much silence when complete
 
     def __post_init__(self) -> None:
         if not 0 <= self.stop_threshold <= self.start_threshold <= 1:
@@ -50,6 +64,10 @@ class TurnSegmenterParams:
             raise ValueError("durations must be positive")
         if not 0 < self.speculative_after_s <= self.end_silence_s:
             raise ValueError("need 0 < speculative_after_s <= end_silence_s")
+        if self.short_silence_s is not None and not (
+            self.speculative_after_s <= self.short_silence_s <= self.end_silence_s
+        ):
+            raise ValueError("need speculative_after_s <= short_silence_s <= end_silence_s")
 
 
 class TurnSegmenter:
@@ -60,6 +78,7 @@ class TurnSegmenter:
     * ``start_threshold``/``stop_threshold`` give hysteresis: a window counts as speech when
       its probability reaches ``start_threshold``, and, once speaking, keeps counting until the
       probability falls below ``stop_threshold``.
+    * Adaptive (``short_silence_s``): see the module docstring and :meth:`transcript_ready`.
     """
 
     def __init__(
@@ -71,6 +90,7 @@ class TurnSegmenter:
         start_threshold: float = 0.5,
         stop_threshold: float = 0.35,
         max_turn_s: float = 30.0,
+        short_silence_s: float | None = None,
     ) -> None:
         self.params = TurnSegmenterParams(
             end_silence_s=end_silence_s,
@@ -79,7 +99,9 @@ class TurnSegmenter:
             start_threshold=start_threshold,
             stop_threshold=stop_threshold,
             max_turn_s=max_turn_s,
+            short_silence_s=short_silence_s,
         )
+        self._speculation = 0
         self.reset()
 
     def reset(self) -> None:
@@ -91,11 +113,30 @@ class TurnSegmenter:
         self._speech_s = 0.0
         self._silence_s = 0.0
         self._speculative = False
+        self._complete: bool | None = None  # verdict on the current speculation's transcript
 
     @property
     def speculative(self) -> bool:
         """True between SPECULATIVE_END and TURN_END/SPEECH_RESUMED."""
         return self._speculative
+
+    @property
+    def adaptive(self) -> bool:
+        return self.params.short_silence_s is not None
+
+    def transcript_ready(self, complete: bool, speculation: int | None = None) -> list[TurnEvent]:
+        """The speculative transcript of SPECULATIVE_END number ``speculation`` is there, and
+        looks ``complete`` (or not). Stale answers (speech resumed since, another speculation,
+        turn over) are ignored. Returns [TURN_END] when the turn ends now."""
+        if not self.in_turn or not self._speculative:
+            return []
+        if speculation is not None and speculation != self._speculation:
+            return []
+        self._complete = complete
+        short = self.params.short_silence_s
+        if complete and short is not None and self._silence_s + _EPS >= short:
+            return [self._end("complete")]
+        return []
 
     def _is_speech(self, prob: float) -> bool:
         p = self.params
@@ -132,26 +173,41 @@ class TurnSegmenter:
             self._silence_s = 0.0
             if self._speculative:
                 self._speculative = False
+                self._complete = None
                 events.append(self._event(TurnEventType.SPEECH_RESUMED))
         else:
             self._silence_s += chunk_s
             if not self._speculative and self._silence_s + _EPS >= p.speculative_after_s:
                 self._speculative = True
+                self._complete = None
+                self._speculation += 1
                 events.append(self._event(TurnEventType.SPECULATIVE_END))
+            short = p.short_silence_s
+            if self._complete and short is not None and self._silence_s + _EPS >= short:
+                events.append(self._end("complete"))
+                return events
             if self._silence_s + _EPS >= p.end_silence_s:
-                events.append(self._end())
+                events.append(self._end("silence"))
                 return events
         if self.time_s - self._onset_at + _EPS >= p.max_turn_s:
-            events.append(self._end())
+            events.append(self._end("max_turn"))
         return events
 
-    def _event(self, kind: TurnEventType) -> TurnEvent:
-        return TurnEvent(kind, round(self.time_s, 6), round(self._onset_at, 6), round(self._speech_s, 6))
+    def _event(self, kind: TurnEventType, reason: str = "") -> TurnEvent:
+        return TurnEvent(
+            kind,
+            round(self.time_s, 6),
+            round(self._onset_at, 6),
+            round(self._speech_s, 6),
+            speculation=self._speculation if kind is TurnEventType.SPECULATIVE_END else 0,
+            reason=reason,
+        )
 
-    def _end(self) -> TurnEvent:
-        event = self._event(TurnEventType.TURN_END)
+    def _end(self, reason: str) -> TurnEvent:
+        event = self._event(TurnEventType.TURN_END, reason)
         self.in_turn = False
         self._speculative = False
+        self._complete = None
         self._onset_s = 0.0
         self._speech_s = 0.0
         self._silence_s = 0.0

@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import time
 import wave
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.support.sip_harness import SCENARIOS, SIPP, Appliance, caller, speech_wav, ulaw_wav
+from tests.support.sip_harness import SCENARIOS, SIPP, Appliance, caller, free_port, speech_wav, ulaw_wav
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -210,3 +212,39 @@ def test_inbound_digest_auth_rejects_bad_credentials(tmp_path: Path) -> None:
     assert done["voiced_s"] > 0.5  # the greeting played on the authenticated call
     assert record["caller_id"] == "+3723333333"
     assert stats["accepted"] == 1 and stats["rejected_auth"] == 1 and stats["challenged"] >= 2, stats
+
+
+@pytest.mark.skipif(SIPP is None, reason="sipp (Debian sip-tester) is not installed")
+def test_registers_with_digest_auth_and_retries_while_the_registrar_is_away(tmp_path: Path) -> None:
+    """An account registers to a registrar (sipp uas) that challenges with 401 and checks the digest;
+    while nothing listens there the appliance retries with backoff (5 s, then 10 s, ...)."""
+    reg_port = free_port()
+    registrar = f"sip:127.0.0.1:{reg_port};transport=tcp"
+    app = Appliance(tmp_path, "--record", "0", "--account", f"pbx,{registrar},205,secret")
+    try:
+        state = _registration(app, lambda s: s.get("next_retry_s"))  # the registrar is away: a retry is planned
+        assert state["registered"] is False and state["next_retry_s"] >= 5, state
+        r = subprocess.run(
+            [SIPP, "-sf", str(SCENARIOS / "uas_registrar_auth.xml"), "-t", "t1", "-i", "127.0.0.1", "-p",
+             str(reg_port), "-m", "1", "-nostdin", "-timeout", "40", "-trace_err"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+        state = _registration(app, lambda s: s.get("registered"))
+    finally:
+        app.stop()
+    assert state["code"] == 200, state  # 403 would mean the digest did not verify
+
+
+def _registration(app: Appliance, done: Any, timeout: float = 40.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    state: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        app.send("stats")
+        stats = app.wait_event("stats", 10)
+        app.events.remove(stats)
+        state = stats["registrations"].get("pbx", {})
+        if done(state):
+            return state
+        time.sleep(0.5)
+    raise AssertionError(f"registration state never matched: {state}")

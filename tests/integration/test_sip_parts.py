@@ -63,3 +63,36 @@ def test_purge_recordings(tmp_path: Path) -> None:
     os.utime(old, (past, past))
     assert purge_recordings(tmp_path, 30) == 1
     assert not old.exists() and new.exists()
+
+
+def test_digest_auth_verifies_md5_with_and_without_qop() -> None:
+    import hashlib
+
+    from appliance.channels.sip.digest import AuthResult, DigestAuthenticator, parse_digest
+
+    auth = DigestAuthenticator({"pbx": "s3cret"}, realm="appliance", nonce_ttl_s=60)
+    challenge = parse_digest(auth.challenge())
+    assert challenge is not None and challenge["realm"] == "appliance" and challenge["qop"] == "auth"
+    nonce = challenge["nonce"]
+
+    def md5(s: str) -> str:
+        return hashlib.md5(s.encode()).hexdigest()
+
+    def header(password: str, *, qop: bool, nonce: str = nonce) -> str:
+        ha1, ha2 = md5(f"pbx:appliance:{password}"), md5("INVITE:sip:appliance@127.0.0.1")
+        if qop:
+            resp = md5(f"{ha1}:{nonce}:00000001:abc:auth:{ha2}")
+            return (f'Digest username="pbx", realm="appliance", nonce="{nonce}", uri="sip:appliance@127.0.0.1", '
+                    f'response="{resp}", algorithm=MD5, qop=auth, nc=00000001, cnonce="abc"')  # fmt: skip
+        resp = md5(f"{ha1}:{nonce}:{ha2}")
+        return (
+            f'Digest username="pbx",realm="appliance",nonce="{nonce}",uri="sip:appliance@127.0.0.1",response="{resp}"'
+        )
+
+    assert auth.verify("INVITE", None).result is AuthResult.MISSING
+    assert auth.verify("INVITE", header("s3cret", qop=True)).result is AuthResult.OK
+    assert auth.verify("INVITE", header("s3cret", qop=False)).result is AuthResult.OK
+    assert auth.verify("INVITE", header("wrong", qop=True)).result is AuthResult.BAD
+    assert auth.verify("INVITE", header("s3cret", qop=True), now=time.time() + 120).result is AuthResult.STALE
+    forged = nonce.split(".")[0] + ".0000"
+    assert auth.verify("INVITE", header("s3cret", qop=True, nonce=forged)).result is AuthResult.MISSING

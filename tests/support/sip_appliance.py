@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import sqlite3
@@ -100,7 +101,7 @@ async def main() -> int:
             line = line_task.result().decode().strip()
             if line == "stats":
                 out("stats", **{k: v for k, v in vars(service.endpoint.stats).items() if k != "registrations"},
-                    registrations={k: vars(v) if hasattr(v, "__dict__") else str(v)
+                    registrations={k: dataclasses.asdict(v)
                                    for k, v in service.endpoint.stats.registrations.items()},
                     active=service.endpoint.active_calls)  # fmt: skip
                 line_task = asyncio.ensure_future(reader.readline())

@@ -152,3 +152,112 @@ def test_reset():
     assert seg.in_turn
     seg.reset()
     assert not seg.in_turn and seg.time_s == 0
+
+
+# -- adaptive end of turn: transcript_ready(complete, speculation) ------------------------------
+
+ADAPTIVE = {"speculative_after_s": 0.06, "short_silence_s": 0.12}
+
+
+def feed(seg: TurnSegmenter, seconds: float, prob: float) -> list:
+    out = []
+    for _ in range(round(seconds / CHUNK)):
+        out.extend(seg.process(CHUNK, prob))
+    return out
+
+
+def speculation_of(events) -> int:
+    return next(e.speculation for e in events if e.type is T.SPECULATIVE_END)
+
+
+@pytest.mark.parametrize(
+    "ready_after_s,complete,end_at_s,reason",
+    [
+        (0.06, True, 1.12, "complete"),  # transcript before the short threshold: end at 0.12 s
+        (0.10, True, 1.12, "complete"),
+        (0.16, True, 1.16, "complete"),  # late transcript: end the moment it arrives
+        (0.06, False, 1.5, "silence"),  # looks unfinished: the normal 0.5 s
+        (None, None, 1.5, "silence"),  # STT never answered: the normal 0.5 s
+        (0.6, True, 1.5, "silence"),  # answered after the turn already ended: ignored
+    ],
+)
+def test_adaptive_end(ready_after_s, complete, end_at_s, reason):
+    seg = TurnSegmenter(**ADAPTIVE)
+    feed(seg, 1.0, S)
+    events = []
+    silence, n = 0.0, None
+    while silence < 0.8 - 1e-9:
+        got = seg.process(CHUNK, Q)
+        silence = round(silence + CHUNK, 6)
+        events += got
+        if n is None and any(e.type is T.SPECULATIVE_END for e in got):
+            n = speculation_of(got)
+            assert got[0].at_s == pytest.approx(1.06)
+        if ready_after_s is not None and silence == pytest.approx(ready_after_s):
+            events += seg.transcript_ready(complete, n)
+    ends = [e for e in events if e.type is T.TURN_END]
+    assert len(ends) == 1
+    assert ends[0].at_s == pytest.approx(end_at_s)
+    assert ends[0].reason == reason
+    assert ends[0].speech_s == pytest.approx(1.0)
+
+
+def test_adaptive_resumed_speech_discards_verdict():
+    """A mid-sentence pause: the transcript of the first part arrives after speech resumed."""
+    seg = TurnSegmenter(**ADAPTIVE)
+    feed(seg, 1.0, S)
+    first = speculation_of(feed(seg, 0.08, Q))
+    assert [e.type for e in feed(seg, 0.3, S)] == [T.SPEECH_RESUMED]
+    assert seg.transcript_ready(True, first) == []  # stale: speech resumed since
+    got = feed(seg, 0.08, Q)
+    second = speculation_of(got)
+    assert second == first + 1
+    assert seg.transcript_ready(True, first) == []  # still stale: a newer speculation runs
+    assert seg.transcript_ready(True, second) == []  # silence 0.08 < 0.12: not yet
+    ends = feed(seg, 0.06, Q)
+    assert [(e.type, e.reason) for e in ends] == [(T.TURN_END, "complete")]
+    assert ends[0].at_s == pytest.approx(1.0 + 0.08 + 0.3 + 0.12)
+
+
+def test_adaptive_unfinished_pause_is_not_cut():
+    seg = TurnSegmenter(**ADAPTIVE)
+    feed(seg, 1.0, S)
+    n = speculation_of(feed(seg, 0.06, Q))
+    assert seg.transcript_ready(False, n) == []
+    assert T.TURN_END not in [e.type for e in feed(seg, 0.34, Q)]  # a 0.4 s pause in total
+    assert [e.type for e in feed(seg, 0.5, S)] == [T.SPEECH_RESUMED]
+    assert [e.reason for e in feed(seg, 0.6, Q) if e.type is T.TURN_END] == ["silence"]
+
+
+def test_transcript_ready_outside_a_turn_or_without_adaptive():
+    seg = TurnSegmenter(**ADAPTIVE)
+    assert seg.transcript_ready(True) == []  # no turn
+    feed(seg, 1.0, S)
+    assert seg.transcript_ready(True) == []  # still speaking: no speculation running
+    fixed = TurnSegmenter()
+    assert not fixed.adaptive and seg.adaptive
+    feed(fixed, 1.0, S)
+    feed(fixed, 0.2, Q)
+    assert fixed.transcript_ready(True) == []  # records the verdict but never ends early
+    assert [e.reason for e in feed(fixed, 0.3, Q) if e.type is T.TURN_END] == ["silence"]
+
+
+def test_fixed_end_reasons():
+    assert [e.reason for e in feed(TurnSegmenter(), 1.6, S) + feed(TurnSegmenter(max_turn_s=1.0), 1.2, S)] == [
+        "",
+        "",
+        "max_turn",
+        "",
+    ]
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"speculative_after_s": 0.2, "short_silence_s": 0.12},  # short before speculation
+        {"short_silence_s": 0.6},  # later than end_silence
+    ],
+)
+def test_bad_adaptive_params(kw):
+    with pytest.raises(ValueError):
+        TurnSegmenter(**kw)

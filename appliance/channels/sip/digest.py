@@ -46,9 +46,7 @@ def parse_digest(value: str | None) -> dict[str, str] | None:
 
 
 class DigestAuthenticator:
-    def __init__(
-        self, credentials: dict[str, str], *, realm: str = "appliance", nonce_ttl_s: float = 300.0
-    ) -> None:
+    def __init__(self, credentials: dict[str, str], *, realm: str = "appliance", nonce_ttl_s: float = 300.0) -> None:
         self.credentials = dict(credentials)
         self.realm = realm
         self.nonce_ttl_s = nonce_ttl_s

@@ -1,0 +1,109 @@
+"""turn_complete: does a speculative transcript look like a finished turn? (tables, en/et/ru)"""
+
+from __future__ import annotations
+
+import pytest
+
+from appliance.voice.endpointing import turn_complete
+
+UNFINISHED = [
+    # continuation words (STT often adds a full stop anyway)
+    ("I would like to book a room for", "en"),
+    ("I would like to book a room for.", "en"),
+    ("My dog stays from Monday until", "en"),
+    ("Can I bring my cat and", "en"),
+    ("I need a room with", "en"),
+    ("it's for the", "en"),
+    ("Sooviksin broneerida toa ja", "et"),
+    ("Minu koer jääb esmaspäevast kuni", "et"),
+    ("Tahaksin tuba alates.", "et"),
+    ("Helistan, sest", "et"),
+    ("Я хотел бы забронировать номер для", "ru"),
+    ("Я хотел бы забронировать номер для.", "ru"),
+    ("Собака останется с понедельника до", "ru"),
+    ("Это для моей собаки, потому что", "ru"),
+    ("Номер на", "ru"),
+    # fillers
+    ("I'd like to book um", "en"),
+    ("So, uh...", "en"),
+    ("Ma tahaksin öö", "et"),
+    ("Я хотел бы ээ", "ru"),
+    # trailing comma / hyphen / dash / ellipsis
+    ("I would like to book a room,", "en"),
+    ("Sooviksin broneerida toa -", "et"),
+    ("Мне нужен номер —", "ru"),
+    ("For my dog...", "en"),
+    # nothing yet
+    ("", "en"),
+    ("   ", "ru"),
+    # an unpunctuated longer sentence is more likely cut off mid-way
+    ("I would like to book a room next", "en"),
+    # language mislabelled: the word lists of all languages apply
+    ("I want a room and", "et"),
+]
+
+COMPLETE = [
+    ("Do you have a room for my dog next weekend?", "en"),
+    ("I would like to book a room for my dog.", "en"),
+    ("How much is it!", "en"),
+    ("Kas teil on vaba tuba?", "et"),
+    ("Soovin broneerida toa koerale.", "et"),
+    ("У вас есть свободный номер?", "ru"),
+    ("Я хочу забронировать номер для собаки.", "ru"),
+    # short answers without punctuation
+    ("yes", "en"),
+    ("No", "en"),
+    ("okay thanks", "en"),
+    ("jah", "et"),
+    ("ei", "et"),
+    ("да", "ru"),
+    ("нет спасибо", "ru"),
+    # numbers (a phone number, a booking id, a day)
+    ("12", "en"),
+    ("+372 5555 1234", "et"),
+    ("15.12", "ru"),
+]
+
+
+@pytest.mark.parametrize("text,language", UNFINISHED)
+def test_unfinished(text, language):
+    assert turn_complete(text, language) is False
+
+
+@pytest.mark.parametrize("text,language", COMPLETE)
+def test_complete(text, language):
+    assert turn_complete(text, language) is True
+
+
+@pytest.mark.parametrize(
+    "text,language,awaiting,expected",
+    [
+        # a bare name is complete when the brain asked for a name...
+        ("Max", "en", "pet_name", True),
+        ("Mari Tamm", "et", "owner_name", True),
+        ("Иван Петров", "ru", "owner_name", True),
+        ("next Friday", "en", "start_date", True),
+        ("a dog", "en", "pet_type", True),
+        # ...but not otherwise (unpunctuated, could go on)
+        ("Max", "en", None, False),
+        ("Mari Tamm", "et", None, False),
+        # an awaited slot does not override a continuation word or a long answer
+        ("Mari and", "et", "owner_name", False),
+        ("my name is Mari and my dog is called", "en", "owner_name", False),
+        ("it is Mari Tamm and I call about", "en", "owner_name", False),
+    ],
+)
+def test_awaiting(text, language, awaiting, expected):
+    assert turn_complete(text, language, awaiting) is expected
+
+
+def test_unknown_language_uses_all_lists():
+    assert turn_complete("room for", None) is False
+    assert turn_complete("номер для", "de") is False
+    assert turn_complete("Guten Tag.", "de") is True
+    assert turn_complete("jah", None) is True
+
+
+def test_quotes_and_spaces_are_ignored():
+    assert turn_complete('  "Yes."  ', "en") is True
+    assert turn_complete("«для»", "ru") is False
