@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Voice latency benchmark: prints one JSON document.
 
-    python scripts/bench_voice.py [--n 12] [--concurrent 4] [--end-silence 0.5 0.25]
+    python scripts/bench_voice.py [--settings ...] [--per-utterance] [--no-smart-turn] [--concurrent 4]
 
 Per end-of-turn setting, N espeak-ng utterances are played in *real time* through the real
 pipeline (bundled Silero VAD, the tiny Whisper from models/test, the real brain with the LLM
