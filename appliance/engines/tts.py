@@ -23,7 +23,6 @@ from appliance.core.errors import EngineError, EngineUnavailable, ModelError
 from appliance.engines.base import LogOnce, require, require_path
 
 log = logging.getLogger(__name__)
-_once = LogOnce(log)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +201,7 @@ class MultiVoiceTTS(TTSEngine):
     def __init__(self, primary: TTSEngine | None, fallback: TTSEngine | None = None) -> None:
         self.primary = primary
         self.fallback = fallback if fallback is not None else EspeakTTS()
+        self._once = LogOnce(log)  # per engine: each configured appliance logs its fallbacks once
         langs = dict.fromkeys(
             (*(primary.capabilities.languages if primary else ()), *self.fallback.capabilities.languages)
         )
@@ -211,7 +211,7 @@ class MultiVoiceTTS(TTSEngine):
     def engine_for(self, language: str) -> TTSEngine:
         if self.primary is not None and self.primary.supports(language):
             return self.primary
-        _once.warning(f"fallback:{language}", "no voice for %r: using %s", language, type(self.fallback).__name__)
+        self._once.warning(f"fallback:{language}", "no voice for %r: using %s", language, type(self.fallback).__name__)
         return self.fallback
 
     def supports(self, language: str) -> bool:
@@ -224,7 +224,7 @@ class MultiVoiceTTS(TTSEngine):
         except EngineUnavailable as exc:
             if engine is self.fallback:
                 raise
-            _once.warning(f"broken:{language}", "voice for %r unavailable (%s): using the fallback", language, exc)
+            self._once.warning(f"broken:{language}", "voice for %r unavailable (%s): using the fallback", language, exc)
             return self.fallback.synthesize_sync(text, language)
 
     async def synthesize(self, text: str, language: str) -> AudioChunk:
@@ -234,7 +234,7 @@ class MultiVoiceTTS(TTSEngine):
         except EngineUnavailable as exc:
             if engine is self.fallback:
                 raise
-            _once.warning(f"broken:{language}", "voice for %r unavailable (%s): using the fallback", language, exc)
+            self._once.warning(f"broken:{language}", "voice for %r unavailable (%s): using the fallback", language, exc)
             return await self.fallback.synthesize(text, language)
 
 
