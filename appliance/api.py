@@ -14,14 +14,33 @@ import contextlib
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
-from appliance.core.messages import to_dict
+from appliance.core.messages import Event, to_dict
 
 log = logging.getLogger(__name__)
-DAEMON_KEY = web.AppKey("daemon", Any)
+
+
+class EventSource(Protocol):
+    """What the API needs of the daemon's event bus."""
+
+    def subscribe(self) -> asyncio.Queue[Event]: ...
+
+    def unsubscribe(self, q: asyncio.Queue[Event]) -> None: ...
+
+
+class DaemonView(Protocol):
+    """What the API needs of the daemon: its status and its event bus."""
+
+    @property
+    def bus(self) -> EventSource: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+
+DAEMON_KEY = web.AppKey("daemon", DaemonView)
 
 
 async def status(request: web.Request) -> web.Response:
@@ -45,7 +64,7 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 
 class ApiServer:
-    def __init__(self, daemon: Any, path: Path) -> None:
+    def __init__(self, daemon: DaemonView, path: Path) -> None:
         self.daemon = daemon
         self.path = path
         self.runner: web.AppRunner | None = None

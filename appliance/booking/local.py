@@ -26,7 +26,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -53,6 +53,16 @@ log = logging.getLogger(__name__)
 
 _LIVE = (BookingStatus.HELD.value, BookingStatus.CONFIRMED.value)
 _NUMBER_ATTEMPTS = 50
+
+
+class _ResourceValues(TypedDict):
+    """The configured columns of a resource row (what a config sync compares and writes)."""
+
+    name: str
+    pet_types: str
+    capacity: int
+    sort_order: int
+    active: bool
 
 
 def booking_from_row(row: BookingRow) -> Booking:
@@ -149,7 +159,7 @@ class LocalBackend:
         existing = {r.id: r for r in s.exec(select(Resource).where(Resource.tenant_id == t.id)).all()}
         changed: list[str] = []
         for rid, (order, rc) in wanted.items():
-            values = {
+            values: _ResourceValues = {
                 "name": json.dumps(rc.name, ensure_ascii=False, sort_keys=True),
                 "pet_types": json.dumps(rc.pet_types),
                 "capacity": rc.capacity,
@@ -193,7 +203,7 @@ class LocalBackend:
         """Live bookings per resource per night, for nights in ``[start, end)``."""
         if not resource_ids:
             return {}
-        stmt = select(BookingRow.resource_id, BookingRow.start_date, BookingRow.end_date).where(
+        stmt = select(col(BookingRow.resource_id), col(BookingRow.start_date), col(BookingRow.end_date)).where(
             col(BookingRow.resource_id).in_(list(resource_ids)),
             col(BookingRow.status).in_(_LIVE),
             BookingRow.start_date < end,

@@ -178,7 +178,7 @@ def warm_up(languages: Iterable[str] = BUILTIN_LANGUAGES) -> None:
 class Evidence:
     scores: tuple[tuple[str, float], ...]  # best first, sums to ~1; empty when there is no evidence
     content_words: int
-    source: str  # Reason value: script / keyword / detector / default
+    source: Reason  # script / keyword / detector / default
     cue: str | None = None  # a language this text strongly signals even when it is very short
 
     @property

@@ -269,7 +269,8 @@ def manifest_path(environ: Mapping[str, str] | None = None) -> Path:
 
 
 def _loc_key(loc: tuple[Any, ...], data: dict[str, Any]) -> str:
-    out, node = "", data
+    out = ""
+    node: Any = data  # walks down the raw TOML: a dict, a list, a value, or None off the end
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"

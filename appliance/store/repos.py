@@ -173,7 +173,11 @@ class SessionRepository:
         self.clock = clock
 
     async def get(self, session_id: str) -> SessionRecord | None:
-        return await self.db.aread(lambda s: (r := s.get(ConversationSession, session_id)) and _session_record(r))
+        def r(s: Session) -> SessionRecord | None:
+            row = s.get(ConversationSession, session_id)
+            return None if row is None else _session_record(row)
+
+        return await self.db.aread(r)
 
     async def get_or_create(self, session_id: str, *, channel: str, language: str) -> SessionRecord:
         now = self.clock()

@@ -196,7 +196,8 @@ def _error_for(method: str, path: str, status: int, body: Any) -> Exception:
     err = err if isinstance(err, dict) else {}
     code = str(err.get("code") or "")
     message = str(err.get("message") or f"{method} {path}: HTTP {status}")
-    details = err.get("details") if isinstance(err.get("details"), dict) else {}
+    raw_details = err.get("details")
+    details: dict[str, Any] = raw_details if isinstance(raw_details, dict) else {}
     if status >= 500 or status == 429:
         return BackendUnavailable(f"{method} {path}: HTTP {status}: {message}", details={"status": status})
     if status in (401, 403):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import cast
 
 from appliance.brain.extract.lexicon import (
     AFTER,
@@ -87,7 +88,7 @@ def _atoms(toks: list[Tok]) -> list[Atom]:
         t = toks[i]
         k = t.kind
         if k == DATE:
-            d, m, y = t.val  # type: ignore[misc]
+            d, m, y = cast(tuple[int, int, int | None], t.val)  # DATE tokens carry (day, month, year or None)
             out.append(Atom("day", i, i + 1, day=d, month=m, year=y, strength=2))
         elif k in (NUM, ART):
             j = _nxt(toks, i + 1)

@@ -344,6 +344,8 @@ class SipEndpoint:
                 call.answer_with(486)
                 return
             overflow = True
+        loop = self.loop
+        assert loop is not None, "calls only arrive after start()"
         info = call.getInfo()
         handle = CallHandle(
             self,
@@ -353,7 +355,7 @@ class SipEndpoint:
             remote_uri=info.remoteUri,
             source=source,
             account=account.name,
-            loop=self.loop,
+            loop=loop,
             overflow=overflow,
         )
         call.handle = handle
@@ -364,7 +366,7 @@ class SipEndpoint:
         else:
             self.stats.accepted += 1
         call.answer_with(180)
-        self.loop.call_soon_threadsafe(self.on_call, handle)
+        loop.call_soon_threadsafe(self.on_call, handle)
 
     def _authenticated(self, call: Any, msg: str, source: str, caller: str | None) -> bool:
         """Digest auth of an INVITE: 401 with a challenge without (or with stale) credentials, 403 with

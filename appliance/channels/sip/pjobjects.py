@@ -31,7 +31,7 @@ def _vector_bytes(vec: Any) -> bytes:
         try:
             start, finish = ctypes.cast(int(vec.this), ctypes.POINTER(ctypes.c_void_p * 2)).contents
             n = (finish or 0) - (start or 0)
-            fast = ctypes.string_at(start, n) if n > 0 else b""
+            fast = ctypes.string_at(start, n) if start and n > 0 else b""
             if _fast_ok is None:
                 _fast_ok = fast == bytes(tuple(vec))
                 if not _fast_ok:

@@ -23,7 +23,7 @@ import re
 import secrets
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
@@ -36,9 +36,39 @@ log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).with_name("static")
 _SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
-ENGINE_KEY = web.AppKey("engine", Any)
+
+
+class EngineStatusView(Protocol):
+    """What ``/healthz`` reports of the brain's status."""
+
+    @property
+    def llm(self) -> str: ...
+
+    @property
+    def knowledge(self) -> str: ...
+
+    @property
+    def degraded(self) -> bool: ...
+
+
+class ChatEngine(Protocol):
+    """What the web channel needs of the brain (:class:`appliance.brain.engine.Engine`)."""
+
+    @property
+    def sessions(self) -> Any: ...
+
+    def status(self) -> EngineStatusView: ...
+
+    async def handle(self, utt: Utterance) -> Reply: ...
+
+    async def greet(self, session_id: str, channel: Channel, *, caller_id: str | None = None) -> Reply: ...
+
+    async def snapshot(self, session_id: str) -> dict[str, Any]: ...
+
+
+ENGINE_KEY = web.AppKey("engine", ChatEngine)
 CONFIG_KEY = web.AppKey("config", Config)
-SOCKETS_KEY = web.AppKey("sockets", set)
+SOCKETS_KEY = web.AppKey("sockets", set[web.WebSocketResponse])
 
 # Frames and bodies up to this size are read and, when their text is longer than
 # web.max_message_chars, answered with a clear "too_long" error on a socket that
@@ -186,7 +216,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-async def _dispatch(ws: web.WebSocketResponse, engine: Any, cfg: Config, session: str | None, raw: str) -> str | None:
+async def _dispatch(
+    ws: web.WebSocketResponse, engine: ChatEngine, cfg: Config, session: str | None, raw: str
+) -> str | None:
     """Handle one client frame; returns the (possibly new) session id."""
     try:
         data = json.loads(raw)
@@ -242,7 +274,7 @@ async def _guarded(ws: web.WebSocketResponse, session: str, work: Any) -> None:
         await ws.send_json(error_payload("internal", "Sorry, something went wrong. Please try again."))
 
 
-async def _turn(ws: web.WebSocketResponse, engine: Any, session: str, text: str) -> None:
+async def _turn(ws: web.WebSocketResponse, engine: ChatEngine, session: str, text: str) -> None:
     started = time.perf_counter()
     reply = await engine.handle(Utterance(session_id=session, channel=Channel.WEB, text=text))
     payload = reply_payload(reply)
@@ -250,7 +282,7 @@ async def _turn(ws: web.WebSocketResponse, engine: Any, session: str, text: str)
     await ws.send_json(payload)
 
 
-async def _resume(ws: web.WebSocketResponse, engine: Any, session: str) -> None:
+async def _resume(ws: web.WebSocketResponse, engine: ChatEngine, session: str) -> None:
     history = await engine.sessions.turns(session)
     if not history:
         reply = await engine.greet(session, Channel.WEB)
@@ -292,7 +324,7 @@ async def security_headers(request: web.Request, handler: Any) -> web.StreamResp
     return resp
 
 
-def create_app(engine: Any, config: Config) -> web.Application:
+def create_app(engine: ChatEngine, config: Config) -> web.Application:
     app = web.Application(middlewares=[security_headers], client_max_size=_frame_limit(config))
     app[ENGINE_KEY] = engine
     app[CONFIG_KEY] = config
@@ -305,7 +337,8 @@ def create_app(engine: Any, config: Config) -> web.Application:
     app.router.add_static("/static/", STATIC, show_index=False)
 
     async def close_sockets(app: web.Application) -> None:
-        for ws in list(app[SOCKETS_KEY]):
+        sockets = app[SOCKETS_KEY]
+        for ws in list(sockets):
             await ws.close(code=1001, message=b"server shutdown")
 
     app.on_shutdown.append(close_sockets)
@@ -315,7 +348,7 @@ def create_app(engine: Any, config: Config) -> web.Application:
 class WebServer:
     """Start/stop wrapper the daemon uses."""
 
-    def __init__(self, engine: Any, config: Config) -> None:
+    def __init__(self, engine: ChatEngine, config: Config) -> None:
         self.app = create_app(engine, config)
         self.config = config
         self.runner: web.AppRunner | None = None
