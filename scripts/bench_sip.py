@@ -69,7 +69,7 @@ async def bench(calls: int, seconds: float, rate: int, switch_ms: float = 0.0) -
         },
     )
     brain = await build_brain(cfg, llm=None)
-    service = SipService(cfg, brain, SipEngines(stt=ScriptedSTT(["hello"] * 10000), tts=EspeakTTS()))
+    service = SipService(cfg, brain, SipEngines(stt=ScriptedSTT(["hello"] * 10000), tts=EspeakTTS()), log_level=int(os.environ.get("PJ_LOG", "1")))
     await service.start()
     if switch_ms:
         sys.setswitchinterval(switch_ms / 1000)  # how long the media thread may wait for the GIL
