@@ -74,20 +74,7 @@ def config(tmp_path: Path, **over: Any) -> Any:
     return load_config(environ={}, use_system=False, overrides=overrides)
 
 
-@pytest.fixture
-def fresh_log_once() -> Any:
-    """MultiVoiceTTS logs its espeak fallback once per process: leave that state as we found it."""
-    from appliance.engines import tts as tts_module
-
-    seen = set(tts_module._once._seen)
-    yield
-    tts_module._once._seen.clear()
-    tts_module._once._seen.update(seen)
-
-
-def test_language_switch_mid_call_switches_the_voice(
-    tmp_path: Path, test_models: dict[str, Path], fresh_log_once: Any
-) -> None:
+def test_language_switch_mid_call_switches_the_voice(tmp_path: Path, test_models: dict[str, Path]) -> None:
     said: list[tuple[str, str, str]] = []
     piper = PiperTTS({"en": test_models["piper"] / "tiny-en.onnx", "ru": test_models["piper"] / "tiny-ru.onnx"})
     tts = MultiVoiceTTS(Spy(piper, "piper", said), Spy(EspeakTTS(), "espeak", said))
