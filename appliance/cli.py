@@ -70,6 +70,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_daemon(cfg)
 
 
+def cmd_sip_worker(args: argparse.Namespace) -> int:
+    from appliance.channels.sip.worker import main as worker_main
+
+    return worker_main(args)
+
+
 def cmd_chat(args: argparse.Namespace) -> int:
     from appliance.chat_cli import run_chat
 
@@ -261,6 +267,13 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     add("run", cmd_run, "run the daemon (web chat, SIP, local API) until SIGTERM/SIGINT")
+
+    # hidden: one SIP worker process behind the daemon's SIP proxy (sip.workers > 1; docs/SIP.md)
+    p = sub.add_parser("sip-worker")
+    p.add_argument("--worker-config", required=True, help="the JSON config the daemon wrote for its workers")
+    p.add_argument("--index", type=int, default=0)
+    p.add_argument("--scripted-stt", help="tests/benchmark seam: a JSON list of transcripts (ScriptedSTT)")
+    p.set_defaults(func=cmd_sip_worker)
 
     p = add("chat", cmd_chat, "chat with the receptionist in the terminal (JSON lines when stdin is not a terminal)")
     p.add_argument("--session", help="session id to create or resume")

@@ -127,6 +127,17 @@ class Daemon:
         except ImportError as exc:
             log.error("SIP channel unavailable: %s", exc)
             return
+        if self.cfg.sip.workers > 1:  # a SIP proxy and worker processes, each with its own engines
+            from appliance.channels.sip.cluster import SipCluster
+
+            try:
+                self.sip = SipCluster(self.cfg, on_event=self.bus.publish)
+                ports = await self.sip.start()
+                log.info("SIP on %s udp:%s (%d workers)", self.cfg.sip.host, ports.get("udp"), self.cfg.sip.workers)
+            except (ApplianceError, OSError) as exc:
+                log.error("SIP channel failed to start: %s", exc)
+                self.sip = None
+            return
         from appliance.engines.factory import make_stt, make_tts
 
         stt: Any = None

@@ -6,9 +6,11 @@ outgoing audio frames (p99 interval; smooth means under 30 ms).
 
     python scripts/bench_sip.py --calls 20 --seconds 20
     python scripts/bench_sip.py --sweep 1,2,4,5,8,20 --seconds 20   # one process per N
+    python scripts/bench_sip.py --sweep 4,8,12,16,20 --workers 0 --seconds 20  # ceil(N/4) SIP workers
 
 With pjsua2-python 2.15.1.post1 one process holds at most 4 calls (PJSUA_MAX_CALLS is compiled in):
-above that sipp sees 486 and the run is not counted as smooth (see docs/SIP.md).
+above that, with --workers 1, sipp sees 486; --workers N (0: ceil(N/4)) runs the SIP proxy and N worker
+processes (sip.workers), as the daemon does (see docs/SIP.md). CPU and memory include the workers.
 
 Needs sipp (Debian ``sip-tester``, built with RTP streaming) and espeak-ng.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import re
 import resource
@@ -27,9 +30,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+PJSUA_MAX_CALLS = 4  # appliance.channels.sip.endpoint.PJSUA_MAX_CALLS (not imported here: keeps --help fast)
 
 
 def _cpu_s() -> float:
@@ -37,9 +42,20 @@ def _cpu_s() -> float:
     return r.ru_utime + r.ru_stime
 
 
-async def bench(calls: int, seconds: float, rate: int, switch_ms: float = 0.0) -> dict:
+def _proc_cpu_rss(pid: int) -> tuple[float, int]:
+    """(user+system CPU seconds, resident bytes) of a process, from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        tick = os.sysconf("SC_CLK_TCK")
+        cpu = (int(fields[11]) + int(fields[12])) / tick
+        rss = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+        return cpu, rss
+    except (OSError, IndexError, ValueError):
+        return 0.0, 0
+
+
+async def bench(calls: int, seconds: float, rate: int, switch_ms: float = 0.0, workers: int = 1) -> dict:
     from appliance.brain.factory import build_brain
-    from appliance.channels.sip.endpoint import PJSUA_MAX_CALLS
     from appliance.channels.sip.service import SipEngines, SipService
     from appliance.core.config import load_config
     from appliance.engines.stt import ScriptedSTT
@@ -68,9 +84,22 @@ async def bench(calls: int, seconds: float, rate: int, switch_ms: float = 0.0) -
             },
         },
     )
-    brain = await build_brain(cfg, llm=None)
-    service = SipService(cfg, brain, SipEngines(stt=ScriptedSTT(["hello"] * 10000), tts=EspeakTTS()), log_level=int(os.environ.get("PJ_LOG", "1")))
+    brain: Any = None
+    if workers > 1:  # the proxy + worker processes (docs/SIP.md, "More than 4 calls")
+        from appliance.channels.sip.cluster import SipCluster
+
+        cfg = cfg.model_copy(update={"sip": cfg.sip.model_copy(update={"workers": workers})})
+        script = work / "script.json"
+        script.write_text(json.dumps(["hello"] * 10000))
+        service: Any = SipCluster(cfg, worker_args=["--scripted-stt", str(script)])
+    else:
+        brain = await build_brain(cfg, llm=None)
+        service = SipService(cfg, brain, SipEngines(stt=ScriptedSTT(["hello"] * 10000), tts=EspeakTTS()),
+                             log_level=int(os.environ.get("PJ_LOG", "1")))  # fmt: skip
     await service.start()
+    pids = [p.pid for p in getattr(service, "_procs", []) if p is not None]
+    cpu_w0 = sum(_proc_cpu_rss(p)[0] for p in pids)
+    rss0 = sum(_proc_cpu_rss(p)[1] for p in [os.getpid(), *pids])
     if switch_ms:
         sys.setswitchinterval(switch_ms / 1000)  # how long the media thread may wait for the GIL
     cpu0, t0 = _cpu_s(), time.monotonic()
@@ -85,9 +114,11 @@ async def bench(calls: int, seconds: float, rate: int, switch_ms: float = 0.0) -
     deadline = time.monotonic() + 10
     while len(service.records) < calls and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
-    cpu = _cpu_s() - cpu0
+    cpu = _cpu_s() - cpu0 + sum(_proc_cpu_rss(p)[0] for p in pids) - cpu_w0
+    rss = sum(_proc_cpu_rss(p)[1] for p in [os.getpid(), *pids])
     await service.stop()
-    await brain.aclose()
+    if brain is not None:
+        await brain.aclose()
     text = out.decode(errors="replace")
     ok = _last_int(text, r"Successful call\s+\|\s+\d+\s+\|\s+(\d+)")
     failed = _last_int(text, r"Failed call\s+\|\s+\d+\s+\|\s+(\d+)")
@@ -98,6 +129,7 @@ async def bench(calls: int, seconds: float, rate: int, switch_ms: float = 0.0) -
     worst_p99 = max(p99s) if p99s else None
     return {
         "calls": calls,
+        "workers": workers,
         "seconds": seconds,
         "sipp_rc": proc.returncode,
         "sipp_successful": ok,
@@ -110,6 +142,8 @@ async def bench(calls: int, seconds: float, rate: int, switch_ms: float = 0.0) -
         "tx_interval_p99_ms_worst_call": worst_p99,
         "tx_interval_max_ms": max(maxes) if maxes else None,
         "smooth": worst_p99 is not None and worst_p99 < 30.0,
+        "rss_mb": round(rss / 2**20, 1),  # the appliance's processes, at the end of the calls
+        "rss_per_call_mb": round((rss - rss0) / 2**20 / max(1, calls), 1),
         "gil_switch_ms": switch_ms or sys.getswitchinterval() * 1000,
         "pjsua_max_calls": PJSUA_MAX_CALLS,  # compiled into the pjsua2 wheel: calls above it get 486
         "cpus": os.cpu_count(),
@@ -128,6 +162,12 @@ def main() -> int:
     ap.add_argument("--rate", type=int, default=10, help="new calls per second")
     ap.add_argument("--switch-ms", type=float, default=0.0, help="sys.setswitchinterval in ms (0: Python default)")
     ap.add_argument("--sweep", default="", help="comma-separated N values, each in its own process")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="SIP worker processes behind the proxy; 0: ceil(N/4) per N (sip.over_capacity = busy)",
+    )
     args = ap.parse_args()
     if args.sweep:
         results = []
@@ -141,6 +181,8 @@ def main() -> int:
                 str(args.seconds),
                 "--rate",
                 str(args.rate),
+                "--workers",
+                str(args.workers or max(1, math.ceil(n / PJSUA_MAX_CALLS))),
             ]
             r = subprocess.run(cmd, capture_output=True, text=True)
             lines = [x for x in r.stdout.splitlines() if x.startswith('{"calls"')]
@@ -152,7 +194,8 @@ def main() -> int:
     import logging
 
     logging.basicConfig(level=logging.WARNING)
-    print(json.dumps(asyncio.run(bench(args.calls, args.seconds, args.rate, args.switch_ms))))
+    workers = args.workers or max(1, math.ceil(args.calls / PJSUA_MAX_CALLS))
+    print(json.dumps(asyncio.run(bench(args.calls, args.seconds, args.rate, args.switch_ms, workers))))
     return 0
 
 

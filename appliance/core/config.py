@@ -245,6 +245,9 @@ class SipConfig(_Model):
     max_call_s: float = Field(default=900.0, gt=0)
     record: bool = True
     recording_retention_days: int = Field(default=30, ge=0)
+    # > 1: a SIP proxy on host:udp_port spreads calls over this many worker processes (each one
+    # pjsua2 endpoint holding at most 3 lines + 1 overflow slot); max_calls is then the total.
+    workers: int = Field(default=1, ge=1, le=64)
 
 
 class VoiceConfig(_Model):

@@ -80,8 +80,12 @@ class SipEndpoint:
         loop: asyncio.AbstractEventLoop | None = None,
         overflow_calls: int = 2,
         log_level: int = 1,
+        behind_proxy: bool = False,
     ) -> None:
         self.config = config
+        # A worker behind our own SIP proxy (sip.workers > 1, proxy.py): the proxy has checked the
+        # source already and names the caller's real address (and an overflow call) in X-Appliance-*.
+        self.behind_proxy = behind_proxy
         self.on_call = on_call
         self.loop = loop
         # Lines: at most what pjsua can hold; overflow ("all lines busy" + callback) takes what is left.
@@ -326,10 +330,12 @@ class SipEndpoint:
     def incoming(self, account: Any, prm: Any) -> None:
         call = self._pjo.PjCall(self, account, prm.callId)
         self._calls[prm.callId] = call
-        source = prm.rdata.srcAddress
+        hop = source = prm.rdata.srcAddress
         msg = prm.rdata.wholeMsg
         caller = caller_id_from_invite(msg)
-        if not self.sources.allows(source):
+        if self.behind_proxy:
+            source = header(msg, "x-appliance-source") or hop
+        if not self.sources.allows(hop):
             self.stats.rejected_source += 1
             log.warning("SIP: rejected a call from %s (not an allowed source), caller %s", source, caller)
             call.answer_with(403)
@@ -337,7 +343,13 @@ class SipEndpoint:
         if self.auth is not None and not self._authenticated(call, msg, source, caller):
             return
         overflow = False
-        if len(self._active) >= self.max_calls:
+        if self.behind_proxy and header(msg, "x-appliance-overflow"):
+            overflow = True  # the proxy found every line of every worker busy
+            if len(self._overflow) >= self.overflow_calls:
+                self.stats.rejected_busy += 1
+                call.answer_with(486)
+                return
+        elif len(self._active) >= self.max_calls:
             if len(self._overflow) >= self.overflow_calls:
                 self.stats.rejected_busy += 1
                 log.warning("SIP: all %d lines busy, 486 to %s", self.max_calls, caller)

@@ -60,6 +60,7 @@ class SipService:
         on_event: Any | None = None,
         recordings_dir: Path | None = None,
         log_level: int = 1,
+        behind_proxy: bool = False,
     ) -> None:
         self.config = config
         self.sip = config.sip
@@ -67,7 +68,7 @@ class SipService:
         self.engines = engines
         self.on_event = on_event
         self.recordings_dir = recordings_dir or (config.data_path / "recordings")
-        self.endpoint = SipEndpoint(self.sip, on_call=self._on_call, log_level=log_level)
+        self.endpoint = SipEndpoint(self.sip, on_call=self._on_call, log_level=log_level, behind_proxy=behind_proxy)
         self.tasks: set[asyncio.Task[None]] = set()
         self.records: list[dict[str, Any]] = []  # finished calls (most recent last, bounded)
         self.speech_ok = True

@@ -1,0 +1,205 @@
+"""``SipCluster``: the SIP channel as a proxy plus worker processes (``sip.workers > 1``).
+
+The pinned pjsua2 wheel holds 4 calls per process, so N workers (``appliance sip-worker``, each a
+full SipService on an ephemeral port) sit behind :class:`SipProxy` on the public address. This
+module starts them, restarts a crashed one (with backoff), forwards their events to the daemon's
+bus, collects their call records, and stops them with the daemon (a worker also exits when its
+stdin closes, so none outlives a killed daemon).
+
+Sizing: each worker takes ``lines_per_worker`` calls (3, plus one overflow slot for the "all lines
+busy" prompt when ``over_capacity = "callback"``; 4 when it is "busy"); the proxy allows at most
+``sip.max_calls`` lines in total.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from appliance.channels.sip.endpoint import PJSUA_MAX_CALLS
+from appliance.channels.sip.proxy import SipProxy
+from appliance.core.config import Config
+from appliance.core.errors import ApplianceError
+from appliance.core.messages import Event, EventType
+
+log = logging.getLogger("appliance.sip")
+
+READY_TIMEOUT_S = 180.0
+
+
+def worker_layout(cfg: Config) -> tuple[int, int, int]:
+    """(lines per worker, overflow slots per worker, total lines) for ``cfg.sip``."""
+    sip = cfg.sip
+    if sip.over_capacity == "callback":
+        lines, overflow = PJSUA_MAX_CALLS - 1, 1
+    else:
+        lines, overflow = PJSUA_MAX_CALLS, 0
+    lines = min(lines, sip.max_calls)
+    total = min(sip.max_calls, lines * sip.workers)
+    if sip.max_calls > total:
+        log.warning("sip.max_calls = %d, but %d workers hold %d calls: using %d", sip.max_calls, sip.workers,
+                    total, total)  # fmt: skip
+    return lines, overflow, total
+
+
+class SipCluster:
+    """Same surface the daemon uses on SipService: ``start() -> ports``, ``stop()``, ``ports``, ``records``."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        on_event: Callable[[Event], Any] | None = None,
+        worker_args: list[str] | None = None,
+        python: str = sys.executable,
+    ) -> None:
+        self.config = config
+        self.sip = config.sip
+        self.on_event = on_event
+        self.worker_args = list(worker_args or [])
+        self.python = python
+        self.lines, self.overflow, self.total = worker_layout(config)
+        host = self.sip.host
+        self.worker_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        self.proxy = SipProxy(
+            host=host, port=self.sip.udp_port, allowed_sources=list(self.sip.allowed_sources),
+            workers=self.sip.workers, lines_per_worker=self.lines, max_lines=self.total,
+            overflow_per_worker=self.overflow, idle_timeout_s=self.sip.max_call_s + 120,
+        )  # fmt: skip
+        self.records: list[dict[str, Any]] = []
+        self.ports: dict[str, int] = {}
+        self.restarts = [0] * self.sip.workers
+        self._procs: list[asyncio.subprocess.Process | None] = [None] * self.sip.workers
+        self._ready: list[asyncio.Future[None]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self.worker_config = config.data_path / "sip-worker-config.json"
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> dict[str, int]:
+        if self.sip.accounts:
+            log.warning("SIP: registering accounts is not supported with sip.workers > 1; point the PBX's trunk "
+                        "at %s:%d instead", self.sip.host, self.sip.udp_port)  # fmt: skip
+        self._write_worker_config()
+        port = await self.proxy.start()
+        self.ports = {"udp": port}
+        loop = asyncio.get_running_loop()
+        self._ready = [loop.create_future() for _ in range(self.sip.workers)]
+        self._tasks = [loop.create_task(self._supervise(i)) for i in range(self.sip.workers)]
+        done, pending = await asyncio.wait(self._ready, timeout=READY_TIMEOUT_S)
+        failed = [f for f in done if f.exception() is not None]
+        if pending or failed:
+            await self.stop()
+            raise ApplianceError(f"SIP workers did not start ({len(pending)} timed out, {len(failed)} failed)",
+                                 code="sip_workers")  # fmt: skip
+        log.info("SIP: proxy udp:%d, %d workers x %d lines (%d in total)", port, self.sip.workers, self.lines,
+                 self.total)  # fmt: skip
+        return self.ports
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for proc in self._procs:
+            if proc is not None and proc.stdin is not None and proc.returncode is None:
+                with contextlib.suppress(Exception):
+                    proc.stdin.write(b"stop\n")
+                    proc.stdin.close()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=15)
+        for proc in self._procs:
+            if proc is not None and proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        for t in self._tasks:
+            t.cancel()
+        await self.proxy.stop()
+
+    def _write_worker_config(self) -> None:
+        data = self.config.model_dump(mode="json")
+        allowed = ["127.0.0.1"] + ([self.worker_host] if self.worker_host != "127.0.0.1" else [])
+        data["sip"].update(
+            host=self.worker_host, udp_port=0, tcp_port=0, workers=1, accounts=[], allowed_sources=allowed,
+            max_calls=self.lines, over_capacity=self.sip.over_capacity,
+        )  # fmt: skip
+        self.config.data_path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.worker_config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds secrets
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f)
+
+    # ------------------------------------------------------------------ supervision
+
+    async def _supervise(self, index: int) -> None:
+        backoff = 1.0
+        while not self._stopping:
+            started = asyncio.get_running_loop().time()
+            try:
+                await self._run_worker(index)
+            except Exception:  # noqa: BLE001
+                log.exception("SIP worker %d supervision failed", index)
+            self.proxy.worker_down(index)
+            if self._stopping:
+                return
+            if not self._ready[index].done():
+                self._ready[index].set_exception(ApplianceError(f"SIP worker {index} exited before it was ready"))
+                return
+            if asyncio.get_running_loop().time() - started > 60:
+                backoff = 1.0
+            self.restarts[index] += 1
+            log.error("SIP worker %d exited; restarting in %.0f s", index, backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(30.0, backoff * 2)
+
+    async def _run_worker(self, index: int) -> None:
+        argv = [self.python, "-m", "appliance", "sip-worker", "--worker-config", str(self.worker_config),
+                "--index", str(index), *self.worker_args]  # fmt: skip
+        root = str(Path(__file__).resolve().parents[3])
+        env = dict(os.environ)
+        env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env, limit=4 * 1024 * 1024
+        )
+        self._procs[index] = proc
+        assert proc.stdout is not None
+        try:
+            async for raw in proc.stdout:
+                line = raw.decode(errors="replace").strip()
+                if not line.startswith("{"):
+                    continue  # pjsua's own console lines
+                try:
+                    msg = json.loads(line)
+                except ValueError:
+                    continue
+                self._on_worker_line(index, msg)
+        finally:
+            rc = await proc.wait()
+            if not self._stopping:
+                log.warning("SIP worker %d (pid %d) exited with %s", index, proc.pid, rc)
+
+    def _on_worker_line(self, index: int, msg: dict[str, Any]) -> None:
+        kind = msg.pop("event", "")
+        if kind == "ready":
+            self.proxy.worker_up(index, (self.worker_host, int(msg["udp"])))
+            if not self._ready[index].done():
+                self._ready[index].set_result(None)
+        elif kind == "call_ended":
+            self.records.append(msg)
+            del self.records[:-200]
+        elif kind == "app_event" and self.on_event is not None:
+            try:
+                at = dt.datetime.fromisoformat(msg["at"]) if msg.get("at") else dt.datetime.now(dt.UTC)
+                result = self.on_event(Event(EventType(msg["type"]), msg.get("data") or {}, msg.get("session_id"), at))
+                if asyncio.iscoroutine(result):
+                    asyncio.ensure_future(result)
+            except Exception:  # noqa: BLE001
+                log.debug("bad event from SIP worker %d: %s", index, msg, exc_info=True)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {**self.proxy.snapshot(), "restarts": list(self.restarts), "records": len(self.records)}

@@ -1,0 +1,100 @@
+"""The SIP channel in multi-worker mode (``sip.workers > 1``: proxy + worker processes) in its own
+process, for the tests. Prints JSON lines like sip_appliance.py: ``ready`` (the proxy's port),
+``call_ended`` per call, ``stats`` on a ``stats`` stdin line, ``summary`` (tickets) on ``stop``.
+
+    python tests/support/sip_cluster.py --data DIR --port 5062 --workers 3 --max-calls 9
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sqlite3
+import sys
+from pathlib import Path
+from typing import Any
+
+from appliance.channels.sip.cluster import SipCluster
+from appliance.core.config import load_config
+from appliance.core.messages import Event
+
+
+def out(event: str, **data: Any) -> None:
+    print(json.dumps({"event": event, **data}, default=str, ensure_ascii=False), flush=True)
+
+
+def rows(db: Path, sql: str) -> list[list[Any]]:
+    if not db.exists():
+        return []
+    c = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return [list(r) for r in c.execute(sql).fetchall()]
+    finally:
+        c.close()
+
+
+async def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--workers", type=int, default=3)
+    ap.add_argument("--max-calls", type=int, default=9)
+    ap.add_argument("--over-capacity", default="callback")
+    ap.add_argument("--allowed", default="127.0.0.1")
+    ap.add_argument("--answer-delay", type=float, default=0.2)
+    ap.add_argument("--record", type=int, default=0)
+    ap.add_argument("--script", default="", help="JSON list of transcripts for ScriptedSTT")
+    args = ap.parse_args()
+    script = Path(args.script) if args.script else Path(args.data) / "script.json"
+    if not args.script:
+        script.parent.mkdir(parents=True, exist_ok=True)
+        script.write_text("[]")
+    cfg = load_config(
+        environ={}, use_system=False,
+        overrides={"store": {"data_dir": args.data}, "llm": {"mode": "off"}, "sip": {
+            "udp_port": args.port, "tcp_port": args.port, "workers": args.workers, "max_calls": args.max_calls,
+            "over_capacity": args.over_capacity, "allowed_sources": [a for a in args.allowed.split(",") if a],
+            "answer_delay_s": args.answer_delay, "record": bool(args.record)}},
+    )  # fmt: skip
+
+    def on_event(ev: Event) -> None:
+        out("app_event", type=str(ev.type), session_id=ev.session_id, data=ev.data)
+
+    cluster = SipCluster(cfg, on_event=on_event, worker_args=["--scripted-stt", str(script)])
+    ports = await cluster.start()
+    out("ready", **ports, workers=[w for w in cluster.proxy.workers])
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    seen = 0
+    line_task = asyncio.ensure_future(reader.readline())
+    while True:
+        done, _ = await asyncio.wait({line_task}, timeout=0.1)
+        while seen < len(cluster.records):
+            out("call_ended", **cluster.records[seen])
+            seen += 1
+        if line_task in done:
+            line = line_task.result().decode().strip()
+            if line.startswith("stats"):
+                out("stats", seq=int(line.split()[1]) if " " in line else 0, **cluster.snapshot())
+                line_task = asyncio.ensure_future(reader.readline())
+                continue
+            if line.startswith("kill "):  # crash a worker on purpose (supervision test)
+                proc = cluster._procs[int(line.split()[1])]
+                if proc is not None:
+                    proc.kill()
+                line_task = asyncio.ensure_future(reader.readline())
+                continue
+            break
+    await cluster.stop()
+    while seen < len(cluster.records):
+        out("call_ended", **cluster.records[seen])
+        seen += 1
+    tickets = rows(cfg.db_path, "SELECT id, phone, reason, channel, session_id FROM callback_tickets ORDER BY id")
+    out("summary", tickets=tickets, restarts=cluster.restarts)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
