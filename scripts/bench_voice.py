@@ -174,8 +174,9 @@ class Utt:
         return self.pieces[-1][1]
 
 
-def build_wav(n_complete_rounds: int = 1) -> tuple[bytes, list[Utt]]:
-    """The benchmark call: every PAUSED sentence at every pause length, then the COMPLETE ones."""
+def build_wav(n_complete_rounds: int = 1, only: str | None = None) -> tuple[bytes, list[Utt]]:
+    """The benchmark call: every PAUSED sentence at every pause length, then the COMPLETE ones
+    (``only``: "paused" or "complete" keeps one kind, for a quicker look)."""
     pcm, utts = to_pcm(np.zeros(RATE // 2, np.float32)), []
 
     def at() -> float:
@@ -183,6 +184,8 @@ def build_wav(n_complete_rounds: int = 1) -> tuple[bytes, list[Utt]]:
 
     items: list[tuple[str, list[str], float]] = [(lang, [a, b], p) for p in PAUSES for lang, a, b in PAUSED]
     items += [(lang, [t], 0.0) for _ in range(n_complete_rounds) for lang, t in COMPLETE]
+    if only:
+        items = [it for it in items if (len(it[1]) > 1) == (only == "paused")]
     for lang, parts, pause in items:
         u = Utt(lang, "paused" if len(parts) > 1 else "complete")
         for i, text in enumerate(parts):
@@ -201,7 +204,13 @@ class OracleSTT:
     decode capped at the true transcript's token count, which is what a trained tiny model would
     emit; uncapped, a random model babbles to the 448-token limit), then returns the words spoken
     in that audio (known from the synthesized WAV). A fragment at a mid-sentence pause gets a full
-    stop, as Whisper tends to write one: the worst case for the end-of-turn rule."""
+    stop, as Whisper tends to write one: the worst case for the end-of-turn rule.
+
+    ``pcm`` must be the exact samples the transport feeds (``read_wav_16k`` of the call's WAV, not
+    the samples written: reading scales int16 by 32767/32768, so every voiced sample differs by
+    one LSB and a byte search on the written PCM never matches). Audio that cannot be found is
+    counted in ``misses`` and transcribed as ``expect``-ed text (the sequential baseline) or "".
+    """
 
     def __init__(self, whisper: Any, pcm: bytes, utts: list[Utt]) -> None:
         from appliance.engines.stt import STTCapabilities
@@ -209,27 +218,35 @@ class OracleSTT:
         self.whisper, self.pcm, self.utts = whisper, pcm, utts
         self.capabilities = STTCapabilities(streaming=False, languages=("en", "et", "ru"), sample_rate=RATE)
         self._cursor = 0
+        self.misses = 0
+        self._expected: tuple[str, str] | None = None
 
     def supports(self, language: str) -> bool:
         return True
 
-    def _locate(self, audio: bytes) -> float:
+    def expect(self, text: str, language: str) -> None:
+        """The words of the next audio that is not part of the call (sequential baseline)."""
+        self._expected = (text, language)
+
+    def _locate(self, audio: bytes) -> float | None:
         a = np.frombuffer(audio, "<i2")
         voiced = np.flatnonzero(a)
         k = int(voiced[0]) * 2 if voiced.size else 0  # the whole voiced part: unique in the WAV
         i = self.pcm.find(audio[k:], self._cursor)
         if i < 0:
             i = self.pcm.find(audio[k:])
-        start = (i - k) if i >= 0 else self._cursor
-        self._cursor = max(0, start)
-        return start / 2 / RATE
+        while i >= 0 and (i - k) % 2:  # a match at an odd byte offset is not a sample boundary
+            i = self.pcm.find(audio[k:], i + 1)
+        if i < 0:
+            self.misses += 1
+            return None
+        self._cursor = i - k
+        return (i - k) / 2 / RATE
 
-    def transcribe_sync(self, pcm16: bytes, sample_rate: int = RATE, language_hint: str | None = None) -> Any:
-        from appliance.engines.stt import Transcript, pcm16_to_float32
-
-        s = self._locate(pcm16)
-        e = s + len(pcm16) / 2 / RATE
-        text, lang = "", language_hint
+    def _words(self, s: float | None, e: float) -> tuple[str, str | None]:
+        if s is None:
+            expected, self._expected = self._expected, None
+            return expected if expected else ("", None)
         for u in self.utts:
             if not (u.start < e and u.end > s):
                 continue
@@ -240,10 +257,18 @@ class OracleSTT:
                 elif ps < e:  # cut inside a piece (a gap between words): the words heard so far
                     words = t.split()
                     heard.append(" ".join(words[: max(1, round(len(words) * (e - ps) / (pe - ps)))]))
-            text, lang = " ".join(heard), u.language
+            text = " ".join(heard)
             if not u.end <= e + 0.05 and not text.endswith((".", "?", "!")):
                 text += "."
-            break
+            return text, u.language
+        return "", None
+
+    def transcribe_sync(self, pcm16: bytes, sample_rate: int = RATE, language_hint: str | None = None) -> Any:
+        from appliance.engines.stt import Transcript, pcm16_to_float32
+
+        s = self._locate(pcm16)
+        text, lang = self._words(s, (s or 0.0) + len(pcm16) / 2 / RATE)
+        lang = lang or language_hint
         model = self.whisper.model
         tokens = max(1, len(model.hf_tokenizer.encode(text).ids)) if text else 1
         segs, _ = model.transcribe(
@@ -264,7 +289,7 @@ async def streaming_run(
     cfg: Any, models: dict[str, Path], label: str, settings: Any, call: tuple[bytes, list[Utt]], tmp: Path
 ) -> dict[str, Any]:
     from appliance.brain.factory import build_brain
-    from appliance.channels.file_transport import run_call, write_wav
+    from appliance.channels.file_transport import read_wav_16k, run_call, write_wav
     from appliance.core.clock import fixed_clock
     from appliance.core.messages import Channel, Utterance
     from appliance.engines.stt import FasterWhisperSTT
@@ -281,8 +306,10 @@ async def streaming_run(
     tts_engine.load()
     brain = await build_brain(cfg, clock=fixed_clock(NOW), llm=None)
     await brain.engine.handle(Utterance("warm-up", Channel.VOICE, "hello, what are your opening hours?"))
-    oracle = OracleSTT(stt_engine, pcm, utts)
+    oracle = OracleSTT(stt_engine, read_wav_16k(wav), utts)
+    oracle.expect("warm up", "en")
     oracle.transcribe_sync(to_pcm(speech("warm up", "en")), RATE, "en")
+    oracle.misses = 0
     t0 = time.monotonic()
     stt, tts = Timed(oracle, "transcribe_sync", t0), Timed(tts_engine, "synthesize_sync", t0)
     tb = TimedBrain(brain.engine, t0)
@@ -317,6 +344,10 @@ async def streaming_run(
                 "turns": len(mine),
                 "end_reason": [t.end_reason for t in mine],
                 "response_ms": round((final.audio[Mark.FIRST_AUDIO_OUT] - u.end) * 1000) if ok else None,
+                "true_end_s": round(u.end, 3),
+                "turn_ends_s": [t.audio.get(str(Mark.END_OF_SPEECH)) for t in mine],
+                "texts": [t.text for t in mine],
+                "speculations": [sp for t in mine for sp in t.speculations],
             }
         )
         if not ok or (u.kind == "paused" and len(mine) > 1):
@@ -348,6 +379,7 @@ async def streaming_run(
         "response_complete_sentences_ms": summary(by_kind["complete"]),
         "stt_compute_ms": summary(stt_compute),
         "errors": list(result.errors),
+        "oracle_misses": oracle.misses,  # STT calls whose audio was not found in the call (must be 0)
         "per_utterance": per_utt,
         "_engines": (oracle, tts_engine),
     }
@@ -372,6 +404,8 @@ async def sequential_baseline(
     try:
         for i, (lang, p) in enumerate(phrases):
             audio = to_pcm(speech(p, lang))
+            if hasattr(stt, "expect"):
+                stt.expect(p, lang)
             s = time.monotonic()
             tr = await asyncio.to_thread(stt.transcribe_sync, audio, RATE, lang)
             reply = await brain.engine.handle(Utterance(f"seq-{i}", Channel.VOICE, tr.text or p, language_hint=lang))
@@ -544,7 +578,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         cfg = load_config(
             environ={}, use_system=False, overrides={"store": {"data_dir": str(tmp / "data")}, "llm": {"mode": "off"}}
         )
-        call = build_wav(args.complete_rounds)
+        call = build_wav(args.complete_rounds, args.only)
         for label in args.settings:
             run = await streaming_run(cfg, models, label, runs[label], call, tmp)
             stt, tts = run.pop("_engines")
@@ -575,6 +609,7 @@ def main() -> int:
     )
     p.add_argument("--no-smart-turn", dest="smart_turn", action="store_false", help="skip pipecat's smart-turn run")
     p.add_argument("--per-utterance", action="store_true", help="include per-utterance rows")
+    p.add_argument("--only", choices=["paused", "complete"], help="a quicker run on one kind of utterance")
     p.add_argument("--barge-ins", type=int, default=6)
     p.add_argument("--concurrent", type=int, default=4)
     args = p.parse_args()

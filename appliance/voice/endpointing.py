@@ -10,17 +10,29 @@ Rules, in order (word lists for en/et/ru, all applied whatever the language):
 
 1. empty                                          -> unfinished (nothing to answer yet)
 2. ends with a comma, hyphen, dash, colon, "..."  -> unfinished
-3. ends with terminal punctuation (. ? !)         -> complete, unless the last word is a
-   continuation word or a filler (STT puts a full stop after "and ..." too)
-4. last word is a continuation word or a filler   -> unfinished
-5. a short answer: yes/no words, a number, one to three words when the brain awaits a slot
-   (a name, a pet type, a date, a phone number, a booking id)   -> complete
-6. otherwise                                      -> unfinished (Whisper punctuates finished
+3. last word is a continuation word or a filler   -> unfinished (STT puts a full stop after
+   "and ..." too)
+4. a short reply: yes/no, thanks, a greeting or goodbye, a number   -> complete
+5. ends with ? or !                               -> complete
+6. one to three words when the brain awaits a slot (a name, a pet type, a date, a phone
+   number, a booking id)                          -> statement ("Max", but "My dog" may go on)
+7. one or two words and a full stop               -> unfinished: Whisper puts a full stop after
+   the first words of a sentence when the caller takes a breath ("Sooviksin." | "broneerida
+   toa ...", "Собака останется." | "с понедельника ..."); short replies that are whole turns
+   are caught by rules 4 and 6
+8. ends with a full stop                          -> statement: probably complete, but Whisper
+   writes a full stop after a fragment too ("I would like to book a room for my dog next."
+   at a gap between words), so the segmenter waits a little longer for it
+   (``TurnSegmenter`` ``statement_silence_s``) than for a question or a short reply
+9. otherwise                                      -> unfinished (Whisper punctuates finished
    sentences, so an unpunctuated long sentence is more likely cut off mid-way)
+
+:func:`turn_verdict` gives the three-way answer; :func:`turn_complete` is "not unfinished".
 """
 
 from __future__ import annotations
 
+import enum
 import re
 
 CONTINUATION: dict[str, frozenset[str]] = {
@@ -40,21 +52,33 @@ FILLERS: dict[str, frozenset[str]] = {
     "ru": frozenset("ээ эээ эм мм ммм хм".split()),
 }
 SHORT_ANSWERS: dict[str, frozenset[str]] = {
-    "en": frozenset("yes yeah yep no nope ok okay sure correct right thanks please fine great exactly".split()),
-    "et": frozenset("jah jaa jajah ei ok okei selge sobib õige aitäh tänan palun täpselt muidugi".split()),
-    "ru": frozenset("да нет ага ок окей конечно хорошо верно правильно спасибо пожалуйста точно ладно".split()),
+    "en": frozenset(
+        "yes yeah yep no nope ok okay sure correct right thanks thank you please fine great exactly "
+        "hello hi hey bye goodbye".split()
+    ),
+    "et": frozenset(
+        "jah jaa jajah ei ok okei selge sobib õige aitäh tänan palun täpselt muidugi tere tervist head aega "
+        "nägemist".split()
+    ),
+    "ru": frozenset(
+        "да нет ага ок окей конечно хорошо верно правильно спасибо пожалуйста точно ладно привет здравствуйте "
+        "алло до свидания".split()
+    ),
 }
 # slots whose answer is a short phrase (Reply.awaiting values, see brain.engine._public_awaiting)
 SHORT_SLOTS = frozenset(
     "pet_name owner_name pet_type start_date end_date owner_phone callback_phone booking_id confirmation "
     "alternative".split()
 )
+# a statement of this many words or fewer is taken for the start of a sentence (rule 7)
+MAX_FRAGMENT_WORDS = 2
 # Continuation words and fillers are checked in all three languages at once: Whisper's language
 # guess can be wrong on a short fragment, and an extra "unfinished" only costs the normal wait.
 _NOT_DONE = frozenset().union(*CONTINUATION.values(), *FILLERS.values())
 _SHORT = frozenset().union(*SHORT_ANSWERS.values())
 _UNFINISHED_END = re.compile(r"(,|;|:|-|–|—|\.\.\.|…)$")
-_TERMINAL_END = re.compile(r"[.?!。？！]$")
+_STRONG_END = re.compile(r"[?!？！]$")
+_STATEMENT_END = re.compile(r"[.。]$")
 _WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*", re.UNICODE)
 _NUMBER = re.compile(r"^\+?\d[\d\s./:-]*$")
 
@@ -63,27 +87,38 @@ def _words(text: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(text)]
 
 
-def turn_complete(text: str, language: str | None, awaiting: str | None = None) -> bool:
-    """True when ``text`` (a transcript of the caller's speech so far) looks like a finished turn.
+class TurnVerdict(enum.StrEnum):
+    UNFINISHED = "unfinished"  # wait the normal end-of-turn silence
+    STATEMENT = "statement"  # ends with a full stop: complete unless Whisper punctuated a fragment
+    COMPLETE = "complete"  # a question, an exclamation, a short answer, a number, an awaited slot
 
-    ``language``: the transcript's language (kept for the signature and future per-language rules;
-    the word lists of all three languages apply, see ``_NOT_DONE``).
-    ``awaiting``: the slot the brain asked for in its previous reply (``Reply.awaiting``); a
-    short answer to it ("Max", "Tamm", "the 12th") is complete without punctuation."""
+
+def turn_verdict(text: str, language: str | None, awaiting: str | None = None) -> TurnVerdict:
+    """How finished ``text`` (a transcript of the caller's speech so far) looks; see the module
+    docstring for the rules. ``language`` is kept for future per-language rules (the word lists
+    of all three languages apply, see ``_NOT_DONE``); ``awaiting`` is the slot the brain asked
+    for in its previous reply (``Reply.awaiting``): a short answer to it ("Max", "Tamm",
+    "the 12th") is complete without punctuation."""
     stripped = text.strip().strip("\"'«»“”")
-    if not stripped:
-        return False
-    if _UNFINISHED_END.search(stripped):
-        return False
+    if not stripped or _UNFINISHED_END.search(stripped):
+        return TurnVerdict.UNFINISHED
     words = _words(stripped)
-    if not words:
-        return False
-    if words[-1] in _NOT_DONE:
-        return False
-    if _TERMINAL_END.search(stripped):
-        return True
-    if _NUMBER.match(stripped):
-        return True
-    if len(words) <= 3 and all(w in _SHORT for w in words):
-        return True
-    return awaiting in SHORT_SLOTS and len(words) <= 3
+    if not words or words[-1] in _NOT_DONE:
+        return TurnVerdict.UNFINISHED
+    bare = stripped.rstrip(".!?。？！ ")
+    if _NUMBER.match(bare) or (len(words) <= 3 and all(w in _SHORT for w in words)):
+        return TurnVerdict.COMPLETE
+    if _STRONG_END.search(stripped):
+        return TurnVerdict.COMPLETE
+    if awaiting in SHORT_SLOTS and len(words) <= 3:
+        # "Max" is the answer to "what is your dog's name?", but so is the start of "My dog | is
+        # called Max": as good as a statement, not as sure as a yes or a number
+        return TurnVerdict.STATEMENT
+    if _STATEMENT_END.search(stripped):
+        return TurnVerdict.STATEMENT if len(words) > MAX_FRAGMENT_WORDS else TurnVerdict.UNFINISHED
+    return TurnVerdict.UNFINISHED
+
+
+def turn_complete(text: str, language: str | None, awaiting: str | None = None) -> bool:
+    """True when ``text`` looks like a finished turn (a statement or better, :func:`turn_verdict`)."""
+    return turn_verdict(text, language, awaiting) is not TurnVerdict.UNFINISHED

@@ -32,6 +32,7 @@ class SpeculativeTranscriptFrame(SystemFrame):
     speculation: int
     complete: bool | None = None
     text: str = ""
+    statement: bool = False  # complete only by its full stop (TurnVerdict.STATEMENT): wait a little longer
 
 
 @dataclass

@@ -18,6 +18,8 @@ from appliance.voice.ports import BrainPort
 from appliance.voice.recorder import CallRecorder
 from appliance.voice.turns import TurnSegmenter
 
+STATEMENT_SILENCE_S = 0.16  # 5 Silero windows of 32 ms
+
 
 @dataclass(frozen=True, slots=True)
 class VoiceSettings:
@@ -39,6 +41,9 @@ class VoiceSettings:
     # brain has an on_slow hook (then a slow *tool* triggers the notice first, at slow_notice_s)
     brain_notice_s: float | None = None
     short_silence_s: float | None = 0.12
+    # a transcript that only ends with a full stop (endpointing.TurnVerdict.STATEMENT) waits one VAD
+    # window more: Whisper punctuates fragments too, and gaps between words reach 0.128 s
+    statement_silence_s: float | None = STATEMENT_SILENCE_S
 
     @classmethod
     def from_config(cls, config: Any | None) -> VoiceSettings:
@@ -49,6 +54,7 @@ class VoiceSettings:
         short = getattr(voice, "end_of_turn_short_silence_s", 0.0)
         short = min(short, end) if short > 0 else None
         return cls(
+            statement_silence_s=min(end, max(short, STATEMENT_SILENCE_S)) if short is not None else None,
             end_silence_s=end,
             speculative_after_s=min(0.06, short) if short is not None else min(0.2, end),
             short_silence_s=short,
@@ -60,13 +66,23 @@ class VoiceSettings:
 
     def segmenter(self) -> TurnSegmenter:
         return TurnSegmenter(
-            self.end_silence_s, self.min_speech_s, self.speculative_after_s, short_silence_s=self.short_silence_s
+            self.end_silence_s,
+            self.min_speech_s,
+            self.speculative_after_s,
+            short_silence_s=self.short_silence_s,
+            statement_silence_s=self.statement_silence_s if self.short_silence_s is not None else None,
         )
 
     @classmethod
     def fixed(cls, end_silence_s: float = 0.5, **kw: Any) -> VoiceSettings:
         """The non-adaptive segmenter: every turn ends after ``end_silence_s`` of silence."""
-        return cls(end_silence_s=end_silence_s, speculative_after_s=min(0.2, end_silence_s), short_silence_s=None, **kw)
+        return cls(
+            end_silence_s=end_silence_s,
+            speculative_after_s=min(0.2, end_silence_s),
+            short_silence_s=None,
+            statement_silence_s=None,
+            **kw,
+        )
 
     def policy(self) -> InterruptionPolicy:
         return InterruptionPolicy(self.min_barge_in_s, pause_after_s=self.pause_after_s)

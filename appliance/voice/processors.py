@@ -40,11 +40,11 @@ from pipecat.frames.frames import (
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
-from pipecat.processors.frame_processor import FrameDirection, FrameProcessor, FrameProcessorSetup
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from appliance.core.errors import ApplianceError
 from appliance.core.messages import Channel, Reply, Utterance
-from appliance.voice.endpointing import turn_complete
+from appliance.voice.endpointing import TurnVerdict, turn_verdict
 from appliance.voice.frames import (
     PlaybackControlFrame,
     ProtectedSpeechFrame,
@@ -155,11 +155,10 @@ class VoiceInputProcessor(FrameProcessor):
         else:
             await self.push_frame(frame, direction)
 
-    async def setup(self, setup: FrameProcessorSetup) -> None:
-        await super().setup(setup)
-        self._rate = setup.audio_in_sample_rate
-
     async def _start(self, frame: StartFrame) -> None:
+        # the rates come from the pipeline's FrameProcessorSetup (StartFrame's are deprecated);
+        # read here rather than in a setup() override, whose signature narrows BaseObject.setup
+        self._rate = self.processor_setup.audio_in_sample_rate
         if self._vad is None:
             from pipecat.audio.vad.silero import SileroVADAnalyzer
 
@@ -202,6 +201,9 @@ class VoiceInputProcessor(FrameProcessor):
                     self._spec_holds.add(key)
                     self._rec.clock.hold(key)
                 audio = self._turn_audio(ev.speech_start_s)
+                tl = self._rec.timelines.get(self._turn)
+                if tl is not None:
+                    tl.speculations.append({"n": ev.speculation, "sent_s": ev.at_s})
                 await self.push_frame(UtteranceAudioFrame(self._turn, audio, self._rate, True, ev.speculation))
             elif ev.type is TurnEventType.SPEECH_RESUMED:
                 self._release_spec_holds()
@@ -215,9 +217,18 @@ class VoiceInputProcessor(FrameProcessor):
         if key in self._spec_holds:
             self._spec_holds.discard(key)
             self._rec.clock.release(key)
+        tl = self._rec.timelines.get(frame.turn)
+        entry = next((e for e in reversed(tl.speculations) if e["n"] == frame.speculation), None) if tl else None
+        if entry is not None:
+            entry.update(
+                answered_s=round(self._rec.clock.now(), 4),
+                text=frame.text,
+                complete=frame.complete,
+                statement=frame.statement,
+            )
         if frame.complete is None or frame.turn != self._turn:
             return
-        for ev in self._seg.transcript_ready(frame.complete, frame.speculation):
+        for ev in self._seg.transcript_ready(frame.complete, frame.speculation, statement=frame.statement):
             if ev.type is TurnEventType.TURN_END:
                 await self._end_turn(ev.speech_start_s, ev.speech_s, ev.at_s, ev.reason)
 
@@ -303,9 +314,9 @@ class EngineSTTProcessor(FrameProcessor):
             else:
                 self._spawn(self._final(frame))
         elif isinstance(frame, TurnResumedFrame):
-            fut = self._speculative.pop(frame.turn, None)
-            if fut is not None:
-                fut.cancel()
+            resumed = self._speculative.pop(frame.turn, None)
+            if resumed is not None:
+                resumed.cancel()
         elif isinstance(frame, (EndFrame, CancelFrame)):
             if isinstance(frame, EndFrame) and self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -327,12 +338,15 @@ class EngineSTTProcessor(FrameProcessor):
             await self._push_verdict(frame, None, "")
             return
         language = transcript.language or self._rec.language or self._hint
-        complete = turn_complete(transcript.text, language, self._rec.awaiting)
-        await self._push_verdict(frame, complete, transcript.text)
+        verdict = turn_verdict(transcript.text, language, self._rec.awaiting)
+        await self._push_verdict(frame, verdict is not TurnVerdict.UNFINISHED, transcript.text, verdict)
 
-    async def _push_verdict(self, frame: UtteranceAudioFrame, complete: bool | None, text: str) -> None:
-        verdict = SpeculativeTranscriptFrame(frame.turn, frame.speculation, complete, text)
-        await self.push_frame(verdict, FrameDirection.UPSTREAM)
+    async def _push_verdict(
+        self, frame: UtteranceAudioFrame, complete: bool | None, text: str, verdict: TurnVerdict | None = None
+    ) -> None:
+        statement = verdict is TurnVerdict.STATEMENT
+        verdict_frame = SpeculativeTranscriptFrame(frame.turn, frame.speculation, complete, text, statement)
+        await self.push_frame(verdict_frame, FrameDirection.UPSTREAM)
 
     def _submit(self, frame: UtteranceAudioFrame) -> asyncio.Future[Any]:
         hint = self._rec.language or self._hint
@@ -577,15 +591,12 @@ class EngineTTSProcessor(FrameProcessor):
         self._resampler: Any = None
         self._audio_pushed = False  # the current reply produced audio
 
-    async def setup(self, setup: FrameProcessorSetup) -> None:
-        await super().setup(setup)
-        self._out_rate = setup.audio_out_sample_rate
-
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
         if isinstance(frame, StartFrame):
             from pipecat.audio.utils import create_file_resampler
 
+            self._out_rate = self.processor_setup.audio_out_sample_rate  # see VoiceInputProcessor._start
             self._resampler = create_file_resampler()
             await self.push_frame(frame, direction)
         elif isinstance(frame, SpeakFrame):

@@ -63,6 +63,9 @@ class TurnTimeline:
     end_reason: str = ""  # "silence" | "complete" (adaptive: short silence) | "max_turn"
     kind: str = "caller"  # "caller": a caller's turn; "greeting": the appliance speaks first
     reply_turn_id: int | None = None  # the brain's stored reply (turns.id), for record_timeline
+    # adaptive end of turn: one entry per speculative STT run of this turn (diagnostics):
+    # {"n", "sent_s" (audio time of SPECULATIVE_END), "answered_s", "text", "complete"}
+    speculations: list[dict[str, Any]] = field(default_factory=list)
 
     def mark(self, mark: Mark | str, *, audio_s: float, wall_s: float, overwrite: bool = False) -> None:
         key = str(mark)
@@ -121,6 +124,7 @@ class TurnTimeline:
             "reply": self.reply,
             "speculative_hit": self.speculative_hit,
             "end_reason": self.end_reason,
+            "speculations": list(self.speculations),
             "audio_s": dict(self.audio),
             "wall_s": dict(self.wall),
             "latency": self.latencies(),

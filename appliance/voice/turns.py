@@ -19,7 +19,12 @@ of silence (or at once, if the transcript arrives later than that), otherwise af
 
     speech ... silence 0.06 s -> SPECULATIVE_END (n)   -> STT on the audio so far
                transcript_ready(complete=True, n) + silence >= 0.12 s -> TURN_END (reason "complete")
+               transcript_ready(complete=True, n, statement=True) + silence >= 0.16 s -> TURN_END
                transcript_ready(complete=False, n)  -> TURN_END at 0.5 s (reason "silence")
+
+``statement_silence_s`` (default: ``short_silence_s``) is for transcripts that only end with a
+full stop (``TurnVerdict.STATEMENT``): Whisper writes one after a fragment too, and gaps between
+words inside a sentence reach 4 VAD windows (0.128 s), so 5 windows (0.16 s) are waited there.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ class TurnSegmenterParams:
     stop_threshold: float = 0.35  # probability below which speech stops (hysteresis)
     max_turn_s: float = 30.0  # a turn this long is ended even without silence
     short_silence_s: float | None = None  # adaptive: end after this much silence when complete
+    statement_silence_s: float | None = None  # adaptive, a statement (full stop only); None: short_silence_s
 
     def __post_init__(self) -> None:
         if not 0 <= self.stop_threshold <= self.start_threshold <= 1:
@@ -68,6 +74,10 @@ class TurnSegmenterParams:
             self.speculative_after_s <= self.short_silence_s <= self.end_silence_s
         ):
             raise ValueError("need speculative_after_s <= short_silence_s <= end_silence_s")
+        if self.statement_silence_s is not None and not (
+            self.short_silence_s is not None and self.short_silence_s <= self.statement_silence_s <= self.end_silence_s
+        ):
+            raise ValueError("need short_silence_s <= statement_silence_s <= end_silence_s")
 
 
 class TurnSegmenter:
@@ -91,6 +101,7 @@ class TurnSegmenter:
         stop_threshold: float = 0.35,
         max_turn_s: float = 30.0,
         short_silence_s: float | None = None,
+        statement_silence_s: float | None = None,
     ) -> None:
         self.params = TurnSegmenterParams(
             end_silence_s=end_silence_s,
@@ -100,6 +111,7 @@ class TurnSegmenter:
             stop_threshold=stop_threshold,
             max_turn_s=max_turn_s,
             short_silence_s=short_silence_s,
+            statement_silence_s=statement_silence_s,
         )
         self._speculation = 0
         self.reset()
@@ -114,6 +126,7 @@ class TurnSegmenter:
         self._silence_s = 0.0
         self._speculative = False
         self._complete: bool | None = None  # verdict on the current speculation's transcript
+        self._wait_s: float | None = None  # silence after which that verdict ends the turn
 
     @property
     def speculative(self) -> bool:
@@ -124,19 +137,27 @@ class TurnSegmenter:
     def adaptive(self) -> bool:
         return self.params.short_silence_s is not None
 
-    def transcript_ready(self, complete: bool, speculation: int | None = None) -> list[TurnEvent]:
+    def transcript_ready(
+        self, complete: bool, speculation: int | None = None, *, statement: bool = False
+    ) -> list[TurnEvent]:
         """The speculative transcript of SPECULATIVE_END number ``speculation`` is there, and
-        looks ``complete`` (or not). Stale answers (speech resumed since, another speculation,
-        turn over) are ignored. Returns [TURN_END] when the turn ends now."""
+        looks ``complete`` (or not); ``statement``: complete only by its full stop, so the turn
+        ends after ``statement_silence_s`` rather than ``short_silence_s``. Stale answers (speech
+        resumed since, another speculation, turn over) are ignored. Returns [TURN_END] when the
+        turn ends now."""
         if not self.in_turn or not self._speculative:
             return []
         if speculation is not None and speculation != self._speculation:
             return []
+        p = self.params
         self._complete = complete
-        short = self.params.short_silence_s
-        if complete and short is not None and self._silence_s + _EPS >= short:
+        self._wait_s = p.statement_silence_s if statement and p.statement_silence_s is not None else p.short_silence_s
+        if self._early_end_due():
             return [self._end("complete")]
         return []
+
+    def _early_end_due(self) -> bool:
+        return bool(self._complete) and self._wait_s is not None and self._silence_s + _EPS >= self._wait_s
 
     def _is_speech(self, prob: float) -> bool:
         p = self.params
@@ -182,8 +203,7 @@ class TurnSegmenter:
                 self._complete = None
                 self._speculation += 1
                 events.append(self._event(TurnEventType.SPECULATIVE_END))
-            short = p.short_silence_s
-            if self._complete and short is not None and self._silence_s + _EPS >= short:
+            if self._early_end_due():
                 events.append(self._end("complete"))
                 return events
             if self._silence_s + _EPS >= p.end_silence_s:

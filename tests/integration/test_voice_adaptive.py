@@ -132,3 +132,30 @@ def test_fragment_that_looks_complete_is_cut(tmp_path):
     assert brain.seen[0] == "Yes."
     assert [t.end_reason for t in result.caller_turns][0] == "complete"
     assert len(result.caller_turns) == 2
+
+
+def test_statement_waits_one_window_more_and_speculations_are_recorded(tmp_path):
+    """A transcript ending in a full stop is a STATEMENT: the turn ends after statement_silence_s
+    (0.16 s), and the turn's timeline lists every speculative run with its verdict."""
+    settings = VoiceSettings()
+    assert settings.short_silence_s == 0.12 and settings.statement_silence_s == 0.16
+    language, first, second = CASES[0]
+    result, _, _, true_end = _call(tmp_path, language, first, second, 0.3, settings)
+    (turn,) = result.caller_turns
+    assert turn.end_reason == "complete"
+    specs = turn.speculations
+    assert specs[0]["text"] == f"{first}." and specs[0]["complete"] is False
+    assert specs[-1]["text"] == f"{first} {second}" and specs[-1]["statement"] is True
+    # speculation after 2 Silero windows (0.064 s), end after 5 (0.16 s); a question ends after 4
+    assert turn.audio[Mark.END_OF_SPEECH] - specs[-1]["sent_s"] == pytest.approx(0.096, abs=1e-3)
+    assert turn.to_dict()["speculations"] == specs
+
+
+def test_from_config_statement_silence(tmp_path):
+    from appliance.core.config import load_config
+
+    cfg = load_config(environ={}, use_system=False, overrides={"store": {"data_dir": str(tmp_path)}})
+    s = VoiceSettings.from_config(cfg)
+    assert s.short_silence_s is not None and s.statement_silence_s == max(s.short_silence_s, 0.16)
+    assert s.segmenter().params.statement_silence_s == s.statement_silence_s
+    assert VoiceSettings.fixed(0.5).segmenter().params.statement_silence_s is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from appliance.voice.endpointing import turn_complete
+from appliance.voice.endpointing import TurnVerdict, turn_complete, turn_verdict
 
 UNFINISHED = [
     # continuation words (STT often adds a full stop anyway)
@@ -100,10 +100,70 @@ def test_awaiting(text, language, awaiting, expected):
 def test_unknown_language_uses_all_lists():
     assert turn_complete("room for", None) is False
     assert turn_complete("номер для", "de") is False
-    assert turn_complete("Guten Tag.", "de") is True
+    assert turn_complete("Ich habe einen Hund.", "de") is True
+    assert turn_complete("Guten Tag.", "de") is False  # two words and a full stop: a sentence start
     assert turn_complete("jah", None) is True
 
 
 def test_quotes_and_spaces_are_ignored():
     assert turn_complete('  "Yes."  ', "en") is True
     assert turn_complete("«для»", "ru") is False
+
+
+# -- three-way verdict: how long the segmenter waits (short / statement / normal silence) -------
+
+V = TurnVerdict
+
+
+@pytest.mark.parametrize(
+    "text,language,awaiting,expected",
+    [
+        # questions and exclamations: strong evidence, the short wait
+        ("Do you have a room for my dog next weekend?", "en", None, V.COMPLETE),
+        ("Kas teil on vaba tuba?", "et", None, V.COMPLETE),
+        ("Сколько стоит одна ночь?", "ru", None, V.COMPLETE),
+        ("How much is it!", "en", None, V.COMPLETE),
+        # short answers, numbers, awaited slots, with or without Whisper's full stop
+        ("Yes.", "en", None, V.COMPLETE),
+        ("Jah.", "et", None, V.COMPLETE),
+        ("Да.", "ru", None, V.COMPLETE),
+        ("okay thanks", "en", None, V.COMPLETE),
+        ("12.", "en", None, V.COMPLETE),
+        ("+372 5555 1234", "et", None, V.COMPLETE),
+        # a short answer to an awaited slot: as good as a statement ("My dog | is called Max")
+        ("Max.", "en", "pet_name", V.STATEMENT),
+        ("Mari Tamm", "et", "owner_name", V.STATEMENT),
+        ("Sooviksin.", "et", "start_date", V.STATEMENT),
+        ("12.", "en", "start_date", V.COMPLETE),
+        # a full stop only: Whisper writes one after a fragment at a gap between words as well
+        ("I would like to book a room for my dog next.", "en", None, V.STATEMENT),
+        ("I would like to book a room for my dog next weekend.", "en", None, V.STATEMENT),
+        ("Я хочу забронировать номер для собаки.", "ru", None, V.STATEMENT),
+        ("Koer jääb esmaspäevast.", "et", None, V.STATEMENT),  # three words: judged a sentence
+        # one or two words and a full stop: Whisper's punctuation after the first words of a sentence
+        ("Sooviksin.", "et", None, V.UNFINISHED),
+        ("Собака останется.", "ru", None, V.UNFINISHED),
+        ("My dog.", "en", None, V.UNFINISHED),
+        ("Max.", "en", None, V.UNFINISHED),
+        # ...unless they are a whole short reply: thanks, greetings, goodbyes
+        ("Thank you.", "en", None, V.COMPLETE),
+        ("Hello.", "en", None, V.COMPLETE),
+        ("Tere!", "et", None, V.COMPLETE),
+        ("Head aega.", "et", None, V.COMPLETE),
+        ("Здравствуйте.", "ru", None, V.COMPLETE),
+        ("До свидания.", "ru", None, V.COMPLETE),
+        # a long answer to an awaited slot is judged like any other sentence
+        ("my name is Mari and my dog is called Max.", "en", "owner_name", V.STATEMENT),
+        # unfinished, whatever the punctuation
+        ("I would like to book a room for.", "en", None, V.UNFINISHED),
+        ("Собака останется с понедельника до.", "ru", None, V.UNFINISHED),
+        ("Koer jääb esmaspäevast kuni?", "et", None, V.UNFINISHED),
+        ("I would like to book a room,", "en", None, V.UNFINISHED),
+        ("I would like to book a room next", "en", None, V.UNFINISHED),
+        ("Max", "en", None, V.UNFINISHED),
+        ("", "en", None, V.UNFINISHED),
+    ],
+)
+def test_verdict(text, language, awaiting, expected):
+    assert turn_verdict(text, language, awaiting) is expected
+    assert turn_complete(text, language, awaiting) is (expected is not V.UNFINISHED)

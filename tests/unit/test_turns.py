@@ -261,3 +261,68 @@ def test_fixed_end_reasons():
 def test_bad_adaptive_params(kw):
     with pytest.raises(ValueError):
         TurnSegmenter(**kw)
+
+
+# -- statements (a full stop only) wait statement_silence_s -------------------------------------
+
+STATEMENT = {**ADAPTIVE, "statement_silence_s": 0.16}
+
+
+@pytest.mark.parametrize(
+    "ready_after_s,statement,end_at_s",
+    [
+        (0.06, False, 1.12),  # a question / short answer: the short threshold
+        (0.06, True, 1.16),  # a statement: one window more
+        (0.14, True, 1.16),  # statement verdict between the two thresholds: wait for 0.16
+        (0.20, True, 1.20),  # late statement verdict: end the moment it arrives
+    ],
+)
+def test_statement_waits_longer(ready_after_s, statement, end_at_s):
+    seg = TurnSegmenter(**STATEMENT)
+    feed(seg, 1.0, S)
+    events, silence, n = [], 0.0, None
+    while silence < 0.8 - 1e-9:
+        got = seg.process(CHUNK, Q)
+        silence = round(silence + CHUNK, 6)
+        events += got
+        if n is None and any(e.type is T.SPECULATIVE_END for e in got):
+            n = speculation_of(got)
+        if silence == pytest.approx(ready_after_s):
+            events += seg.transcript_ready(True, n, statement=statement)
+    ends = [e for e in events if e.type is T.TURN_END]
+    assert [(e.at_s, e.reason) for e in ends] == [(pytest.approx(end_at_s), "complete")]
+
+
+def test_statement_gap_between_words_is_not_cut():
+    """A 0.128 s gap between words (4 VAD windows) after a fragment that looks finished."""
+    seg = TurnSegmenter(**STATEMENT)
+    feed(seg, 1.0, S)
+    n = speculation_of(feed(seg, 0.06, Q))
+    assert seg.transcript_ready(True, n, statement=True) == []
+    assert T.TURN_END not in [e.type for e in feed(seg, 0.08, Q)]  # 0.14 s of silence in all
+    assert [e.type for e in feed(seg, 0.3, S)] == [T.SPEECH_RESUMED]
+    n = speculation_of(feed(seg, 0.06, Q))
+    assert seg.transcript_ready(True, n, statement=True) == []
+    assert [e.reason for e in feed(seg, 0.1, Q) if e.type is T.TURN_END] == ["complete"]
+
+
+def test_statement_silence_defaults_to_short():
+    seg = TurnSegmenter(**ADAPTIVE)  # no statement_silence_s: statements end at short_silence_s
+    feed(seg, 1.0, S)
+    n = speculation_of(feed(seg, 0.06, Q))
+    assert seg.transcript_ready(True, n, statement=True) == []
+    ends = [e for e in feed(seg, 0.06, Q) if e.type is T.TURN_END]
+    assert [e.at_s for e in ends] == [pytest.approx(1.12)]
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {**ADAPTIVE, "statement_silence_s": 0.1},  # shorter than short_silence_s
+        {**ADAPTIVE, "statement_silence_s": 0.6},  # later than end_silence_s
+        {"statement_silence_s": 0.16},  # without short_silence_s (not adaptive)
+    ],
+)
+def test_bad_statement_params(kw):
+    with pytest.raises(ValueError):
+        TurnSegmenter(**kw)
