@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -20,6 +19,7 @@ from typing import Any
 
 from appliance.core.config import Config
 from appliance.core.errors import ApplianceError
+from appliance.core.logs import setup_logging
 from appliance.core.messages import Event, to_dict
 
 log = logging.getLogger("appliance.daemon")
@@ -48,30 +48,6 @@ class EventBus:
 
     def unsubscribe(self, q: asyncio.Queue[Event]) -> None:
         self._subs.discard(q)
-
-
-class _JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        data = {
-            "t": round(record.created, 3),
-            "level": record.levelname,
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        if record.exc_info:
-            data["exc"] = self.formatException(record.exc_info)
-        return json.dumps(data, ensure_ascii=False)
-
-
-def setup_logging(cfg: Config) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    if cfg.logging.format == "json":
-        handler.setFormatter(_JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(cfg.logging.level)
 
 
 class Daemon:
@@ -138,18 +114,9 @@ class Daemon:
                 log.error("SIP channel failed to start: %s", exc)
                 self.sip = None
             return
-        from appliance.engines.factory import make_stt, make_tts
+        from appliance.engines.factory import load_speech_engines
 
-        stt: Any = None
-        try:
-            stt = await asyncio.to_thread(make_stt, self.cfg)
-        except ApplianceError as exc:
-            log.warning("no speech recognition: calls get the DTMF menu (%s)", exc)
-        tts: Any = None
-        try:
-            tts = await asyncio.to_thread(make_tts, self.cfg)
-        except ApplianceError as exc:
-            log.warning("no speech synthesis: calls get the DTMF menu (%s)", exc)
+        stt, tts = await load_speech_engines(self.cfg)
         try:
             self.sip = SipService(self.cfg, self.brain, SipEngines(stt=stt, tts=tts), on_event=self.bus.publish)
             ports = await self.sip.start()

@@ -62,3 +62,22 @@ def make_tts(cfg: Config) -> Any:
         if lang not in voices:
             log.info("no Piper voice for %r: espeak-ng speaks it", lang)
     return MultiVoiceTTS(PiperTTS(voices) if voices else None, EspeakTTS())
+
+
+async def load_speech_engines(cfg: Config) -> tuple[Any, Any]:
+    """(stt, tts) for the SIP channel; None where a model is missing (calls then get the DTMF menu)."""
+    import asyncio
+
+    from appliance.core.errors import ApplianceError
+
+    stt: Any = None
+    tts: Any = None
+    try:
+        stt = await asyncio.to_thread(make_stt, cfg)
+    except ApplianceError as exc:
+        log.warning("no speech recognition: calls get the DTMF menu (%s)", exc)
+    try:
+        tts = await asyncio.to_thread(make_tts, cfg)
+    except ApplianceError as exc:
+        log.warning("no speech synthesis: calls get the DTMF menu (%s)", exc)
+    return stt, tts

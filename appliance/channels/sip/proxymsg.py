@@ -150,7 +150,9 @@ class SipMessage:
 
 def split_list(value: str) -> list[str]:
     """Split a comma-separated header value, not inside <...> or quotes."""
-    out, cur, depth, quoted = [], [], 0, False
+    out: list[str] = []
+    cur: list[str] = []
+    depth, quoted = 0, False
     for ch in value:
         if ch == '"':
             quoted = not quoted

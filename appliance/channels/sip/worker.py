@@ -35,24 +35,16 @@ async def _engines(cfg: Config, scripted_stt: str | None) -> Any:
         from appliance.engines.tts import EspeakTTS
 
         return SipEngines(stt=ScriptedSTT(json.loads(Path(scripted_stt).read_text())), tts=EspeakTTS())
-    from appliance.engines.factory import make_stt, make_tts
+    from appliance.engines.factory import load_speech_engines
 
-    stt = tts = None
-    try:
-        stt = await asyncio.to_thread(make_stt, cfg)
-    except ApplianceError as exc:
-        print(f"no speech recognition: calls get the DTMF menu ({exc})", file=sys.stderr)
-    try:
-        tts = await asyncio.to_thread(make_tts, cfg)
-    except ApplianceError as exc:
-        print(f"no speech synthesis: calls get the DTMF menu ({exc})", file=sys.stderr)
+    stt, tts = await load_speech_engines(cfg)
     return SipEngines(stt=stt, tts=tts)
 
 
 async def serve(config_file: Path, index: int, scripted_stt: str | None = None) -> int:
     from appliance.brain.factory import build_brain
     from appliance.channels.sip.service import SipService
-    from appliance.daemon import setup_logging
+    from appliance.core.logs import setup_logging
 
     cfg = Config.model_validate(json.loads(config_file.read_text()))
     setup_logging(cfg)
