@@ -206,10 +206,10 @@ class OracleSTT:
     in that audio (known from the synthesized WAV). A fragment at a mid-sentence pause gets a full
     stop, as Whisper tends to write one: the worst case for the end-of-turn rule.
 
-    ``pcm`` must be the exact samples the transport feeds (``read_wav_16k`` of the call's WAV, not
-    the samples written: reading scales int16 by 32767/32768, so every voiced sample differs by
-    one LSB and a byte search on the written PCM never matches). Audio that cannot be found is
-    counted in ``misses`` and transcribed as ``expect``-ed text (the sequential baseline) or "".
+    ``pcm`` must be the exact samples the transport feeds (``read_wav_16k`` of the call's WAV: a
+    16 kHz mono int16 WAV passes through unchanged, so these are the samples written). Audio that
+    cannot be found is counted in ``misses`` and transcribed as ``expect``-ed text (the sequential
+    baseline) or "".
     """
 
     def __init__(self, whisper: Any, pcm: bytes, utts: list[Utt]) -> None:
@@ -366,6 +366,7 @@ async def streaming_run(
     stt_compute = [(e - s) * 1000 for s, e in stt.spans]
     return {
         "setting": label,
+        "turn_strategy": settings.turn_strategy,
         "end_silence_s": settings.end_silence_s,
         "short_silence_s": settings.short_silence_s,
         "speculative_after_s": settings.speculative_after_s,
@@ -572,6 +573,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "ours_default_adaptive": VoiceSettings(),
         "ours_fixed_0.5": VoiceSettings.fixed(0.5),
         "pipecat_default_vad_stop_0.2": VoiceSettings.fixed(0.2),
+        "ours_smart_turn": VoiceSettings.smart_turn(0.5),  # turn_strategy = "smart_turn"
     }
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -605,7 +607,7 @@ def main() -> int:
         "--settings",
         nargs="+",
         default=["ours_default_adaptive", "ours_fixed_0.5", "pipecat_default_vad_stop_0.2"],
-        choices=["ours_default_adaptive", "ours_fixed_0.5", "pipecat_default_vad_stop_0.2"],
+        choices=["ours_default_adaptive", "ours_fixed_0.5", "pipecat_default_vad_stop_0.2", "ours_smart_turn"],
     )
     p.add_argument("--no-smart-turn", dest="smart_turn", action="store_false", help="skip pipecat's smart-turn run")
     p.add_argument("--per-utterance", action="store_true", help="include per-utterance rows")

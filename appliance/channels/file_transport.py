@@ -47,16 +47,22 @@ FRAME_S = 0.02
 
 
 def read_wav_16k(path: Path) -> bytes:
-    """Any WAV -> mono 16 kHz signed 16-bit PCM."""
+    """Any WAV -> mono 16 kHz signed 16-bit PCM. A mono 16 kHz 16-bit WAV passes through
+    unchanged (sample for sample); anything else is mixed to mono, resampled and rescaled."""
     import numpy as np
     import soundfile as sf
     import soxr
 
+    info = sf.info(str(path))
+    if info.samplerate == RATE and info.channels == 1 and info.subtype == "PCM_16":
+        data16, _ = sf.read(str(path), dtype="int16", always_2d=False)
+        return np.asarray(data16, dtype="<i2").tobytes()
     data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     mono = data.mean(axis=1)
     if rate != RATE:
         mono = soxr.resample(mono, rate, RATE)
-    return (np.clip(mono, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+    # soundfile reads int16 as x / 32768: scale back the same way (no 32767/32768 shrink)
+    return np.clip(np.round(mono * 32768.0), -32768, 32767).astype("<i2").tobytes()
 
 
 def write_wav(path: Path, pcm16: bytes, rate: int = RATE) -> None:
@@ -271,13 +277,15 @@ async def run_call(
     vad: Any | None = None,
     settings: Any | None = None,
     greeting: Any | None = None,
+    turn_model: Any | None = None,
 ) -> CallResult:
     """Run one call from ``wav_in`` through the voice pipeline; write the appliance's side to
     ``wav_out`` (aligned with the input) and, optionally, the turn timelines as JSON.
 
     ``greeting`` (a Reply or an async function returning one) is spoken at the start of the
     call. With a brain that has ``record_timeline`` (``Engine``) every turn's timeline is stored
-    with its reply in SQLite before this returns."""
+    with its reply in SQLite before this returns. ``turn_model``: the end-of-turn model of
+    ``turn_strategy = "smart_turn"`` (default: pipecat's smart-turn, shared by the process)."""
     from pipecat.pipeline.worker import PipelineParams, PipelineWorker
     from pipecat.workers.runner import WorkerRunner
 
@@ -306,6 +314,7 @@ async def run_call(
         settings=s,
         vad=vad,
         greeting=greeting,
+        turn_model=turn_model,
     )
     worker = PipelineWorker(
         pipeline,

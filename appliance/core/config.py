@@ -257,18 +257,11 @@ class VoiceConfig(_Model):
     # adaptive end of turn: end after this much silence when the speculative transcript looks
     # finished (docs/VOICE.md); 0 switches it off (every turn waits end_of_turn_silence_s)
     end_of_turn_short_silence_s: float = Field(default=0.12, ge=0)
-    turn_strategy: Literal["silence", "smart_turn"] = "silence"
+    # who ends a turn early (docs/VOICE.md, "Turn strategies"): "silence" (adaptive: a finished-looking
+    # speculative transcript ends it after end_of_turn_short_silence_s), "fixed" (always
+    # end_of_turn_silence_s), "smart_turn" (pipecat's bundled smart-turn model judges the audio)
+    turn_strategy: Literal["silence", "fixed", "smart_turn"] = "silence"
     backchannel_max_s: float = Field(default=0.3, ge=0)
-
-    @field_validator("turn_strategy")
-    @classmethod
-    def _turn_strategy(cls, v: str) -> str:
-        if v == "smart_turn":  # see docs/VOICE.md, "Turn-taking defaults and why"
-            raise ValueError(
-                "'smart_turn' is not supported: pipecat's smart-turn model misjudged synthetic speech in "
-                "our tests and competes with STT for the CPU; use 'silence' (tune end_of_turn_silence_s)"
-            )
-        return v
 
 
 class LoggingConfig(_Model):

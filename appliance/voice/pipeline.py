@@ -19,6 +19,8 @@ from appliance.voice.recorder import CallRecorder
 from appliance.voice.turns import TurnSegmenter
 
 STATEMENT_SILENCE_S = 0.16  # 5 Silero windows of 32 ms
+SMART_TURN_AFTER_S = 0.2  # smart_turn without a short silence: pipecat's default VAD stop_secs
+TURN_STRATEGIES = ("silence", "fixed", "smart_turn")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,17 @@ class VoiceSettings:
     # a transcript that only ends with a full stop (endpointing.TurnVerdict.STATEMENT) waits one VAD
     # window more: Whisper punctuates fragments too, and gaps between words reach 0.128 s
     statement_silence_s: float | None = STATEMENT_SILENCE_S
+    # who ends a turn early (docs/VOICE.md, "Turn strategies"): "silence" (the adaptive rule above,
+    # or fixed when short_silence_s is None), "fixed" (always end_silence_s) or "smart_turn"
+    # (pipecat's smart-turn model on the audio at speculative_after_s; "complete" ends the turn
+    # after short_silence_s, "incomplete" waits end_silence_s)
+    turn_strategy: str = "silence"
+
+    def __post_init__(self) -> None:
+        if self.turn_strategy not in TURN_STRATEGIES:
+            raise ValueError(f"turn_strategy must be one of {TURN_STRATEGIES}, not {self.turn_strategy!r}")
+        if self.turn_strategy == "smart_turn" and self.short_silence_s is None:
+            raise ValueError("turn_strategy 'smart_turn' needs short_silence_s (see VoiceSettings.smart_turn)")
 
     @classmethod
     def from_config(cls, config: Any | None) -> VoiceSettings:
@@ -53,15 +66,24 @@ class VoiceSettings:
         end = voice.end_of_turn_silence_s
         short = getattr(voice, "end_of_turn_short_silence_s", 0.0)
         short = min(short, end) if short > 0 else None
+        strategy = getattr(voice, "turn_strategy", "silence")
+        common: dict[str, Any] = {
+            "min_barge_in_s": voice.backchannel_max_s,
+            "pause_after_s": min(0.1, voice.backchannel_max_s),
+            "slow_notice_s": tools.slow_notice_s,
+            "default_language": tenant.default_language,
+        }
+        if strategy == "fixed" or (strategy == "silence" and short is None):
+            return cls.fixed(end, **common)
+        if strategy == "smart_turn":
+            return cls.smart_turn(end, short, **common)
+        assert short is not None
         return cls(
-            statement_silence_s=min(end, max(short, STATEMENT_SILENCE_S)) if short is not None else None,
+            statement_silence_s=min(end, max(short, STATEMENT_SILENCE_S)),
             end_silence_s=end,
-            speculative_after_s=min(0.06, short) if short is not None else min(0.2, end),
+            speculative_after_s=min(0.06, short),
             short_silence_s=short,
-            min_barge_in_s=voice.backchannel_max_s,
-            pause_after_s=min(0.1, voice.backchannel_max_s),
-            slow_notice_s=tools.slow_notice_s,
-            default_language=tenant.default_language,
+            **common,
         )
 
     def segmenter(self) -> TurnSegmenter:
@@ -81,6 +103,22 @@ class VoiceSettings:
             speculative_after_s=min(0.2, end_silence_s),
             short_silence_s=None,
             statement_silence_s=None,
+            turn_strategy="fixed",
+            **kw,
+        )
+
+    @classmethod
+    def smart_turn(cls, end_silence_s: float = 0.5, after_s: float | None = 0.12, **kw: Any) -> VoiceSettings:
+        """pipecat's smart-turn decides: its model judges the turn's audio after ``after_s`` of
+        silence (None: 0.2 s, pipecat's default VAD stop) and "complete" ends the turn as soon as
+        the verdict is there; "incomplete" waits ``end_silence_s``."""
+        at = min(after_s if after_s is not None else SMART_TURN_AFTER_S, end_silence_s)
+        return cls(
+            end_silence_s=end_silence_s,
+            speculative_after_s=at,
+            short_silence_s=at,
+            statement_silence_s=None,
+            turn_strategy="smart_turn",
             **kw,
         )
 
@@ -99,11 +137,14 @@ def build_voice_pipeline(
     settings: VoiceSettings | None = None,
     vad: Any | None = None,
     greeting: Any | None = None,
+    turn_model: Any | None = None,
 ) -> Any:
     """Return a pipecat ``Pipeline`` for one call.
 
     ``greeting``: a ``Reply``, or an async function returning one (``lambda: engine.greet(...)``),
-    spoken first; None: the caller speaks first (or the transport queues its own SpeakFrame)."""
+    spoken first; None: the caller speaks first (or the transport queues its own SpeakFrame).
+    ``turn_model``: the :class:`~appliance.voice.smart_turn.TurnModel` of ``turn_strategy =
+    "smart_turn"``; None there: the process-wide smart-turn model (loaded at the call's start)."""
     from pipecat.pipeline.pipeline import Pipeline
 
     from appliance.voice.processors import BrainProcessor, EngineSTTProcessor, EngineTTSProcessor, VoiceInputProcessor
@@ -111,11 +152,22 @@ def build_voice_pipeline(
     s = settings or VoiceSettings()
     # ScriptedSTT answers by call count: a discarded speculative call would shift its script.
     speculate = s.speculative_stt and not _scripted(stt)
+    smart = s.turn_strategy == "smart_turn"
+    if smart and turn_model is None:
+        from appliance.voice.smart_turn import shared_smart_turn
+
+        turn_model = shared_smart_turn()
     return Pipeline(
         [
             input_transport,
-            VoiceInputProcessor(recorder=recorder, segmenter=s.segmenter(), policy=s.policy(), vad=vad),
-            EngineSTTProcessor(stt=stt, recorder=recorder, speculate=speculate),
+            VoiceInputProcessor(
+                recorder=recorder,
+                segmenter=s.segmenter(),
+                policy=s.policy(),
+                vad=vad,
+                turn_model=turn_model if smart else None,
+            ),
+            EngineSTTProcessor(stt=stt, recorder=recorder, speculate=speculate, verdicts=not smart),
             BrainProcessor(
                 brain=brain,
                 recorder=recorder,

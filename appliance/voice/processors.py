@@ -2,6 +2,7 @@
 
 ``VoiceInputProcessor``  caller audio -> Silero VAD (pipecat's bundled analyzer, in a thread)
                          -> TurnSegmenter (turns) + InterruptionPolicy (barge-in)
+                         [+ a TurnModel (smart-turn) on the turn's audio at SPECULATIVE_END]
 ``EngineSTTProcessor``   UtteranceAudioFrame -> STTEngine.transcribe in a worker thread
                          -> TranscriptionFrame (language and probability kept)
 ``BrainProcessor``       TranscriptionFrame -> BrainPort.handle -> SpeakFrame per sentence
@@ -58,6 +59,7 @@ from appliance.voice.ports import BrainPort, slow_notice
 from appliance.voice.recorder import CallRecorder
 from appliance.voice.sentences import SentenceChunker
 from appliance.voice.slow import attach_slow_notice
+from appliance.voice.smart_turn import TurnModel, TurnModelVerdict, turn_model_executor
 from appliance.voice.timeline import Mark
 from appliance.voice.turns import TurnEventType, TurnSegmenter
 
@@ -92,6 +94,10 @@ class VoiceInputProcessor(FrameProcessor):
 
     Caller audio is consumed here (not forwarded): each turn's audio travels on as one
     :class:`UtteranceAudioFrame`. After each input frame the shared audio clock advances.
+
+    ``turn_model`` (``turn_strategy = "smart_turn"``): at each SPECULATIVE_END the turn's audio
+    goes to the model in a worker thread and its verdict to ``TurnSegmenter.model_verdict``;
+    speculative transcripts then carry no verdict (the STT processor runs with ``verdicts=False``).
     """
 
     def __init__(
@@ -102,10 +108,13 @@ class VoiceInputProcessor(FrameProcessor):
         policy: InterruptionPolicy | None = None,
         vad: Any | None = None,
         preroll_s: float = 0.3,
+        turn_model: TurnModel | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self._rec = recorder
+        self._turn_model = turn_model
+        self._model_tasks: set[asyncio.Task[None]] = set()
         self._seg = segmenter or TurnSegmenter()
         self._policy = policy or InterruptionPolicy()
         self._vad = vad  # a pipecat VADAnalyzer; SileroVADAnalyzer() when None
@@ -150,6 +159,8 @@ class VoiceInputProcessor(FrameProcessor):
         elif isinstance(frame, SpeculativeTranscriptFrame):
             await self._transcript(frame)
         elif isinstance(frame, (EndFrame, CancelFrame)):
+            for task in list(self._model_tasks):
+                task.cancel()
             self._executor.shutdown(wait=False)
             await self.push_frame(frame, direction)
         else:
@@ -165,6 +176,8 @@ class VoiceInputProcessor(FrameProcessor):
             self._vad = SileroVADAnalyzer()
         self._vad.set_sample_rate(self._rate)
         self._window_bytes = self._vad.num_frames_required() * 2
+        if self._turn_model is not None:  # load once per process, off the event loop
+            await asyncio.get_running_loop().run_in_executor(turn_model_executor(), self._turn_model.load)
 
     async def _audio(self, frame: InputAudioRawFrame) -> None:
         if frame.sample_rate != self._rate:
@@ -195,7 +208,7 @@ class VoiceInputProcessor(FrameProcessor):
             elif self._turn is None:
                 continue
             elif ev.type is TurnEventType.SPECULATIVE_END:
-                if self._seg.adaptive:
+                if self._seg.adaptive and self._turn_model is None:
                     # faster-than-real-time runs wait for the transcript, as with an instant STT
                     key = f"spec-{self._turn}-{ev.speculation}"
                     self._spec_holds.add(key)
@@ -204,6 +217,8 @@ class VoiceInputProcessor(FrameProcessor):
                 tl = self._rec.timelines.get(self._turn)
                 if tl is not None:
                     tl.speculations.append({"n": ev.speculation, "sent_s": ev.at_s})
+                if self._turn_model is not None:
+                    self._ask_model(self._turn, ev.speculation, audio)
                 await self.push_frame(UtteranceAudioFrame(self._turn, audio, self._rate, True, ev.speculation))
             elif ev.type is TurnEventType.SPEECH_RESUMED:
                 self._release_spec_holds()
@@ -229,6 +244,49 @@ class VoiceInputProcessor(FrameProcessor):
         if frame.complete is None or frame.turn != self._turn:
             return
         for ev in self._seg.transcript_ready(frame.complete, frame.speculation, statement=frame.statement):
+            if ev.type is TurnEventType.TURN_END:
+                await self._end_turn(ev.speech_start_s, ev.speech_s, ev.at_s, ev.reason)
+
+    def _ask_model(self, turn: int, speculation: int, audio: bytes) -> None:
+        """Run the turn model on ``audio`` in a worker thread; the clock waits for its verdict
+        (faster-than-real-time runs see the model as instant, like the transcript above)."""
+        assert self._turn_model is not None
+        key = f"model-{turn}-{speculation}"
+        self._spec_holds.add(key)
+        self._rec.clock.hold(key)
+        task = asyncio.get_running_loop().create_task(self._model_verdict(turn, speculation, audio, key))
+        self._model_tasks.add(task)
+        task.add_done_callback(self._model_tasks.discard)
+
+    async def _model_verdict(self, turn: int, speculation: int, audio: bytes, key: str) -> None:
+        assert self._turn_model is not None
+        loop = asyncio.get_running_loop()
+        verdict: TurnModelVerdict | None = None
+        try:
+            verdict = await loop.run_in_executor(turn_model_executor(), self._turn_model.judge, audio, self._rate)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - no verdict: the turn waits the normal silence
+            log.error("turn model failed on turn %s: %s", turn, exc)
+            self._rec.errors.append(f"turn_model: {exc}")
+        finally:
+            if key in self._spec_holds:
+                self._spec_holds.discard(key)
+                self._rec.clock.release(key)
+        if verdict is None:
+            return
+        tl = self._rec.timelines.get(turn)
+        entry = next((e for e in reversed(tl.speculations) if e["n"] == speculation), None) if tl else None
+        if entry is not None:
+            entry.update(
+                model_answered_s=round(self._rec.clock.now(), 4),
+                model_complete=verdict.complete,
+                model_probability=round(verdict.probability, 4),
+                model_ms=verdict.infer_ms,
+            )
+        if turn != self._turn:
+            return
+        for ev in self._seg.model_verdict(verdict.complete, speculation):
             if ev.type is TurnEventType.TURN_END:
                 await self._end_turn(ev.speech_start_s, ev.speech_s, ev.at_s, ev.reason)
 
@@ -290,11 +348,13 @@ class EngineSTTProcessor(FrameProcessor):
         recorder: CallRecorder,
         language_hint: str | None = None,
         speculate: bool = True,
+        verdicts: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self._stt = stt
         self._speculate = speculate
+        self._verdicts = verdicts  # False: a turn model decides (smart_turn), transcripts carry no verdict
         self._rec = recorder
         self._hint = language_hint
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stt")
@@ -336,6 +396,9 @@ class EngineSTTProcessor(FrameProcessor):
             transcript = await asyncio.shield(fut)
         except (asyncio.CancelledError, Exception):  # noqa: BLE001 - discarded or failed: no verdict
             await self._push_verdict(frame, None, "")
+            return
+        if not self._verdicts:
+            await self._push_verdict(frame, None, transcript.text)
             return
         language = transcript.language or self._rec.language or self._hint
         verdict = turn_verdict(transcript.text, language, self._rec.awaiting)

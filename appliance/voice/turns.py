@@ -25,6 +25,12 @@ of silence (or at once, if the transcript arrives later than that), otherwise af
 ``statement_silence_s`` (default: ``short_silence_s``) is for transcripts that only end with a
 full stop (``TurnVerdict.STATEMENT``): Whisper writes one after a fragment too, and gaps between
 words inside a sentence reach 4 VAD windows (0.128 s), so 5 windows (0.16 s) are waited there.
+
+Model verdict (``turn_strategy = "smart_turn"``): instead of a transcript, an end-of-turn model
+(pipecat's smart-turn, :mod:`appliance.voice.smart_turn`) judges the turn's audio at
+SPECULATIVE_END and answers with ``model_verdict(complete, speculation)``: "complete" ends the
+turn like a COMPLETE transcript (after ``short_silence_s``, or at once if later), "incomplete"
+waits for ``end_silence_s``. The segmenter does not care where a verdict comes from.
 """
 
 from __future__ import annotations
@@ -155,6 +161,14 @@ class TurnSegmenter:
         if self._early_end_due():
             return [self._end("complete")]
         return []
+
+    def model_verdict(self, complete: bool, speculation: int | None = None) -> list[TurnEvent]:
+        """An end-of-turn model (smart-turn) judged the audio of SPECULATIVE_END number
+        ``speculation``: ``complete`` ends the turn after ``short_silence_s`` of silence (at once
+        when the verdict comes later than that), otherwise the turn waits ``end_silence_s``.
+        Stale verdicts are ignored, as in :meth:`transcript_ready`. Returns [TURN_END] when the
+        turn ends now."""
+        return self.transcript_ready(complete, speculation)
 
     def _early_end_due(self) -> bool:
         return bool(self._complete) and self._wait_s is not None and self._silence_s + _EPS >= self._wait_s

@@ -93,3 +93,19 @@ def test_cli_config_check_ok(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert '"tenant"' in proc.stdout
+
+
+@pytest.mark.parametrize("strategy", ["silence", "fixed", "smart_turn"])
+def test_turn_strategy_loads(tmp_path: Path, strategy: str) -> None:
+    f = tmp_path / "voice.toml"
+    f.write_text(f'[voice]\nturn_strategy = "{strategy}"\n')
+    assert load_config(f, environ={}).voice.turn_strategy == strategy
+    assert load_config(environ={}, use_system=False).voice.turn_strategy == "silence"  # the default
+
+
+def test_unknown_turn_strategy_names_key(tmp_path: Path) -> None:
+    f = tmp_path / "voice.toml"
+    f.write_text('[voice]\nturn_strategy = "vibes"\n')
+    with pytest.raises(ConfigError) as exc:
+        load_config(f, environ={})
+    assert "voice.turn_strategy" in str(exc.value)

@@ -326,3 +326,85 @@ def test_statement_silence_defaults_to_short():
 def test_bad_statement_params(kw):
     with pytest.raises(ValueError):
         TurnSegmenter(**kw)
+
+
+# -- smart_turn: model_verdict(complete, speculation) -----------------------------------------
+
+SMART = {"speculative_after_s": 0.12, "short_silence_s": 0.12}  # VoiceSettings.smart_turn(0.5)
+
+
+@pytest.mark.parametrize(
+    "verdict_after_s,complete,end_at_s,reason",
+    [
+        (0.12, True, 1.12, "complete"),  # the verdict comes with the speculative point: end at once
+        (0.18, True, 1.18, "complete"),  # inference took 60 ms: end the moment it arrives
+        (0.12, False, 1.5, "silence"),  # "incomplete": the normal end_silence_s
+        (None, None, 1.5, "silence"),  # the model failed / never answered
+        (0.56, True, 1.5, "silence"),  # answered after the turn ended: ignored
+    ],
+)
+def test_model_verdict_end(verdict_after_s, complete, end_at_s, reason):
+    seg = TurnSegmenter(**SMART)
+    feed(seg, 1.0, S)
+    events, silence, n = [], 0.0, None
+    while silence < 0.8 - 1e-9:
+        got = seg.process(CHUNK, Q)
+        silence = round(silence + CHUNK, 6)
+        events += got
+        if n is None and any(e.type is T.SPECULATIVE_END for e in got):
+            n = speculation_of(got)
+            assert got[0].at_s == pytest.approx(1.12)
+        if verdict_after_s is not None and silence == pytest.approx(verdict_after_s):
+            events += seg.model_verdict(complete, n)
+    ends = [e for e in events if e.type is T.TURN_END]
+    assert [(e.at_s, e.reason) for e in ends] == [(pytest.approx(end_at_s), reason)]
+
+
+def test_model_verdict_with_earlier_speculation_waits_short_silence():
+    """The model may answer before short_silence_s (speculation earlier than the short wait)."""
+    seg = TurnSegmenter(speculative_after_s=0.06, short_silence_s=0.12)
+    feed(seg, 1.0, S)
+    n = speculation_of(feed(seg, 0.06, Q))
+    assert seg.model_verdict(True, n) == []  # 0.06 s of silence: not yet
+    ends = [e for e in feed(seg, 0.1, Q) if e.type is T.TURN_END]
+    assert [(e.at_s, e.reason) for e in ends] == [(pytest.approx(1.12), "complete")]
+
+
+def test_model_verdict_stale_after_resumed_speech():
+    """A mid-sentence pause: "complete" for the first part arrives after the caller went on."""
+    seg = TurnSegmenter(**SMART)
+    feed(seg, 1.0, S)
+    first = speculation_of(feed(seg, 0.14, Q))
+    assert [e.type for e in feed(seg, 0.3, S)] == [T.SPEECH_RESUMED]
+    assert seg.model_verdict(True, first) == []  # stale
+    second = speculation_of(feed(seg, 0.12, Q))
+    assert seg.model_verdict(True, first) == []  # another speculation runs
+    (end,) = seg.model_verdict(True, second)
+    assert (end.type, end.reason, end.at_s) == (T.TURN_END, "complete", pytest.approx(1.0 + 0.14 + 0.3 + 0.12))
+    assert end.speech_s == pytest.approx(1.3)
+    assert seg.model_verdict(True, second) == []  # the turn is over
+
+
+def test_model_verdict_without_short_silence_never_ends_early():
+    """A segmenter without short_silence_s (the "fixed" strategy) ignores verdicts."""
+    seg = TurnSegmenter()
+    feed(seg, 1.0, S)
+    n = speculation_of(feed(seg, 0.2, Q))
+    assert seg.model_verdict(True, n) == []
+    assert [(e.at_s, e.reason) for e in feed(seg, 0.4, Q) if e.type is T.TURN_END] == [(pytest.approx(1.5), "silence")]
+
+
+def test_voice_settings_per_strategy():
+    from appliance.voice.pipeline import VoiceSettings
+
+    silence, fixed, smart = VoiceSettings(), VoiceSettings.fixed(0.5), VoiceSettings.smart_turn(0.5)
+    assert (silence.turn_strategy, fixed.turn_strategy, smart.turn_strategy) == ("silence", "fixed", "smart_turn")
+    p = smart.segmenter().params
+    assert (p.speculative_after_s, p.short_silence_s, p.statement_silence_s, p.end_silence_s) == (0.12, 0.12, None, 0.5)
+    assert VoiceSettings.smart_turn(0.5, None).speculative_after_s == 0.2  # pipecat's VAD stop_secs
+    assert VoiceSettings.smart_turn(0.1).speculative_after_s == 0.1  # never past end_silence_s
+    assert fixed.segmenter().params.short_silence_s is None
+    with pytest.raises(ValueError):
+        VoiceSettings(turn_strategy="smart")
+    with pytest.raises(ValueError):
+        VoiceSettings(turn_strategy="smart_turn", short_silence_s=None)
