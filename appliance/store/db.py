@@ -124,6 +124,7 @@ class Database:
         self._reader_engine = self._engine(QueuePool, query_only=True, pool_size=readers, max_overflow=readers * 2)
         self._read_pool = concurrent.futures.ThreadPoolExecutor(max_workers=readers, thread_name_prefix="db-read")
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._submit_lock = threading.Lock()
         self._writer = threading.Thread(target=self._writer_loop, name=f"db-writer:{self.path.name}", daemon=True)
         self._writer.start()
 
@@ -180,12 +181,13 @@ class Database:
         transaction, so a failing job rolls back alone; the batch commits once
         (one fsync) and only then are the callers told. Under load this turns N
         fsyncs into one without weakening durability: nobody hears "done"
-        before their write is on disk.
+        before their write is on disk. The loop never dies: an unexpected error
+        fails that batch's futures and the thread carries on.
         """
         while True:
             job = self._queue.get()
             if job is _STOP:
-                return
+                break
             batch = [job]
             stop = False
             while len(batch) < self.max_batch:
@@ -198,16 +200,35 @@ class Database:
                     break
                 batch.append(nxt)
             live = [(fn, fut) for fn, fut in batch if fut.set_running_or_notify_cancel()]
-            if len(live) == 1:
-                fn, fut = live[0]
-                try:
-                    fut.set_result(self._run_write(fn))
-                except BaseException as exc:  # handed to the caller, never lost
-                    fut.set_exception(exc)
-            elif live:
-                self._run_batch(live)
+            try:
+                if len(live) == 1:
+                    fn, fut = live[0]
+                    try:
+                        fut.set_result(self._run_write(fn))
+                    except BaseException as exc:  # handed to the caller, never lost
+                        fut.set_exception(exc)
+                elif live:
+                    self._run_batch(live)
+            except BaseException as exc:  # a bug here must not leave callers waiting forever
+                log.exception("writer thread: batch failed")
+                for _fn, fut in live:
+                    if not fut.done():
+                        fut.set_exception(StoreError(f"write failed: {exc}"))
             if stop:
+                break
+        self._fail_queued()
+
+    def _fail_queued(self) -> None:
+        """After the writer stopped: nothing left in the queue may wait forever."""
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
                 return
+            if job is not _STOP:
+                _fn, fut = job
+                if fut.set_running_or_notify_cancel():
+                    fut.set_exception(StoreError("the database is closed"))
 
     def _run_batch(self, jobs: list[tuple[Callable[[Session], Any], concurrent.futures.Future[Any]]]) -> None:
         outcomes: list[tuple[bool, Any]] = []
@@ -217,11 +238,15 @@ class Database:
                 try:
                     with Session(self._writer_engine, expire_on_commit=False) as session, session.begin():
                         for fn, _fut in jobs:
+                            # Pending ORM rows are flushed when the savepoint is released, so a job
+                            # has succeeded only once its ``with`` block has exited cleanly.
                             try:
                                 with session.begin_nested():
-                                    outcomes.append((True, fn(session)))
+                                    value = fn(session)
                             except Exception as exc:
                                 outcomes.append((False, exc))
+                            else:
+                                outcomes.append((True, value))
                     break
                 except DBAPIError as exc:
                     busy = _migrate.is_busy(exc.orig) if exc.orig is not None else False
@@ -260,7 +285,10 @@ class Database:
         if threading.current_thread() is self._writer:
             raise StoreError("nested write: a write callable must not call Database.write")
         fut: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._queue.put((fn, fut))
+        with self._submit_lock:  # no job can slip in behind the stop marker
+            if self._closed:
+                raise StoreError("the database is closed")
+            self._queue.put((fn, fut))
         return fut
 
     def write(self, fn: Callable[[Session], T]) -> T:
@@ -344,10 +372,11 @@ class Database:
 
     def close(self) -> None:
         """Finish queued writes, stop the writer thread and close every connection."""
-        if self._closed:
-            return
-        self._closed = True
-        self._queue.put(_STOP)
+        with self._submit_lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put(_STOP)
         if threading.current_thread() is not self._writer:
             self._writer.join()
         self._read_pool.shutdown(wait=True)

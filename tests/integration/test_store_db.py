@@ -156,3 +156,41 @@ def test_close_finishes_queued_writes(tmp_path: Path) -> None:
     again = Database(tmp_path / "a.db")
     assert again.read(_count) == 10
     again.close()
+
+
+def test_group_commit_reports_each_job_after_its_savepoint(tmp_path: Path) -> None:
+    """A job whose pending rows fail when its savepoint is released fails alone; the others
+    get their own results and the writer thread survives (regression: results shifted by one)."""
+    from appliance.store.models import Tenant
+
+    db = Database(tmp_path / "batch.db")
+    try:
+        now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+        block = threading.Event()
+        first = db.submit_write(lambda s: block.wait(5))
+
+        def insert(key: str):
+            def w(s):  # no flush: the INSERT runs when the savepoint is released
+                s.add(Tenant(id=key, name=key, timezone="UTC", currency="EUR", created_at=now, updated_at=now))
+                return key
+
+            return w
+
+        futs = [db.submit_write(insert("a")), db.submit_write(insert("a")), db.submit_write(insert("b"))]
+        block.set()  # the three queued jobs now run as one batch
+        assert first.result(5) is True
+        assert futs[0].result(5) == "a"
+        with pytest.raises(Exception, match="UNIQUE|IntegrityError"):
+            futs[1].result(5)
+        assert futs[2].result(5) == "b"
+        assert sorted(r[0] for r in db.read(lambda s: s.execute(text("SELECT id FROM tenants")).all())) == ["a", "b"]
+        assert db.write(lambda s: 42) == 42  # the writer thread is alive
+    finally:
+        db.close()
+
+
+def test_write_after_close_fails_fast(tmp_path: Path) -> None:
+    db = Database(tmp_path / "closed.db")
+    db.close()
+    with pytest.raises(StoreError):
+        db.write(lambda s: 1)
