@@ -342,6 +342,7 @@ class Dialogue(ExistingBookingFlows):
         state.quote_currency = str(q["currency"])
         state.room = data.get("resource_id")
         state.awaiting = Awaiting.CONFIRMATION
+        state.new_confirmation()
         out.parts.append(
             Part(
                 "summary",

@@ -26,9 +26,12 @@ def _d(value: Any) -> dt.date:
 
 
 def idempotency_key(state: DialogueState, op: str, payload: dict[str, Any]) -> str:
-    """Stable per session and request content: a repeated "yes", a retry, or a
-    restart mid-turn can never create a second booking for the same request."""
-    blob = json.dumps({"s": state.session_id, "op": op, "p": payload}, sort_keys=True, default=str)
+    """Stable per session, confirmation question and request content: a repeated "yes", a retry,
+    or a restart mid-turn can never create a second booking for the question that was answered;
+    the same request confirmed again later (after a cancel, say) is a new booking."""
+    blob = json.dumps(
+        {"s": state.session_id, "n": state.confirm_nonce, "op": op, "p": payload}, sort_keys=True, default=str
+    )
     return f"{op}-{hashlib.sha256(blob.encode()).hexdigest()[:32]}"
 
 
@@ -59,6 +62,7 @@ class ExistingBookingFlows:
                 return
             if state.task is Task.CANCEL:
                 state.awaiting = Awaiting.CANCEL_CONFIRMATION
+                state.new_confirmation()
                 t = state.target_summary
                 out.parts.append(
                     Part(
@@ -208,6 +212,7 @@ class ExistingBookingFlows:
         q = quote.data or {}
         state.change_start, state.change_end = start, end
         state.awaiting = Awaiting.CHANGE_CONFIRMATION
+        state.new_confirmation()
         out.parts.append(
             Part(
                 "confirm_change",

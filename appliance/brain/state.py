@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import uuid
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -108,6 +109,10 @@ class DialogueState:
     target_summary: dict[str, Any] = field(default_factory=dict)
     change_start: dt.date | None = None
     change_end: dt.date | None = None
+    # A fresh value each time a summary or confirmation question is put to the customer. It is part
+    # of every idempotency key, so a repeated "yes" (or a retry after a crash) for the SAME question
+    # never books twice, while asking again later for the same data makes a new booking.
+    confirm_nonce: str | None = None
     # bookkeeping
     language_state: dict[str, Any] = field(default_factory=dict)
     greeted: bool = False
@@ -130,7 +135,11 @@ class DialogueState:
         self.target_summary = {}
         self.change_start = None
         self.change_end = None
+        self.confirm_nonce = None
         self.misunderstood = 0
+
+    def new_confirmation(self) -> None:
+        self.confirm_nonce = uuid.uuid4().hex[:16]
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -341,6 +341,16 @@ def test_repeated_yes_never_double_books(convo: Convo) -> None:
     assert len(convo.bookings()) == 1
 
 
+def test_rebooking_after_cancel_makes_a_new_booking(convo: Convo) -> None:
+    """Regression: the idempotency key must not replay the cancelled booking as "confirmed"."""
+    first = _book(convo, "Max")
+    convo.say(f"Please cancel booking {first}", "en")
+    convo.say("yes", "en")
+    second = _book(convo, "Max")
+    assert second != first
+    assert set(convo.rows("SELECT id, status FROM bookings")) == {(first, "cancelled"), (second, "confirmed")}
+
+
 def test_unclear_input_is_survived(convo: Convo) -> None:
     """Where the rules find nothing, the tiny LLM is asked; its garbage must be rejected."""
     convo.say("I need a room for my dog Max next weekend", "en")
