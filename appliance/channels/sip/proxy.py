@@ -226,7 +226,7 @@ class SipProxy(asyncio.DatagramProtocol):
 
     def _from_outside(self, msg: SipMessage, addr: tuple[str, int]) -> None:
         if not msg.is_request:
-            self._response_from_outside(msg)
+            self._response_from_outside(msg, addr)
             return
         if not self.sources.allows(f"{addr[0]}:{addr[1]}"):
             if msg.method == "ACK":
@@ -282,19 +282,33 @@ class SipProxy(asyncio.DatagramProtocol):
         self._push_via(msg, addr)
         self._send(msg, target)
 
-    def _response_from_outside(self, msg: SipMessage) -> None:
-        """A caller answering a request a worker sent (BYE, REFER, NOTIFY): back to the worker."""
+    def _response_from_outside(self, msg: SipMessage, addr: tuple[str, int]) -> None:
+        """A caller answering a request a worker sent (BYE, REFER, NOTIFY): back to that worker only.
+
+        Only from an allowed source, only for a dialog we know, only with the branch we derived for
+        the worker's Via beneath ours, and only ever to that dialog's worker: a forged response can
+        neither make the proxy send bytes elsewhere nor end somebody else's call."""
         vias = msg.values("via")
-        if len(vias) < 2 or not self._is_our_via(vias[0]):
+        dialog = self.dialogs.get(msg.call_id)
+        if (
+            not self.sources.allows(f"{addr[0]}:{addr[1]}")
+            or dialog is None
+            or len(vias) < 2
+            or not self._is_our_via(vias[0])
+            or Via.parse(vias[0]).params.get("branch") != derive_branch(msg, Via.parse(vias[1]), self._salt)
+        ):
+            self.stats.dropped += 1
+            return
+        worker = self.workers[dialog.worker] if 0 <= dialog.worker < len(self.workers) else None
+        target = Via.parse(vias[1]).reply_address()
+        if worker is None or target[1] != worker[1]:
             self.stats.dropped += 1
             return
         msg.pop_first("via")
-        dialog = self.dialogs.get(msg.call_id)
-        if dialog is not None:
-            dialog.last = time.monotonic()
-            if msg.cseq[1] == "BYE" and msg.status >= 200:
-                self._end(dialog)
-        self._send(msg, Via.parse(vias[1]).reply_address())
+        dialog.last = time.monotonic()
+        if msg.cseq[1] == "BYE" and msg.status >= 200:
+            self._end(dialog)
+        self._send(msg, target)
 
     def _is_our_via(self, value: str) -> bool:
         via = Via.parse(value)
