@@ -10,11 +10,12 @@ daemon continues any conversation where it stopped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,7 +78,7 @@ class Engine:
                 by_pet.setdefault(p, r.id)
         self.renderer = Renderer(config.tenant.name, rooms, by_pet)
         self.identifier = identifier_for(tuple(config.tenant.languages))
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: dict[str, list[Any]] = {}  # session -> [lock, users]
 
     # ------------------------------------------------------------------ status
 
@@ -91,14 +92,29 @@ class Engine:
 
     # ------------------------------------------------------------------ turns
 
+    @contextlib.asynccontextmanager
+    async def _session_lock(self, session_id: str) -> AsyncIterator[None]:
+        """One turn at a time per session; the lock is dropped when nobody holds or awaits it,
+        so a long-running appliance does not keep one per conversation it ever had."""
+        entry = self._locks.get(session_id)
+        if entry is None:
+            entry = self._locks[session_id] = [asyncio.Lock(), 0]
+        entry[1] += 1
+        try:
+            async with entry[0]:
+                yield
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                self._locks.pop(session_id, None)
+
     async def handle(self, utt: Utterance) -> Reply:
-        lock = self._locks.setdefault(utt.session_id, asyncio.Lock())
-        async with lock:
+        async with self._session_lock(utt.session_id):
             return await self._handle(utt)
 
     async def greet(self, session_id: str, channel: Channel, *, caller_id: str | None = None) -> Reply:
         """The first words of a call or chat, in the tenant's default language."""
-        async with self._locks.setdefault(session_id, asyncio.Lock()):
+        async with self._session_lock(session_id):
             state = await self._load(session_id, channel)
             if caller_id:
                 state.caller_id = caller_id

@@ -362,3 +362,25 @@ def test_unclear_input_is_survived(convo: Convo) -> None:
         assert not r.degraded
     convo.script([("Mari Tamm", "en"), ("+372 5123 4567", "en")])
     assert convo.say("yes").booking_id
+
+
+def test_concurrent_messages_in_one_session_are_serialised(tmp_path: Path) -> None:
+    """Two messages for one session at once run one after the other, and no lock is kept after."""
+    c = Convo(make_config(tmp_path))
+    try:
+        engine = c.brain.engine
+
+        async def both() -> list[Reply]:
+            return list(
+                await asyncio.gather(
+                    engine.handle(Utterance(c.session, Channel.WEB, "I need a room for my dog Max next weekend")),
+                    engine.handle(Utterance(c.session, Channel.WEB, "Mari Tamm")),
+                )
+            )
+
+        first, second = c.loop.run_until_complete(both())
+        assert first.awaiting == "owner_name" and second.slots["owner_name"] == "Mari Tamm"
+        assert engine._locks == {}
+        assert c.rows("SELECT count(*) FROM turns WHERE session_id = ?", c.session) == [(4,)]
+    finally:
+        c.close()

@@ -242,6 +242,16 @@ def test_post_message_validates_and_answers(tmp_path: Path) -> None:
         assert body["slots"]["pet_name"] == "Max" and body["awaiting"] == "owner_name"
         assert body["ms"] >= 0
 
+        # a cross-site page cannot drive turns: other origins, and non-JSON bodies, are refused
+        resp = await http.post(url, json={"session": SESSION, "text": "yes"}, headers={"Origin": "http://evil.example"})
+        async with resp:
+            assert resp.status == 403 and (await resp.json())["code"] == "cross_origin"
+        resp = await http.post(
+            url, data=b'{"session": "%s", "text": "yes"}' % SESSION.encode(), headers={"Content-Type": "text/plain"}
+        )
+        async with resp:
+            assert resp.status == 415
+
     run(tmp_path, scenario)
 
 

@@ -146,6 +146,12 @@ async def info(request: web.Request) -> web.Response:
 async def post_message(request: web.Request) -> web.Response:
     """HTTP form of one turn (scripts, benchmarks): {"session": ..., "text": ...}."""
     cfg = request.app[CONFIG_KEY]
+    # A cross-site form or fetch must not drive turns (bookings, callbacks): refuse other origins,
+    # and insist on application/json, which no simple (preflight-free) cross-site request can send.
+    if not _same_origin(request):
+        return web.json_response(error_payload("cross_origin", "cross-origin requests are refused"), status=403)
+    if request.content_type != "application/json":
+        return web.json_response(error_payload("bad_json", "send Content-Type: application/json"), status=415)
     try:
         body = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
