@@ -11,7 +11,6 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 pytest.importorskip("pipecat")
@@ -19,7 +18,7 @@ if shutil.which("espeak-ng") is None:  # pragma: no cover
     pytest.fail("espeak-ng is required: apt-get install -y espeak-ng", pytrace=False)
 
 from appliance.brain.factory import build_brain  # noqa: E402
-from appliance.channels.file_transport import RATE, run_call, write_wav  # noqa: E402
+from appliance.channels.file_transport import run_call, write_wav  # noqa: E402
 from appliance.core.clock import fixed_clock  # noqa: E402
 from appliance.core.config import load_config  # noqa: E402
 from appliance.core.messages import Channel  # noqa: E402
@@ -29,24 +28,9 @@ from appliance.voice.pipeline import VoiceSettings  # noqa: E402
 from appliance.voice.ports import SLOW_NOTICES  # noqa: E402
 from appliance.voice.slow import SlowNoticeRouter  # noqa: E402
 from tests.support.http_backend_server import serve_in_thread  # noqa: E402
+from tests.support.speech import silence, speech  # noqa: E402
 
 NOW = dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))
-_ESPEAK = EspeakTTS()
-
-
-def speech(text: str, language: str) -> bytes:
-    import soxr
-
-    chunk = _ESPEAK.synthesize_sync(text, language)
-    audio = np.frombuffer(chunk.pcm16, dtype="<i2").astype(np.float32) / 32768.0
-    audio = soxr.resample(audio, chunk.sample_rate, RATE)
-    pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2")
-    voiced = np.flatnonzero(np.abs(pcm) > 300)
-    return pcm[voiced[0] : voiced[-1] + 1].tobytes()
-
-
-def silence(seconds: float) -> bytes:
-    return bytes(int(RATE * seconds) * 2)
 
 
 class Spy:

@@ -26,6 +26,7 @@ from appliance.engines.tts import EspeakTTS  # noqa: E402
 from appliance.voice.pipeline import VoiceSettings  # noqa: E402
 from appliance.voice.ports import SLOW_NOTICES  # noqa: E402
 from appliance.voice.timeline import Mark  # noqa: E402
+from tests.support.speech import silence, speech  # noqa: E402
 
 
 class SpyTTS(EspeakTTS):
@@ -54,25 +55,6 @@ class ScriptedBrain:
             await asyncio.sleep(self.delay_s)
         item = self.replies[len(self.seen) - 1]
         return item(utterance) if callable(item) else item
-
-
-_ESPEAK = EspeakTTS()
-
-
-def speech(text: str, language: str) -> bytes:
-    import soxr
-
-    chunk = _ESPEAK.synthesize_sync(text, language)
-    audio = np.frombuffer(chunk.pcm16, dtype="<i2").astype(np.float32) / 32768.0
-    if chunk.sample_rate != RATE:
-        audio = soxr.resample(audio, chunk.sample_rate, RATE)
-    pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2")
-    voiced = np.flatnonzero(np.abs(pcm) > 300)  # trim espeak's leading/trailing silence
-    return pcm[voiced[0] : voiced[-1] + 1].tobytes()
-
-
-def silence(seconds: float) -> bytes:
-    return bytes(int(RATE * seconds) * 2)
 
 
 def seconds(pcm: bytes) -> float:

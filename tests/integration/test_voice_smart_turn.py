@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 
-import numpy as np
 import pytest
 
 from appliance.core.messages import Reply, Utterance
@@ -25,24 +24,9 @@ from appliance.engines.tts import EspeakTTS  # noqa: E402
 from appliance.voice.pipeline import VoiceSettings  # noqa: E402
 from appliance.voice.smart_turn import SmartTurnModel, TurnModel, TurnModelVerdict, shared_smart_turn  # noqa: E402
 from appliance.voice.timeline import Mark  # noqa: E402
+from tests.support.speech import silence, speech  # noqa: E402
 
-_ESPEAK = EspeakTTS()
 UTTERANCES = [("en", "How much is a room for my dog?"), ("ru", "Спасибо большое.")]
-
-
-def speech(text: str, language: str) -> bytes:
-    import soxr
-
-    chunk = _ESPEAK.synthesize_sync(text, language)
-    audio = np.frombuffer(chunk.pcm16, dtype="<i2").astype(np.float32) / 32768.0
-    audio = soxr.resample(audio, chunk.sample_rate, RATE)
-    pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2")
-    voiced = np.flatnonzero(np.abs(pcm) > 300)
-    return pcm[voiced[0] : voiced[-1] + 1].tobytes()
-
-
-def silence(seconds: float) -> bytes:
-    return bytes(int(RATE * seconds) * 2)
 
 
 class EchoBrain:
