@@ -135,7 +135,7 @@ async def _call(cfg: Config, args: argparse.Namespace, stt: Any, tts: Any, clock
 
     brain = await build_brain(cfg, clock=clock, on_event=on_event)
     try:
-        engine = brain.engine
+        engine = brain
         caller_id = getattr(args, "caller_id", None)
 
         async def greet() -> Any:

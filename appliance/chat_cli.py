@@ -59,7 +59,7 @@ async def _chat(
     from appliance.brain.factory import build_brain
 
     brain = await build_brain(cfg, clock=clock)
-    engine = brain.engine
+    engine = brain
     try:
         if interactive:
             print(f"session {session} — type your message, Ctrl-D to quit", file=sys.stderr)

@@ -208,10 +208,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_kb_reindex(args: argparse.Namespace) -> int:
-    from appliance.brain.knowledge import reindex
+    from appliance.engines.embed import embedder_for
+    from appliance.store.knowledge import reindex
 
     cfg = _load(args)
-    stats = reindex(None, cfg)
+    stats = reindex(None, cfg, embedder_for(cfg))
     _print_json(stats) if args.json else print(f"indexed {stats['chunks']} chunks from {stats['files']} files")
     return EXIT_OK
 

@@ -62,8 +62,9 @@ class Daemon:
         self.stopping = asyncio.Event()
 
     async def start(self) -> None:
-        from appliance.brain import language, verbalize
         from appliance.brain.factory import build_brain
+        from appliance.brain.text import verbalize
+        from appliance.brain.understanding import language
 
         cfg = self.cfg
         cfg.data_path.mkdir(parents=True, exist_ok=True)
@@ -75,8 +76,8 @@ class Daemon:
         log.info(
             "store %s; llm %s; knowledge %s",
             cfg.db_path,
-            self.brain.engine.status().llm,
-            self.brain.engine.status().knowledge,
+            self.brain.status().llm,
+            self.brain.status().knowledge,
         )
         from appliance.api import ApiServer
 
@@ -85,7 +86,7 @@ class Daemon:
         if cfg.web.enabled:
             from appliance.channels.web.server import WebServer
 
-            self.web = WebServer(self.brain.engine, cfg)
+            self.web = WebServer(self.brain, cfg)
             try:
                 await self.web.start()
             except OSError as exc:
@@ -139,7 +140,7 @@ class Daemon:
         log.info("stopped")
 
     def status(self) -> dict[str, Any]:
-        st = self.brain.engine.status() if self.brain else None
+        st = self.brain.status() if self.brain else None
         return {
             "pid": os.getpid(),
             "uptime_s": round(time.time() - self.started_at, 1),

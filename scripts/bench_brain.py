@@ -77,11 +77,12 @@ async def main(n: int) -> dict[str, object]:
     )
     now = dt.datetime(2026, 12, 1, 10, tzinfo=dt.timezone(dt.timedelta(hours=2)))
     brain = await build_brain(cfg, clock=fixed_clock(now))
-    engine = brain.engine
+    engine = brain
     talk, tools, all_ms = [], [], []
     bookings = 0
     # warm-up (language detector, templates, first queries), as the daemon does at start
-    from appliance.brain import language, verbalize
+    from appliance.brain.text import verbalize
+    from appliance.brain.understanding import language
 
     language.warm_up(tuple(cfg.tenant.languages))
     verbalize.warm_up()

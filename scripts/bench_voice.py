@@ -305,14 +305,14 @@ async def streaming_run(
     tts_engine = PiperTTS({"en": piper / "tiny-en.onnx", "et": piper / "tiny-en.onnx", "ru": piper / "tiny-ru.onnx"})
     tts_engine.load()
     brain = await build_brain(cfg, clock=fixed_clock(NOW), llm=None)
-    await brain.engine.handle(Utterance("warm-up", Channel.VOICE, "hello, what are your opening hours?"))
+    await brain.handle(Utterance("warm-up", Channel.VOICE, "hello, what are your opening hours?"))
     oracle = OracleSTT(stt_engine, read_wav_16k(wav), utts)
     oracle.expect("warm up", "en")
     oracle.transcribe_sync(to_pcm(speech("warm up", "en")), RATE, "en")
     oracle.misses = 0
     t0 = time.monotonic()
     stt, tts = Timed(oracle, "transcribe_sync", t0), Timed(tts_engine, "synthesize_sync", t0)
-    tb = TimedBrain(brain.engine, t0)
+    tb = TimedBrain(brain, t0)
     try:
         result = await run_call(
             wav,
@@ -409,7 +409,7 @@ async def sequential_baseline(
                 stt.expect(p, lang)
             s = time.monotonic()
             tr = await asyncio.to_thread(stt.transcribe_sync, audio, RATE, lang)
-            reply = await brain.engine.handle(Utterance(f"seq-{i}", Channel.VOICE, tr.text or p, language_hint=lang))
+            reply = await brain.handle(Utterance(f"seq-{i}", Channel.VOICE, tr.text or p, language_hint=lang))
             await asyncio.to_thread(tts.synthesize_sync, reply.speakable or reply.text, reply.language or lang)
             out.append(detect_ms + (time.monotonic() - s) * 1000)
     finally:
@@ -438,12 +438,12 @@ async def barge_in_runs(cfg: Any, runs: int, tmp: Path) -> dict[str, Any]:
             result = await run_call(
                 wav,
                 tmp / "barge-out.wav",
-                brain=brain.engine,
+                brain=brain,
                 stt=ScriptedSTT(["how much is it"]),
                 tts=EspeakTTS(),
                 session_id=sid,
                 config=cfg,
-                greeting=lambda sid=sid, b=brain: b.engine.greet(sid, Channel.VOICE),
+                greeting=lambda sid=sid, b=brain: b.greet(sid, Channel.VOICE),
             )
         finally:
             await brain.aclose()
@@ -527,7 +527,7 @@ async def memory_run(cfg: Any, k: int, tmp: Path) -> dict[str, Any]:
         await run_call(
             wav,
             tmp / f"mem-{i}.wav",
-            brain=brain.engine,
+            brain=brain,
             stt=ScriptedSTT(PHRASES[:3]),
             tts=EspeakTTS(),
             session_id=f"mem-{i}-{time.monotonic_ns()}",

@@ -47,8 +47,9 @@ NAMES = ["Max", "Bella", "Luna", "Charlie", "Milo", "Daisy", "Rocky", "Molly", "
 
 async def serve(data_dir: str) -> None:
     """Child process: a real WebServer with a real engine; prints {"port": N} and runs until stdin closes."""
-    from appliance.brain import language, verbalize
     from appliance.brain.factory import build_brain
+    from appliance.brain.text import verbalize
+    from appliance.brain.understanding import language
     from appliance.channels.web.server import WebServer
     from appliance.core.clock import fixed_clock
     from appliance.core.config import load_config
@@ -61,7 +62,7 @@ async def serve(data_dir: str) -> None:
     language.warm_up(tuple(cfg.tenant.languages))
     verbalize.warm_up()
     brain = await build_brain(cfg, clock=fixed_clock(PINNED_NOW))
-    server = WebServer(brain.engine, cfg)
+    server = WebServer(brain, cfg)
     await server.start()
     print(json.dumps({"port": server.port}), flush=True)
     loop = asyncio.get_running_loop()

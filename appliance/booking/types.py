@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 
@@ -111,21 +111,6 @@ class BookingChange:
     pet_type: str | None = None
     owner_name: str | None = None
     owner_phone: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CallbackTicket:
-    id: int
-    tenant_id: str
-    phone: str | None
-    name: str | None
-    reason: str
-    language: str
-    session_id: str | None
-    channel: str
-    status: str  # open / done
-    created_at: dt.datetime
-    details: dict[str, object] = field(default_factory=dict)
 
 
 @runtime_checkable

@@ -1,4 +1,4 @@
-"""Wire one :class:`Engine` from the configuration (used by the daemon and the CLI)."""
+"""Wire one :class:`~appliance.brain.dialogue.brain.Brain` from the configuration (used by the daemon and the CLI)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from appliance.booking.local import LocalBackend
-from appliance.brain.engine import Engine, EventSink
-from appliance.brain.persist import ConversationStore
-from appliance.brain.understand import Understanding
+from appliance.brain.dialogue.brain import Brain, EventSink
+from appliance.brain.understanding.proposal import Understanding
 from appliance.core.clock import Clock, system_clock
 from appliance.core.config import Config
 from appliance.core.errors import EngineUnavailable
+from appliance.store.conversations import ConversationStore
 from appliance.store.db import Database
 from appliance.store.repos import CallbackRepository
 from appliance.tools.booking_tools import default_registry
@@ -23,10 +23,9 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class Brain:
-    """An engine with everything it owns, closed together."""
+class OwnedResources:
+    """What ``build_brain`` opened for a brain, closed together by ``Brain.aclose``."""
 
-    engine: Engine
     db: Database
     backend: Any
     llm: Any
@@ -50,7 +49,7 @@ class Brain:
 
 def make_backend(config: Config, db: Database, clock: Clock) -> Any:
     if config.tools.backend == "http":
-        from appliance.tools.http_backend import HttpBackend
+        from appliance.booking.http import HttpBackend
 
         return HttpBackend(config.tools.http_url, token=config.tools.http_token, timeout=config.tools.timeout_s)
     backend = LocalBackend(db, config, clock)
@@ -89,9 +88,10 @@ def _models_dir(config: Config) -> Any:
 
 def make_knowledge(config: Config, db: Database) -> Any:
     try:
-        from appliance.brain.knowledge import KnowledgeBase
+        from appliance.engines.embed import embedder_for
+        from appliance.store.knowledge import KnowledgeBase
 
-        return KnowledgeBase.open(db, config)
+        return KnowledgeBase.open(db, config, embedder_for(config))
     except Exception:
         log.exception("knowledge base unavailable; questions get the callback offer")
         return None
@@ -106,6 +106,7 @@ async def build_brain(
     on_event: EventSink | None = None,
     knowledge: Any = "config",
 ) -> Brain:
+    """The brain, owning what it opened here (``await brain.aclose()`` closes it)."""
     # Opening (migrating), syncing resources and indexing the knowledge base block: keep them off the loop.
     owns_db = db is None
     if db is None:
@@ -120,7 +121,7 @@ async def build_brain(
     callbacks = CallbackRepository(db, tenant_id=config.tenant.id, clock=clock, actor="brain")
     executor = ToolExecutor(default_registry(), config.tools)
     understanding = Understanding(config, llm)
-    engine = Engine(
+    return Brain(
         config,
         sessions=ConversationStore(db, tenant_id=config.tenant.id, clock=clock),
         executor=executor,
@@ -130,5 +131,5 @@ async def build_brain(
         knowledge=knowledge,
         clock=clock,
         on_event=on_event,
+        resources=OwnedResources(db, backend, llm, knowledge, owns_db, owns_llm),
     )
-    return Brain(engine, db, backend, llm, knowledge, owns_db, owns_llm)

@@ -283,7 +283,7 @@ async def run_call(
     ``wav_out`` (aligned with the input) and, optionally, the turn timelines as JSON.
 
     ``greeting`` (a Reply or an async function returning one) is spoken at the start of the
-    call. With a brain that has ``record_timeline`` (``Engine``) every turn's timeline is stored
+    call. With a brain that has ``record_timeline`` (``Brain``) every turn's timeline is stored
     with its reply in SQLite before this returns. ``turn_model``: the end-of-turn model of
     ``turn_strategy = "smart_turn"`` (default: pipecat's smart-turn, shared by the process)."""
     from pipecat.pipeline.worker import PipelineParams, PipelineWorker

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import math
 import re
 import threading
@@ -15,10 +16,15 @@ import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from appliance.core.errors import EngineUnavailable, ModelError
 from appliance.engines.base import require, require_path
+
+if TYPE_CHECKING:
+    from appliance.core.config import Config
+
+log = logging.getLogger(__name__)
 
 
 def l2_normalize(vector: Sequence[float]) -> list[float]:
@@ -143,3 +149,20 @@ class LlamaCppEmbedder(Embedder):
 
 
 __all__ = ["Embedder", "HashingEmbedder", "LlamaCppEmbedder", "l2_normalize"]
+
+
+def embedder_for(config: Config) -> Embedder:
+    """The configured embedder; the hashing one when no model is configured or it is missing."""
+    ref = config.knowledge.embedding_model
+    if not ref:
+        return HashingEmbedder()
+    from appliance.engines.manifest import models_dir, resolve_model_ref
+
+    try:
+        path = resolve_model_ref(ref, dest=models_dir(config))
+    except EngineUnavailable as exc:
+        log.warning("embedding model unavailable (%s); using the hashing embedder", exc)
+        return HashingEmbedder()
+    if path is None:
+        return HashingEmbedder()
+    return LlamaCppEmbedder(path, threads=config.llm.threads)

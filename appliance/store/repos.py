@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from appliance.booking.types import CallbackTicket
 from appliance.core.clock import Clock, system_clock
 from appliance.core.errors import NotFound, StoreError
+from appliance.core.tickets import CallbackTicket
 from appliance.store.db import Database
 from appliance.store.models import TURN_STAGES, AuditLog, CallbackTicketRow, ConversationSession, Turn
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from appliance.booking.serialize import availability_to_dict, booking_to_dict, quote_to_dict
 from appliance.booking.types import BookingChange, BookingRequest
 from appliance.core.errors import ValidationError
 from appliance.tools.context import ToolContext
-from appliance.tools.serialize import availability_to_dict, booking_to_dict, quote_to_dict
 from appliance.tools.spec import PetType, ToolRegistry, tool
 
 

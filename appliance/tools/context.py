@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from appliance.booking.types import BookingBackend, CallbackTicket
+from appliance.booking.types import BookingBackend
+from appliance.core.tickets import CallbackTicket
 
 if TYPE_CHECKING:
     from appliance.core.config import Config

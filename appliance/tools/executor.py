@@ -29,11 +29,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from appliance.booking.serialize import jsonable
 from appliance.core.config import ToolsConfig
 from appliance.core.errors import ApplianceError, BackendError, BackendTimeout, BookingError, ValidationError
 from appliance.core.messages import Action, OutcomeStatus
 from appliance.tools.context import ToolContext
-from appliance.tools.serialize import jsonable
 from appliance.tools.spec import ToolRegistry, ToolSpec
 
 log = logging.getLogger(__name__)

@@ -65,7 +65,7 @@ SHORT_ANSWERS: dict[str, frozenset[str]] = {
         "алло до свидания".split()
     ),
 }
-# slots whose answer is a short phrase (Reply.awaiting values, see brain.engine._public_awaiting)
+# slots whose answer is a short phrase (Reply.awaiting values, see brain.dialogue.brain._public_awaiting)
 SHORT_SLOTS = frozenset(
     "pet_name owner_name pet_type start_date end_date owner_phone callback_phone booking_id confirmation "
     "alternative".split()

@@ -9,7 +9,7 @@ from appliance.core.messages import Reply, Utterance
 
 @runtime_checkable
 class BrainPort(Protocol):
-    """What the voice pipeline needs from the dialogue engine (``appliance.brain.engine``)."""
+    """What the voice pipeline needs from the dialogue engine (``appliance.brain.dialogue.brain``)."""
 
     async def handle(self, utterance: Utterance) -> Reply: ...
 

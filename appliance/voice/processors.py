@@ -453,14 +453,14 @@ class EngineSTTProcessor(FrameProcessor):
 class BrainProcessor(FrameProcessor):
     """Hands each final transcript to the brain and speaks the reply sentence by sentence.
 
-    * ``greeting``: a Reply (or an async function returning one, e.g. ``Engine.greet``) spoken
+    * ``greeting``: a Reply (or an async function returning one, e.g. ``Brain.greet``) spoken
       first, as a turn of kind "greeting"; the clock is held until it is synthesized, so it
       starts at the beginning of the call.
-    * Slow tools: when the brain has an ``on_slow`` hook (``Engine``), the call registers for its
+    * Slow tools: when the brain has an ``on_slow`` hook (``Brain``), the call registers for its
       session (:mod:`appliance.voice.slow`) and says "one moment" when a tool is slow. A timer on
       the whole brain call (``brain_notice_s``) covers brains without the hook and a slow LLM.
       At most one notice per brain call.
-    * Timelines: when the brain has ``record_timeline`` (``Engine``), each turn's timeline is
+    * Timelines: when the brain has ``record_timeline`` (``Brain``), each turn's timeline is
       stored with the brain's reply once its playback ended or was interrupted.
     """
 

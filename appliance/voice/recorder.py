@@ -69,7 +69,7 @@ class CallRecorder:
     errors: list[str] = field(default_factory=list)
     barge_ins: list[dict[str, Any]] = field(default_factory=list)  # policy decisions (audio time)
     notices: list[dict[str, Any]] = field(default_factory=list)
-    # ``Engine.record_timeline``: set by the BrainProcessor when the brain has one. Each turn is
+    # ``Brain.record_timeline``: set by the BrainProcessor when the brain has one. Each turn is
     # reported once, when its playback ended or was interrupted (or at the end of the call).
     timeline_sink: TimelineSink | None = None
     _next_turn: int = 1

@@ -1,6 +1,6 @@
 """Route the brain's slow-tool hook to the call that is waiting.
 
-``Engine.on_slow`` is one attribute on an engine that serves every channel and every
+``Brain.on_slow`` is one attribute on an engine that serves every channel and every
 concurrent call, while the "one moment, I'm checking" has to be spoken on the call whose tool
 is slow. :class:`SlowNoticeRouter` takes that attribute over and dispatches by session id;
 each voice call registers a handler for its own session and removes it when it ends. Sessions
@@ -19,7 +19,7 @@ SlowHandler = Callable[[str], Awaitable[None]]  # (language) -> None
 
 
 class SlowNoticeRouter:
-    """An ``Engine.on_slow`` that calls the handler registered for the session."""
+    """An ``Brain.on_slow`` that calls the handler registered for the session."""
 
     def __init__(self, previous: Callable[[str, str], Awaitable[None]] | None = None) -> None:
         self._handlers: dict[str, SlowHandler] = {}

@@ -101,7 +101,7 @@ class TurnTimeline:
         return out
 
     def stages(self) -> dict[str, float]:
-        """What ``Engine.record_timeline`` stores with the turn: each stage on the call's audio
+        """What ``Brain.record_timeline`` stores with the turn: each stage on the call's audio
         timeline (seconds since the call started; the stage columns of ``turns``), the same on
         the wall clock as ``wall_<stage>``, and the derived latencies in ms."""
         out: dict[str, float] = {}

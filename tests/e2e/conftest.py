@@ -76,7 +76,7 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
 
     async def start() -> tuple[Any, WebServer]:
         brain = await build_brain(cfg, clock=fixed_clock(PINNED_NOW))
-        server = WebServer(brain.engine, cfg)
+        server = WebServer(brain, cfg)
         await server.start()
         return brain, server
 

@@ -154,7 +154,7 @@ def test_booking_by_typing_and_quick_replies_lands_in_sqlite(page: Any, live_ser
     assert rows == [
         (number, "Max", "dog", "2026-12-05", "2026-12-06", "John Smith", "+37251234567", "confirmed", "web")
     ]
-    backend = LocalBackend(live_server.brain.db, live_server.config, fixed_clock(PINNED_NOW))
+    backend = LocalBackend(live_server.brain.resources.db, live_server.config, fixed_clock(PINNED_NOW))
     found = live_server.run(backend.find_bookings(booking_id=number))
     assert [b.pet_name for b in found] == ["Max"]
 

@@ -53,7 +53,7 @@ class Convo:
 
     def say(self, text: str, lang: str | None = None) -> Reply:
         utt = Utterance(self.session, self.channel, text, caller_id=self.caller_id)
-        reply = self.loop.run_until_complete(self.brain.engine.handle(utt))
+        reply = self.loop.run_until_complete(self.brain.handle(utt))
         self.replies.append(reply)
         if lang is not None:
             assert reply.language == lang, f"{text!r} -> {reply.language}: {reply.text}"
@@ -356,7 +356,7 @@ def test_unclear_input_is_survived(convo: Convo) -> None:
     convo.say("I need a room for my dog Max next weekend", "en")
     r = convo.say("hmm well uh", "en")
     assert r.awaiting == "owner_name"
-    und = convo.brain.engine.understanding
+    und = convo.brain.understanding
     if und.llm is not None:
         assert und.llm_calls >= 1  # the plumbing ran; whatever it proposed was rejected or harmless
         assert not r.degraded
@@ -368,7 +368,7 @@ def test_concurrent_messages_in_one_session_are_serialised(tmp_path: Path) -> No
     """Two messages for one session at once run one after the other, and no lock is kept after."""
     c = Convo(make_config(tmp_path))
     try:
-        engine = c.brain.engine
+        engine = c.brain
 
         async def both() -> list[Reply]:
             return list(

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from appliance.booking.http import HttpBackend
 from appliance.core.config import ToolsConfig, load_config
 from appliance.core.messages import OutcomeStatus
 from appliance.tools import ToolContext, ToolExecutor, ToolResult, default_registry
-from appliance.tools.http_backend import HttpBackend
 from tests.support.callback_sink import MemoryCallbackSink
 from tests.support.http_backend_server import BookingServer, serve_in_thread
 

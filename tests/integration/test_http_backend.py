@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from appliance.booking.http import HttpBackend, _error_for
 from appliance.booking.types import (
     Availability,
     Booking,
@@ -28,7 +29,6 @@ from appliance.core.errors import (
     NotFound,
     ValidationError,
 )
-from appliance.tools.http_backend import HttpBackend, _error_for
 from tests.support.http_backend_server import BookingServer, serve_in_thread
 
 D = dt.date

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from appliance.brain.knowledge import KnowledgeBase, chunk_markdown, fts_query
 from appliance.core.config import load_config
+from appliance.engines.embed import HashingEmbedder, embedder_for
+from appliance.store.knowledge import KnowledgeBase, chunk_markdown, fts_query
 
 
 def cfg_for(tmp_path: Path, **knowledge: object):
@@ -37,7 +38,7 @@ def test_fts_query_prefixes_long_words() -> None:
     ],
 )
 def test_hybrid_search_answers_in_the_session_language(tmp_path: Path, question: str, lang: str, source: str) -> None:
-    kb = KnowledgeBase.open(None, cfg_for(tmp_path))
+    kb = KnowledgeBase.open(None, cfg_for(tmp_path), HashingEmbedder())
     try:
         hits = kb.search_sync(question, lang)
         assert hits and all(h.language == lang for h in hits)
@@ -47,7 +48,7 @@ def test_hybrid_search_answers_in_the_session_language(tmp_path: Path, question:
 
 
 def test_nothing_relevant_returns_nothing(tmp_path: Path) -> None:
-    kb = KnowledgeBase.open(None, cfg_for(tmp_path))
+    kb = KnowledgeBase.open(None, cfg_for(tmp_path), HashingEmbedder())
     try:
         assert kb.search_sync("zxqv wvut", "en") == []
     finally:
@@ -56,7 +57,7 @@ def test_nothing_relevant_returns_nothing(tmp_path: Path) -> None:
 
 def test_reindex_is_incremental_by_fingerprint(tmp_path: Path) -> None:
     cfg = cfg_for(tmp_path)
-    kb = KnowledgeBase.open(None, cfg)
+    kb = KnowledgeBase.open(None, cfg, embedder_for(cfg))
     assert not kb.stale()
     kb.close()
 
@@ -64,7 +65,7 @@ def test_reindex_is_incremental_by_fingerprint(tmp_path: Path) -> None:
 def test_embedding_gguf_plumbing(tmp_path: Path, test_models: dict[str, Path]) -> None:
     """The tiny random embedding GGUF goes through the real loading code (plumbing only, never content)."""
     cfg = cfg_for(tmp_path, embedding_model=str(test_models["embed"]))
-    kb = KnowledgeBase.open(None, cfg)
+    kb = KnowledgeBase.open(None, cfg, embedder_for(cfg))
     try:
         assert type(kb.embedder).__name__ == "LlamaCppEmbedder"
         stats = kb.reindex()

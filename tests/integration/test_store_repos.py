@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from appliance.booking.types import CallbackTicket
 from appliance.core.clock import fixed_clock
 from appliance.core.errors import NotFound
+from appliance.core.tickets import CallbackTicket
 from appliance.store import Database
 from appliance.store.repos import AuditRepository, CallbackRepository, SessionRepository, TurnRepository
 

@@ -1,6 +1,6 @@
 """The voice pipeline with the real brain (Engine on a real SQLite file): the TTS voice follows a
 language switch mid-call (tiny Piper voices for en/ru, espeak-ng for et), and a slow tool on a
-real (slow) HTTP booking backend makes the call say "one moment" through ``Engine.on_slow``."""
+real (slow) HTTP booking backend makes the call say "one moment" through ``Brain.on_slow``."""
 
 from __future__ import annotations
 
@@ -80,12 +80,12 @@ def test_language_switch_mid_call_switches_the_voice(tmp_path: Path, test_models
             return await run_call(
                 tmp_path / "in.wav",
                 tmp_path / "out.wav",
-                brain=brain.engine,
+                brain=brain,
                 stt=stt,
                 tts=tts,
                 session_id="switch",
                 config=cfg,
-                greeting=lambda: brain.engine.greet("switch", Channel.VOICE),
+                greeting=lambda: brain.greet("switch", Channel.VOICE),
             )
         finally:
             await brain.aclose()
@@ -131,7 +131,7 @@ def test_slow_tool_says_one_moment_in_the_session_language(tmp_path: Path) -> No
                 result = await run_call(
                     tmp_path / "in.wav",
                     tmp_path / "out.wav",
-                    brain=brain.engine,
+                    brain=brain,
                     stt=ScriptedSTT([Transcript(t, "ru", 0.95, 2.0) for t in script]),
                     tts=tts,
                     session_id="slow-ru",
@@ -139,7 +139,7 @@ def test_slow_tool_says_one_moment_in_the_session_language(tmp_path: Path) -> No
                     settings=VoiceSettings.from_config(cfg),
                 )
                 # the call's handler is gone from the engine's hook afterwards
-                assert isinstance(brain.engine.on_slow, SlowNoticeRouter) and len(brain.engine.on_slow) == 0
+                assert isinstance(brain.on_slow, SlowNoticeRouter) and len(brain.on_slow) == 0
                 return result
             finally:
                 await brain.aclose()

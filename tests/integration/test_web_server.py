@@ -42,7 +42,7 @@ def run(tmp_path: Path, scenario: Scenario, **web: Any) -> None:
 
     async def go() -> None:
         brain = await build_brain(cfg, clock=fixed_clock(NOW))
-        server = WebServer(brain.engine, cfg)
+        server = WebServer(brain, cfg)
         await server.start()
         try:
             assert cfg.web.host == "127.0.0.1"

@@ -6,7 +6,7 @@ import asyncio
 import datetime as dt
 from typing import Any
 
-from appliance.booking.types import CallbackTicket
+from appliance.core.tickets import CallbackTicket
 
 
 class MemoryCallbackSink:

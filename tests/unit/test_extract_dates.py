@@ -9,7 +9,7 @@ import datetime as dt
 
 import pytest
 
-from appliance.brain.extract import extract
+from appliance.brain.understanding.extract import extract
 
 TODAY = dt.date(2026, 11, 18)  # a Wednesday
 D = dt.date
@@ -351,7 +351,7 @@ def test_spans_ground_the_text() -> None:
 
 
 def test_dateparser_fallback_only_for_leftover_month_words() -> None:
-    from appliance.brain.extract import dateparser_calls
+    from appliance.brain.understanding.extract import dateparser_calls
 
     before = dateparser_calls()
     assert extract("10 December", "en", today=TODAY).single_date == D(2026, 12, 10)

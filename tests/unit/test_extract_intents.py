@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from appliance.brain.extract import Extraction, extract
+from appliance.brain.understanding.extract import Extraction, extract
 from appliance.core.messages import Intent
 
 TODAY = dt.date(2026, 11, 18)

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from appliance.brain.extract import extract
+from appliance.brain.understanding.extract import extract
 
 TODAY = dt.date(2026, 11, 18)
 

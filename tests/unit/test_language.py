@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from appliance.brain.language import (
+from appliance.brain.understanding.language import (
     LanguageIdentifier,
     LanguageTracker,
     UnsupportedLanguage,

@@ -1,4 +1,8 @@
-"""Import direction is a rule: core <- store/booking/engines <- tools <- brain <- voice <- channels <- daemon."""
+"""Import direction is a rule: core <- store/engines <- booking <- tools <- brain <- voice <- channels <- daemon.
+
+Packages of the same rank may not import each other (that is how a package cycle starts), and the
+rooms inside ``appliance.brain`` have their own ranks: state <- text/understanding <- dialogue <- factory.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,8 @@ ROOT = Path(__file__).resolve().parents[2] / "appliance"
 RANK = {
     "core": 0,
     "store": 1,
-    "booking": 1,
     "engines": 1,
+    "booking": 1.5,  # the local backend stores bookings; the store knows no booking
     "tools": 2,
     "brain": 3,
     "voice": 4,
@@ -25,6 +29,24 @@ RANK = {
     "console": 7,
     "__main__": 8,
 }
+ENTRY_RANK = 6  # from here up, modules of one rank are entry points and may call each other
+
+
+# Rooms inside the brain (appliance.brain.<room>), same rules as above.
+BRAIN_RANK = {
+    "state": 0,  # the dialogue state every room reads
+    "text": 1,  # render, verbalize, templates: parts -> words
+    "understanding": 1,  # language, extract, the LLM proposal and its validation: words -> extraction
+    "dialogue": 2,  # the brain, the policy, flows, answers: extraction -> tool calls -> parts
+    "factory": 3,  # wires one brain from the configuration
+}
+
+
+def _room(module: str) -> str | None:
+    parts = module.split(".")
+    if parts[:2] != ["appliance", "brain"] or len(parts) < 3:
+        return None
+    return parts[2]
 
 
 def _layer(module: str) -> str | None:
@@ -69,8 +91,24 @@ def test_imports_point_one_way() -> None:
             target = _layer(mod)
             if target is None or target == own or target not in RANK:
                 continue
-            if RANK[target] > RANK[own]:
+            if RANK[target] > RANK[own] or (RANK[target] == RANK[own] < ENTRY_RANK):
                 wrong.append(f"{path.relative_to(ROOT.parent)}:{lineno} {own} imports {mod}")
             if own == "console" and target not in ("core", "api"):
                 wrong.append(f"{path.relative_to(ROOT.parent)}:{lineno} console must use the daemon API, not {mod}")
     assert not wrong, "wrong-way imports:\n" + "\n".join(wrong)
+
+
+def test_brain_rooms_point_one_way() -> None:
+    wrong: list[str] = []
+    for path in (ROOT / "brain").rglob("*.py"):
+        own = _room(".".join(("appliance", *path.relative_to(ROOT).with_suffix("").parts)))
+        if own is None or own == "__init__":
+            continue
+        assert own in BRAIN_RANK, f"{path} is in no room of test_layers.BRAIN_RANK"
+        for lineno, mod in _imports(path):
+            target = _room(mod)
+            if target is None or target == own:
+                continue
+            if target not in BRAIN_RANK or BRAIN_RANK[target] >= BRAIN_RANK[own]:
+                wrong.append(f"{path.relative_to(ROOT.parent)}:{lineno} brain.{own} imports {mod}")
+    assert not wrong, "wrong-way imports between the brain's rooms:\n" + "\n".join(wrong)

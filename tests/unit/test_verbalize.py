@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from appliance.brain.verbalize import (
+from appliance.brain.text.verbalize import (
     format_date,
     format_money,
     format_nights,

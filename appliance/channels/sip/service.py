@@ -113,7 +113,7 @@ class SipService:
         pjmedia's clock thread needs the GIL for every call's media port every 20 ms, so they stalled
         every call's outgoing RTP for ~0.5 s."""
         try:
-            from appliance.brain.language import warm_up
+            from appliance.brain.understanding.language import warm_up
 
             warm_up(self.config.tenant.languages)
         except Exception as exc:  # noqa: BLE001 - a missing detector is the brain's business

@@ -38,7 +38,7 @@ STATIC = Path(__file__).with_name("static")
 _SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
 
-class EngineStatusView(Protocol):
+class BrainStatusView(Protocol):
     """What ``/healthz`` reports of the brain's status."""
 
     @property
@@ -51,13 +51,13 @@ class EngineStatusView(Protocol):
     def degraded(self) -> bool: ...
 
 
-class ChatEngine(Protocol):
-    """What the web channel needs of the brain (:class:`appliance.brain.engine.Engine`)."""
+class ChatBrain(Protocol):
+    """What the web channel needs of the brain (:class:`appliance.brain.dialogue.brain.Brain`)."""
 
     @property
     def sessions(self) -> Any: ...
 
-    def status(self) -> EngineStatusView: ...
+    def status(self) -> BrainStatusView: ...
 
     async def handle(self, utt: Utterance) -> Reply: ...
 
@@ -66,7 +66,7 @@ class ChatEngine(Protocol):
     async def snapshot(self, session_id: str) -> dict[str, Any]: ...
 
 
-ENGINE_KEY = web.AppKey("engine", ChatEngine)
+ENGINE_KEY = web.AppKey("engine", ChatBrain)
 CONFIG_KEY = web.AppKey("config", Config)
 SOCKETS_KEY = web.AppKey("sockets", set[web.WebSocketResponse])
 
@@ -223,7 +223,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 
 
 async def _dispatch(
-    ws: web.WebSocketResponse, engine: ChatEngine, cfg: Config, session: str | None, raw: str
+    ws: web.WebSocketResponse, engine: ChatBrain, cfg: Config, session: str | None, raw: str
 ) -> str | None:
     """Handle one client frame; returns the (possibly new) session id."""
     try:
@@ -280,7 +280,7 @@ async def _guarded(ws: web.WebSocketResponse, session: str, work: Any) -> None:
         await ws.send_json(error_payload("internal", "Sorry, something went wrong. Please try again."))
 
 
-async def _turn(ws: web.WebSocketResponse, engine: ChatEngine, session: str, text: str) -> None:
+async def _turn(ws: web.WebSocketResponse, engine: ChatBrain, session: str, text: str) -> None:
     started = time.perf_counter()
     reply = await engine.handle(Utterance(session_id=session, channel=Channel.WEB, text=text))
     payload = reply_payload(reply)
@@ -288,7 +288,7 @@ async def _turn(ws: web.WebSocketResponse, engine: ChatEngine, session: str, tex
     await ws.send_json(payload)
 
 
-async def _resume(ws: web.WebSocketResponse, engine: ChatEngine, session: str) -> None:
+async def _resume(ws: web.WebSocketResponse, engine: ChatBrain, session: str) -> None:
     history = await engine.sessions.turns(session)
     if not history:
         reply = await engine.greet(session, Channel.WEB)
@@ -330,7 +330,7 @@ async def security_headers(request: web.Request, handler: Any) -> web.StreamResp
     return resp
 
 
-def create_app(engine: ChatEngine, config: Config) -> web.Application:
+def create_app(engine: ChatBrain, config: Config) -> web.Application:
     app = web.Application(middlewares=[security_headers], client_max_size=_frame_limit(config))
     app[ENGINE_KEY] = engine
     app[CONFIG_KEY] = config
@@ -354,7 +354,7 @@ def create_app(engine: ChatEngine, config: Config) -> web.Application:
 class WebServer:
     """Start/stop wrapper the daemon uses."""
 
-    def __init__(self, engine: ChatEngine, config: Config) -> None:
+    def __init__(self, engine: ChatBrain, config: Config) -> None:
         self.app = create_app(engine, config)
         self.config = config
         self.runner: web.AppRunner | None = None

@@ -1,4 +1,4 @@
-"""Benchmark: ``python -m appliance.brain.extract.bench [--rounds N]`` prints JSON latency figures.
+"""Benchmark: ``python -m appliance.brain.understanding.extract.bench [--rounds N]`` prints JSON latency figures.
 
 Speed goals are checked here, never by timed assertions in tests.
 """
@@ -11,7 +11,7 @@ import json
 import statistics
 import time
 
-from appliance.brain.extract import dateparser_calls, extract
+from appliance.brain.understanding.extract import dateparser_calls, extract
 
 CORPUS: list[tuple[str, str, str | None]] = [
     ("en", "Hi, I'd like to book a room for my dog Max from the 10th to the 15th of December", None),

@@ -496,7 +496,7 @@ def benchmark(iterations: int = 200) -> dict[str, Any]:
     }
 
 
-if __name__ == "__main__":  # python -m appliance.brain.language  -> JSON latencies
+if __name__ == "__main__":  # python -m appliance.brain.understanding.language  -> JSON latencies
     import json
 
     print(json.dumps(benchmark()))

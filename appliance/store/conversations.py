@@ -25,7 +25,7 @@ def _table(model: type) -> Table:
 
 
 class ConversationStore:
-    """What :class:`appliance.brain.engine.Engine` needs: ``get`` and ``save_turn``."""
+    """What :class:`appliance.brain.dialogue.brain.Brain` needs: ``get`` and ``save_turn``."""
 
     def __init__(self, db: Database, *, tenant_id: str, clock: Clock = system_clock) -> None:
         self.db = db

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from appliance.brain import verbalize as vb
+from appliance.brain.text import verbalize as vb
 
 TEMPLATE_DIR = Path(__file__).with_name("templates")
 SMS_LIMIT = 160

@@ -17,10 +17,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from appliance.brain.extract import Extraction
-from appliance.brain.flows import ExistingBookingFlows, idempotency_key
-from appliance.brain.render import Choice, Digits, Money, Nights, Part, Ranges, Room
+from appliance.brain.dialogue.flows import ExistingBookingFlows, idempotency_key
 from appliance.brain.state import Awaiting, DialogueState, Task
+from appliance.brain.text.render import Choice, Digits, Money, Nights, Part, Ranges, Room
+from appliance.brain.understanding.extract import Extraction
 from appliance.core.config import Config
 from appliance.core.messages import Action, Intent, OutcomeStatus
 

@@ -14,11 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from appliance.brain.extract.dates import DateResult, parse_dates
-from appliance.brain.extract.intents import correction_cue, intents, yes_no
-from appliance.brain.extract.names import owner_name, pet_name, pet_type
-from appliance.brain.extract.numbers import find_numbers
-from appliance.brain.extract.tokens import normalize, tokenize
+from appliance.brain.understanding.extract.dates import DateResult, parse_dates
+from appliance.brain.understanding.extract.intents import correction_cue, intents, yes_no
+from appliance.brain.understanding.extract.names import owner_name, pet_name, pet_type
+from appliance.brain.understanding.extract.numbers import find_numbers
+from appliance.brain.understanding.extract.tokens import normalize, tokenize
 from appliance.core.messages import Intent
 
 __all__ = ["Extraction", "extract", "AWAITABLE", "dateparser_calls"]

@@ -14,7 +14,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import cast
 
-from appliance.brain.extract.lexicon import (
+from appliance.brain.understanding.extract.lexicon import (
     AFTER,
     ART,
     CONN,
@@ -36,7 +36,7 @@ from appliance.brain.extract.lexicon import (
     WD,
     WEEKEND,
 )
-from appliance.brain.extract.tokens import DASH, DATE, YEAR, Tok
+from appliance.brain.understanding.extract.tokens import DASH, DATE, YEAR, Tok
 
 _SKIP = frozenset({FILL, THE})
 _LOOKBACK_SKIP = frozenset({FILL, THE, DUR})

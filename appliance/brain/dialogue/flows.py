@@ -1,6 +1,6 @@
 """Dialogue flows for existing bookings (check, cancel, change) and for people (callback, transfer).
 
-A mixin of :class:`appliance.brain.dialogue.Dialogue`: same state, same tool
+A mixin of :class:`appliance.brain.dialogue.policy.Dialogue`: same state, same tool
 runner, same rules. A booking is only revealed to whoever identifies it by its
 number, or by the phone number plus the pet's name.
 """
@@ -12,13 +12,13 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
-from appliance.brain.extract import Extraction
-from appliance.brain.render import Digits, Money, Nights, Part, Ranges, Room, Word
 from appliance.brain.state import Awaiting, DialogueState, Task
+from appliance.brain.text.render import Digits, Money, Nights, Part, Ranges, Room, Word
+from appliance.brain.understanding.extract import Extraction
 from appliance.core.messages import OutcomeStatus
 
 if TYPE_CHECKING:
-    from appliance.brain.dialogue import TurnOutput
+    from appliance.brain.dialogue.policy import TurnOutput
 
 
 def _d(value: Any) -> dt.date:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from appliance.brain.extract.lexicon import (
+from appliance.brain.understanding.extract.lexicon import (
     LEXICONS,
     MAX_PHRASE,
     NUM,

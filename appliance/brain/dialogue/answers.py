@@ -8,15 +8,15 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any
 
-from appliance.brain.render import Money, Part, Word
 from appliance.brain.state import Awaiting, DialogueState, Task
-from appliance.brain.understand import prompt
+from appliance.brain.text.render import Money, Part, Word
+from appliance.brain.understanding.proposal import prompt
 from appliance.core.clock import local_today
 from appliance.core.errors import ApplianceError
 from appliance.core.messages import OutcomeStatus
 
 if TYPE_CHECKING:
-    from appliance.brain.engine import Engine
+    from appliance.brain.dialogue.brain import Brain
 
 log = logging.getLogger(__name__)
 
@@ -39,18 +39,18 @@ _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 MAX_ANSWER_CHARS = 400
 
 
-async def answer_question(engine: Engine, text: str, lang: str, state: DialogueState) -> list[Part]:
+async def answer_question(brain: Brain, text: str, lang: str, state: DialogueState) -> list[Part]:
     if _HOURS.search(text):
-        return [Part("hours_answer", {"hours": opening_hours(engine, lang)})]
+        return [Part("hours_answer", {"hours": opening_hours(brain, lang)})]
     if _PRICE.search(text):
-        parts = await _prices(engine, text, lang, state)
+        parts = await _prices(brain, text, lang, state)
         if parts:
             return parts
-    return await _from_knowledge(engine, text, lang, state)
+    return await _from_knowledge(brain, text, lang, state)
 
 
-def opening_hours(engine: Engine, lang: str) -> str:
-    oh = engine.config.opening_hours
+def opening_hours(brain: Brain, lang: str) -> str:
+    oh = brain.config.opening_hours
     names = _DAYS.get(lang, _DAYS["en"])
     values = [oh.mon, oh.tue, oh.wed, oh.thu, oh.fri, oh.sat, oh.sun]
     groups: list[tuple[int, int, str]] = []
@@ -66,20 +66,20 @@ def opening_hours(engine: Engine, lang: str) -> str:
     return ", ".join(out)
 
 
-async def _prices(engine: Engine, text: str, lang: str, state: DialogueState) -> list[Part]:
+async def _prices(brain: Brain, text: str, lang: str, state: DialogueState) -> list[Part]:
     """Per-night prices come from the quote tool (a plain weekday night), never from the model."""
-    from appliance.brain.extract import extract
+    from appliance.brain.understanding.extract import extract
 
-    today = local_today(engine.clock, engine.config.tenant.tz)
+    today = local_today(brain.clock, brain.config.tenant.tz)
     ex = extract(
         text,
         lang,
         today=today,
-        region=engine.config.tenant.phone_region,
-        pet_types=tuple(engine.config.tenant.pet_types),
+        region=brain.config.tenant.phone_region,
+        pet_types=tuple(brain.config.tenant.pet_types),
     )
-    pets = [ex.pet_type] if ex.pet_type in engine.config.tenant.pet_types else list(engine.config.tenant.pet_types)
-    run = engine.tool_runner(state)
+    pets = [ex.pet_type] if ex.pet_type in brain.config.tenant.pet_types else list(brain.config.tenant.pet_types)
+    run = brain.tool_runner(state)
     monday = today + dt.timedelta(days=(7 - today.weekday()) % 7 or 7)
     parts: list[Part] = []
     for pet in pets:
@@ -95,12 +95,12 @@ async def _prices(engine: Engine, text: str, lang: str, state: DialogueState) ->
     return parts
 
 
-async def _from_knowledge(engine: Engine, text: str, lang: str, state: DialogueState) -> list[Part]:
-    kb = engine.knowledge
+async def _from_knowledge(brain: Brain, text: str, lang: str, state: DialogueState) -> list[Part]:
+    kb = brain.knowledge
     hits: list[Any] = []
     if kb is not None:
         try:
-            hits = await kb.search(text, lang, k=engine.config.knowledge.top_k)
+            hits = await kb.search(text, lang, k=brain.config.knowledge.top_k)
         except Exception:
             log.exception("knowledge search failed")
             hits = []
@@ -108,32 +108,32 @@ async def _from_knowledge(engine: Engine, text: str, lang: str, state: DialogueS
         if state.task is Task.NONE:
             state.awaiting = Awaiting.CALLBACK_OFFER
         return [Part("kb_none")]
-    answer = await _llm_answer(engine, text, lang, hits)
+    answer = await _llm_answer(brain, text, lang, hits)
     if answer is None:
         answer = extractive(hits[0].text)
     return [Part("kb_answer", {"answer": answer})]
 
 
-async def _llm_answer(engine: Engine, text: str, lang: str, hits: list[Any]) -> str | None:
-    und = engine.understanding
+async def _llm_answer(brain: Brain, text: str, lang: str, hits: list[Any]) -> str | None:
+    und = brain.understanding
     if und.llm is None or und.llm_status != "ready":
         return None
     context = "\n---\n".join(h.text for h in hits)
-    system = prompt("answer", lang).replace("{business}", engine.config.tenant.name).replace("{context}", context)
+    system = prompt("answer", lang).replace("{business}", brain.config.tenant.name).replace("{context}", context)
     try:
         out = await und.llm.chat(
             [{"role": "system", "content": system}, {"role": "user", "content": text}],
             max_tokens=160,
-            timeout=engine.config.llm.timeout_s,
+            timeout=brain.config.llm.timeout_s,
         )
     except ApplianceError as exc:
         log.warning("LLM answer failed: %s", exc)
         und.mark_failed()
         return None
-    return grounded_answer(out, context, lang, engine)
+    return grounded_answer(out, context, lang, brain)
 
 
-def grounded_answer(out: str, context: str, lang: str, engine: Engine) -> str | None:
+def grounded_answer(out: str, context: str, lang: str, brain: Brain) -> str | None:
     """Accept a generated answer only if it is short, in the session language,
     and every number in it appears in the retrieved passages."""
     answer = (out or "").strip()
@@ -141,7 +141,7 @@ def grounded_answer(out: str, context: str, lang: str, engine: Engine) -> str | 
         return None
     if not set(_NUMBER.findall(answer)) <= set(_NUMBER.findall(context)):
         return None
-    if not engine.identifier.is_language(answer, lang, confidence=engine.config.language.confidence):
+    if not brain.identifier.is_language(answer, lang, confidence=brain.config.language.confidence):
         return None
     return answer
 

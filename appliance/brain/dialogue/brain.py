@@ -1,8 +1,8 @@
 """The one dialogue engine behind every channel.
 
-``Engine.handle(utterance) -> Reply``: load the session, decide the language,
+``Brain.handle(utterance) -> Reply``: load the session, decide the language,
 understand (rules first, LLM proposals second and validated), let the
-:class:`~appliance.brain.dialogue.Dialogue` act through the tools, render the
+:class:`~appliance.brain.dialogue.policy.Dialogue` act through the tools, render the
 reply per channel, and persist state and turns in one transaction. A restarted
 daemon continues any conversation where it stopped.
 """
@@ -17,15 +17,15 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from appliance.brain import safety
-from appliance.brain.dialogue import Dialogue, TurnOutput
-from appliance.brain.extract import Extraction, extract
-from appliance.brain.language import LanguageTracker, identifier_for
-from appliance.brain.render import Part, Renderer, quick_label, word
+from appliance.brain.dialogue.policy import Dialogue, TurnOutput
 from appliance.brain.state import Awaiting, DialogueState, Task
-from appliance.brain.understand import Understanding
+from appliance.brain.text.render import Part, Renderer, quick_label, word
+from appliance.brain.understanding import safety
+from appliance.brain.understanding.extract import Extraction, extract
+from appliance.brain.understanding.language import LanguageTracker, identifier_for
+from appliance.brain.understanding.proposal import Understanding
 from appliance.core.clock import Clock, local_today, system_clock
 from appliance.core.config import Config
 from appliance.core.messages import Channel, Event, EventType, Intent, QuickReply, Reply, Utterance
@@ -37,15 +37,20 @@ log = logging.getLogger(__name__)
 EventSink = Callable[[Event], Any]
 
 
+class Closable(Protocol):
+    async def aclose(self) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
-class EngineStatus:
+class BrainStatus:
     llm: str  # off / ready / unavailable
     knowledge: str  # off / fts / hybrid
     degraded: bool
 
 
-class Engine:
-    """One brain, many channels."""
+class Brain:
+    """One brain, many channels. It owns what ``build_brain`` opened for it (``resources``) and
+    closes it in :meth:`aclose`."""
 
     def __init__(
         self,
@@ -59,6 +64,7 @@ class Engine:
         knowledge: Any = None,
         clock: Clock = system_clock,
         on_event: EventSink | None = None,
+        resources: Closable | None = None,
     ) -> None:
         self.config = config
         self.sessions = sessions
@@ -69,6 +75,7 @@ class Engine:
         self.knowledge = knowledge
         self.clock = clock
         self.on_event = on_event
+        self.resources = resources
         # Voice sets this to say "one moment, I'm checking" when a tool is slow.
         self.on_slow: Callable[[str, str], Awaitable[None]] | None = None
         rooms = {r.id: dict(r.name) for r in config.resources}
@@ -80,15 +87,20 @@ class Engine:
         self.identifier = identifier_for(tuple(config.tenant.languages))
         self._locks: dict[str, list[Any]] = {}  # session -> [lock, users]
 
+    async def aclose(self) -> None:
+        """Close what the factory opened for this brain (database, LLM, backend, knowledge base)."""
+        if self.resources is not None:
+            await self.resources.aclose()
+
     # ------------------------------------------------------------------ status
 
     @property
     def degraded(self) -> bool:
         return self.understanding.degraded
 
-    def status(self) -> EngineStatus:
+    def status(self) -> BrainStatus:
         kb = "off" if self.knowledge is None else getattr(self.knowledge, "mode", "fts")
-        return EngineStatus(self.understanding.llm_status, kb, self.degraded)
+        return BrainStatus(self.understanding.llm_status, kb, self.degraded)
 
     # ------------------------------------------------------------------ turns
 
@@ -220,7 +232,7 @@ class Engine:
             else None
         )
         if key:
-            from appliance.brain.render import Choice
+            from appliance.brain.text.render import Choice
 
             out.say(key, pet_name=state.slots.pet_name or "", options=Choice(tuple(self.config.tenant.pet_types)))
 
@@ -250,7 +262,7 @@ class Engine:
         return run
 
     async def _answer(self, text: str, lang: str, state: DialogueState) -> list[Part]:
-        from appliance.brain.answers import answer_question
+        from appliance.brain.dialogue.answers import answer_question
 
         return await answer_question(self, text, lang, state)
 
@@ -385,4 +397,4 @@ def _public_awaiting(a: Awaiting | None) -> str | None:
     return a.value
 
 
-__all__ = ["Engine", "EngineStatus", "Extraction", "Intent", "extract"]
+__all__ = ["Brain", "BrainStatus", "Extraction", "Intent", "extract"]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import phonenumbers
 
-from appliance.brain.extract.lexicon import DIGIT_WORDS
+from appliance.brain.understanding.extract.lexicon import DIGIT_WORDS
 
 # A run of digits with light separators; dots are left out so "10.12.2026" is not a number run.
 _RUN_RE = re.compile(r"(?<![\w+])(\+|00)?\s?\(?\d(?:[ \t\-()]{0,3}\d)+")

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
 
-from appliance.brain.extract.lexicon import NEVER_NAMES, PET_WORDS, WORD_RE
+from appliance.brain.understanding.extract.lexicon import NEVER_NAMES, PET_WORDS, WORD_RE
 
 _NEG_WORDS = frozenset({"not", "mitte", "не"})
 _PET_ALT = "|".join(sorted((re.escape(w) for w in PET_WORDS), key=len, reverse=True))

@@ -20,6 +20,13 @@ import logging
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from appliance.booking.serialize import (
+    availability_from_dict,
+    booking_from_dict,
+    change_to_dict,
+    quote_from_dict,
+    request_to_dict,
+)
 from appliance.booking.types import Availability, Booking, BookingChange, BookingRequest, Quote
 from appliance.core.errors import (
     BackendError,
@@ -31,13 +38,6 @@ from appliance.core.errors import (
     NoAvailability,
     NotFound,
     ValidationError,
-)
-from appliance.tools.serialize import (
-    availability_from_dict,
-    booking_from_dict,
-    change_to_dict,
-    quote_from_dict,
-    request_to_dict,
 )
 
 if TYPE_CHECKING:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.core.config import Config
-from appliance.core.errors import EngineUnavailable, StoreError
+from appliance.core.errors import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -109,38 +109,20 @@ def _pack(vec: list[float]) -> bytes:
     return struct.pack(f"{len(vec)}f", *vec)
 
 
-def make_embedder(config: Config) -> Any:
-    from appliance.engines.embed import HashingEmbedder, LlamaCppEmbedder
-
-    ref = config.knowledge.embedding_model
-    if not ref:
-        return HashingEmbedder()
-    from appliance.engines.manifest import models_dir, resolve_model_ref
-
-    try:
-        path = resolve_model_ref(ref, dest=models_dir(config))
-    except EngineUnavailable as exc:
-        log.warning("embedding model unavailable (%s); using the hashing embedder", exc)
-        return HashingEmbedder()
-    if path is None:
-        return HashingEmbedder()
-    return LlamaCppEmbedder(path, threads=config.llm.threads)
-
-
 class KnowledgeBase:
     """Hybrid retrieval over one SQLite file. Thread-safe; searches run off the event loop."""
 
     mode = "hybrid"
 
-    def __init__(self, path: Path, config: Config, embedder: Any = None) -> None:
+    def __init__(self, path: Path, config: Config, embedder: Any) -> None:
         self.path = path
         self.config = config
-        self.embedder = embedder if embedder is not None else make_embedder(config)
+        self.embedder = embedder  # engines.embed.embedder_for(config); injected: the store imports no engines
         self._lock = threading.Lock()
         self._conn = self._connect()
 
     @classmethod
-    def open(cls, db: Any, config: Config, embedder: Any = None) -> KnowledgeBase:
+    def open(cls, db: Any, config: Config, embedder: Any) -> KnowledgeBase:
         """Open (and build on first use) the index next to the main database."""
         kb = cls(config.data_path / "knowledge.db", config, embedder)
         if kb.stale():
@@ -288,9 +270,9 @@ class KnowledgeBase:
             self._conn.close()
 
 
-def reindex(db: Any, config: Config) -> dict[str, Any]:
+def reindex(db: Any, config: Config, embedder: Any) -> dict[str, Any]:
     """``appliance kb reindex``."""
-    kb = KnowledgeBase(config.data_path / "knowledge.db", config)
+    kb = KnowledgeBase(config.data_path / "knowledge.db", config, embedder)
     try:
         return kb.reindex()
     finally:

@@ -24,8 +24,8 @@ from typing import Any
 
 import phonenumbers
 
-from appliance.brain.extract import Extraction, extract
 from appliance.brain.state import Awaiting, DialogueState
+from appliance.brain.understanding.extract import Extraction, extract
 from appliance.core.config import Config
 from appliance.core.errors import ApplianceError
 from appliance.core.messages import Intent

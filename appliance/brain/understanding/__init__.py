@@ -1,0 +1,2 @@
+"""Understanding: language identification, the deterministic extractors, and the LLM proposal with
+its validation. Words in, an Extraction out."""
