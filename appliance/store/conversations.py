@@ -1,13 +1,16 @@
-"""Conversation persistence for the engine: one write transaction per turn.
+"""Conversation persistence for the brain: one write transaction per turn.
 
 The session state, the user's turn and the reply are written together, so a
 crash never leaves a reply without its state (or the reverse), and a turn
-costs one commit on the store's writer thread.
+costs one commit on the store's writer thread. This is the only code that
+writes sessions and turns.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Table, func, insert, select
@@ -15,27 +18,68 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from appliance.core.clock import Clock, system_clock
+from appliance.core.errors import NotFound
 from appliance.store.db import Database
-from appliance.store.models import ConversationSession, Turn
-from appliance.store.repos import SessionRecord, SessionRepository, TurnRepository, to_db_time
+from appliance.store.models import TURN_STAGES, ConversationSession, Turn
+from appliance.store.repos import dumps, from_db_time, to_db_time
 
 
 def _table(model: type) -> Table:
     return model.__table__  # type: ignore[attr-defined, no-any-return]
 
 
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    id: str
+    tenant_id: str
+    channel: str
+    language: str
+    state: dict[str, Any]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    ended_at: dt.datetime | None = None
+
+
+def _session_record(row: ConversationSession) -> SessionRecord:
+    return SessionRecord(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        channel=row.channel,
+        language=row.language,
+        state=json.loads(row.state or "{}"),
+        created_at=from_db_time(row.created_at),  # type: ignore[arg-type]
+        updated_at=from_db_time(row.updated_at),  # type: ignore[arg-type]
+        ended_at=from_db_time(row.ended_at),
+    )
+
+
+def _stage_columns(timeline: dict[str, float], total_ms: float | None) -> dict[str, Any]:
+    """The timeline JSON plus the main stages as columns (``TURN_STAGES``) and ``total_ms``."""
+    cols: dict[str, Any] = {"timeline": dumps(timeline)}
+    for stage in TURN_STAGES:
+        value = timeline.get(stage)
+        cols[stage] = float(value) if value is not None else None
+    if total_ms is None:
+        total_ms = timeline.get("total_ms")
+    cols["total_ms"] = float(total_ms) if total_ms is not None else None
+    return cols
+
+
 class ConversationStore:
-    """What :class:`appliance.brain.dialogue.brain.Brain` needs: ``get`` and ``save_turn``."""
+    """What :class:`appliance.brain.dialogue.brain.Brain` needs: ``get``, ``save_turn``,
+    ``update_timeline``; and the web channel's ``turns`` (history of a reconnecting page)."""
 
     def __init__(self, db: Database, *, tenant_id: str, clock: Clock = system_clock) -> None:
         self.db = db
         self.tenant_id = tenant_id
         self.clock = clock
-        self._sessions = SessionRepository(db, tenant_id=tenant_id, clock=clock)
-        self._turns = TurnRepository(db, tenant_id=tenant_id, clock=clock)
 
     async def get(self, session_id: str) -> SessionRecord | None:
-        return await self._sessions.get(session_id)
+        def r(s: Session) -> SessionRecord | None:
+            row = s.get(ConversationSession, session_id)
+            return None if row is None else _session_record(row)
+
+        return await self.db.aread(r)
 
     async def save_turn(
         self,
@@ -53,7 +97,7 @@ class ConversationStore:
         """Persist the state and append (user, assistant) turns. Returns the assistant turn's id."""
         now = to_db_time(self.clock())
         state_json = json.dumps(state, ensure_ascii=False, sort_keys=True, default=str)
-        timeline_json = json.dumps(timeline or {}, sort_keys=True)
+        reply_cols = _stage_columns(dict(timeline or {}), total_ms)
 
         sessions, turns = _table(ConversationSession), _table(Turn)
 
@@ -87,16 +131,26 @@ class ConversationStore:
                 last += 1
                 s.execute(insert(turns).values(seq=last, role="user", text=user_text, timeline="{}", **common))
             result = s.execute(
-                insert(turns).values(
-                    seq=last + 1, role="assistant", text=reply_text, timeline=timeline_json, total_ms=total_ms, **common
-                )
+                insert(turns).values(seq=last + 1, role="assistant", text=reply_text, **reply_cols, **common)
             )
             return int(result.inserted_primary_key[0])  # type: ignore[attr-defined]
 
         return await self.db.awrite(w)
 
     async def update_timeline(self, turn_id: int, stages: dict[str, float], *, total_ms: float | None = None) -> None:
-        await self._turns.update_timeline(turn_id, stages, total_ms=total_ms)
+        """Merge later stages (e.g. ``playback_end``) into a turn's timeline."""
+
+        def w(s: Session) -> None:
+            row = s.get(Turn, turn_id)
+            if row is None:
+                raise NotFound(f"no turn {turn_id}")
+            merged = {**json.loads(row.timeline or "{}"), **stages}
+            cols = _stage_columns(merged, total_ms if total_ms is not None else row.total_ms)
+            for name, value in cols.items():
+                setattr(row, name, value)
+            s.add(row)
+
+        await self.db.awrite(w)
 
     async def turns(self, session_id: str) -> list[dict[str, Any]]:
         t = _table(Turn)

@@ -1,9 +1,10 @@
-"""Repositories on a real SQLite file: sessions, turns with latency, callback tickets, audit."""
+"""The store on a real SQLite file: sessions, turns with latency, callback tickets, audit."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,8 @@ from appliance.core.clock import fixed_clock
 from appliance.core.errors import NotFound
 from appliance.core.tickets import CallbackTicket
 from appliance.store import Database
-from appliance.store.repos import AuditRepository, CallbackRepository, SessionRepository, TurnRepository
+from appliance.store.conversations import ConversationStore
+from appliance.store.repos import AuditRepository, CallbackRepository
 
 NOW = dt.datetime(2025, 6, 2, 9, 0, tzinfo=dt.UTC)
 CLOCK = fixed_clock(NOW)
@@ -26,67 +28,67 @@ def db(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def test_sessions(db: Database) -> None:
-    repo = SessionRepository(db, tenant_id="demo", clock=CLOCK)
+    store = ConversationStore(db, tenant_id="demo", clock=CLOCK)
 
     async def main() -> None:
-        assert await repo.get("s1") is None
-        rec = await repo.get_or_create("s1", channel="web", language="en")
+        assert await store.get("s1") is None
+        await store.save_turn("s1", {}, channel="web", language="en", user_text=None, reply_text="Hello")
+        rec = await store.get("s1")
+        assert rec is not None
         assert (rec.id, rec.channel, rec.language, rec.state, rec.ended_at) == ("s1", "web", "en", {}, None)
         assert rec.created_at == NOW
-        again = await repo.get_or_create("s1", channel="voice", language="ru")
-        assert again.channel == "web"  # existing session kept
-        saved = await repo.save_state("s1", {"slots": {"pet_name": "Pätu"}, "awaiting": "start_date"}, language="et")
-        assert saved.state["slots"]["pet_name"] == "Pätu" and saved.language == "et"
-        ended = await repo.end("s1")
-        assert ended.ended_at == NOW
-        assert (await repo.get("s1")).state == saved.state  # type: ignore[union-attr]
+        state = {"slots": {"pet_name": "Pätu"}, "awaiting": "start_date"}
+        await store.save_turn("s1", state, channel="voice", language="et", user_text="Pätu", reply_text="Millal?")
+        saved = await store.get("s1")
+        assert saved is not None and saved.state["slots"]["pet_name"] == "Pätu" and saved.language == "et"
+        assert saved.channel == "web"  # the session keeps its first channel
+        await store.save_turn(
+            "s1", state, channel="web", language="et", user_text="aitäh", reply_text="Head aega", ended=True
+        )
+        ended = await store.get("s1")
+        assert ended is not None and ended.ended_at == NOW and ended.state == state
         with pytest.raises(NotFound):
-            await repo.save_state("nope", {})
+            await store.update_timeline(999, {"playback_end": 1.0})
 
     asyncio.run(main())
 
 
 def test_turns_with_timeline(db: Database) -> None:
-    turns = TurnRepository(db, tenant_id="demo", clock=CLOCK)
+    store = ConversationStore(db, tenant_id="demo", clock=CLOCK)
 
     async def main() -> None:
-        t1 = await turns.append(
-            "call-1",
-            role="user",
-            text="I want to book",
-            language="en",
-            channel="voice",
-            timeline={"speech_start": 0.0, "speech_end": 1.2, "stt_done": 1.45},
+        first = await store.save_turn(
+            "call-1", {}, channel="voice", language="en", user_text="I want to book", reply_text="For which dates?",
+            timeline={"first_output": 1.9, "first_audio": 2.1}, total_ms=2100.0,
+        )  # fmt: skip
+        await store.update_timeline(first, {"playback_end": 3.4, "interrupted": 3.0})
+        second = await store.save_turn(
+            "call-1", {}, channel="voice", language="en", user_text="June", reply_text="Which pet?"
         )
-        t2 = await turns.append(
-            "call-1",
-            role="assistant",
-            text="For which dates?",
-            language="en",
-            channel="voice",
-            timeline={"first_output": 1.9, "first_audio": 2.1},
-            total_ms=2100.0,
-        )
-        assert (t1.seq, t2.seq) == (1, 2)
-        t2b = await turns.update_timeline(t2.id, {"playback_end": 3.4, "interrupted": 3.0})
-        assert t2b.timeline == {"first_output": 1.9, "first_audio": 2.1, "playback_end": 3.4, "interrupted": 3.0}
-        assert t2b.total_ms == 2100.0
-        listed = await turns.list("call-1")
-        assert [t.text for t in listed] == ["I want to book", "For which dates?"]
-        assert listed[0].stage("stt_done") == 1.45
+        assert second > first
+        listed = await store.turns("call-1")
+        assert [(t["seq"], t["role"], t["text"]) for t in listed] == [
+            (1, "user", "I want to book"),
+            (2, "assistant", "For which dates?"),
+            (3, "user", "June"),
+            (4, "assistant", "Which pet?"),
+        ]
 
         def columns(s):  # type: ignore[no-untyped-def]
             from sqlalchemy import text
 
             return s.execute(
-                text(
-                    "SELECT speech_end, stt_done, first_audio, playback_end, interrupted, total_ms FROM turns ORDER BY seq"
-                )
-            ).all()
+                text("SELECT first_audio, playback_end, interrupted, total_ms, timeline FROM turns WHERE seq = 2")
+            ).one()
 
-        assert await db.aread(columns) == [(1.2, 1.45, None, None, None, None), (None, None, 2.1, 3.4, 3.0, 2100.0)]
-        with pytest.raises(Exception, match="role"):
-            await turns.append("call-1", role="system", text="x", language="en", channel="voice")
+        first_audio, playback_end, interrupted, total_ms, timeline = await db.aread(columns)
+        assert (first_audio, playback_end, interrupted, total_ms) == (2.1, 3.4, 3.0, 2100.0)
+        assert json.loads(timeline) == {
+            "first_output": 1.9,
+            "first_audio": 2.1,
+            "playback_end": 3.4,
+            "interrupted": 3.0,
+        }
 
     asyncio.run(main())
 
