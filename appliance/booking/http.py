@@ -207,9 +207,7 @@ def _error_for(method: str, path: str, status: int, body: Any) -> Exception:
     cls = _BY_CODE.get(code) or _BY_STATUS.get(status)
     if cls is None:
         return BackendError(f"{method} {path}: HTTP {status}: {message}", details={"status": status})
-    kw: dict[str, Any] = {"details": details}
-    if err.get("user_message"):
-        kw["user_message"] = str(err["user_message"])
+    kw: dict[str, Any] = {"details": details}  # a remote user_message is not used: replies come from templates
     if cls is ValidationError:
         return ValidationError(message, field=err.get("field"), **kw)
     if err.get("field"):

@@ -64,6 +64,10 @@ def _datetime(value: Any) -> dt.datetime:
     return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
+def date_range_from_dict(d: dict[str, Any]) -> DateRange:
+    return DateRange(_date(d, "start"), _date(d, "end"))
+
+
 def availability_from_dict(d: dict[str, Any]) -> Availability:
     return Availability(
         pet_type=str(d["pet_type"]),
@@ -72,7 +76,7 @@ def availability_from_dict(d: dict[str, Any]) -> Availability:
         available=bool(d["available"]),
         resource_id=d.get("resource_id"),
         free_units=int(d.get("free_units") or 0),
-        alternatives=tuple(DateRange(_date(r, "start"), _date(r, "end")) for r in d.get("alternatives") or ()),
+        alternatives=tuple(date_range_from_dict(r) for r in d.get("alternatives") or ()),
     )
 
 

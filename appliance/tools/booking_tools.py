@@ -1,24 +1,27 @@
-"""The receptionist's tools. Their signatures and docstrings are what the LLM sees.
+"""The receptionist's tools: typed signatures the executor binds arguments to.
 
 Each tool only adapts arguments to the :class:`~appliance.booking.types.BookingBackend`
-(or the callback sink) and turns the answer into plain data. Booking rules (stay
-length, lead time, capacity, prices) live in the backend's domain rules, never here.
+(or the callback sink) and returns its typed answer (``tools/results.py``); plain dicts
+are made only at the boundaries. Booking rules (stay length, lead time, capacity,
+prices) live in the backend's domain rules, never here.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
-from appliance.booking.serialize import availability_to_dict, booking_to_dict, quote_to_dict
-from appliance.booking.types import BookingChange, BookingRequest
+from appliance.booking.types import Availability, Booking, BookingChange, BookingRequest, Quote
 from appliance.core.errors import ValidationError
+from appliance.core.tickets import CallbackTicket
 from appliance.tools.context import ToolContext
+from appliance.tools.results import FoundBookings, Transfer
 from appliance.tools.spec import PetType, ToolRegistry, tool
 
 
 @tool
-async def check_availability(ctx: ToolContext, pet_type: PetType, start_date: dt.date, end_date: dt.date) -> dict:
+async def check_availability(
+    ctx: ToolContext, pet_type: PetType, start_date: dt.date, end_date: dt.date
+) -> Availability:
     """Check whether there is a free room for a pet for a stay, and suggest nearby dates if not.
 
     Args:
@@ -26,11 +29,11 @@ async def check_availability(ctx: ToolContext, pet_type: PetType, start_date: dt
         start_date: Check-in day (YYYY-MM-DD).
         end_date: Check-out day (YYYY-MM-DD); the pet stays the nights before this day.
     """
-    return availability_to_dict(await ctx.backend.check_availability(pet_type, start_date, end_date))
+    return await ctx.backend.check_availability(pet_type, start_date, end_date)
 
 
 @tool
-async def quote_price(ctx: ToolContext, pet_type: PetType, start_date: dt.date, end_date: dt.date) -> dict:
+async def quote_price(ctx: ToolContext, pet_type: PetType, start_date: dt.date, end_date: dt.date) -> Quote:
     """Calculate the price of a stay, with its lines (nights, surcharges). Amounts are in minor units (cents).
 
     Args:
@@ -38,7 +41,7 @@ async def quote_price(ctx: ToolContext, pet_type: PetType, start_date: dt.date, 
         start_date: Check-in day (YYYY-MM-DD).
         end_date: Check-out day (YYYY-MM-DD).
     """
-    return quote_to_dict(await ctx.backend.quote_price(pet_type, start_date, end_date))
+    return await ctx.backend.quote_price(pet_type, start_date, end_date)
 
 
 @tool(mutating=True)
@@ -50,7 +53,7 @@ async def create_booking(
     end_date: dt.date,
     owner_name: str,
     owner_phone: str,
-) -> dict:
+) -> Booking:
     """Book a stay. Only call this after the customer has confirmed every detail read back to them.
 
     Args:
@@ -71,17 +74,17 @@ async def create_booking(
         channel=ctx.channel,
         session_id=ctx.session_id,
     )
-    return booking_to_dict(await ctx.backend.create_booking(request, _key(ctx)))
+    return await ctx.backend.create_booking(request, _key(ctx))
 
 
 @tool(mutating=True)
-async def cancel_booking(ctx: ToolContext, booking_id: str) -> dict:
+async def cancel_booking(ctx: ToolContext, booking_id: str) -> Booking:
     """Cancel an existing booking. Only call this after the customer has confirmed the cancellation.
 
     Args:
         booking_id: The booking number the customer was given.
     """
-    return booking_to_dict(await ctx.backend.cancel_booking(booking_id, _key(ctx)))
+    return await ctx.backend.cancel_booking(booking_id, _key(ctx))
 
 
 @tool(mutating=True)
@@ -92,7 +95,7 @@ async def change_booking(
     end_date: dt.date | None = None,
     pet_name: str | None = None,
     pet_type: PetType | None = None,
-) -> dict:
+) -> Booking:
     """Change the dates or pet of an existing booking. Give only the fields that change.
 
     Args:
@@ -103,17 +106,15 @@ async def change_booking(
         pet_type: The new kind of pet, if it changes.
     """
     if all(v is None for v in (start_date, end_date, pet_name, pet_type)):
-        raise ValidationError(
-            "nothing to change", field="start_date", user_message="What would you like to change in the booking?"
-        )
+        raise ValidationError("nothing to change", field="start_date")
     change = BookingChange(start=start_date, end=end_date, pet_name=pet_name, pet_type=pet_type)
-    return booking_to_dict(await ctx.backend.change_booking(booking_id, change, _key(ctx)))
+    return await ctx.backend.change_booking(booking_id, change, _key(ctx))
 
 
 @tool
 async def find_bookings(
     ctx: ToolContext, booking_id: str | None = None, phone: str | None = None, pet_name: str | None = None
-) -> dict:
+) -> FoundBookings:
     """Look up existing bookings by booking number or the owner's phone number; a pet name narrows the search.
 
     Args:
@@ -122,17 +123,13 @@ async def find_bookings(
         pet_name: The pet's name, to narrow the search.
     """
     if booking_id is None and phone is None and pet_name is None:
-        raise ValidationError(
-            "give a booking number, a phone number or a pet name",
-            field="booking_id",
-            user_message="What is the booking number, or the phone number it was made with?",
-        )
+        raise ValidationError("give a booking number, a phone number or a pet name", field="booking_id")
     found = await ctx.backend.find_bookings(booking_id=booking_id, phone=phone, pet_name=pet_name)
-    return {"count": len(found), "bookings": [booking_to_dict(b) for b in found]}
+    return FoundBookings(tuple(found))
 
 
 @tool(fallback=False)
-async def request_callback(ctx: ToolContext, phone: str, name: str | None = None, reason: str = "") -> dict:
+async def request_callback(ctx: ToolContext, phone: str, name: str | None = None, reason: str = "") -> CallbackTicket:
     """Ask the staff to call the customer back, e.g. for questions the receptionist cannot answer.
 
     Args:
@@ -140,7 +137,7 @@ async def request_callback(ctx: ToolContext, phone: str, name: str | None = None
         name: The customer's name, if known.
         reason: What the call is about, in a few words.
     """
-    ticket = await ctx.callbacks.create(
+    return await ctx.callbacks.create(
         phone=phone,
         name=name or ctx.caller_name,
         reason=reason or "callback requested",
@@ -149,35 +146,28 @@ async def request_callback(ctx: ToolContext, phone: str, name: str | None = None
         channel=ctx.channel,
         details={"source": "request_callback"},
     )
-    return {"ticket_id": ticket.id, "phone": ticket.phone, "name": ticket.name, "reason": ticket.reason}
 
 
 @tool(fallback=False)
-async def transfer_to_staff(ctx: ToolContext, reason: str = "") -> dict:
+async def transfer_to_staff(ctx: ToolContext, reason: str = "") -> Transfer:
     """Hand the conversation to a human member of staff (phone calls are transferred to the front desk).
 
     Args:
         reason: Why the customer wants a person, in a few words.
     """
-    voice = ctx.channel == "voice"
-    out: dict[str, Any] = {
-        "transfer_to": ctx.config.tenant.transfer_extension if voice else None,
-        "reason": reason,
-        "ticket_id": None,
-    }
-    if not voice:
-        # Web chat and the CLI cannot be transferred: staff call the customer back instead.
-        ticket = await ctx.callbacks.create(
-            phone=ctx.caller_id,
-            name=ctx.caller_name,
-            reason=reason or "asked for a person",
-            language=ctx.language,
-            session_id=ctx.session_id,
-            channel=ctx.channel,
-            details={"source": "transfer_to_staff"},
-        )
-        out["ticket_id"] = ticket.id
-    return out
+    if ctx.channel == "voice":
+        return Transfer(ctx.config.tenant.transfer_extension, reason)
+    # Web chat and the CLI cannot be transferred: staff call the customer back instead.
+    ticket = await ctx.callbacks.create(
+        phone=ctx.caller_id,
+        name=ctx.caller_name,
+        reason=reason or "asked for a person",
+        language=ctx.language,
+        session_id=ctx.session_id,
+        channel=ctx.channel,
+        details={"source": "transfer_to_staff"},
+    )
+    return Transfer(None, reason, ticket.id)
 
 
 def _key(ctx: ToolContext) -> str:

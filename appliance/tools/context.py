@@ -1,7 +1,7 @@
 """What a tool function receives besides its arguments.
 
 The executor injects a :class:`ToolContext` as the first argument of every tool;
-it never appears in the tool's JSON schema, so the LLM cannot see or forge it.
+it is not an argument, so no caller can forge it.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 =========================================  ========  ===================================
 condition                                  retried?  outcome
 =========================================  ========  ===================================
-tool returns                               -         OK with plain data
+tool returns                               -         OK with the tool's typed value
 bad arguments / BookingError (4xx)         no        NEEDS_CLARIFICATION (code, field)
 BackendUnavailable / BackendTimeout        yes       OK if a later attempt works, else
                                                      FALLBACK with a callback ticket
@@ -30,18 +30,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from appliance.booking.serialize import jsonable
+from appliance.booking.types import DateRange
 from appliance.core.config import ToolsConfig
 from appliance.core.errors import ApplianceError, BackendError, BackendTimeout, BookingError, ValidationError
 from appliance.core.messages import Action, OutcomeStatus
 from appliance.tools.context import ToolContext
+from appliance.tools.results import alternatives_of, to_plain
 from appliance.tools.spec import ToolRegistry, ToolSpec
 
 log = logging.getLogger(__name__)
-
-FALLBACK_MESSAGE = (
-    "Our booking system is not answering right now. I have asked the staff to call you back as soon as possible."
-)
-ERROR_MESSAGE = "Sorry, something went wrong on our side."
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,36 +56,41 @@ SlowHook = Callable[[SlowNotice], Awaitable[None] | None]
 
 @dataclass(frozen=True, slots=True)
 class ToolResult:
-    """How one tool call ended. ``arguments`` are the coerced ones as plain data when binding worked."""
+    """How one tool call ended. ``arguments`` are the coerced ones as plain data when binding worked.
+
+    ``value`` is what the tool returned (``tools/results.py: ToolValue``) when the call is OK. A
+    client error is typed by ``error_code``, ``error_field``, ``details`` (JSON-able parameters) and,
+    for ``no_availability``, ``alternatives``; it carries no prose: the brain says it from templates.
+    """
 
     status: OutcomeStatus
     tool: str
     arguments: dict[str, Any]
-    data: dict[str, Any] | None = None
+    value: Any = None
     error_code: str | None = None
     error_field: str | None = None
-    user_message: str | None = None
     attempts: int = 0
     duration_ms: float = 0.0
     fallback_ticket_id: int | None = None
     details: dict[str, Any] | None = None  # error details (e.g. alternatives, allowed values)
     idempotency_key: str | None = None
+    alternatives: tuple[DateRange, ...] = ()  # no_availability: nearby free ranges
 
     @property
     def ok(self) -> bool:
         return self.status is OutcomeStatus.OK
+
+    @property
+    def data(self) -> Any:
+        """The value as plain data (the boundary form: web, API, logs), or None unless OK."""
+        return to_plain(self.value) if self.status is OutcomeStatus.OK else None
 
     def to_action(self) -> Action:
         if self.status is OutcomeStatus.OK:
             result = self.data
         else:
             result = {
-                "error": {
-                    "code": self.error_code,
-                    "field": self.error_field,
-                    "message": self.user_message,
-                    "details": self.details or {},
-                },
+                "error": {"code": self.error_code, "field": self.error_field, "details": self.details or {}},
                 "fallback_ticket_id": self.fallback_ticket_id,
             }
         return Action(
@@ -184,14 +186,10 @@ class ToolExecutor:
                     last_error = exc
                 except Exception as exc:  # a bug in a tool or backend: never retried, never crashes the brain
                     log.exception("tool %s crashed", name)
-                    err = ApplianceError(
-                        f"{type(exc).__name__}: {exc}", code="tool_crashed", user_message=ERROR_MESSAGE
-                    )
+                    err = ApplianceError(f"{type(exc).__name__}: {exc}", code="tool_crashed")
                     return self._result(OutcomeStatus.ERROR, name, args, started, error=err, attempts=attempt, key=key)
                 else:
-                    return self._result(
-                        OutcomeStatus.OK, name, args, started, data=jsonable(data), attempts=attempt, key=key
-                    )
+                    return self._result(OutcomeStatus.OK, name, args, started, value=data, attempts=attempt, key=key)
                 log.info("tool %s attempt %d/%d failed: %s", name, attempt, self.config.max_retries + 1, last_error)
                 if attempt <= self.config.max_retries:
                     await self._sleep(self.backoff(attempt))
@@ -245,9 +243,7 @@ class ToolExecutor:
             status=OutcomeStatus.FALLBACK,
             tool=spec.name,
             arguments=args,
-            data=None,
             error_code=error.code,
-            user_message=FALLBACK_MESSAGE,
             attempts=attempts,
             duration_ms=self._elapsed_ms(started),
             fallback_ticket_id=ticket.id,
@@ -262,7 +258,7 @@ class ToolExecutor:
         args: dict[str, Any],
         started: float,
         *,
-        data: dict[str, Any] | None = None,
+        value: Any = None,
         error: ApplianceError | None = None,
         attempts: int = 0,
         key: str | None = None,
@@ -276,14 +272,14 @@ class ToolExecutor:
             status=status,
             tool=tool,
             arguments=args,
-            data=data if status is OutcomeStatus.OK else None,
+            value=value if status is OutcomeStatus.OK else None,
             error_code=error.code if error is not None else None,
             error_field=field,
-            user_message=(ERROR_MESSAGE if status is OutcomeStatus.ERROR else error.user_message) if error else None,
             attempts=attempts,
             duration_ms=self._elapsed_ms(started),
             details=details,
             idempotency_key=key,
+            alternatives=alternatives_of(error.details) if error is not None else (),
         )
 
     def _elapsed_ms(self, started: float) -> float:

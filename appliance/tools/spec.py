@@ -1,11 +1,11 @@
-"""Typed tools: the Python signature and docstring are the LLM's contract.
+"""Typed tools: the Python signature is the contract, the docstring documents it.
 
-Like livekit-agents' ``@function_tool``: decorate an ``async def`` whose first
-parameter is the injected :class:`~appliance.tools.context.ToolContext`, and the
-rest of its signature becomes an OpenAI-style function schema::
+Decorate an ``async def`` whose first parameter is the injected
+:class:`~appliance.tools.context.ToolContext`; the rest of its signature says
+which arguments it takes and how they are coerced::
 
     @tool
-    async def quote_price(ctx: ToolContext, pet_type: PetType, start_date: dt.date, end_date: dt.date) -> dict:
+    async def quote_price(ctx: ToolContext, pet_type: PetType, start_date: dt.date, end_date: dt.date) -> Quote:
         \"\"\"Price a stay.
 
         Args:
@@ -15,12 +15,15 @@ rest of its signature becomes an OpenAI-style function schema::
         \"\"\"
 
 Supported argument types: ``str``, ``int``, ``float``, ``bool``, ``datetime.date``
-(a JSON string with ``format: date``), ``Literal[...]`` and ``StrEnum`` (enums),
+(or an ISO string), ``Literal[...]`` and ``StrEnum`` (enums),
 ``Annotated[str, ConfigChoices(...)]`` (an enum read from the tenant config at
-schema time, e.g. :data:`PetType`), and ``X | None`` (optional). Arguments that
-arrive from the LLM or the brain are coerced by :meth:`ToolSpec.bind`;
-anything wrong raises :class:`~appliance.core.errors.ValidationError` naming the
-field, which the executor turns into a needs-clarification outcome.
+bind time, e.g. :data:`PetType`), and ``X | None`` (optional). Arguments are
+coerced by :meth:`ToolSpec.bind`; anything wrong raises
+:class:`~appliance.core.errors.ValidationError` naming the field and the problem
+(``details["problem"]``), which the executor turns into a needs-clarification outcome.
+
+The LLM never proposes tool calls (bookings never depend on it: it only proposes
+an extraction, ``brain/understanding/proposal.py``), so no JSON schema is made here.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ _ARG_RE = re.compile(r"^(\s*)(\*{0,2}\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
 
 @dataclass(frozen=True, slots=True)
 class ConfigChoices:
-    """``Annotated`` marker: the allowed values come from the config at schema/bind time."""
+    """``Annotated`` marker: the allowed values come from the config at bind time."""
 
     label: str
     choices: Callable[[Config], Sequence[str]]
@@ -84,40 +87,22 @@ class ToolParam:
             return tuple(self.config_choices.choices(config))
         return None
 
-    def schema(self, config: Config | None) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": "string" if self.kind is ArgKind.DATE else self.kind.value}
-        if self.kind is ArgKind.DATE:
-            out["format"] = "date"
-        allowed = self.allowed(config)
-        if allowed is not None:
-            out["enum"] = list(allowed)
-        out["description"] = self.description
-        if not self.required and self.default is not None:
-            out["default"] = self.default.isoformat() if isinstance(self.default, dt.date) else self.default
-        return out
-
     def coerce(self, value: Any, config: Config | None) -> Any:
-        """Deterministic conversion of one LLM/brain value; raises ValidationError(field=name)."""
+        """Deterministic conversion of one value; raises ValidationError(field=name)."""
         if value is None or (isinstance(value, str) and not value.strip() and self.kind is not ArgKind.STRING):
             if self.required:
-                raise ValidationError(
-                    f"{self.name} is required", field=self.name, user_message=f"I need the {_human(self.name)}."
-                )
+                raise ValidationError(f"{self.name} is required", field=self.name, details={"problem": "missing"})
             return self.default
         try:
             out = _COERCERS[self.kind](value)
         except (TypeError, ValueError) as exc:
-            raise ValidationError(
-                f"{self.name}: {exc}", field=self.name, user_message=f"I did not understand the {_human(self.name)}."
-            ) from None
+            raise ValidationError(f"{self.name}: {exc}", field=self.name, details={"problem": "malformed"}) from None
         if isinstance(out, str):
             out = out.strip()
             if len(out) > MAX_STRING_CHARS:
-                raise ValidationError(f"{self.name} is too long", field=self.name)
+                raise ValidationError(f"{self.name} is too long", field=self.name, details={"problem": "too_long"})
             if not out and self.required:
-                raise ValidationError(
-                    f"{self.name} is required", field=self.name, user_message=f"I need the {_human(self.name)}."
-                )
+                raise ValidationError(f"{self.name} is required", field=self.name, details={"problem": "missing"})
         allowed = self.allowed(config)
         if allowed is not None and out is not None:
             match = next((a for a in allowed if a.casefold() == str(out).casefold()), None)
@@ -125,15 +110,10 @@ class ToolParam:
                 raise ValidationError(
                     f"{self.name}: {out!r} is not one of {', '.join(allowed)}",
                     field=self.name,
-                    user_message=f"The {_human(self.name)} must be one of: {', '.join(allowed)}.",
-                    details={"allowed": list(allowed)},
+                    details={"problem": "not_allowed", "allowed": list(allowed)},
                 )
             out = match
         return out
-
-
-def _human(name: str) -> str:
-    return name.replace("_", " ")
 
 
 def _to_str(value: Any) -> str:
@@ -266,7 +246,7 @@ ToolFn = Callable[..., Awaitable[Any]]
 
 @dataclass(frozen=True, slots=True)
 class ToolSpec:
-    """One tool: its schema, how to bind arguments, and how the executor treats it."""
+    """One tool: its parameters, how to bind arguments, and how the executor treats it."""
 
     name: str
     description: str
@@ -276,23 +256,10 @@ class ToolSpec:
     mutating: bool = False  # sends an idempotency key
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def schema(self, config: Config | None = None) -> dict[str, Any]:
-        """The OpenAI function-calling schema (``name``, ``description``, ``parameters``)."""
-        return {
-            "name": self.name,
-            "description": self.description,
-            "parameters": {
-                "type": "object",
-                "properties": {p.name: p.schema(config) for p in self.params},
-                "required": [p.name for p in self.params if p.required],
-                "additionalProperties": False,
-            },
-        }
-
     def bind(self, arguments: dict[str, Any] | None, config: Config | None = None) -> dict[str, Any]:
         """Validate and coerce raw arguments into keyword arguments for :attr:`fn`.
 
-        Unknown argument names (LLMs invent some) are dropped and logged, not fatal.
+        Unknown argument names are dropped and logged, not fatal.
         """
         raw = dict(arguments or {})
         known = {p.name for p in self.params}
@@ -321,7 +288,7 @@ def tool(
             raise TypeError(f"tool {f.__name__}: the first parameter must be 'ctx: ToolContext'")
         description, arg_docs = parse_docstring(f.__doc__)
         if not description:
-            raise TypeError(f"tool {f.__name__} needs a docstring: it is the LLM's contract")
+            raise TypeError(f"tool {f.__name__} needs a docstring: it documents the contract")
         params = []
         for p in plist[1:]:
             if p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
@@ -398,11 +365,3 @@ class ToolRegistry:
 
     def names(self) -> list[str]:
         return list(self._specs)
-
-    def schemas(self, config: Config | None = None) -> list[dict[str, Any]]:
-        """Bare function schemas (``name``/``description``/``parameters``)."""
-        return [s.schema(config) for s in self._specs.values()]
-
-    def openai_tools(self, config: Config | None = None) -> list[dict[str, Any]]:
-        """The ``tools=[{"type": "function", "function": ...}]`` list for an OpenAI-style chat API."""
-        return [{"type": "function", "function": s} for s in self.schemas(config)]

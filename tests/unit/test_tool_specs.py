@@ -1,10 +1,9 @@
-"""Tool schemas come from signatures and docstrings; arguments are coerced deterministically."""
+"""Tool parameters come from signatures and docstrings; arguments are coerced deterministically."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 from typing import Literal
 
 import pytest
@@ -13,7 +12,8 @@ from appliance.core.config import load_config
 from appliance.core.errors import UnknownTool, ValidationError
 from appliance.core.messages import Action, OutcomeStatus
 from appliance.tools import BOOKING_TOOLS, ToolContext, ToolExecutor, ToolRegistry, ToolResult, default_registry, tool
-from appliance.tools.spec import PetType, parse_docstring, spec_of
+from appliance.tools.results import Transfer
+from appliance.tools.spec import ArgKind, PetType, parse_docstring, spec_of
 
 EXPECTED = {
     "check_availability": (["pet_type", "start_date", "end_date"], []),
@@ -25,7 +25,6 @@ EXPECTED = {
     "request_callback": (["phone"], ["name", "reason"]),
     "transfer_to_staff": ([], ["reason"]),
 }
-JSON_TYPES = {"string", "integer", "number", "boolean"}
 
 
 @pytest.fixture(scope="module")
@@ -33,51 +32,25 @@ def config():
     return load_config(environ={}, use_system=False)
 
 
-def _check_schema_shape(schema: dict) -> None:
-    """A structural check of the JSON Schema subset we emit (no jsonschema dependency)."""
-    assert set(schema) == {"name", "description", "parameters"}
-    assert isinstance(schema["name"], str) and schema["name"].isidentifier()
-    assert isinstance(schema["description"], str) and len(schema["description"]) > 20
-    params = schema["parameters"]
-    assert params["type"] == "object"
-    assert params["additionalProperties"] is False
-    assert isinstance(params["properties"], dict)
-    assert isinstance(params["required"], list)
-    assert set(params["required"]) <= set(params["properties"])
-    assert len(set(params["required"])) == len(params["required"])
-    for name, prop in params["properties"].items():
-        assert prop["type"] in JSON_TYPES, name
-        assert isinstance(prop["description"], str) and prop["description"].strip(), f"{name} has no description"
-        assert set(prop) <= {"type", "format", "enum", "description", "default"}, name
-        if "enum" in prop:
-            assert prop["enum"] and all(isinstance(v, str) for v in prop["enum"])
-        if "format" in prop:
-            assert prop["format"] == "date" and prop["type"] == "string"
-    json.dumps(schema)  # plain JSON
-
-
-def test_every_tool_has_a_valid_schema(config):
+def test_every_tool_has_typed_documented_parameters(config):
     registry = default_registry()
     assert registry.names() == list(EXPECTED)
-    for schema in registry.schemas(config):
-        _check_schema_shape(schema)
-        required, optional = EXPECTED[schema["name"]]
-        props = schema["parameters"]["properties"]
-        assert schema["parameters"]["required"] == required
-        assert sorted(props) == sorted(required + optional)
-        assert "ctx" not in props  # the injected context is never part of the contract
+    for spec in registry:
+        required, optional = EXPECTED[spec.name]
+        assert [p.name for p in spec.params if p.required] == required
+        assert sorted(p.name for p in spec.params) == sorted(required + optional)
+        assert "ctx" not in {p.name for p in spec.params}  # the injected context is never an argument
+        assert len(spec.description) > 20
+        for p in spec.params:
+            assert p.description.strip(), f"{spec.name}.{p.name} has no description"
 
 
 def test_dates_and_pet_type_enum(config):
-    schema = spec_of(BOOKING_TOOLS[2]).schema(config)  # create_booking
-    props = schema["parameters"]["properties"]
-    assert props["start_date"] == {
-        "type": "string",
-        "format": "date",
-        "description": "Check-in day (YYYY-MM-DD).",
-    }
-    assert props["pet_type"]["enum"] == ["dog", "cat"]
-    assert props["owner_phone"]["description"].startswith("The owner's phone number")
+    params = {p.name: p for p in spec_of(BOOKING_TOOLS[2]).params}  # create_booking
+    assert params["start_date"].kind is ArgKind.DATE
+    assert params["start_date"].description == "Check-in day (YYYY-MM-DD)."
+    assert params["pet_type"].allowed(config) == ("dog", "cat")
+    assert params["owner_phone"].description.startswith("The owner's phone number")
 
 
 def test_pet_type_enum_follows_the_tenant_config():
@@ -86,19 +59,14 @@ def test_pet_type_enum_follows_the_tenant_config():
         use_system=False,
         overrides={"resources": [], "pricing": {"rules": []}},
     )
-    props = default_registry().get("check_availability").schema(cfg)["parameters"]["properties"]
-    assert props["pet_type"]["enum"] == ["dog", "cat", "rabbit"]
+    params = {p.name: p for p in default_registry().get("check_availability").params}
+    assert params["pet_type"].allowed(cfg) == ("dog", "cat", "rabbit")
 
 
-def test_openai_tools_wrapper(config):
-    tools = default_registry().openai_tools(config)
-    assert all(t["type"] == "function" and "parameters" in t["function"] for t in tools)
-
-
-def test_optional_default_in_schema(config):
-    props = default_registry().get("request_callback").schema(config)["parameters"]["properties"]
-    assert props["reason"]["default"] == ""
-    assert "default" not in props["name"]
+def test_optional_default(config):
+    params = {p.name: p for p in default_registry().get("request_callback").params}
+    assert params["reason"].default == "" and not params["reason"].required
+    assert params["name"].default is None
 
 
 def test_parse_docstring_google_style():
@@ -187,9 +155,9 @@ def test_literal_and_static_enums():
         return {}
 
     spec = spec_of(pick)
-    props = spec.schema(None)["parameters"]["properties"]
-    assert props["size"]["enum"] == ["s", "m"]
-    assert "enum" not in props["pet"]  # without a config there is nothing to list
+    params = {p.name: p for p in spec.params}
+    assert params["size"].allowed(None) == ("s", "m")
+    assert params["pet"].allowed(None) is None  # without a config there is nothing to list
     assert spec.bind({"size": "M"})["size"] == "m"
 
 
@@ -229,17 +197,17 @@ def test_registry_unknown_and_duplicate():
 
 
 def test_tool_result_to_action():
-    ok = ToolResult(OutcomeStatus.OK, "quote_price", {"pet_type": "dog"}, data={"total_minor": 100}, attempts=1)
+    ok = ToolResult(OutcomeStatus.OK, "transfer_to_staff", {"reason": ""}, value=Transfer("200", ""), attempts=1)
     action = ok.to_action()
     assert isinstance(action, Action)
-    assert action.status is OutcomeStatus.OK and action.result == {"total_minor": 100}
+    assert action.status is OutcomeStatus.OK
+    assert action.result == {"transfer_to": "200", "reason": "", "ticket_id": None}
     bad = ToolResult(
         OutcomeStatus.NEEDS_CLARIFICATION,
         "quote_price",
         {},
         error_code="validation_error",
         error_field="start_date",
-        user_message="When?",
         attempts=1,
     )
     action = bad.to_action()

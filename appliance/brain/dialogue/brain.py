@@ -216,25 +216,7 @@ class Brain:
 
     def _reask(self, state: DialogueState, out: TurnOutput) -> None:
         """After an interruption (injection, empty input), repeat the pending question."""
-        key = (
-            {
-                Awaiting.PET_TYPE: "ask_pet_type",
-                Awaiting.PET_NAME: "ask_pet_name",
-                Awaiting.START_DATE: "ask_start_date",
-                Awaiting.END_DATE: "ask_end_date",
-                Awaiting.OWNER_NAME: "ask_owner_name",
-                Awaiting.OWNER_PHONE: "ask_owner_phone",
-                Awaiting.CONFIRMATION: "not_confirmed_yet",
-                Awaiting.BOOKING_ID: "identify_booking",
-                Awaiting.CALLBACK_PHONE: "ask_callback_phone",
-            }.get(state.awaiting)
-            if state.awaiting
-            else None
-        )
-        if key:
-            from appliance.brain.text.render import Choice
-
-            out.say(key, pet_name=state.slots.pet_name or "", options=Choice(tuple(self.config.tenant.pet_types)))
+        Dialogue(self.config, self.tool_runner(state), self._answer).ask_again(state, out)
 
     def tool_runner(self, state: DialogueState) -> Any:
         async def run(name: str, args: dict[str, Any], *, idempotency_key: str | None = None) -> ToolResult:

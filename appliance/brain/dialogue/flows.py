@@ -12,17 +12,21 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
+from appliance.booking.types import Booking, BookingStatus, Quote
 from appliance.brain.state import Awaiting, DialogueState, Task
 from appliance.brain.text.render import Digits, Money, Nights, Part, Ranges, Room, Word
 from appliance.brain.understanding.extract import Extraction
 from appliance.core.messages import OutcomeStatus
+from appliance.core.tickets import CallbackTicket
+from appliance.tools.executor import ToolResult
 
 if TYPE_CHECKING:
     from appliance.brain.dialogue.policy import TurnOutput
 
 
-def _d(value: Any) -> dt.date:
-    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+def _day(iso: Any) -> dt.date:
+    """A date kept in the (JSON) dialogue state."""
+    return dt.date.fromisoformat(str(iso))
 
 
 def idempotency_key(state: DialogueState, op: str, payload: dict[str, Any]) -> str:
@@ -38,10 +42,10 @@ def idempotency_key(state: DialogueState, op: str, payload: dict[str, Any]) -> s
 class ExistingBookingFlows:
     """Needs ``_run``, ``_clarify`` and ``idempotency_key`` from the Dialogue."""
 
-    async def _run(self, out: TurnOutput, name: str, args: dict[str, Any], **kw: Any) -> Any:
+    async def _run(self, out: TurnOutput, name: str, args: dict[str, Any], **kw: Any) -> ToolResult:
         raise NotImplementedError
 
-    def _clarify(self, state: DialogueState, out: TurnOutput, res: Any) -> None:
+    def _clarify(self, state: DialogueState, out: TurnOutput, res: ToolResult) -> None:
         raise NotImplementedError
 
     # ------------------------------------------------- cancel / change / check
@@ -70,8 +74,8 @@ class ExistingBookingFlows:
                         {
                             "booking_id": Digits(state.target_booking_id),
                             "pet_name": t["pet_name"],
-                            "start": _d(t["start"]),
-                            "end": _d(t["end"]),
+                            "start": _day(t["start"]),
+                            "end": _day(t["end"]),
                         },
                         protected=True,
                     )
@@ -125,29 +129,34 @@ class ExistingBookingFlows:
             out.say("identify_booking")
             return
         res = await self._run(out, "find_bookings", args)
-        if res is None:
-            return
         if res.status is not OutcomeStatus.OK:
             self._clarify(state, out, res)
             if res.status is OutcomeStatus.NEEDS_CLARIFICATION:
                 state.awaiting = Awaiting.BOOKING_ID
             return
-        found = [b for b in (res.data or {}).get("bookings", [])]
+        found: list[Booking] = list(res.value.bookings)
         if ex.booking_id:
-            found = [b for b in found if str(b.get("id")) == ex.booking_id]
-        active = [b for b in found if b.get("status") != "cancelled"] or found
+            found = [b for b in found if b.id == ex.booking_id]
+        active = [b for b in found if b.status is not BookingStatus.CANCELLED] or found
         if not active:
             state.awaiting = Awaiting.BOOKING_ID
             out.say("booking_not_found")
             return
         if len(active) > 1:
             state.awaiting = Awaiting.BOOKING_ID
-            listing = "; ".join(f"{b['id']} ({b['pet_name']}, {b['start']})" for b in active[:5])
+            listing = "; ".join(f"{b.id} ({b.pet_name}, {b.start.isoformat()})" for b in active[:5])
             out.say("several_bookings", bookings=listing)
             return
         b = active[0]
-        state.target_booking_id = str(b["id"])
-        state.target_summary = {k: b.get(k) for k in ("pet_name", "pet_type", "start", "end", "status", "nights")}
+        state.target_booking_id = b.id
+        state.target_summary = {
+            "pet_name": b.pet_name,
+            "pet_type": b.pet_type,
+            "start": b.start.isoformat(),
+            "end": b.end.isoformat(),
+            "status": b.status.value,
+            "nights": b.nights,
+        }
 
     def _details(self, state: DialogueState, out: TurnOutput) -> None:
         t = state.target_summary
@@ -155,8 +164,8 @@ class ExistingBookingFlows:
             "booking_details",
             booking_id=Digits(state.target_booking_id or ""),
             pet_name=t["pet_name"],
-            start=_d(t["start"]),
-            end=_d(t["end"]),
+            start=_day(t["start"]),
+            end=_day(t["end"]),
             status=Word(str(t["status"])),
         )
 
@@ -166,8 +175,6 @@ class ExistingBookingFlows:
         res = await self._run(
             out, "cancel_booking", {"booking_id": bid}, idempotency_key=idempotency_key(state, "cancel", {"id": bid})
         )
-        if res is None:
-            return
         if res.status is OutcomeStatus.OK:
             out.parts.append(Part("cancelled", {"booking_id": Digits(bid)}, protected=True))
             state.reset_task()
@@ -178,7 +185,7 @@ class ExistingBookingFlows:
 
     async def _change_dates(self, state: DialogueState, ex: Extraction, today: dt.date, out: TurnOutput) -> None:
         t = state.target_summary
-        old_start, old_end = _d(t["start"]), _d(t["end"])
+        old_start, old_end = _day(t["start"]), _day(t["end"])
         start, end = ex.start, ex.end
         if start is None and ex.single_date is not None:
             start = ex.single_date
@@ -203,13 +210,11 @@ class ExistingBookingFlows:
         quote = await self._run(
             out, "quote_price", {"pet_type": t.get("pet_type"), "start_date": start, "end_date": end}
         )
-        if quote is None:
-            return
         if quote.status is not OutcomeStatus.OK:
             self._clarify(state, out, quote)
             state.awaiting = Awaiting.CHANGE_DATES if state.task is Task.CHANGE else None
             return
-        q = quote.data or {}
+        q: Quote = quote.value
         state.change_start, state.change_end = start, end
         state.awaiting = Awaiting.CHANGE_CONFIRMATION
         state.new_confirmation()
@@ -222,7 +227,7 @@ class ExistingBookingFlows:
                     "start": start,
                     "end": end,
                     "nights": Nights((end - start).days),
-                    "price": Money(int(q["total_minor"]), str(q["currency"])),
+                    "price": Money(q.total_minor, q.currency),
                 },
                 protected=True,
             )
@@ -233,19 +238,17 @@ class ExistingBookingFlows:
         assert bid and state.change_start and state.change_end
         args = {"booking_id": bid, "start_date": state.change_start, "end_date": state.change_end}
         res = await self._run(out, "change_booking", args, idempotency_key=idempotency_key(state, "change", args))
-        if res is None:
-            return
         if res.status is OutcomeStatus.OK:
-            b = res.data or {}
+            b: Booking = res.value
             out.booking_id = bid
             out.parts.append(
                 Part(
                     "changed",
                     {
                         "booking_id": Digits(bid),
-                        "start": _d(b["start"]),
-                        "end": _d(b["end"]),
-                        "price": Money(int(b["total_minor"]), str(b["currency"])),
+                        "start": b.start,
+                        "end": b.end,
+                        "price": Money(b.total_minor, b.currency),
                     },
                     protected=True,
                 )
@@ -257,7 +260,7 @@ class ExistingBookingFlows:
             s.pet_type = state.target_summary.get("pet_type")
             s.start_date, s.end_date = state.change_start, state.change_end
             out.say("no_availability", room=Room(None, s.pet_type), start=s.start_date, end=s.end_date)
-            alts = [(_d(a["start"]), _d(a["end"])) for a in (res.details or {}).get("alternatives", [])][:3]
+            alts = [(r.start, r.end) for r in res.alternatives][:3]
             if alts:
                 out.say("alternatives", alternatives=Ranges(tuple(alts)))
                 out.alternatives = alts
@@ -271,8 +274,8 @@ class ExistingBookingFlows:
         state.reset_task()
         if state.channel == "voice":
             res = await self._run(out, "transfer_to_staff", {"reason": reason})
-            if res is not None and res.status is OutcomeStatus.OK and (res.data or {}).get("transfer_to"):
-                out.transfer_to = str(res.data["transfer_to"])
+            if res.status is OutcomeStatus.OK and res.value.transfer_to:
+                out.transfer_to = res.value.transfer_to
                 out.say("transfer_voice")
                 return
         phone = state.slots.owner_phone or state.caller_id
@@ -306,10 +309,10 @@ class ExistingBookingFlows:
             out, "request_callback", {"phone": phone, "name": state.slots.owner_name, "reason": reason}
         )
         state.reset_task()
-        if res is not None and res.status is OutcomeStatus.OK:
-            d = res.data or {}
-            out.say("callback_taken", phone=Digits(str(d.get("phone") or phone)), ticket=d.get("ticket_id"))
-        elif res is not None and res.status is OutcomeStatus.NEEDS_CLARIFICATION:
+        if res.status is OutcomeStatus.OK:
+            ticket: CallbackTicket = res.value
+            out.say("callback_taken", phone=Digits(ticket.phone or phone), ticket=ticket.id)
+        elif res.status is OutcomeStatus.NEEDS_CLARIFICATION:
             state.task = Task.CALLBACK
             state.awaiting = Awaiting.CALLBACK_PHONE
             out.say("invalid_phone")

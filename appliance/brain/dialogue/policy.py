@@ -13,16 +13,18 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from appliance.booking.types import Availability, Booking, DateRange, Quote
 from appliance.brain.dialogue.flows import ExistingBookingFlows, idempotency_key
 from appliance.brain.state import Awaiting, DialogueState, Task
 from appliance.brain.text.render import Choice, Digits, Money, Nights, Part, Ranges, Room
 from appliance.brain.understanding.extract import Extraction
 from appliance.core.config import Config
 from appliance.core.messages import Action, Intent, OutcomeStatus
+from appliance.tools.executor import ToolResult
 
 YES_NO = {
     Awaiting.CONFIRMATION,
@@ -34,13 +36,27 @@ YES_NO = {
 _ISO_RANGE = re.compile(r"(\d{4}-\d{2}-\d{2})\s*(?:/|–|-{1,2}|\.\.)\s*(\d{4}-\d{2}-\d{2})")
 
 
+# The question to repeat for each thing the dialogue can wait for.
+ASK_AGAIN: dict[Awaiting, str] = {
+    Awaiting.PET_TYPE: "ask_pet_type",
+    Awaiting.PET_NAME: "ask_pet_name",
+    Awaiting.START_DATE: "ask_start_date",
+    Awaiting.END_DATE: "ask_end_date",
+    Awaiting.OWNER_NAME: "ask_owner_name",
+    Awaiting.OWNER_PHONE: "ask_owner_phone",
+    Awaiting.CONFIRMATION: "not_confirmed_yet",
+    Awaiting.BOOKING_ID: "identify_booking",
+    Awaiting.CALLBACK_PHONE: "ask_callback_phone",
+}
+
+
 class ToolRunner:
     """What the dialogue needs from the tool layer: run one named tool to a result.
 
     The engine implements it on top of :class:`appliance.tools.executor.ToolExecutor`.
     """
 
-    async def __call__(self, name: str, args: dict[str, Any], *, idempotency_key: str | None = None) -> Any:
+    async def __call__(self, name: str, args: dict[str, Any], *, idempotency_key: str | None = None) -> ToolResult:
         raise NotImplementedError
 
 
@@ -58,10 +74,6 @@ class TurnOutput:
 
     def say(self, key: str, **facts: Any) -> None:
         self.parts.append(Part(key, facts))
-
-
-def _d(value: Any) -> dt.date:
-    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
 
 
 class Dialogue(ExistingBookingFlows):
@@ -267,13 +279,13 @@ class Dialogue(ExistingBookingFlows):
         return changed
 
     def _pick_alternative(self, state: DialogueState, ex: Extraction, text: str) -> bool:
-        alts = [(_d(a), _d(b)) for a, b in state.alternatives]
+        alts = [(dt.date.fromisoformat(a), dt.date.fromisoformat(b)) for a, b in state.alternatives]
         if not alts:
             return False
         chosen: tuple[dt.date, dt.date] | None = None
         m = _ISO_RANGE.search(text)
         if m:
-            pick = (_d(m.group(1)), _d(m.group(2)))
+            pick = (dt.date.fromisoformat(m.group(1)), dt.date.fromisoformat(m.group(2)))
             chosen = pick if pick in alts else None
         elif ex.yes is True and ex.start is None and ex.single_date is None:
             chosen = alts[0]
@@ -322,25 +334,21 @@ class Dialogue(ExistingBookingFlows):
         assert s.start_date and s.end_date and s.pet_type
         args = {"pet_type": s.pet_type, "start_date": s.start_date, "end_date": s.end_date}
         avail = await self._run(out, "check_availability", args)
-        if avail is None:
-            return
         if avail.status is not OutcomeStatus.OK:
             self._clarify(state, out, avail)
             return
-        data = avail.data or {}
-        if not data.get("available"):
-            self._no_availability(state, out, data.get("alternatives") or [])
+        av: Availability = avail.value
+        if not av.available:
+            self._no_availability(state, out, av.alternatives)
             return
         quote = await self._run(out, "quote_price", args)
-        if quote is None:
-            return
         if quote.status is not OutcomeStatus.OK:
             self._clarify(state, out, quote)
             return
-        q = quote.data or {}
-        state.quote_total_minor = int(q["total_minor"])
-        state.quote_currency = str(q["currency"])
-        state.room = data.get("resource_id")
+        q: Quote = quote.value
+        state.quote_total_minor = q.total_minor
+        state.quote_currency = q.currency
+        state.room = av.resource_id
         state.awaiting = Awaiting.CONFIRMATION
         state.new_confirmation()
         out.parts.append(
@@ -358,10 +366,10 @@ class Dialogue(ExistingBookingFlows):
             )
         )
 
-    def _no_availability(self, state: DialogueState, out: TurnOutput, alternatives: list[dict[str, Any]]) -> None:
+    def _no_availability(self, state: DialogueState, out: TurnOutput, alternatives: Sequence[DateRange]) -> None:
         s = state.slots
         out.say("no_availability", room=Room(None, s.pet_type), start=s.start_date, end=s.end_date)
-        alts = [(_d(a["start"]), _d(a["end"])) for a in alternatives][:3]
+        alts = [(r.start, r.end) for r in alternatives][:3]
         if alts:
             state.alternatives = [(a.isoformat(), b.isoformat()) for a, b in alts]
             out.alternatives = alts
@@ -384,19 +392,17 @@ class Dialogue(ExistingBookingFlows):
         }
         key = idempotency_key(state, "create", args)
         res = await self._run(out, "create_booking", args, idempotency_key=key)
-        if res is None:
-            return
         if res.status is OutcomeStatus.OK:
-            b = res.data or {}
-            out.booking_id = str(b["id"])
+            b: Booking = res.value
+            out.booking_id = b.id
             state.last_booking_id = out.booking_id
             out.parts.append(
                 Part(
                     "confirmed",
                     {
-                        "pet_name": b.get("pet_name", s.pet_name),
-                        "start": _d(b["start"]),
-                        "end": _d(b["end"]),
+                        "pet_name": b.pet_name,
+                        "start": b.start,
+                        "end": b.end,
                         "booking_id": Digits(out.booking_id),
                     },
                     protected=True,
@@ -414,7 +420,7 @@ class Dialogue(ExistingBookingFlows):
             state.awaiting = Awaiting.CALLBACK_OFFER
             out.say("kb_none")
 
-    def _clarify(self, state: DialogueState, out: TurnOutput, res: Any) -> None:
+    def _clarify(self, state: DialogueState, out: TurnOutput, res: ToolResult) -> None:
         """A client error from a tool: tell the customer what to fix and ask again."""
         if res.status is OutcomeStatus.FALLBACK:
             out.say("fallback_callback", ticket=res.fallback_ticket_id)
@@ -426,9 +432,8 @@ class Dialogue(ExistingBookingFlows):
             state.task = Task.NONE
             return
         code, fld = res.error_code, res.error_field
-        details = res.details or {}
         if code == "no_availability":
-            self._no_availability(state, out, list(details.get("alternatives") or []))
+            self._no_availability(state, out, res.alternatives)
             return
         s = state.slots
         if fld == "owner_phone":
@@ -441,15 +446,41 @@ class Dialogue(ExistingBookingFlows):
             setattr(s, fld, None)
             if fld == "start_date":
                 s.end_date = None
-            out.say("invalid_value", problem=res.user_message or "")
             state.awaiting = Awaiting(fld)
+            if not self._say_problem(out, fld, res.details or {}):
+                self.ask_again(state, out)
             return
-        out.say("invalid_value", problem=res.user_message or "")
+        out.say("invalid_value")
         state.awaiting = None
+
+    def _say_problem(self, out: TurnOutput, fld: str, details: dict[str, Any]) -> bool:
+        """Say what the domain rules objected to, from its parameters. True when that sentence
+        already asks again; False when the generic one was said and the question must follow."""
+        if fld == "start_date" and details.get("earliest"):
+            out.say("too_soon", date=dt.date.fromisoformat(str(details["earliest"])))
+            return True
+        if fld == "start_date" and details.get("latest"):
+            out.say("too_far_ahead", max_days=self.config.booking.max_advance_days)
+            return True
+        if fld == "end_date" and details.get("max_stay_nights"):
+            out.say("stay_too_long", max_nights=int(details["max_stay_nights"]))
+            return True
+        if fld == "pet_type" and (details.get("offered") or details.get("allowed")):
+            offered = details.get("offered") or details.get("allowed") or []
+            out.say("pet_type_not_offered", options=Choice(tuple(str(p) for p in offered)))
+            return False
+        out.say("invalid_value")
+        return False
+
+    def ask_again(self, state: DialogueState, out: TurnOutput) -> None:
+        """Repeat the question for what the dialogue is waiting for (after a problem or an interruption)."""
+        key = ASK_AGAIN.get(state.awaiting) if state.awaiting else None
+        if key:
+            out.say(key, pet_name=state.slots.pet_name or "", options=Choice(self.pet_types))
 
     # ---------------------------------------------------------------- helpers
 
-    async def _run(self, out: TurnOutput, name: str, args: dict[str, Any], **kw: Any) -> Any:
+    async def _run(self, out: TurnOutput, name: str, args: dict[str, Any], **kw: Any) -> ToolResult:
         res = await self.tools(name, args, **kw)
         out.actions.append(res.to_action())
         return res
