@@ -1,9 +1,15 @@
 """One error tree for the whole appliance.
 
 Every error the appliance raises on purpose derives from :class:`ApplianceError`.
-Each carries a stable machine ``code``, a ``user_message`` that is safe to show
-(or speak) to a caller, and a ``retryable`` flag the tool executor reads to
-decide whether trying again can help.
+Each carries a stable machine ``code``, parameters in ``details`` (JSON-able: a
+field, a limit, an allowed list), and a ``retryable`` flag the tool executor reads
+to decide whether trying again can help. The message is for logs and staff only.
+
+What a caller hears about an error comes from the templates, by code and in the
+caller's language (``appliance.brain.text.render.error_text(lang, code)``, the
+``[errors]`` table), never from the error. ``user_message`` below is a legacy
+English default that only the web channel's JSON error payload and the voice
+processor still read; it goes when they use ``error_text``.
 """
 
 from __future__ import annotations
@@ -16,22 +22,19 @@ class ApplianceError(Exception):
 
     code: str = "appliance_error"
     retryable: bool = False
-    user_message: str = "Something went wrong."
+    user_message: str = "Something went wrong."  # legacy, see the module docstring
 
     def __init__(
         self,
         message: str = "",
         *,
         code: str | None = None,
-        user_message: str | None = None,
         retryable: bool | None = None,
         details: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(message or self.user_message)
+        super().__init__(message or type(self).__name__)
         if code is not None:
             self.code = code
-        if user_message is not None:
-            self.user_message = user_message
         if retryable is not None:
             self.retryable = retryable
         self.details: dict[str, Any] = dict(details or {})
@@ -44,7 +47,6 @@ class ApplianceError(Exception):
         return {
             "code": self.code,
             "message": self.message,
-            "user_message": self.user_message,
             "retryable": self.retryable,
             "details": self.details,
         }

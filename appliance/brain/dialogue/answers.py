@@ -8,8 +8,9 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any
 
+from appliance.booking.types import Quote
 from appliance.brain.state import Awaiting, DialogueState, Task
-from appliance.brain.text.render import Money, Part, Word
+from appliance.brain.text.render import Money, Part, Word, word
 from appliance.brain.understanding.proposal import prompt
 from appliance.core.clock import local_today
 from appliance.core.errors import ApplianceError
@@ -30,11 +31,7 @@ _PRICE = re.compile(
     r"цена|цены|стоит|стоимость|сколько)\b",
     re.IGNORECASE,
 )
-_DAYS = {
-    "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun", "closed"),
-    "et": ("E", "T", "K", "N", "R", "L", "P", "suletud"),
-    "ru": ("Пн", "Вт", "Ср", "Чт", "Пт", "Сб", "Вс", "закрыто"),
-}
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # [words] day_<key>: short weekday names
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 MAX_ANSWER_CHARS = 400
 
@@ -51,7 +48,7 @@ async def answer_question(brain: Brain, text: str, lang: str, state: DialogueSta
 
 def opening_hours(brain: Brain, lang: str) -> str:
     oh = brain.config.opening_hours
-    names = _DAYS.get(lang, _DAYS["en"])
+    names = [word(lang, f"day_{d}") for d in _DAYS] + [word(lang, "closed")]
     values = [oh.mon, oh.tue, oh.wed, oh.thu, oh.fri, oh.sat, oh.sun]
     groups: list[tuple[int, int, str]] = []
     for i, v in enumerate(values):
@@ -88,10 +85,8 @@ async def _prices(brain: Brain, text: str, lang: str, state: DialogueState) -> l
         )
         if res.status is not OutcomeStatus.OK:
             continue
-        q = res.data or {}
-        parts.append(
-            Part("price_answer", {"pet_type": Word(pet), "price": Money(int(q["total_minor"]), str(q["currency"]))})
-        )
+        q: Quote = res.value
+        parts.append(Part("price_answer", {"pet_type": Word(pet), "price": Money(q.total_minor, q.currency)}))
     return parts
 
 

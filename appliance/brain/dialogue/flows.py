@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from appliance.booking.types import Booking, BookingStatus, Quote
 from appliance.brain.state import Awaiting, DialogueState, Task
-from appliance.brain.text.render import Digits, Money, Nights, Part, Ranges, Room, Word
+from appliance.brain.text.render import BookingList, Digits, Money, Nights, Part, Ranges, Room, Word
 from appliance.brain.understanding.extract import Extraction
 from appliance.core.messages import OutcomeStatus
 from appliance.core.tickets import CallbackTicket
@@ -144,7 +144,7 @@ class ExistingBookingFlows:
             return
         if len(active) > 1:
             state.awaiting = Awaiting.BOOKING_ID
-            listing = "; ".join(f"{b.id} ({b.pet_name}, {b.start.isoformat()})" for b in active[:5])
+            listing = BookingList(tuple((b.id, b.pet_name, b.start) for b in active[:5]))
             out.say("several_bookings", bookings=listing)
             return
         b = active[0]

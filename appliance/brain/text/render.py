@@ -69,6 +69,13 @@ class Room:
 
 
 @dataclass(frozen=True, slots=True)
+class BookingList:
+    """Several bookings to tell apart: number, pet and first day of each ([forms] booking_item)."""
+
+    items: tuple[tuple[str, str, dt.date], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Part:
     key: str
     facts: dict[str, Any] = field(default_factory=dict)
@@ -95,6 +102,20 @@ def word(lang: str, key: str) -> str:
 
 def quick_label(lang: str, key: str) -> str:
     return _templates(lang).get("quick", {}).get(key) or _templates("en")["quick"].get(key, key)
+
+
+def form(lang: str, key: str) -> str:
+    """A sentence fragment from the [forms] table (how a language joins facts)."""
+    return _templates(lang).get("forms", {}).get(key) or _templates("en")["forms"][key]
+
+
+def error_text(lang: str, code: str) -> str:
+    """What to say about an error, by its code ([errors] table; ``default`` for unknown codes).
+
+    For the channels' boundaries (web JSON errors, a voice call whose brain failed): errors
+    carry a code and parameters, never prose."""
+    table = _templates(lang).get("errors", {})
+    return table.get(code) or table.get("default") or _templates("en")["errors"]["default"]
 
 
 def template(lang: str, key: str) -> str:
@@ -150,17 +171,20 @@ class Renderer:
             joined = [self.date_range(a, b, lang, voice) for a, b in value.items]
             sep = f" {word(lang, 'or')} "
             return sep.join(joined)
+        if isinstance(value, BookingList):
+            return "; ".join(
+                form(lang, "booking_item").format(
+                    booking_id=self.fact(Digits(number), lang, voice), pet_name=pet, start=self.fact(day, lang, voice)
+                )
+                for number, pet, day in value.items
+            )
         if isinstance(value, int) and voice:
             return vb.number_words(value, lang)
         return str(value)
 
     def date_range(self, a: dt.date, b: dt.date, lang: str, voice: bool) -> str:
         start, end = vb.date_in_range(a, lang, "start", voice=voice), vb.date_in_range(b, lang, "end", voice=voice)
-        if lang == "ru":
-            return f"с {start} по {end}"
-        if lang == "et":
-            return f"{start} kuni {end}"
-        return f"{start} {word(lang, 'to')} {end}"
+        return form(lang, "date_range").format(start=start, end=end)
 
     def room(self, resource_id: str | None, lang: str) -> str:
         names = self.room_names.get(resource_id or "", {})
