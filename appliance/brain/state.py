@@ -41,6 +41,7 @@ class Awaiting(enum.StrEnum):
     CHANGE_CONFIRMATION = "change_confirmation"
     CALLBACK_PHONE = "callback_phone"
     CALLBACK_OFFER = "callback_offer"  # yes/no: shall a colleague call you back?
+    YEAR_CONFIRMATION = "year_confirmation"  # yes/no: a far date said without its year, read back with it
 
 
 @dataclass
@@ -103,6 +104,7 @@ class DialogueState:
     quote_currency: str | None = None
     room: str | None = None
     alternatives: list[tuple[str, str]] = field(default_factory=list)
+    pending_dates: list[str] = field(default_factory=list)  # [start, end or ""] awaiting YEAR_CONFIRMATION
     last_booking_id: str | None = None
     # cancel / change / check flow
     target_booking_id: str | None = None
@@ -131,6 +133,7 @@ class DialogueState:
         self.quote_currency = None
         self.room = None
         self.alternatives = []
+        self.pending_dates = []
         self.target_booking_id = None
         self.target_summary = {}
         self.change_start = None

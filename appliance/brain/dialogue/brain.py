@@ -83,7 +83,9 @@ class Brain:
         for r in config.resources:
             for p in r.pet_types:
                 by_pet.setdefault(p, r.id)
-        self.renderer = Renderer(config.tenant.name, rooms, by_pet)
+        self.renderer = Renderer(
+            config.tenant.name, rooms, by_pet, today=lambda: local_today(self.clock, config.tenant.tz)
+        )
         self.identifier = identifier_for(tuple(config.tenant.languages))
         self._locks: dict[str, list[Any]] = {}  # session -> [lock, users]
 
@@ -279,6 +281,7 @@ class Brain:
             Awaiting.CHANGE_CONFIRMATION,
             Awaiting.CALLER_ID,
             Awaiting.CALLBACK_OFFER,
+            Awaiting.YEAR_CONFIRMATION,
         ):
             return [
                 QuickReply(quick_label(lang, "yes"), quick_label(lang, "yes")),
@@ -372,7 +375,7 @@ def _public_awaiting(a: Awaiting | None) -> str | None:
         return "confirmation"
     if a is Awaiting.CALLER_ID:
         return "owner_phone"
-    if a is Awaiting.CALLBACK_OFFER:
+    if a in (Awaiting.CALLBACK_OFFER, Awaiting.YEAR_CONFIRMATION):
         return "confirmation"
     if a is Awaiting.CHANGE_DATES:
         return "start_date"

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from appliance.booking.types import Availability, Booking, DateRange, Quote
+from appliance.brain.dialogue import dates
 from appliance.brain.dialogue.flows import ExistingBookingFlows, idempotency_key
 from appliance.brain.state import Awaiting, DialogueState, Task
 from appliance.brain.text.render import Choice, Digits, Money, Nights, Part, Ranges, Room
@@ -32,6 +33,7 @@ YES_NO = {
     Awaiting.CHANGE_CONFIRMATION,
     Awaiting.CALLER_ID,
     Awaiting.CALLBACK_OFFER,
+    Awaiting.YEAR_CONFIRMATION,
 }
 _ISO_RANGE = re.compile(r"(\d{4}-\d{2}-\d{2})\s*(?:/|–|-{1,2}|\.\.)\s*(\d{4}-\d{2}-\d{2})")
 
@@ -177,8 +179,18 @@ class Dialogue(ExistingBookingFlows):
             state.awaiting = None
         if awaiting is Awaiting.ALTERNATIVE and self._pick_alternative(state, ex, text):
             ex = dataclasses.replace(ex, start=None, end=None, nights=None, single_date=None, yes=None)
+        if awaiting is Awaiting.YEAR_CONFIRMATION:
+            ex, ask_date = dates.answer(state, ex)
+            if ask_date:
+                out.say("ask_start_date", pet_name=s.pet_name or "")
+                return
+        ex, year_question = dates.hold_questionable(state, ex, today)
 
         changed = self._apply_slots(state, ex, today, out)
+        if year_question is not None:
+            out.parts.append(year_question)
+            state.awaiting = Awaiting.YEAR_CONFIRMATION
+            return
 
         if awaiting is Awaiting.CONFIRMATION and not changed:
             if ex.yes is True:

@@ -13,6 +13,7 @@ import datetime as dt
 import functools
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,13 @@ class Room:
 
     resource_id: str | None
     pet_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DateWithYear:
+    """A date read back with its year whatever the year (to check a date said without one)."""
+
+    date: dt.date
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,21 +139,29 @@ class Renderer:
         business: str,
         room_names: dict[str, dict[str, str]] | None = None,
         rooms_by_pet: dict[str, str] | None = None,
+        today: Callable[[], dt.date] | None = None,
     ) -> None:
         self.business = business
+        # A date outside the current year is read back with its year (None: never).
+        self.today = today
         self.room_names = room_names or {}
         self.rooms_by_pet = rooms_by_pet or {}
 
     # -- facts ---------------------------------------------------------------
 
+    def _other_year(self, d: dt.date) -> bool:
+        return self.today is not None and d.year != self.today().year
+
     def fact(self, value: Any, lang: str, voice: bool, role: str | None = None) -> str:
         if isinstance(value, dt.date) and role in ("start", "end"):
-            return vb.date_in_range(value, lang, role, voice=voice)
-        if isinstance(value, dt.date):
+            return vb.date_in_range(value, lang, role, voice=voice, year=self._other_year(value))
+        if isinstance(value, dt.date | DateWithYear):
+            day = value.date if isinstance(value, DateWithYear) else value
+            year = isinstance(value, DateWithYear) or self._other_year(day)
             weekday = lang != "ru"  # a Russian weekday would need the case of its context
-            return (
-                vb.speak_date(value, lang, weekday=weekday) if voice else vb.format_date(value, lang, weekday=weekday)
-            )
+            if voice:
+                return vb.speak_date(day, lang, weekday=weekday, year=year)
+            return vb.format_date(day, lang, weekday=weekday, year=year)
         if isinstance(value, Money):
             return (
                 vb.speak_money(value.minor, value.currency, lang)
@@ -183,7 +199,8 @@ class Renderer:
         return str(value)
 
     def date_range(self, a: dt.date, b: dt.date, lang: str, voice: bool) -> str:
-        start, end = vb.date_in_range(a, lang, "start", voice=voice), vb.date_in_range(b, lang, "end", voice=voice)
+        start = vb.date_in_range(a, lang, "start", voice=voice, year=self._other_year(a))
+        end = vb.date_in_range(b, lang, "end", voice=voice, year=self._other_year(b))
         return form(lang, "date_range").format(start=start, end=end)
 
     def room(self, resource_id: str | None, lang: str) -> str:

@@ -637,22 +637,23 @@ def warm_up() -> None:
 # --- dates in a range ("from X to Y"), inflected where the language needs it ------------------
 
 
-def date_in_range(d: dt.date, lang: str, role: str, *, voice: bool = False) -> str:
+def date_in_range(d: dt.date, lang: str, role: str, *, voice: bool = False, year: bool = False) -> str:
     """A date as the start or end of a range, in the form the templates' grammar needs.
 
     English keeps "Saturday, 5 December". Estonian inflects: "alates 5. detsembrist kuni 6. detsembrini"
     (elative / terminative). Russian drops the weekday (which would need its own case):
-    "с 5 декабря по 6 декабря", spoken "с пятого декабря по шестое декабря".
+    "с 5 декабря по 6 декабря", spoken "с пятого декабря по шестое декабря". ``year`` adds the year
+    (a date outside the current year): "5. detsembrist 2027", "5 декабря 2027 г.".
     """
     lang = _lang(lang)
     if lang == "et":
         case = "elative" if role == "start" else "terminative"
         if voice:
-            return speak_date(d, "et", weekday=False, case=case)
+            return speak_date(d, "et", weekday=False, case=case, year=year)
         gen = _ET_MONTHS_GEN[d.month - 1]
-        return f"{d.day}. {gen}{'st' if case == 'elative' else 'ni'}"
+        return f"{d.day}. {gen}{'st' if case == 'elative' else 'ni'}" + (f" {d.year}" if year else "")
     if lang == "ru":
         if voice:
-            return speak_date(d, "ru", weekday=False, case="genitive" if role == "start" else None)
-        return format_date(d, "ru", weekday=False)
-    return speak_date(d, lang) if voice else format_date(d, lang)
+            return speak_date(d, "ru", weekday=False, case="genitive" if role == "start" else None, year=year)
+        return format_date(d, "ru", weekday=False, year=year)
+    return speak_date(d, lang, year=year) if voice else format_date(d, lang, year=year)

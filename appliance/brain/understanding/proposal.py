@@ -69,6 +69,7 @@ def extractor_awaiting(a: Awaiting | None) -> str | None:
         Awaiting.CANCEL_CONFIRMATION: "confirmation",
         Awaiting.CHANGE_CONFIRMATION: "confirmation",
         Awaiting.CALLBACK_OFFER: "confirmation",
+        Awaiting.YEAR_CONFIRMATION: "confirmation",
         Awaiting.ALTERNATIVE: "start_date",
         Awaiting.CHANGE_DATES: "start_date",
         Awaiting.CALLBACK_PHONE: "owner_phone",

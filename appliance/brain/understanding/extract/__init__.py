@@ -27,6 +27,7 @@ AWAITABLE = frozenset(
     {"pet_name", "pet_type", "start_date", "end_date", "owner_name", "owner_phone", "booking_id", "confirmation"}
 )
 _BUILTIN = ("en", "et", "ru")
+_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 _CYRILLIC = re.compile(r"[а-яё]", re.I)
 _LATIN = re.compile(r"[a-zõäöüšž]", re.I)
 
@@ -45,6 +46,7 @@ class Extraction:
     yes: bool | None = None  # yes/no answer
     booking_id: str | None = None  # 6-digit booking number (first digit 1-9)
     correction: bool = False  # "actually", "no, it's a cat", "tegelikult", "нет, это кошка", "не ..., а ..."
+    year_given: bool = False  # a date named its year; without it a far date is a guess worth checking
     spans: dict[str, str] = field(default_factory=dict)  # slot -> the text it came from
 
 
@@ -122,6 +124,7 @@ def extract(
     toks = tokenize(norm, langs)
     d: DateResult = parse_dates(toks, today)
     start, end, single = d.start, d.end, d.single
+    year_given = d.year_given
     for slot, sp in d.spans.items():
         ground(slot, sp)
     if start is None and end is None and single is None and d.unparsed_month:
@@ -129,6 +132,7 @@ def extract(
         if fb is not None:
             single = fb[0]
             spans["single_date"] = fb[1]
+            year_given = _YEAR.search(fb[1]) is not None
             at = text.find(fb[1])
             if at >= 0:
                 d.date_spans.append((at, at + len(fb[1])))
@@ -184,5 +188,6 @@ def extract(
         yes=answer,
         booking_id=nums.booking_id,
         correction=correction,
+        year_given=year_given,
         spans=spans,
     )

@@ -71,6 +71,7 @@ class DateResult:
     spans: dict[str, tuple[int, int]] = field(default_factory=dict)
     date_spans: list[tuple[int, int]] = field(default_factory=list)  # every date-like atom, for masking numbers
     unparsed_month: bool = False  # a month word no rule could use (dateparser fallback)
+    year_given: bool = False  # some date in the turn named its year ("5 June 2027")
 
 
 def _nxt(toks: list[Tok], i: int) -> int:
@@ -325,6 +326,7 @@ def parse_dates(toks: list[Tok], today: dt.date) -> DateResult:
     if not atoms:
         return res
     res.date_spans = [(toks[a.i].start, toks[a.j - 1].end) for a in atoms if a.kind != "bare"]
+    res.year_given = any(a.year is not None and not a.neg for a in atoms)
     _lookback(toks, atoms)
     pairs = _pair_ranges(toks, atoms)
     res.negated = any(a.neg for a in atoms)
