@@ -70,6 +70,12 @@ class HttpBackend:
         self.token = token
         self.timeout = timeout
         self._session: aiohttp.ClientSession | None = None
+        self.sessions_opened = 0  # client sessions (connection pools) made so far: one while open
+
+    @property
+    def is_open(self) -> bool:
+        """A client session is open (after the first call, until :meth:`aclose`)."""
+        return self._session is not None and not self._session.closed
 
     @classmethod
     def from_config(cls, tools: ToolsConfig) -> HttpBackend:
@@ -143,6 +149,7 @@ class HttpBackend:
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
                 raise_for_status=False,
             )
+            self.sessions_opened += 1
         return self._session
 
     async def _call(

@@ -23,7 +23,6 @@ import dataclasses
 import inspect
 import logging
 import random
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from appliance.core.messages import Action, OutcomeStatus
 from appliance.tools.context import ToolContext
 from appliance.tools.results import alternatives_of, to_plain
 from appliance.tools.spec import ToolRegistry, ToolSpec
+from appliance.tools.timing import Cancellable, LoopTimer, Timer
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,8 @@ class ToolResult:
 class ToolExecutor:
     """Runs tools with timeout, bounded retries, and a callback-ticket fallback.
 
-    ``sleep`` and ``rand`` are injectable so tests can observe the backoff without waiting.
+    ``timer`` (clock, backoff sleeps, timeouts, the slow-notice timer) and ``rand`` (the jitter)
+    are injectable, so tests run retries and timeouts on a virtual clock, without waiting.
     """
 
     def __init__(
@@ -116,16 +117,14 @@ class ToolExecutor:
         config: ToolsConfig | None = None,
         *,
         on_slow: SlowHook | None = None,
-        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        timer: Timer | None = None,
         rand: Callable[[], float] = random.random,
-        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.registry = registry
         self.config = config or ToolsConfig()
         self.on_slow = on_slow
-        self._sleep = sleep
+        self.timer: Timer = timer or LoopTimer()
         self._rand = rand
-        self._monotonic = monotonic
         self._background: set[asyncio.Task[Any]] = set()
 
     def backoff(self, retry: int) -> float:
@@ -143,7 +142,7 @@ class ToolExecutor:
         on_slow: SlowHook | None = None,
     ) -> ToolResult:
         """Run one tool call to a typed outcome. Never raises for tool or backend failures."""
-        started = self._monotonic()
+        started = self.timer.monotonic()
         raw_args = dict(arguments or {})
         try:
             spec = self.registry.get(name)
@@ -165,7 +164,7 @@ class ToolExecutor:
             last_error: ApplianceError | None = None
             for attempt in range(1, self.config.max_retries + 2):  # noqa: B007 (read by the slow hook)
                 try:
-                    data = await asyncio.wait_for(spec.fn(ctx, **kwargs), self.config.timeout_s)
+                    data = await self.timer.wait_for(spec.fn(ctx, **kwargs), self.config.timeout_s)
                 except TimeoutError:
                     last_error = BackendTimeout(f"{name} took longer than {self.config.timeout_s:g}s")
                 except BookingError as exc:
@@ -192,7 +191,7 @@ class ToolExecutor:
                     return self._result(OutcomeStatus.OK, name, args, started, value=data, attempts=attempt, key=key)
                 log.info("tool %s attempt %d/%d failed: %s", name, attempt, self.config.max_retries + 1, last_error)
                 if attempt <= self.config.max_retries:
-                    await self._sleep(self.backoff(attempt))
+                    await self.timer.sleep(self.backoff(attempt))
             assert last_error is not None
             return await self._fallback(spec, args, ctx, started, last_error, attempt, key)
         finally:
@@ -224,7 +223,7 @@ class ToolExecutor:
         if key:
             details["idempotency_key"] = key  # staff can check whether a booking went through after all
         try:
-            ticket = await asyncio.wait_for(
+            ticket = await self.timer.wait_for(
                 ctx.callbacks.create(
                     phone=args.get("owner_phone") or args.get("phone") or ctx.caller_id,
                     name=args.get("owner_name") or args.get("name") or ctx.caller_name,
@@ -283,7 +282,7 @@ class ToolExecutor:
         )
 
     def _elapsed_ms(self, started: float) -> float:
-        return round((self._monotonic() - started) * 1000.0, 3)
+        return round((self.timer.monotonic() - started) * 1000.0, 3)
 
     def _arm_slow_notice(
         self,
@@ -292,13 +291,13 @@ class ToolExecutor:
         started: float,
         hook: SlowHook | None,
         attempt: Callable[[], int],
-    ) -> asyncio.TimerHandle | None:
+    ) -> Cancellable | None:
         """Fire ``hook`` once, from the event loop, if the call is still running after ``slow_notice_s``."""
         if hook is None or self.config.slow_notice_s <= 0:
             return None
 
         def fire() -> None:
-            notice = SlowNotice(spec.name, ctx.session_id, self._monotonic() - started, attempt())
+            notice = SlowNotice(spec.name, ctx.session_id, self.timer.monotonic() - started, attempt())
             try:
                 out = hook(notice)
                 if inspect.isawaitable(out):
@@ -308,4 +307,4 @@ class ToolExecutor:
             except Exception:
                 log.exception("slow-notice hook failed")
 
-        return asyncio.get_running_loop().call_later(self.config.slow_notice_s, fire)
+        return self.timer.call_later(self.config.slow_notice_s, fire)

@@ -368,19 +368,19 @@ def test_concurrent_messages_in_one_session_are_serialised(tmp_path: Path) -> No
     """Two messages for one session at once run one after the other, and no lock is kept after."""
     c = Convo(make_config(tmp_path))
     try:
-        engine = c.brain
+        brain = c.brain
 
         async def both() -> list[Reply]:
             return list(
                 await asyncio.gather(
-                    engine.handle(Utterance(c.session, Channel.WEB, "I need a room for my dog Max next weekend")),
-                    engine.handle(Utterance(c.session, Channel.WEB, "Mari Tamm")),
+                    brain.handle(Utterance(c.session, Channel.WEB, "I need a room for my dog Max next weekend")),
+                    brain.handle(Utterance(c.session, Channel.WEB, "Mari Tamm")),
                 )
             )
 
         first, second = c.loop.run_until_complete(both())
         assert first.awaiting == "owner_name" and second.slots["owner_name"] == "Mari Tamm"
-        assert engine._locks == {}
+        assert brain.sessions_in_turn == 0
         assert c.rows("SELECT count(*) FROM turns WHERE session_id = ?", c.session) == [(4,)]
     finally:
         c.close()

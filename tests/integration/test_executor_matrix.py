@@ -197,26 +197,6 @@ def test_fallback_sink_failure_is_an_error_not_a_crash(server, app_config):
     assert result.error_code == "backend_unavailable"
 
 
-def test_backoff_is_exponential_with_full_jitter(server, app_config):
-    server.knob("quote").fail_500 = 10
-    slept: list[float] = []
-
-    async def fake_sleep(seconds: float) -> None:
-        slept.append(seconds)
-
-    tools = ToolsConfig(timeout_s=0.5, max_retries=3, backoff_base_s=0.1, backoff_max_s=0.3)
-
-    async def go() -> ToolResult:
-        async with HttpBackend(server.base_url, token=server.token) as backend:
-            ctx = ToolContext(backend=backend, callbacks=MemoryCallbackSink(), config=app_config)
-            executor = ToolExecutor(default_registry(), tools, sleep=fake_sleep, rand=lambda: 0.5)
-            return await executor.execute("quote_price", STAY, ctx)
-
-    result = asyncio.run(go())
-    assert result.status is OutcomeStatus.FALLBACK and result.attempts == 4
-    assert slept == pytest.approx([0.05, 0.1, 0.15])  # 0.5 * min(0.3, 0.1 * 2**n)
-
-
 def test_slow_hook_fires_once_without_blocking(server, app_config):
     server.knob("quote").delay_s = 0.15
     server.knob("quote").fail_500 = 1

@@ -122,6 +122,11 @@ class Brain:
             if entry[1] == 0:
                 self._locks.pop(session_id, None)
 
+    @property
+    def sessions_in_turn(self) -> int:
+        """Sessions with a turn running or waiting (their per-session lock exists only then)."""
+        return len(self._locks)
+
     async def handle(self, utt: Utterance) -> Reply:
         async with self._session_lock(utt.session_id):
             return await self._handle(utt)

@@ -172,7 +172,7 @@ class Understanding:
         words = {w.casefold() for w in _WORD.findall(text)}
 
         intent = proposal.get("intent")
-        if intent in {i.value for i in LLM_INTENTS}:
+        if isinstance(intent, str) and intent in {i.value for i in LLM_INTENTS}:  # a list would not hash
             accepted["intents"] = (Intent(intent),)
 
         for key in ("pet_name", "owner_name"):
@@ -193,7 +193,7 @@ class Understanding:
                 if getattr(reparsed, key) is not None:
                     accepted[key] = getattr(reparsed, key)
 
-        rejected = sum(1 for k, v in proposal.items() if v not in (None, "", "unknown")) - len(accepted)
+        rejected = sum(1 for v in proposal.values() if not (v is None or v == "" or v == "unknown")) - len(accepted)
         self.llm_rejected += max(0, rejected)
         if not accepted:
             return rules
