@@ -1,3 +1,7 @@
+s/python -m appliance\.brain\.language\b/python -m appliance.brain.understanding.language_bench/g
+s/appliance\.brain\.streaming\b/appliance.brain.dialogue.streaming/g
+s/from appliance\.brain import streaming$/from appliance.brain.dialogue import streaming/
+s#appliance/brain/streaming\.py#appliance/brain/dialogue/streaming.py#g
 s/see brain\.engine\._public_awaiting/see brain.dialogue.brain._public_awaiting/
 s/^\( *\)from appliance\.brain import language, verbalize$/\1from appliance.brain.text import verbalize\n\1from appliance.brain.understanding import language/
 s/appliance\.brain\.engine\b/appliance.brain.dialogue.brain/g
@@ -24,7 +28,7 @@ s#appliance/brain/understand\.py#appliance/brain/understanding/proposal.py#g
 s#appliance/brain/safety\.py#appliance/brain/understanding/safety.py#g
 s#appliance/brain/prompts/#appliance/brain/understanding/prompts/#g
 s#appliance/brain/render\.py#appliance/brain/text/render.py#g
-s#appliance/brain/verbalize\.py#appliance/brain/text/verbalize.py#g
+s#appliance/brain/verbalize\.py#appliance/brain/text/verbalize/#g
 s#appliance/brain/templates/#appliance/brain/text/templates/#g
 s#appliance/brain/knowledge\.py#appliance/store/knowledge.py#g
 s#appliance/brain/persist\.py#appliance/store/conversations.py#g

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from appliance.brain.dialogue.policy import Dialogue, TurnOutput
+from appliance.brain.dialogue.policy import YES_NO, Dialogue, TurnOutput
 from appliance.brain.state import Awaiting, DialogueState, Task
 from appliance.brain.text.render import Part, Renderer, quick_label, word
 from appliance.brain.understanding import safety
@@ -280,14 +280,7 @@ class Brain:
     def _quick_replies(self, state: DialogueState, out: TurnOutput) -> list[QuickReply]:
         lang = state.language
         a = state.awaiting
-        if a in (
-            Awaiting.CONFIRMATION,
-            Awaiting.CANCEL_CONFIRMATION,
-            Awaiting.CHANGE_CONFIRMATION,
-            Awaiting.CALLER_ID,
-            Awaiting.CALLBACK_OFFER,
-            Awaiting.YEAR_CONFIRMATION,
-        ):
+        if a in YES_NO:
             return [
                 QuickReply(quick_label(lang, "yes"), quick_label(lang, "yes")),
                 QuickReply(quick_label(lang, "no"), quick_label(lang, "no")),
