@@ -243,33 +243,36 @@ def build_whisper_tokenizer(tiktoken_file: Path, languages: list[str]):  # -> to
     return tok
 
 
-def make_whisper(out: Path) -> list[Path]:
-    import ctranslate2
-    import torch
-    import transformers
-    from transformers import GenerationConfig, PreTrainedTokenizerFast, WhisperConfig, WhisperForConditionalGeneration
-
+def whisper_tokenizer():  # -> (tokenizers.Tokenizer, the 99 language codes)
+    """Whisper's multilingual tokenizer, built offline (see :func:`build_whisper_tokenizer`)."""
     tiktoken_file, languages = _whisper_assets()
-    tok = build_whisper_tokenizer(tiktoken_file, languages)
+    return build_whisper_tokenizer(tiktoken_file, languages), languages
+
+
+def whisper_configs(tok, languages: list[str], **sizes: int):  # -> (WhisperConfig, GenerationConfig)
+    """A multilingual Whisper config of the given sizes (d_model, encoder_layers, ...; defaults
+    make the tiny random model) and the generation config faster-whisper/CTranslate2 need."""
+    from transformers import GenerationConfig, WhisperConfig
+
     ids = {t: tok.token_to_id(t) for t in whisper_special_tokens(languages)[: len(languages) + 8]}
     eot, sot = ids["<|endoftext|>"], ids["<|startoftranscript|>"]
     no_ts = ids["<|notimestamps|>"]
-
-    transformers.logging.set_verbosity_error()
-    transformers.logging.disable_progress_bar()
-    torch.manual_seed(SEED)
+    dims = {
+        "d_model": 64,
+        "encoder_layers": 1,
+        "decoder_layers": 1,
+        "encoder_attention_heads": 2,
+        "decoder_attention_heads": 2,
+        "encoder_ffn_dim": 128,
+        "decoder_ffn_dim": 128,
+        "max_source_positions": 1500,
+        "max_target_positions": 448,
+    }
+    dims.update(sizes)
     config = WhisperConfig(
         vocab_size=tok.get_vocab_size(),
         num_mel_bins=80,
-        d_model=64,
-        encoder_layers=1,
-        decoder_layers=1,
-        encoder_attention_heads=2,
-        decoder_attention_heads=2,
-        encoder_ffn_dim=128,
-        decoder_ffn_dim=128,
-        max_source_positions=1500,
-        max_target_positions=448,
+        **dims,
         pad_token_id=eot,
         bos_token_id=eot,
         eos_token_id=eot,
@@ -277,13 +280,12 @@ def make_whisper(out: Path) -> list[Path]:
         begin_suppress_tokens=[220, eot],
         suppress_tokens=[],
     )
-    model = WhisperForConditionalGeneration(config).eval()
     gen = GenerationConfig(
         decoder_start_token_id=sot,
         bos_token_id=eot,
         eos_token_id=eot,
         pad_token_id=eot,
-        max_length=448,
+        max_length=dims["max_target_positions"],
         begin_suppress_tokens=[220, eot],
         suppress_tokens=[],
         no_timestamps_token_id=no_ts,
@@ -292,10 +294,16 @@ def make_whisper(out: Path) -> list[Path]:
         task_to_id={"transcribe": ids["<|transcribe|>"], "translate": ids["<|translate|>"]},
         alignment_heads=[[0, 0], [0, 1]],
     )
-    model.generation_config = gen
+    return config, gen
 
-    target = out / "whisper"
-    with tempfile.TemporaryDirectory(prefix="tiny-whisper-hf-") as tmp:
+
+def export_whisper_ct2(model, gen, tok, target: Path, *, chunk_length: int = 30, quantization: str = "float32") -> None:
+    """Save a ``WhisperForConditionalGeneration`` and convert it to a CTranslate2 folder that
+    faster-whisper loads offline (``tokenizer.json`` and ``preprocessor_config.json`` copied in)."""
+    import ctranslate2
+    from transformers import PreTrainedTokenizerFast
+
+    with tempfile.TemporaryDirectory(prefix="whisper-hf-") as tmp:
         hf_dir = Path(tmp)
         model.save_pretrained(hf_dir)
         gen.save_pretrained(hf_dir)
@@ -308,13 +316,13 @@ def make_whisper(out: Path) -> list[Path]:
         )
         fast.save_pretrained(hf_dir)
         preprocessor = {
-            "chunk_length": 30,
+            "chunk_length": chunk_length,
             "feature_extractor_type": "WhisperFeatureExtractor",
             "feature_size": 80,
             "hop_length": 160,
             "n_fft": 400,
-            "n_samples": 480000,
-            "nb_max_frames": 3000,
+            "n_samples": chunk_length * 16000,
+            "nb_max_frames": chunk_length * 100,
             "padding_side": "right",
             "padding_value": 0.0,
             "processor_class": "WhisperProcessor",
@@ -328,7 +336,23 @@ def make_whisper(out: Path) -> list[Path]:
         converter = ctranslate2.converters.TransformersConverter(
             str(hf_dir), copy_files=["tokenizer.json", "preprocessor_config.json"], low_cpu_mem_usage=False
         )
-        converter.convert(str(target), quantization="float32", force=True)
+        converter.convert(str(target), quantization=quantization, force=True)
+
+
+def make_whisper(out: Path) -> list[Path]:
+    import torch
+    import transformers
+    from transformers import WhisperForConditionalGeneration
+
+    tok, languages = whisper_tokenizer()
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    torch.manual_seed(SEED)
+    config, gen = whisper_configs(tok, languages)
+    model = WhisperForConditionalGeneration(config).eval()
+    model.generation_config = gen
+    target = out / "whisper"
+    export_whisper_ct2(model, gen, tok, target)
     return sorted(p for p in target.rglob("*") if p.is_file())
 
 
