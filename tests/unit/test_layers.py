@@ -23,6 +23,7 @@ RANK = {
     "call_cli": 7,
     "doctor": 7,
     "console": 7,
+    "ops": 6,
     "__main__": 8,
 }
 

@@ -30,6 +30,7 @@ from typing import Any
 from appliance.channels.sip.call import CallHandle
 from appliance.channels.sip.digest import AuthResult, DigestAuthenticator
 from appliance.channels.sip.sipmsg import SourceFilter, caller_id_from_invite, header, host_of
+from appliance.core import metrics
 from appliance.core.config import SipAccount, SipConfig
 from appliance.core.errors import EngineUnavailable
 
@@ -415,6 +416,7 @@ class SipEndpoint:
         ok = 200 <= code < 300 and expiration > 0
         account.registered = ok
         account.last_code = code
+        metrics.SIP_REGISTERED.labels(account.name).set(1 if ok else 0)
         if ok:
             self._backoff.pop(account.name, None)
             self.stats.registrations[account.name] = RegistrationState(account.name, True, code)

@@ -202,6 +202,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=30, max_msg_size=_frame_limit(cfg))
     await ws.prepare(request)
     request.app[SOCKETS_KEY].add(ws)
+    metrics.ACTIVE_CHATS.inc()
     session: str | None = None
     try:
         async for msg in ws:
@@ -219,6 +220,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                 break
     finally:
         request.app[SOCKETS_KEY].discard(ws)
+        metrics.ACTIVE_CHATS.dec()
     return ws
 
 

@@ -1,0 +1,68 @@
+"""What ``appliance run`` does for operations, in one object the daemon calls at a few points:
+offline switches, systemd notify (status, readiness, watchdog heartbeat, stopping) and the
+Prometheus endpoint. The daemon stays about wiring; this module is about running unattended."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from appliance.core.config import Config
+from appliance.core.errors import ApplianceError
+from appliance.ops import offline
+from appliance.ops.metrics import MetricsServer
+from appliance.ops.systemd import Notifier
+
+log = logging.getLogger("appliance.ops")
+
+
+def prepare_process() -> None:
+    """First thing in ``appliance run``: the offline switches (before any library reads them)."""
+    changed = offline.apply()
+    if changed:
+        log.debug("offline switches set: %s", ", ".join(sorted(changed)))
+
+
+class DaemonOps:
+    def __init__(self, cfg: Config, *, degraded: Callable[[], bool]) -> None:
+        self.cfg = cfg
+        self.metrics = MetricsServer(cfg, degraded) if cfg.metrics.enabled else None
+        self.notify = Notifier(on_tick=self.metrics.tick if self.metrics else None)
+
+    def begin(self) -> None:
+        """On the event loop, before anything is loaded: the heartbeat (watchdog pings) runs from now."""
+        self.notify.status("starting")
+        self.notify.start_heartbeat()
+
+    def status(self, text: str) -> None:
+        self.notify.status(text)
+
+    def start_metrics(self) -> None:
+        """The /metrics endpoint. Not a channel: when its port is taken the appliance still answers
+        calls and chats; the error is logged and ``appliance doctor`` shows the port in use."""
+        if self.metrics is None:
+            return
+        host, port = self.cfg.metrics.host, self.cfg.metrics.port
+        self.notify.status(f"starting the metrics endpoint on {host}:{port}")
+        try:
+            self.metrics.start()
+        except OSError as exc:
+            log.error("metrics endpoint cannot listen on %s:%s: %s; running without it", host, port, exc.strerror)
+            self.metrics = None
+
+    def ready(self, summary: str, missing: list[str]) -> None:
+        """All up: READY=1. An enabled channel that did not come up: under systemd the start fails
+        (no READY=1; ``Restart=on-failure`` tries again), by hand the daemon runs without it."""
+        if missing and self.notify.enabled:
+            text = f"not ready: {', '.join(missing)} failed to start"
+            self.notify.status(text)
+            raise ApplianceError(text, code="channel_failed")
+        self.notify.ready(f"running: {summary}" + (f" (without {', '.join(missing)})" if missing else ""))
+
+    def stopping(self) -> None:
+        self.notify.stopping()
+
+    async def close(self) -> None:
+        await self.notify.stop_heartbeat()
+        if self.metrics is not None:
+            self.metrics.stop()
