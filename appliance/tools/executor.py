@@ -29,9 +29,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from appliance.core import metrics
 from appliance.core.config import ToolsConfig
 from appliance.core.errors import ApplianceError, BackendError, BackendTimeout, BookingError, ValidationError
-from appliance.core import metrics
 from appliance.core.messages import Action, OutcomeStatus
 from appliance.tools.context import ToolContext
 from appliance.tools.serialize import jsonable

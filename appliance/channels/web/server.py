@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
+from appliance.core import metrics
 from appliance.core.config import Config
 from appliance.core.errors import ApplianceError
 from appliance.core.messages import Channel, Reply, Utterance, to_dict
