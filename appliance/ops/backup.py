@@ -235,7 +235,9 @@ def _integrity(db: Path) -> None:
         finally:
             conn.close()
     except Exception as exc:  # noqa: BLE001 - sqlean raises its own DatabaseError
-        raise BackupError(f"the database in the archive fails PRAGMA integrity_check: {exc}", code="integrity_failed") from None
+        raise BackupError(
+            f"the database in the archive fails PRAGMA integrity_check: {exc}", code="integrity_failed"
+        ) from None
     if rows != ["ok"]:
         raise BackupError(
             f"the database in the archive fails PRAGMA integrity_check: {'; '.join(rows[:3])}", code="integrity_failed"
