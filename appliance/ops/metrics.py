@@ -10,14 +10,20 @@ the brain is degraded. Degraded *seconds* are counted by the daemon's loop heart
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import logging
+import socket
+import socketserver
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler
 
-from prometheus_client import REGISTRY, start_http_server
+from prometheus_client import REGISTRY, make_wsgi_app
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.registry import Collector
 
 from appliance.core import metrics
@@ -61,6 +67,38 @@ class _QueueCollector(Collector):
         )
 
 
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+        pass
+
+
+class _Server(ThreadingWSGIServer):
+    """prometheus_client's threading WSGI server, minus the reverse DNS lookup (``socket.getfqdn``)
+    that ``HTTPServer.server_bind`` makes of the listening address: nothing may leave the box."""
+
+    def server_bind(self) -> None:
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
+        self.setup_environ()
+
+
+def serve(host: str, port: int) -> _Server:
+    """Serve the default registry on ``host:port`` (an IP address; a name is resolved once) in a thread."""
+    try:
+        family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+    except ValueError:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+
+    class Server(_Server):
+        address_family = family
+
+    httpd = Server((host, port), _QuietHandler)
+    httpd.set_app(make_wsgi_app(REGISTRY))
+    threading.Thread(target=httpd.serve_forever, name="metrics-http", daemon=True).start()
+    return httpd
+
+
 class MetricsServer:
     """The /metrics endpoint of one daemon."""
 
@@ -74,7 +112,7 @@ class MetricsServer:
     def start(self) -> int:
         REGISTRY.register(self._collector)
         metrics.DEGRADED.set_function(lambda: 1.0 if self.degraded() else 0.0)
-        self._server, _thread = start_http_server(self.cfg.metrics.port, addr=self.cfg.metrics.host)
+        self._server = serve(self.cfg.metrics.host, self.cfg.metrics.port)
         self.port = int(self._server.server_port)
         log.info("metrics on http://%s:%d/metrics", self.cfg.metrics.host, self.port)
         return self.port
