@@ -141,3 +141,11 @@ def test_damaged_archive_is_refused_and_changes_nothing(
     assert message in r.stderr, r.stderr
     assert tree(target) == before
     assert not list(tmp_path.glob(".live.restore-*"))  # the staging directory is gone too
+
+
+def test_doctor_reports_the_last_backup(original: dict) -> None:
+    r = cli("doctor", "--json", data=original["data"])
+    checks = {c["name"]: c for c in json.loads(r.stdout)}
+    last = checks["last backup"]
+    assert last["status"] == "ok" and str(original["archive"]) in last["detail"], last
+    assert checks["systemd notify/watchdog"]["status"] == "ok", checks["systemd notify/watchdog"]

@@ -5,6 +5,10 @@ and a SIP caller on loopback reaches the DTMF menu and leaves a callback request
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +17,7 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.run_daemon import Daemon
-from tests.support.sip_harness import caller
+from tests.support.sip_harness import ROOT, caller
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -26,6 +30,15 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 def value(text: str, name: str, **labels: str) -> float:
     return samples(text).get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def _doctor(d: Daemon) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "APPLIANCE__METRICS__PORT": str(d.metrics_port)}
+    r = subprocess.run(
+        [sys.executable, "-m", "appliance", "doctor", "--json", "--data-dir", str(d.data)],
+        capture_output=True, text=True, timeout=120, env=env, cwd=ROOT,
+    )  # fmt: skip
+    return next(c for c in json.loads(r.stdout) if c["name"] == "metrics endpoint")
 
 
 async def _ws_booking(d: Daemon) -> tuple[list[dict[str, Any]], str]:
@@ -71,6 +84,7 @@ def test_metrics_move_with_chats_and_a_call(tmp_path: Path) -> None:
         call = caller(f"sip:appliance@127.0.0.1:{d.sip_port}", "--dtmf", "1@2", "--max-s", "40")
         call.wait_event("media", 30)
         in_call = d.metrics()
+        doctor = _doctor(d)
         call.wait_event("done", 60)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and value(d.metrics(), "appliance_active_calls") != 0:
@@ -79,6 +93,7 @@ def test_metrics_move_with_chats_and_a_call(tmp_path: Path) -> None:
     finally:
         assert d.stop() == 0
 
+    assert doctor["status"] == "ok" and "serving" in doctor["detail"], doctor
     # the text parses (every family), and each count moved by what happened
     assert any(f.name == "appliance_turns" for f in text_string_to_metric_families(after))
     assert value(in_call, "appliance_active_calls") == 1
