@@ -104,15 +104,23 @@ def test_no_watchdog_pings_when_systemd_asks_for_none(tmp_path: Path) -> None:
         listener.close()
 
 
-@pytest.mark.timeout(180)
-def test_sigterm_says_goodbye_to_a_caller_and_stops_in_time(tmp_path: Path) -> None:
-    d, listener = _start(tmp_path, APPLIANCE__SIP__RECORD="true")
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("mode", ["menu", "voice"])
+def test_sigterm_says_goodbye_to_a_caller_and_stops_in_time(
+    tmp_path: Path, mode: str, test_models: dict[str, Path]
+) -> None:
+    """menu: no speech model (the DTMF menu is talking); voice: the tiny test whisper model, so the
+    call runs the pipecat voice pipeline, which is cancelled before the goodbye."""
+    env = {"APPLIANCE__SIP__RECORD": "true"}
+    if mode == "voice":
+        env["APPLIANCE__VOICE__STT_MODEL"] = str(test_models["whisper"])
+    d, listener = _start(tmp_path, **env)
     call = None
     try:
         listener.wait_for("READY", 120)
         call = caller(f"sip:appliance@127.0.0.1:{d.sip_port}", "--max-s", "60")
         call.wait_event("media", 30)
-        time.sleep(2.0)
+        time.sleep(4.0)  # into the menu / past the greeting
         t0 = time.monotonic()
         d.proc.send_signal(signal.SIGTERM)
         rc = d.proc.wait(30)  # TimeoutStopSec=30 in the unit
@@ -124,6 +132,7 @@ def test_sigterm_says_goodbye_to_a_caller_and_stops_in_time(tmp_path: Path) -> N
         assert "DISCONNECTED" in states, states
         records = [json.loads(p.read_text()) for p in (tmp_path / "data" / "recordings").glob("*.json")]
         assert len(records) == 1, records
+        assert records[0]["mode"] == mode, records[0]
         assert records[0]["outcome"] == "shutdown" and records[0]["goodbye"] is True, records[0]
         assert any(m.get("STOPPING") == "1" for _, m in listener.messages)
     finally:
