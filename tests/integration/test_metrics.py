@@ -109,3 +109,26 @@ def test_metrics_move_with_chats_and_a_call(tmp_path: Path) -> None:
     assert value(after, "appliance_callback_queue_oldest_age_seconds") >= 0
     assert value(after, "appliance_degraded") == 1
     assert value(after, "appliance_degraded_seconds_total") > 0
+
+
+def test_voice_call_fills_the_stage_histograms(tmp_path: Path, test_models: dict[str, Path]) -> None:
+    """A voice call (the tiny test whisper model: words are random, turns are real): the per-stage
+    latency histograms and the voice turn counter move."""
+    from tests.support.sip_harness import speech_wav
+
+    turns = [speech_wav(t, tmp_path / f"turn{i}.wav") for i, t in enumerate(["Hello there", "I have a dog"])]
+    env = {"APPLIANCE__SIP__RECORD": "false", "APPLIANCE__VOICE__STT_MODEL": str(test_models["whisper"])}
+    d = Daemon(tmp_path / "data", sip=True, env=env)
+    try:
+        call = caller(f"sip:appliance@127.0.0.1:{d.sip_port}", "--turns", ",".join(map(str, turns)), "--max-s", "60")
+        call.wait_event("done", 90)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and value(d.metrics(), "appliance_active_calls") != 0:
+            time.sleep(0.2)
+        after = d.metrics()
+    finally:
+        assert d.stop() == 0
+    assert value(after, "appliance_calls_total", mode="voice") == 1
+    assert value(after, "appliance_turns_total", channel="voice") >= 1
+    for stage in ("end_of_turn", "stt", "brain", "first_audio"):
+        assert value(after, "appliance_voice_stage_seconds_count", stage=stage) >= 1, stage
