@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from prometheus_client import REGISTRY
+
 from appliance.core.config import Config
 from appliance.core.errors import ApplianceError
 from appliance.ops import offline
@@ -27,7 +29,10 @@ class DaemonOps:
     def __init__(self, cfg: Config, *, degraded: Callable[[], bool]) -> None:
         self.cfg = cfg
         self.metrics = MetricsServer(cfg, degraded) if cfg.metrics.enabled else None
-        self.notify = Notifier(on_tick=self.metrics.tick if self.metrics else None)
+        self.degraded = degraded
+        self.notify = Notifier(on_tick=self._tick)
+        self._summary = ""  # READY's text; STATUS= then follows what changes (calls, chats, degraded)
+        self._last_status = ""
 
     def begin(self) -> None:
         """On the event loop, before anything is loaded: the heartbeat (watchdog pings) runs from now."""
@@ -36,6 +41,19 @@ class DaemonOps:
 
     def status(self, text: str) -> None:
         self.notify.status(text)
+
+    def _tick(self, elapsed_s: float) -> None:
+        if self.metrics is not None:
+            self.metrics.tick(elapsed_s)
+        if not self._summary:
+            return
+        calls = int(REGISTRY.get_sample_value("appliance_active_calls") or 0)
+        chats = int(REGISTRY.get_sample_value("appliance_active_chats") or 0)
+        text = f"running: {calls} call(s), {chats} chat(s)" + ("; degraded (rules only)" if self.degraded() else "")
+        text += f"; {self._summary}"
+        if text != self._last_status:
+            self._last_status = text
+            self.notify.status(text)
 
     def start_metrics(self) -> None:
         """The /metrics endpoint. Not a channel: when its port is taken the appliance still answers
@@ -57,6 +75,7 @@ class DaemonOps:
             text = f"not ready: {', '.join(missing)} failed to start"
             self.notify.status(text)
             raise ApplianceError(text, code="channel_failed")
+        self._summary = summary
         self.notify.ready(f"running: {summary}" + (f" (without {', '.join(missing)})" if missing else ""))
 
     def stopping(self) -> None:

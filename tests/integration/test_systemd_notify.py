@@ -121,6 +121,7 @@ def test_sigterm_says_goodbye_to_a_caller_and_stops_in_time(
         call = caller(f"sip:appliance@127.0.0.1:{d.sip_port}", "--max-s", "60")
         call.wait_event("media", 30)
         time.sleep(4.0)  # into the menu / past the greeting
+        assert any("running: 1 call(s)" in m.get("STATUS", "") for _, m in listener.messages), listener.messages
         t0 = time.monotonic()
         d.proc.send_signal(signal.SIGTERM)
         rc = d.proc.wait(30)  # TimeoutStopSec=30 in the unit
