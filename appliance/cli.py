@@ -200,6 +200,24 @@ def cmd_db_check(args: argparse.Namespace) -> int:
     return EXIT_OK if data.get("ok") else EXIT_CHECK_FAILED
 
 
+def cmd_backup_create(args: argparse.Namespace) -> int:
+    from appliance.ops.backup import create
+
+    info = create(_load(args), Path(args.file), config_path=args.config)
+    _print_json(info.to_dict()) if args.json else print(
+        f"backup written to {info.path} ({info.recordings} recording files, {info.bytes} bytes, sha256 {info.sha256})"
+    )
+    return EXIT_OK
+
+
+def cmd_backup_restore(args: argparse.Namespace) -> int:
+    from appliance.ops.backup import restore
+
+    result = restore(_load(args), Path(args.file))
+    _print_json(result) if args.json else print(f"restored {result['restored']} into {result['data_dir']}")
+    return EXIT_OK
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from appliance.doctor import run_doctor
 
@@ -310,6 +328,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("backup", cmd_db_backup, "online backup of the SQLite database", dsub)
     p.add_argument("dest", help="destination file")
     add("check", cmd_db_check, "integrity and consistency check", dsub)
+
+    bu = sub.add_parser("backup", help="backup and restore: database, recordings, configuration")
+    busub = bu.add_subparsers(dest="sub", required=True, metavar="SUBCOMMAND")
+    p = add("create", cmd_backup_create, "write one archive (online; safe while the daemon runs)", busub)
+    p.add_argument("file", help="the archive to write (.tar.gz)")
+    p = add("restore", cmd_backup_restore, "verify an archive and restore it (the daemon must be stopped)", busub)
+    p.add_argument("file", help="the archive to restore")
 
     add("doctor", cmd_doctor, "what is installed, which models are present, which ports are free")
 

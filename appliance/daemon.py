@@ -21,6 +21,7 @@ from appliance.core.config import Config
 from appliance.core.errors import ApplianceError
 from appliance.core.logs import setup_logging
 from appliance.core.messages import Event, to_dict
+from appliance.ops.runtime import DaemonOps, prepare_process
 
 log = logging.getLogger("appliance.daemon")
 
@@ -60,6 +61,7 @@ class Daemon:
         self.sip: Any = None
         self.started_at = time.time()
         self.stopping = asyncio.Event()
+        self.ops = DaemonOps(cfg, degraded=lambda: bool(self.brain is not None and self.brain.degraded))
 
     async def start(self) -> None:
         from appliance.brain.factory import build_brain
@@ -68,6 +70,7 @@ class Daemon:
 
         cfg = self.cfg
         cfg.data_path.mkdir(parents=True, exist_ok=True)
+        self.ops.status("opening the store, loading the engines")
         warm = asyncio.gather(
             asyncio.to_thread(language.warm_up, tuple(cfg.tenant.languages)), asyncio.to_thread(verbalize.warm_up)
         )
@@ -83,7 +86,9 @@ class Daemon:
 
         self.api = ApiServer(self, cfg.api_socket)
         await self.api.start()
+        self.ops.start_metrics()
         if cfg.web.enabled:
+            self.ops.status("starting the web chat")
             from appliance.channels.web.server import WebServer
 
             self.web = WebServer(self.brain, cfg)
@@ -95,6 +100,7 @@ class Daemon:
                     code="port_in_use",
                 ) from None
         if cfg.sip.enabled:
+            self.ops.status("starting the SIP channel")
             await self._start_sip()
         log.info("appliance running (pid %d)", os.getpid())
 
@@ -161,17 +167,33 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
+        self.ops.begin()
         try:
             await self.start()
+            self.ops.ready(self._summary(), self._channels_down())
             print(
                 f"READY web=http://{self.cfg.web.host}:{getattr(self.web, 'port', '-')}/", file=sys.stderr, flush=True
             )
             await self.stopping.wait()
         finally:
+            self.ops.stopping()
             await self.stop()
+            await self.ops.close()
+
+    def _channels_down(self) -> list[str]:
+        wanted = {"web chat": (self.cfg.web.enabled, self.web), "SIP": (self.cfg.sip.enabled, self.sip)}
+        return [name for name, (enabled, part) in wanted.items() if enabled and part is None]
+
+    def _summary(self) -> str:
+        parts = [f"web http://{self.cfg.web.host}:{self.web.port}/" if self.web is not None else ""]
+        parts.append(f"SIP {self.cfg.sip.host} {self.sip.ports}" if self.sip is not None else "")
+        if self.ops.metrics is not None and self.ops.metrics.port is not None:
+            parts.append(f"metrics {self.cfg.metrics.host}:{self.ops.metrics.port}")
+        return ", ".join(p for p in parts if p)
 
 
 def run_daemon(cfg: Config) -> int:
+    prepare_process()
     setup_logging(cfg)
     try:
         asyncio.run(Daemon(cfg).run())

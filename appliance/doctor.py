@@ -136,6 +136,9 @@ def checks(cfg: Config) -> list[Check]:
     if cfg.sip.enabled:
         out.append(_port("sip udp", cfg.sip.host, cfg.sip.udp_port, udp=True))
         out.append(_port("sip tcp", cfg.sip.host, cfg.sip.tcp_port))
+    from appliance.ops.checks import ops_checks  # notify/watchdog, metrics, last backup, host name
+
+    out.extend(Check(*row) for row in ops_checks(cfg))
     return out
 
 

@@ -264,6 +264,14 @@ class VoiceConfig(_Model):
     backchannel_max_s: float = Field(default=0.3, ge=0)
 
 
+class MetricsConfig(_Model):
+    """The Prometheus endpoint of ``appliance run`` (docs/INSTALL.md, "Metrics")."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"  # loopback: put a reverse proxy or an SSH tunnel in front to scrape remotely
+    port: int = Field(default=9464, ge=0, le=65535)
+
+
 class LoggingConfig(_Model):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json"] = "text"
@@ -286,6 +294,7 @@ class Config(_Model):
     sip: SipConfig = Field(default_factory=SipConfig)
     voice: VoiceConfig = Field(default_factory=VoiceConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:

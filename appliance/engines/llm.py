@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from appliance.core import metrics
 from appliance.core.errors import EngineError, EngineUnavailable, ModelError
 from appliance.engines.base import INSTALL_HINTS, require, require_path
 
@@ -320,6 +321,7 @@ class LlamaCppEngine(LLMEngine):
             return
         if self._proc is not None:  # died between requests
             log.warning("LLM worker exited with code %s; restarting", self._proc.exitcode)
+            metrics.ENGINE_RESTARTS.labels("llm").inc()
             self._reap()
         self._check_load_backoff()
         require_path(self.model_path, what="LLM")

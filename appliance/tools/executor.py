@@ -30,6 +30,7 @@ from typing import Any
 
 from appliance.booking.serialize import jsonable
 from appliance.booking.types import DateRange
+from appliance.core import metrics
 from appliance.core.config import ToolsConfig
 from appliance.core.errors import ApplianceError, BackendError, BackendTimeout, BookingError, ValidationError
 from appliance.core.messages import Action, OutcomeStatus
@@ -238,6 +239,7 @@ class ToolExecutor:
         except Exception:  # the local store failing too: nothing left but an apology
             log.exception("tool %s: fallback callback ticket failed", spec.name)
             return self._result(OutcomeStatus.ERROR, spec.name, args, started, error=error, attempts=attempts, key=key)
+        metrics.tool_outcome(spec.name, OutcomeStatus.FALLBACK, attempts)
         return ToolResult(
             status=OutcomeStatus.FALLBACK,
             tool=spec.name,
@@ -267,6 +269,7 @@ class ToolExecutor:
         if error is not None:
             details = {k: jsonable(v) for k, v in error.details.items() if k != "field"} or None
             field = field or error.details.get("field")
+        metrics.tool_outcome(tool, status, attempts)
         return ToolResult(
             status=status,
             tool=tool,

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from appliance.core import metrics
 from appliance.voice.clock import AudioClock
 from appliance.voice.timeline import Mark, TurnTimeline
 
@@ -168,6 +169,7 @@ class CallRecorder:
     def interrupted(self, audio_s: float) -> None:
         """A barge-in: the playing reply stops here and every queued one is dropped."""
         self.interruptions += 1
+        metrics.BARGE_INS.inc()
         turn = self.playing_turn if self._playing else self.speaking_turn
         self.mark(turn, Mark.INTERRUPTED, audio_s=audio_s)
         dropped = [t for t in self._playing if t is not None]
@@ -185,6 +187,7 @@ class CallRecorder:
             return
         self._reported.add(turn)
         tl.log()
+        metrics.observe_voice_turn(tl.latencies())
         if self.timeline_sink is None or tl.reply_turn_id is None:
             return
         try:

@@ -117,7 +117,7 @@ def test_booking_dialogues_book_with_the_rule_based_brain(tmp_path: Path, langua
         try:
             reply = None
             for text in dialogue:
-                reply = loop.run_until_complete(brain.engine.handle(Utterance(f"s-stt-{n}", Channel.VOICE, text)))
+                reply = loop.run_until_complete(brain.handle(Utterance(f"s-stt-{n}", Channel.VOICE, text)))
                 assert reply.language == language, (text, reply.text)
             assert reply is not None and reply.booking_id, (dialogue, reply)
         finally:

@@ -27,6 +27,7 @@ RANK = {
     "call_cli": 7,
     "doctor": 7,
     "console": 7,
+    "ops": 6,
     "__main__": 8,
 }
 ENTRY_RANK = 6  # from here up, modules of one rank are entry points and may call each other

@@ -26,6 +26,7 @@ from appliance.brain.understanding import safety
 from appliance.brain.understanding.extract import Extraction, extract
 from appliance.brain.understanding.language import LanguageTracker, identifier_for
 from appliance.brain.understanding.proposal import Understanding
+from appliance.core import metrics
 from appliance.core.clock import Clock, local_today, system_clock
 from appliance.core.config import Config
 from appliance.core.messages import Channel, Event, EventType, Intent, QuickReply, Reply, Utterance
@@ -180,6 +181,8 @@ class Brain:
         out = TurnOutput()
         if problem is None:
             decision = tracker.observe(text, utt.language_hint, utt.language_probability)
+            if decision.language != state.language:
+                metrics.LANGUAGE_SWITCHES.labels(state.language, decision.language).inc()
             state.language = decision.language
             state.language_state = tracker.to_dict()
         if problem == "too_long":
@@ -212,6 +215,8 @@ class Brain:
         state.turns += 1
         reply = self._reply(state, out)
         elapsed_ms = (time.perf_counter() - started) * 1000
+        metrics.TURNS.labels(channel.value).inc()
+        metrics.BRAIN_SECONDS.labels(channel.value).observe(elapsed_ms / 1000)
         turn_id = await self._save(
             state, utt, reply, channel, stored_text=text if problem != "too_long" else None, ms=elapsed_ms
         )
@@ -346,6 +351,8 @@ class Brain:
         self._publish(EventType.TURN, state.session_id, {"text": reply.text, "language": reply.language})
         self._publish(EventType.SLOTS, state.session_id, {"slots": reply.slots, "awaiting": reply.awaiting})
         for action in out.actions:
+            if action.status == "ok" and action.tool in ("create_booking", "cancel_booking", "change_booking"):
+                metrics.BOOKINGS.labels(action.tool.removesuffix("_booking")).inc()
             if action.tool == "create_booking" and action.status == "ok":
                 self._publish(EventType.BOOKING_CREATED, state.session_id, dict(action.result or {}))
             elif action.tool == "cancel_booking" and action.status == "ok":

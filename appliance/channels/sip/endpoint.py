@@ -30,6 +30,7 @@ from typing import Any
 from appliance.channels.sip.call import CallHandle
 from appliance.channels.sip.digest import AuthResult, DigestAuthenticator
 from appliance.channels.sip.sipmsg import SourceFilter, caller_id_from_invite, header, host_of
+from appliance.core import metrics
 from appliance.core.config import SipAccount, SipConfig
 from appliance.core.errors import EngineUnavailable
 
@@ -216,6 +217,7 @@ class SipEndpoint:
         # The local "trunk" account: direct calls from allowed sources (the default account).
         acfg = pj.AccountConfig()
         acfg.idUri = f"sip:appliance@{cfg.host}:{ports['udp']}"
+        self._bind_media(acfg)
         trunk = self._pjo.PjAccount(self, "trunk", registrar=False)
         trunk.create(acfg, True)
         self._accounts.append(trunk)
@@ -234,6 +236,12 @@ class SipEndpoint:
                     prio = 255 - i
             self.ep.codecSetPriority(cid, prio)
 
+    def _bind_media(self, acfg: Any) -> None:
+        """RTP on the SIP address, not on every interface; this also spares pjsip the default-route
+        probe (a UDP connect to 1.1.1.1) it makes per call to find an address for unbound RTP."""
+        if self.config.host not in ("", "0.0.0.0", "::"):
+            acfg.mediaConfig.transportConfig.boundAddress = self.config.host
+
     def _add_registered(self, account: SipAccount) -> None:
         import pjsua2 as pj
 
@@ -246,6 +254,7 @@ class SipEndpoint:
         acfg.regConfig.timeoutSec = 300
         cred = pj.AuthCredInfo("digest", "*", account.username, 0, account.password)
         acfg.sipConfig.authCreds.append(cred)
+        self._bind_media(acfg)
         acc = self._pjo.PjAccount(self, account.id, registrar=True)
         acc.create(acfg)
         self._accounts.append(acc)
@@ -415,6 +424,7 @@ class SipEndpoint:
         ok = 200 <= code < 300 and expiration > 0
         account.registered = ok
         account.last_code = code
+        metrics.SIP_REGISTERED.labels(account.name).set(1 if ok else 0)
         if ok:
             self._backoff.pop(account.name, None)
             self.stats.registrations[account.name] = RegistrationState(account.name, True, code)

@@ -32,6 +32,11 @@ PROMPTS: dict[str, dict[str, str]] = {
         "et": "Ma ei saanud töötajaga ühendust. Helistame teile tagasi. Head aega.",
         "ru": "Мне не удалось связаться с сотрудником. Мы вам перезвоним. До свидания.",
     },
+    "shutdown": {
+        "en": "Sorry, we must end this call now. Please call back shortly. Goodbye.",
+        "et": "Vabandust, peame kõne nüüd lõpetama. Palun helistage varsti uuesti. Head aega.",
+        "ru": "Извините, нам нужно завершить звонок. Перезвоните, пожалуйста, чуть позже. До свидания.",
+    },
     "recording": {
         "en": "This call is recorded.",
         "et": "Seda kõnet salvestatakse.",

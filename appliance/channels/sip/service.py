@@ -22,6 +22,7 @@ from appliance.channels.sip.call import RATE, CallEventType, CallHandle
 from appliance.channels.sip.endpoint import SipEndpoint
 from appliance.channels.sip.prompts import prompt
 from appliance.channels.sip.recording import CallRecording, purge_recordings
+from appliance.core import metrics
 from appliance.core.config import Config
 from appliance.core.errors import ApplianceError, EngineUnavailable
 from appliance.core.messages import Channel, Event, EventType
@@ -74,6 +75,7 @@ class SipService:
         self.speech_ok = True
         self.ports: dict[str, int] = {}
         self._purger: asyncio.Task[None] | None = None
+        self.closing = False  # stop() called: calls end with a goodbye
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -86,12 +88,14 @@ class SipService:
         return self.ports
 
     async def stop(self) -> None:
+        """Stop: every call in progress hears a short goodbye (``shutdown`` prompt) and is hung up."""
+        self.closing = True
         if self._purger is not None:
             self._purger.cancel()
         for task in list(self.tasks):
             task.cancel()
         if self.tasks:
-            await asyncio.wait(self.tasks, timeout=5)
+            await asyncio.wait(self.tasks, timeout=12)
         await self.endpoint.stop()
 
     async def _check_speech(self) -> bool:
@@ -168,6 +172,8 @@ class SipService:
             "dtmf": [],
         }
         self._emit(EventType.CALL_STARTED, {"caller_id": handle.caller_id, "mode": rec["mode"]}, sid)
+        metrics.CALLS.labels(rec["mode"]).inc()
+        metrics.ACTIVE_CALLS.inc()
         recording: CallRecording | None = None
         try:
             await asyncio.sleep(self.sip.answer_delay_s)
@@ -198,9 +204,19 @@ class SipService:
             log.exception("SIP call %s failed", sid)
             rec["outcome"] = f"error: {type(exc).__name__}"
         finally:
-            await self._finish(handle, sid, rec, recording)
+            try:
+                await self._finish(handle, sid, rec, recording)
+            finally:
+                metrics.ACTIVE_CALLS.dec()
 
     async def _finish(self, handle: CallHandle, sid: str, rec: dict[str, Any], recording: CallRecording | None) -> None:
+        if self.closing and handle.active and handle.media_ready.is_set():
+            try:
+                handle.audio.flush_tx()
+                await asyncio.wait_for(self._say(handle, prompt("shutdown", rec["language"]), rec["language"]), 9)
+                rec["goodbye"] = True
+            except Exception:  # noqa: BLE001 - the hangup below still happens
+                log.debug("goodbye to %s failed", sid, exc_info=True)
         try:
             if handle.active:
                 await handle.hangup()
@@ -376,11 +392,15 @@ class SipService:
     async def _record_while(self, recording: CallRecording | None, handle: CallHandle, coro: Any) -> Any:
         """Outside the pipeline, keep moving both legs into the recording while ``coro`` runs."""
         task = asyncio.ensure_future(coro)
-        while not task.done():
-            await asyncio.wait({task}, timeout=0.2)
-            rx, sent = handle.audio.drain(handle.audio.rx), handle.audio.drain(handle.audio.sent)
-            if recording is not None:
-                recording.add(rx, sent)
+        try:
+            while not task.done():
+                await asyncio.wait({task}, timeout=0.2)
+                rx, sent = handle.audio.drain(handle.audio.rx), handle.audio.drain(handle.audio.sent)
+                if recording is not None:
+                    recording.add(rx, sent)
+        except asyncio.CancelledError:  # the call is being ended (shutdown): so is what it was saying
+            task.cancel()
+            raise
         return task.result()
 
     async def _voice_call(self, handle: CallHandle, sid: str, rec: dict[str, Any], recording: Any) -> None:

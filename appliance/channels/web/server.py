@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
+from appliance.core import metrics
 from appliance.core.config import Config
 from appliance.core.errors import ApplianceError
 from appliance.core.messages import Channel, Reply, Utterance, to_dict
@@ -202,6 +203,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=30, max_msg_size=_frame_limit(cfg))
     await ws.prepare(request)
     request.app[SOCKETS_KEY].add(ws)
+    metrics.ACTIVE_CHATS.inc()
     session: str | None = None
     try:
         async for msg in ws:
@@ -219,6 +221,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                 break
     finally:
         request.app[SOCKETS_KEY].discard(ws)
+        metrics.ACTIVE_CHATS.dec()
     return ws
 
 

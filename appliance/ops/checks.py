@@ -1,0 +1,83 @@
+"""``appliance doctor``'s operations checks: notify/watchdog, the metrics endpoint, the last backup,
+and whether the host name resolves without DNS. Cheap and offline; each is (area, name, status, detail)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata
+import re
+import socket
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from appliance.core.config import REPO_ROOT, Config
+from appliance.ops.backup import last_backup
+
+OK, WARN, FAIL = "ok", "warn", "fail"
+INSTALLED_UNIT = Path("/etc/systemd/system/appliance.service")
+BACKUP_STALE_DAYS = 7
+
+CheckRow = tuple[str, str, str, str]
+
+
+def _unit_settings(path: Path) -> dict[str, str]:
+    text = path.read_text(encoding="utf-8")
+    return dict(re.findall(r"^(Type|WatchdogSec|NotifyAccess)=(\S*)", text, flags=re.M))
+
+
+def notify_check() -> CheckRow:
+    try:
+        version = importlib.metadata.version("sdnotify")
+    except importlib.metadata.PackageNotFoundError:
+        return ("ops", "systemd notify/watchdog", FAIL, "sdnotify not installed (pip install sdnotify)")
+    unit = INSTALLED_UNIT if INSTALLED_UNIT.is_file() else REPO_ROOT / "systemd" / "appliance.service"
+    try:
+        s = _unit_settings(unit)
+    except OSError as exc:
+        return ("ops", "systemd notify/watchdog", WARN, f"sdnotify {version}; cannot read {unit}: {exc.strerror}")
+    detail = f"sdnotify {version}; {unit}: Type={s.get('Type', 'simple')}, WatchdogSec={s.get('WatchdogSec', 'off')}"
+    if s.get("Type") != "notify" or not s.get("WatchdogSec"):
+        return ("ops", "systemd notify/watchdog", WARN, detail + " (install systemd/appliance.service again)")
+    return ("ops", "systemd notify/watchdog", OK, detail)
+
+
+def metrics_check(cfg: Config) -> CheckRow:
+    m = cfg.metrics
+    if not m.enabled:
+        return ("ops", "metrics endpoint", OK, "disabled (metrics.enabled = false)")
+    url = f"http://{m.host}:{m.port}/metrics"
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            serving = b"appliance_" in resp.read()
+        return ("ops", "metrics endpoint", OK if serving else WARN,
+                url + (" serving" if serving else " answers, but not with the appliance's metrics"))  # fmt: skip
+    except (urllib.error.URLError, OSError):
+        return ("ops", "metrics endpoint", OK, f"{url} (not serving now: is the daemon running?)")
+
+
+def backup_check(cfg: Config, now: dt.datetime | None = None) -> CheckRow:
+    info = last_backup(cfg)
+    if not info:
+        return ("ops", "last backup", WARN, "none recorded (appliance backup create FILE)")
+    created = dt.datetime.fromisoformat(str(info.get("created_at")))
+    age_days = ((now or dt.datetime.now(dt.UTC)) - created).total_seconds() / 86400
+    detail = f"{info.get('created_at')} -> {info.get('path')} ({age_days:.1f} days ago)"
+    return ("ops", "last backup", WARN if age_days > BACKUP_STALE_DAYS else OK, detail)
+
+
+def hostname_check(hosts: Path = Path("/etc/hosts")) -> CheckRow:
+    """pjsip resolves the host name once at start (pjsua_create); listed in /etc/hosts, that never
+    reaches DNS (docs/INSTALL.md, "Zero egress")."""
+    name = socket.gethostname()
+    try:
+        names = {n for line in hosts.read_text().splitlines() for n in line.split("#")[0].split()[1:]}
+    except OSError:
+        names = set()
+    if name in names:
+        return ("ops", "host name in /etc/hosts", OK, f"{name}: resolved without DNS")
+    return ("ops", "host name in /etc/hosts", WARN, f"add '127.0.1.1 {name}' to {hosts}: else SIP start asks DNS")
+
+
+def ops_checks(cfg: Config) -> list[CheckRow]:
+    return [notify_check(), metrics_check(cfg), backup_check(cfg), hostname_check()]
