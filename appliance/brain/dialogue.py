@@ -392,7 +392,7 @@ class Dialogue(ExistingBookingFlows):
             state.last_booking_id = out.booking_id
             out.parts.append(
                 Part(
-                    "confirmed",
+                    "booking_held" if b.get("status") == "held" else "confirmed",  # bookings.require_approval
                     {
                         "pet_name": b.get("pet_name", s.pet_name),
                         "start": _d(b["start"]),
