@@ -174,7 +174,7 @@ class ConsoleApp(App[None]):
             try:
                 await self.reload()
                 self.connected = True
-                self._status(f"connected: {self.socket_path}")
+                self._status(f"connected to the daemon ({Path(self.socket_path).name})")
                 if self.ever_connected and attempt:
                     self.notify("Reconnected to the daemon", title="connection")
                 self.ever_connected, attempt = True, 0
