@@ -326,10 +326,10 @@ class ApiServer:
         self.path = path
         self.runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        control.bus.listen(control.board.on_event)
+        control.bus.listen(self._on_event)
 
     async def start(self) -> None:
-        self.control.bus.listen(self.control.board.on_event)
-        self.control.bus.listen(self._on_event)
         self.runner = web.AppRunner(create_app(self.control), access_log=None)
         await self.runner.setup()
         self.path.parent.mkdir(parents=True, exist_ok=True)

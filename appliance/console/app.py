@@ -272,7 +272,7 @@ class ConsoleApp(App[None]):
             sid = str(event.row_key.value)
             self.query_one(LivePane).detail(self.sessions.get(sid))
         elif event.data_table.id == "cb-list":
-            self.run_worker(self.show_ticket(), group="ticket", exclusive=True)
+            self.run_worker(self.show_ticket, group="ticket", exclusive=True)
 
     # ------------------------------------------------------------------ actions
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Input, Label, Static
 
 HELP = """\
 Keys (everywhere)
@@ -35,10 +35,12 @@ class FormScreen(ModalScreen[dict[str, str] | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
     DEFAULT_CSS = """
     FormScreen { align: center middle; }
-    FormScreen > Vertical { width: 70; max-width: 96%; height: auto; max-height: 96%;
+    FormScreen > Vertical { width: 70; max-width: 96%; height: auto; max-height: 100%;
                             border: round $accent; padding: 0 1; background: $surface; }
-    FormScreen Input { margin: 0; }
-    FormScreen Label { margin: 0; }
+    FormScreen .row { height: 1; margin: 0 0 1 0; }
+    FormScreen .row Label { width: 24; }
+    FormScreen Input { border: none; height: 1; width: 1fr; padding: 0 1; }
+    FormScreen #hint { color: $text-muted; }
     """
 
     def __init__(self, title: str, fields: list[tuple[str, str, str]]) -> None:
@@ -48,11 +50,12 @@ class FormScreen(ModalScreen[dict[str, str] | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.title_text, markup=False)
+            yield Label(self.title_text, markup=False, classes="title")
             for name, label, value in self.fields:
-                yield Label(label, markup=False)
-                yield Input(value=value, id=f"f-{name}")
-            yield Button("OK (Enter)", id="ok", variant="primary")
+                with Horizontal(classes="row"):
+                    yield Label(label, markup=False)
+                    yield Input(value=value, id=f"f-{name}")
+            yield Label("Enter: next field / send    Esc: cancel", id="hint", markup=False)
 
     def on_mount(self) -> None:
         self.query(Input).first().focus()
@@ -63,9 +66,6 @@ class FormScreen(ModalScreen[dict[str, str] | None]):
             self._finish()
         else:
             inputs[inputs.index(event.input) + 1].focus()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        self._finish()
 
     def _finish(self) -> None:
         self.dismiss({name: self.query_one(f"#f-{name}", Input).value for name, _l, _v in self.fields})

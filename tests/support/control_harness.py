@@ -47,6 +47,7 @@ class Desk:
     api: ApiClient
     web_url: str
     http: aiohttp.ClientSession
+    api_server: ApiServer
 
     async def chat(self, session: str) -> aiohttp.ClientWebSocketResponse:
         ws = await self.http.ws_connect(self.web_url + "/ws")
@@ -83,7 +84,7 @@ async def front_desk(cfg: Config, clock: Clock) -> AsyncIterator[Desk]:
     client = ApiClient(cfg.api_socket)
     try:
         async with aiohttp.ClientSession() as http:
-            yield Desk(cfg, brain, control, client, web.url.rstrip("/"), http)
+            yield Desk(cfg, brain, control, client, web.url.rstrip("/"), http, api)
     finally:
         await client.close()
         await web.stop()
