@@ -81,6 +81,7 @@ class Control:
 
 CONTROL = web.AppKey("control", Control)
 MAX_BYTES = web.AppKey("max_bytes", int)
+SOCKETS = web.AppKey("sockets", set[web.WebSocketResponse])
 
 
 def actor(request: web.Request) -> str:
@@ -258,6 +259,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
     sub = c.bus.subscribe()
+    request.app[SOCKETS].add(ws)
     try:
         recent = max(0, min(int(request.query.get("recent", "0") or 0), len(c.bus.recent)))
     except ValueError:
@@ -282,6 +284,7 @@ async def events(request: web.Request) -> web.StreamResponse:
         pass
     finally:
         c.bus.unsubscribe(sub)
+        request.app[SOCKETS].discard(ws)
     return ws
 
 
@@ -295,6 +298,13 @@ def create_app(control: Control) -> web.Application:
     app = web.Application(middlewares=[errors], client_max_size=max_bytes)
     app[CONTROL] = control
     app[MAX_BYTES] = max_bytes
+    app[SOCKETS] = set()
+
+    async def close_streams(app: web.Application) -> None:  # a stop must not wait for consoles to hang up
+        for ws in list(app[SOCKETS]):
+            await ws.close(code=1001, message=b"daemon stopping")
+
+    app.on_shutdown.append(close_streams)
     r = app.router
     r.add_get("/v1/status", get_status)
     r.add_get("/v1/health", get_health)

@@ -49,7 +49,9 @@ def _daemon_up(cfg: Config) -> bool:
     return cfg.api_socket.exists()
 
 
-def _run(cfg: Config, via_api: Callable[[ApiClient], Awaitable[Any]], direct: Callable[[], Awaitable[Any]] | None) -> Any:
+def _run(
+    cfg: Config, via_api: Callable[[ApiClient], Awaitable[Any]], direct: Callable[[], Awaitable[Any]] | None
+) -> Any:
     """Through the API when the daemon runs; else directly on the store (when that makes sense)."""
 
     async def go() -> Any:

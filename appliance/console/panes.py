@@ -184,7 +184,7 @@ class BookingsPane(Vertical):
                 cells.append(Text(f"{used}/{cap}", "bold red" if used >= cap else ("yellow" if used else "green")))
             occ.add_row(inert(r.get("name") or r.get("resource_id"), limit=20), *cells)
         rows = [
-            (b.id, (b.id, Text(b.status, "bold yellow" if b.status == "held" else ""), b.start, b.end,
+            (b.id, (b.id, Text(b.status, "bold yellow" if b.status == "held" else ""), b.start[5:], b.end[5:],
                     f"{b.pet_name} ({b.pet_type})", b.owner_name, b.owner_phone, money(b.total_minor, b.currency)))
             for b in bookings
         ]  # fmt: skip

@@ -67,7 +67,11 @@ def test_hostile_caller_text_is_shown_inert(tmp_path: Path) -> None:
     async def scenario(desk: Desk, app: ConsoleApp, pilot: Pilot[Any]) -> None:
         hostile = "\x1b[31mRED\x1b[0m [bold red]markup[/] [link=http://x]l[/link] \x07 " + "A" * 10_000
         desk.control.bus.publish(
-            Event(EventType.TURN, {"user": hostile, "text": "ok", "language": "en", "channel": "web", "ms": 5.0}, "hostile-1")
+            Event(
+                EventType.TURN,
+                {"user": hostile, "text": "ok", "language": "en", "channel": "web", "ms": 5.0},
+                "hostile-1",
+            )
         )
         await until(pilot, lambda: "hostile-1" in app.sessions, what="hostile session")
         shown = text_of(app, "#live-lines")
