@@ -58,7 +58,7 @@ export DEBIAN_FRONTEND=noninteractive PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHE
 # Debian 12 packages. Required: voice tools (espeak-ng for piper, sox, libsndfile),
 # SIP test peer (sipp), Chromium for the web e2e tests, ffmpeg for audio conversion,
 # and the toolchain that compiles llama-cpp-python. Optional: installed when Debian has them.
-APT_REQUIRED=(espeak-ng sox libsndfile1 sip-tester chromium fonts-dejavu-core ffmpeg cmake build-essential git ca-certificates)
+APT_REQUIRED=(espeak-ng sox libsndfile1 sip-tester chromium fonts-dejavu-core ffmpeg cmake build-essential git ca-certificates tmux)
 APT_OPTIONAL=(baresip)
 
 # --- Python 3.11 --------------------------------------------------------------------
