@@ -81,12 +81,14 @@ class Control:
 
 CONTROL = web.AppKey("control", Control)
 MAX_BYTES = web.AppKey("max_bytes", int)
-SOCKETS = web.AppKey("sockets", set[web.WebSocketResponse])
+SOCKETS = web.AppKey("sockets", set)  # the open event streams (web.WebSocketResponse)
 
 
 def actor(request: web.Request) -> str:
     """The connecting user's name (``SO_PEERCRED`` on the Unix socket), as ``staff:NAME``."""
     sock = request.transport.get_extra_info("socket") if request.transport else None
+    if sock is None:
+        return "staff"
     try:
         creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
         _pid, uid, _gid = struct.unpack("3i", creds)
@@ -274,11 +276,11 @@ async def events(request: web.Request) -> web.StreamResponse:
             if reader in done:
                 nxt.cancel()
                 break
-            ev: Event | None = nxt.result()
-            if ev is None:
+            event: Event | None = nxt.result()
+            if event is None:
                 await ws.close(code=WS_CLOSE_TOO_SLOW, message=(sub.dropped or "dropped").encode()[:120])
                 break
-            await ws.send_json(to_dict(ev))
+            await ws.send_json(to_dict(event))
         reader.cancel()
     except (ConnectionResetError, asyncio.CancelledError):
         pass
@@ -301,7 +303,8 @@ def create_app(control: Control) -> web.Application:
     app[SOCKETS] = set()
 
     async def close_streams(app: web.Application) -> None:  # a stop must not wait for consoles to hang up
-        for ws in list(app[SOCKETS]):
+        sockets: set[Any] = app[SOCKETS]
+        for ws in list(sockets):
             await ws.close(code=1001, message=b"daemon stopping")
 
     app.on_shutdown.append(close_streams)

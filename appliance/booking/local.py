@@ -213,7 +213,7 @@ class LocalBackend:
             BookingRow.start_date < end,
             BookingRow.end_date > start,
             # a hold nobody approved in time no longer takes a room (approvals.py marks it expired)
-            or_(BookingRow.status != BookingStatus.HELD.value, col(BookingRow.created_at) >= self.hold_cutoff()),
+            or_(col(BookingRow.status) != BookingStatus.HELD.value, col(BookingRow.created_at) >= self.hold_cutoff()),
         )
         if exclude_id is not None:
             stmt = stmt.where(BookingRow.id != exclude_id)

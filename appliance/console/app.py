@@ -126,7 +126,7 @@ class ConsoleApp(App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Each tab's keys work (and show in the footer) only on that tab."""
         owner = ACTION_TAB.get(action)
-        if owner is None or not self.is_mounted:
+        if owner is None:
             return True
         try:
             return self.tab == owner
@@ -243,6 +243,10 @@ class ConsoleApp(App[None]):
         except ApiError:
             pane.detail(None)
 
+    @work(exclusive=True, group="ticket")
+    async def refresh_ticket(self) -> None:
+        await self.show_ticket()
+
     async def load_bookings(self) -> None:
         days = 7 if self.week else 1
         params = {"day": self.day.isoformat(), "days": str(days)}
@@ -272,7 +276,7 @@ class ConsoleApp(App[None]):
             sid = str(event.row_key.value)
             self.query_one(LivePane).detail(self.sessions.get(sid))
         elif event.data_table.id == "cb-list":
-            self.run_worker(self.show_ticket, group="ticket", exclusive=True)
+            self.refresh_ticket()
 
     # ------------------------------------------------------------------ actions
 

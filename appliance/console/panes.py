@@ -174,7 +174,8 @@ class BookingsPane(Vertical):
         self.query_one("#bk-title", Static).update(inert(title, limit=200))
         occ = self.query_one("#bk-occupancy", DataTable)
         occ.clear(columns=True)
-        days = sorted(next(iter(occupancy.get("resources") or []), {}).get("used", {}))
+        resources: list[dict[str, Any]] = list(occupancy.get("resources") or [])
+        days = sorted(resources[0].get("used", {})) if resources else []
         occ.add_columns("room", *(d[5:] for d in days))
         for r in occupancy.get("resources") or []:
             cap = int(r.get("capacity") or 0)

@@ -64,7 +64,7 @@ class ApiError(Exception):
         if not isinstance(err, dict):
             return cls(ErrorCode.INTERNAL, f"HTTP {status}")
         try:
-            code = ErrorCode(err.get("code"))
+            code = ErrorCode(str(err.get("code")))
         except ValueError:
             code = ErrorCode.INTERNAL
         return cls(code, str(err.get("message", "")), err.get("details") or {})
@@ -279,7 +279,7 @@ class Occupancy:
 def event_from_dict(d: dict[str, Any]) -> Event:
     """The console's side of the event stream (unknown types become LOG, never an exception)."""
     try:
-        kind = EventType(d.get("type"))
+        kind = EventType(str(d.get("type")))
     except ValueError:
         kind = EventType.LOG
     at = d.get("at")

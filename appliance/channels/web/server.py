@@ -246,7 +246,11 @@ def _staff_sink(ws: web.WebSocketResponse, session: str) -> Any:
 
 
 async def _dispatch(
-    ws: web.WebSocketResponse, engine: ChatEngine, cfg: Config, session: str | None, raw: str,
+    ws: web.WebSocketResponse,
+    engine: ChatEngine,
+    cfg: Config,
+    session: str | None,
+    raw: str,
     desk: StaffDesk | None = None,
 ) -> str | None:
     """Handle one client frame; returns the (possibly new) session id."""
