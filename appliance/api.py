@@ -1,88 +1,385 @@
-"""The daemon's local control API: HTTP over a Unix socket (owner-only).
+"""The daemon's local control API: versioned JSON over HTTP on a Unix socket (docs/CONSOLE.md).
 
-Clients (the staff console, ``appliance`` admin commands) read status and a
-live event stream here instead of touching the daemon's internals:
+The staff console and the staff CLI commands use it; nothing listens on TCP.
+Access is by file permission: the socket is mode 0660, owned by the service
+user and the ``api.group`` group (``appliance-staff``): staff who are members
+of that group may connect. The peer's user name (``SO_PEERCRED``) is the actor
+in the audit log.
 
-- ``GET /status``: what runs, with recent events.
-- ``GET /events``: a WebSocket of events (call started, turn, slots, booking, callback, ...).
+- ``GET /v1/status``, ``/v1/health``, ``/v1/sessions``, ``/v1/sessions/{id}``
+- ``POST /v1/sessions/{id}/takeover|handback|reply|transfer|end``, ``POST /v1/ai/pause``
+- callbacks, bookings, occupancy, approvals and ``kb/reindex``: :mod:`appliance.api_desk`
+- ``GET /v1/events``: a WebSocket of events as they happen. Each client has a
+  bounded queue; one that falls behind is closed with code 4008 and a reason.
+
+Errors are ``{"error": {"code", "message", "details"}}`` with a 4xx/5xx status.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import grp
+import json
 import logging
 import os
+import pwd
+import shutil
+import socket
+import struct
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from aiohttp import web
 
-from appliance.core.messages import Event, to_dict
+from appliance.core.bus import EventBus, StaffDesk
+from appliance.core.config import Config
+from appliance.core.control import (
+    ApiError,
+    ErrorCode,
+    PauseRequest,
+    StaffReplyRequest,
+    TransferRequest,
+    parse,
+)
+from appliance.core.errors import ApplianceError, BookingError, Conflict, NoAvailability, NotFound, ValidationError
+from appliance.core.live import LiveBoard
+from appliance.core.messages import Event, EventType, to_dict
 
 log = logging.getLogger(__name__)
 
-
-class EventSource(Protocol):
-    """What the API needs of the daemon's event bus."""
-
-    def subscribe(self) -> asyncio.Queue[Event]: ...
-
-    def unsubscribe(self, q: asyncio.Queue[Event]) -> None: ...
+WS_CLOSE_TOO_SLOW = 4008
 
 
-class DaemonView(Protocol):
-    """What the API needs of the daemon: its status and its event bus."""
+class CallControl(Protocol):
+    """What the API needs of the SIP channel to act on a live call."""
 
-    @property
-    def bus(self) -> EventSource: ...
+    async def transfer_call(self, session_id: str, extension: str) -> bool: ...
 
-    def status(self) -> dict[str, Any]: ...
-
-
-DAEMON_KEY = web.AppKey("daemon", DaemonView)
+    async def end_call(self, session_id: str) -> bool: ...
 
 
-async def status(request: web.Request) -> web.Response:
-    return web.json_response(request.app[DAEMON_KEY].status())
+@dataclass
+class Control:
+    """Everything the API acts on, handed over by the daemon."""
+
+    config: Config
+    bus: EventBus
+    desk: StaffDesk
+    board: LiveBoard
+    brain: Any  # appliance.brain.factory.Brain
+    status: Callable[[], dict[str, Any]]
+    calls: CallControl | None = None
+    approvals: Any = None  # appliance.booking.approvals.Approvals (local backend only)
+    tickets: Any = None  # appliance.store.tickets.TicketDesk
+    started: float = field(default_factory=time.monotonic)
+    sip_registration: dict[str, Any] = field(default_factory=dict)
+
+
+CONTROL = web.AppKey("control", Control)
+MAX_BYTES = web.AppKey("max_bytes", int)
+SOCKETS = web.AppKey("sockets", set)  # the open event streams (web.WebSocketResponse)
+
+
+def actor(request: web.Request) -> str:
+    """The connecting user's name (``SO_PEERCRED`` on the Unix socket), as ``staff:NAME``."""
+    sock = request.transport.get_extra_info("socket") if request.transport else None
+    if sock is None:
+        return "staff"
+    try:
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        _pid, uid, _gid = struct.unpack("3i", creds)
+        return f"staff:{pwd.getpwuid(uid).pw_name}"
+    except (AttributeError, OSError, KeyError):
+        return "staff"
+
+
+async def body(request: web.Request) -> Any:
+    if not request.can_read_body:
+        return {}
+    raw = await request.read()
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(ErrorCode.BAD_REQUEST, "the body must be JSON") from None
+
+
+def ok(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, ensure_ascii=False, default=str))
+
+
+def _from_appliance_error(exc: ApplianceError) -> ApiError:
+    details = {"code": exc.code, **exc.details}
+    if isinstance(exc, NotFound):
+        return ApiError(ErrorCode.NOT_FOUND, str(exc), details)
+    if isinstance(exc, Conflict | NoAvailability):
+        return ApiError(ErrorCode.CONFLICT, str(exc), details)
+    if isinstance(exc, ValidationError | BookingError):
+        return ApiError(ErrorCode.BAD_REQUEST, str(exc), details)
+    return ApiError(ErrorCode.UNAVAILABLE if exc.retryable else ErrorCode.INTERNAL, str(exc), details)
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> Any:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return ok(exc.to_dict(), exc.status)
+    except ApplianceError as exc:
+        err = _from_appliance_error(exc)
+        return ok(err.to_dict(), err.status)
+    except web.HTTPRequestEntityTooLarge:
+        err = ApiError(ErrorCode.TOO_LARGE, f"request too large (at most {request.app[MAX_BYTES]} bytes)")
+        return ok(err.to_dict(), err.status)
+    except web.HTTPNotFound:
+        return ok(ApiError(ErrorCode.NOT_FOUND, f"no such endpoint {request.path}").to_dict(), 404)
+    except web.HTTPMethodNotAllowed:
+        return ok(ApiError(ErrorCode.BAD_REQUEST, f"{request.method} not allowed on {request.path}").to_dict(), 405)
+
+
+# ---------------------------------------------------------------- status and sessions
+
+
+async def get_status(request: web.Request) -> web.Response:
+    return ok(request.app[CONTROL].status())
+
+
+async def get_health(request: web.Request) -> web.Response:
+    c = request.app[CONTROL]
+    st = c.brain.status() if c.brain else None
+    disk = shutil.disk_usage(c.config.data_path)
+    open_tickets = len(await c.tickets.list(status="open", limit=1000)) if c.tickets else None
+    held = len(await c.approvals.held()) if c.approvals else None
+    status = c.status()
+    return ok(
+        {
+            "models": {"llm": st.llm if st else None, "knowledge": st.knowledge if st else None},
+            "degraded": st.degraded if st else None,
+            "ai_paused": c.desk.ai_paused,
+            "sip": {**status.get("sip", {}), "registration": c.sip_registration or {"state": "none"}},
+            "web": status.get("web", {}),
+            "disk": {"path": str(c.config.data_path), "free_bytes": disk.free, "total_bytes": disk.total},
+            "queues": {
+                "live_sessions": len(c.board.sessions()),
+                "open_callbacks": open_tickets,
+                "held_bookings": held,
+                "event_clients": c.bus.clients,
+            },
+            "uptime_s": round(time.monotonic() - c.started, 1),
+        }
+    )
+
+
+async def list_sessions(request: web.Request) -> web.Response:
+    return ok({"sessions": [to_dict(s) for s in request.app[CONTROL].board.sessions()]})
+
+
+async def get_session(request: web.Request) -> web.Response:
+    c, sid = request.app[CONTROL], request.match_info["sid"]
+    live = c.board.get(sid)
+    if live is not None:
+        return ok(to_dict(live))
+    turns = await c.brain.sessions.turns(sid) if c.brain else []
+    if not turns:
+        raise ApiError(ErrorCode.NOT_FOUND, f"no session {sid!r}", {"session_id": sid})
+    return ok({"id": sid, "ended": True, "turns": [{"role": t["role"], "text": t["text"]} for t in turns]})
+
+
+def _live_or_404(c: Control, sid: str) -> None:
+    if c.board.get(sid) is None:
+        raise ApiError(ErrorCode.NOT_FOUND, f"no live session {sid!r}", {"session_id": sid})
+
+
+async def takeover(request: web.Request) -> web.Response:
+    c, sid = request.app[CONTROL], request.match_info["sid"]
+    _live_or_404(c, sid)
+    live = c.board.get(sid)
+    if live is not None and live.channel == "voice":
+        raise ApiError(ErrorCode.CONFLICT, "calls are transferred, not taken over", {"session_id": sid})
+    owner = c.desk.taken.get(sid)
+    who = actor(request)
+    if owner and owner != who:
+        raise ApiError(ErrorCode.CONFLICT, f"already taken over by {owner}", {"staff": owner})
+    if not owner:
+        c.desk.take_over(sid, who)
+    return ok({"session_id": sid, "taken_over_by": who})
+
+
+async def handback(request: web.Request) -> web.Response:
+    c, sid = request.app[CONTROL], request.match_info["sid"]
+    if not c.desk.hand_back(sid, actor(request)):
+        raise ApiError(ErrorCode.NOT_FOUND, f"session {sid!r} is not taken over", {"session_id": sid})
+    return ok({"session_id": sid, "taken_over_by": None})
+
+
+async def reply(request: web.Request) -> web.Response:
+    c, sid = request.app[CONTROL], request.match_info["sid"]
+    req = parse(StaffReplyRequest, await body(request))
+    if not req.text.strip():
+        raise ApiError(ErrorCode.BAD_REQUEST, "text: empty", {"field": "text"})
+    if not c.desk.is_taken(sid):
+        _live_or_404(c, sid)
+        raise ApiError(ErrorCode.CONFLICT, "take the chat over first", {"session_id": sid})
+    delivered = await c.desk.reply(sid, actor(request), req.text)
+    return ok({"session_id": sid, "delivered": delivered})
+
+
+async def transfer(request: web.Request) -> web.Response:
+    c, sid = request.app[CONTROL], request.match_info["sid"]
+    req = parse(TransferRequest, await body(request))
+    _live_or_404(c, sid)
+    if c.calls is None:
+        raise ApiError(ErrorCode.UNAVAILABLE, "call control is not available on this SIP channel")
+    ok_ = await c.calls.transfer_call(sid, req.extension or c.config.tenant.transfer_extension)
+    return ok({"session_id": sid, "transferred": ok_})
+
+
+async def end(request: web.Request) -> web.Response:
+    c, sid = request.app[CONTROL], request.match_info["sid"]
+    _live_or_404(c, sid)
+    if c.calls is None:
+        raise ApiError(ErrorCode.UNAVAILABLE, "call control is not available on this SIP channel")
+    return ok({"session_id": sid, "ended": await c.calls.end_call(sid)})
+
+
+async def pause(request: web.Request) -> web.Response:
+    c = request.app[CONTROL]
+    req = parse(PauseRequest, await body(request))
+    c.desk.set_paused(req.paused, actor(request))
+    return ok({"ai_paused": c.desk.ai_paused})
+
+
+# ----------------------------------------------------------------------- events
 
 
 async def events(request: web.Request) -> web.StreamResponse:
-    daemon = request.app[DAEMON_KEY]
+    """Events as they happen; ``?recent=N`` first replays the last N."""
+    c = request.app[CONTROL]
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
-    queue = daemon.bus.subscribe()
+    sub = c.bus.subscribe()
+    request.app[SOCKETS].add(ws)
     try:
+        recent = max(0, min(int(request.query.get("recent", "0") or 0), len(c.bus.recent)))
+    except ValueError:
+        recent = 0
+    try:
+        for ev in list(c.bus.recent)[len(c.bus.recent) - recent :] if recent else []:
+            await ws.send_json(to_dict(ev))
+        reader = asyncio.ensure_future(ws.receive())  # notices the client closing
         while not ws.closed:
-            event = await queue.get()
+            nxt = asyncio.ensure_future(sub.next())
+            done, _ = await asyncio.wait({nxt, reader}, return_when=asyncio.FIRST_COMPLETED)
+            if reader in done:
+                nxt.cancel()
+                break
+            event: Event | None = nxt.result()
+            if event is None:
+                await ws.close(code=WS_CLOSE_TOO_SLOW, message=(sub.dropped or "dropped").encode()[:120])
+                break
             await ws.send_json(to_dict(event))
+        reader.cancel()
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:
-        daemon.bus.unsubscribe(queue)
+        c.bus.unsubscribe(sub)
+        request.app[SOCKETS].discard(ws)
     return ws
 
 
+# --------------------------------------------------------------------- the server
+
+
+def create_app(control: Control) -> web.Application:
+    from appliance import api_desk
+
+    max_bytes = control.config.api.max_request_bytes
+    app = web.Application(middlewares=[errors], client_max_size=max_bytes)
+    app[CONTROL] = control
+    app[MAX_BYTES] = max_bytes
+    app[SOCKETS] = set()
+
+    async def close_streams(app: web.Application) -> None:  # a stop must not wait for consoles to hang up
+        sockets: set[Any] = app[SOCKETS]
+        for ws in list(sockets):
+            await ws.close(code=1001, message=b"daemon stopping")
+
+    app.on_shutdown.append(close_streams)
+    r = app.router
+    r.add_get("/v1/status", get_status)
+    r.add_get("/v1/health", get_health)
+    r.add_get("/v1/sessions", list_sessions)
+    r.add_get("/v1/sessions/{sid}", get_session)
+    r.add_post("/v1/sessions/{sid}/takeover", takeover)
+    r.add_post("/v1/sessions/{sid}/handback", handback)
+    r.add_post("/v1/sessions/{sid}/reply", reply)
+    r.add_post("/v1/sessions/{sid}/transfer", transfer)
+    r.add_post("/v1/sessions/{sid}/end", end)
+    r.add_post("/v1/ai/pause", pause)
+    r.add_get("/v1/events", events)
+    r.add_get("/status", get_status)  # unversioned forms of the first API
+    r.add_get("/events", events)
+    api_desk.add_routes(r)
+    return app
+
+
+def _secure_socket(path: Path, group: str) -> None:
+    """Mode 0660 and the staff group when it exists (else the service user's own group)."""
+    with contextlib.suppress(KeyError, PermissionError):
+        os.chown(path, -1, grp.getgrnam(group).gr_gid)
+    os.chmod(path, 0o660)
+
+
 class ApiServer:
-    def __init__(self, daemon: DaemonView, path: Path) -> None:
-        self.daemon = daemon
+    def __init__(self, control: Control, path: Path) -> None:
+        self.control = control
         self.path = path
         self.runner: web.AppRunner | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        control.bus.listen(control.board.on_event)
+        control.bus.listen(self._on_event)
 
     async def start(self) -> None:
-        app = web.Application()
-        app[DAEMON_KEY] = self.daemon
-        app.router.add_get("/status", status)
-        app.router.add_get("/events", events)
-        self.runner = web.AppRunner(app, access_log=None)
+        self.runner = web.AppRunner(create_app(self.control), access_log=None)
         await self.runner.setup()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
-        site = web.UnixSite(self.runner, str(self.path))
-        await site.start()
-        os.chmod(self.path, 0o600)
-        log.info("local API on %s", self.path)
+        old = os.umask(0o117)  # never world-accessible, not even between bind and chmod
+        try:
+            await web.UnixSite(self.runner, str(self.path)).start()
+        finally:
+            os.umask(old)
+        _secure_socket(self.path, self.control.config.api.group)
+        log.info("local API on %s (group %s)", self.path, self.control.config.api.group)
+
+    def _on_event(self, ev: Event) -> None:
+        if ev.type is EventType.SIP_REGISTRATION:
+            self.control.sip_registration = dict(ev.data)
+        taken_turn = ev.type is EventType.TURN and ev.data.get("taken_over")
+        if (taken_turn or ev.type is EventType.STAFF_REPLY) and ev.session_id and self.control.brain is not None:
+            task = asyncio.get_running_loop().create_task(self._persist(ev))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _persist(self, ev: Event) -> None:
+        """Turns the AI did not take part in (a taken-over chat) are kept with the conversation too."""
+        from appliance.store.repos import TurnRepository
+
+        c = self.control
+        repo = TurnRepository(c.brain.db, tenant_id=c.config.tenant.id)
+        staff = ev.type is EventType.STAFF_REPLY
+        text = str(ev.data.get("text") if staff else ev.data.get("user") or "")
+        language = str(ev.data.get("language") or c.config.tenant.default_language)
+        try:
+            await repo.append(
+                str(ev.session_id), role="assistant" if staff else "user", text=text, language=language, channel="web"
+            )
+        except ApplianceError:
+            log.exception("could not store a taken-over turn of %s", ev.session_id)
 
     async def stop(self) -> None:
         if self.runner is not None:

@@ -313,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     csub = cfg.add_subparsers(dest="sub", required=True, metavar="SUBCOMMAND")
     add("check", cmd_config_check, "validate and print the effective configuration", csub)
 
-    bk = sub.add_parser("bookings", help="list, show and cancel bookings")
+    bk = sub.add_parser("bookings", help="list, show, cancel, approve and decline bookings")
     bsub = bk.add_subparsers(dest="sub", required=True, metavar="SUBCOMMAND")
     p = add("list", cmd_bookings_list, "list bookings", bsub)
     p.add_argument("--status", choices=["held", "confirmed", "cancelled"])
@@ -322,6 +322,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("booking_id")
     p = add("cancel", cmd_bookings_cancel, "cancel a booking", bsub)
     p.add_argument("booking_id")
+
+    from appliance.staff_cli import register as register_staff  # console, callbacks, sessions, approvals
+
+    register_staff(sub, add, _load, bsub)
 
     db = sub.add_parser("db", help="database maintenance")
     dsub = db.add_subparsers(dest="sub", required=True, metavar="SUBCOMMAND")

@@ -9,7 +9,6 @@ the brain and the store, so no write is cut in half.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
@@ -17,44 +16,22 @@ import sys
 import time
 from typing import Any
 
+from appliance.core.bus import EventBus, StaffDesk
 from appliance.core.config import Config
 from appliance.core.errors import ApplianceError
+from appliance.core.live import LiveBoard
 from appliance.core.logs import setup_logging
-from appliance.core.messages import Event, to_dict
+from appliance.core.messages import Event, EventType, to_dict
 from appliance.ops.runtime import DaemonOps, prepare_process
 
 log = logging.getLogger("appliance.daemon")
 
 
-class EventBus:
-    """Fan-out of :class:`Event` to local API subscribers; slow subscribers lose old events, never block."""
-
-    def __init__(self, maxsize: int = 500) -> None:
-        self._subs: set[asyncio.Queue[Event]] = set()
-        self.maxsize = maxsize
-        self.recent: list[Event] = []
-
-    def publish(self, event: Event) -> None:
-        self.recent = (self.recent + [event])[-200:]
-        for q in list(self._subs):
-            if q.full():
-                with contextlib.suppress(asyncio.QueueEmpty):
-                    q.get_nowait()
-            q.put_nowait(event)
-
-    def subscribe(self) -> asyncio.Queue[Event]:
-        q: asyncio.Queue[Event] = asyncio.Queue(self.maxsize)
-        self._subs.add(q)
-        return q
-
-    def unsubscribe(self, q: asyncio.Queue[Event]) -> None:
-        self._subs.discard(q)
-
-
 class Daemon:
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
-        self.bus = EventBus()
+        self.bus = EventBus(cfg.api.client_queue)
+        self.desk = StaffDesk(self.bus)  # chats staff took over, the AI pause switch
         self.brain: Any = None
         self.web: Any = None
         self.api: Any = None
@@ -62,6 +39,7 @@ class Daemon:
         self.started_at = time.time()
         self.stopping = asyncio.Event()
         self.ops = DaemonOps(cfg, degraded=lambda: bool(self.brain is not None and self.brain.degraded))
+        self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         from appliance.brain.factory import build_brain
@@ -82,16 +60,13 @@ class Daemon:
             self.brain.status().llm,
             self.brain.status().knowledge,
         )
-        from appliance.api import ApiServer
-
-        self.api = ApiServer(self, cfg.api_socket)
-        await self.api.start()
+        await self._start_api()
         self.ops.start_metrics()
         if cfg.web.enabled:
             self.ops.status("starting the web chat")
             from appliance.channels.web.server import WebServer
 
-            self.web = WebServer(self.brain, cfg)
+            self.web = WebServer(self.brain, cfg, desk=self.desk)
             try:
                 await self.web.start()
             except OSError as exc:
@@ -103,6 +78,34 @@ class Daemon:
             self.ops.status("starting the SIP channel")
             await self._start_sip()
         log.info("appliance running (pid %d)", os.getpid())
+
+    async def _start_api(self) -> None:
+        """The staff console's control API (docs/CONSOLE.md) and the sweep that expires unapproved holds."""
+        from appliance.api import ApiServer, Control
+        from appliance.booking.approvals import Approvals
+        from appliance.booking.local import LocalBackend
+        from appliance.store.tickets import TicketDesk
+
+        backend = self.brain.backend
+        control = Control(
+            self.cfg, self.bus, self.desk, LiveBoard(self.bus), self.brain, self.status,
+            approvals=Approvals(backend) if isinstance(backend, LocalBackend) else None,
+            tickets=TicketDesk(self.brain.db, tenant_id=self.cfg.tenant.id),
+        )  # fmt: skip
+        self.api = ApiServer(control, self.cfg.api_socket)
+        await self.api.start()
+        if control.approvals is not None:
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep(control))
+
+    async def _sweep(self, control: Any) -> None:
+        while True:
+            await asyncio.sleep(30)
+            try:
+                for b in await control.approvals.expire_due():
+                    self.bus.publish(Event(EventType.BOOKING_EXPIRED, to_dict(b), b.session_id))
+                control.board.prune()
+            except Exception:
+                log.exception("expiring held bookings failed")
 
     async def _start_sip(self) -> None:
         try:
@@ -134,6 +137,8 @@ class Daemon:
 
     async def stop(self) -> None:
         log.info("stopping")
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         for name in ("sip", "web", "api"):
             part = getattr(self, name)
             if part is not None:
@@ -160,7 +165,8 @@ class Daemon:
             "llm": st.llm if st else None,
             "knowledge": st.knowledge if st else None,
             "degraded": st.degraded if st else None,
-            "recent_events": [to_dict(e) for e in self.bus.recent[-20:]],
+            "ai_paused": self.desk.ai_paused,
+            "recent_events": [to_dict(e) for e in list(self.bus.recent)[-20:]],
         }
 
     async def run(self) -> None:

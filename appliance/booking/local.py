@@ -28,7 +28,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any, TypedDict
 
-from sqlalchemy import func
+from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
 from appliance.booking import rules
@@ -127,6 +127,10 @@ class LocalBackend:
         backend.sync_resources()
         return backend
 
+    def hold_cutoff(self) -> dt.datetime:
+        """Holds created before this have expired (``bookings.hold_expiry_minutes``)."""
+        return to_db_time(self.clock()) - dt.timedelta(minutes=self.config.bookings.hold_expiry_minutes)
+
     def today(self) -> dt.date:
         """Today in the tenant's timezone."""
         return local_today(self.clock, self.config.tenant.tz)
@@ -208,6 +212,8 @@ class LocalBackend:
             col(BookingRow.status).in_(_LIVE),
             BookingRow.start_date < end,
             BookingRow.end_date > start,
+            # a hold nobody approved in time no longer takes a room (approvals.py marks it expired)
+            or_(col(BookingRow.status) != BookingStatus.HELD.value, col(BookingRow.created_at) >= self.hold_cutoff()),
         )
         if exclude_id is not None:
             stmt = stmt.where(BookingRow.id != exclude_id)
@@ -345,7 +351,7 @@ class LocalBackend:
                 nights=(req.end - req.start).days,
                 owner_name=req.owner_name,
                 owner_phone=req.owner_phone,
-                status=BookingStatus.CONFIRMED.value,
+                status=(BookingStatus.HELD if self.config.bookings.require_approval else BookingStatus.CONFIRMED).value,
                 total_minor=price.total_minor,
                 currency=price.currency,
                 channel=str(req.channel),

@@ -132,6 +132,14 @@ class BookingRules(_Model):
     alternatives_search_days: int = Field(default=30, ge=1)
 
 
+class BookingsConfig(_Model):
+    """Staff approval of bookings (docs/CONSOLE.md): with require_approval the brain commits a booking
+    as ``held`` (capacity reserved) and staff approve or decline it; unanswered holds expire."""
+
+    require_approval: bool = False
+    hold_expiry_minutes: int = Field(default=240, ge=1)
+
+
 class OpeningHours(_Model):
     mon: str = "08:00-18:00"
     tue: str = "08:00-18:00"
@@ -210,6 +218,9 @@ class WebConfig(_Model):
 
 class ApiConfig(_Model):
     socket: str = ""  # empty: <data_dir>/appliance.sock
+    group: str = "appliance-staff"  # the socket's group (mode 0660); staff join it (docs/CONSOLE.md)
+    max_request_bytes: int = Field(default=65536, ge=1024)
+    client_queue: int = Field(default=1000, ge=10)  # events buffered per client before it is dropped
 
 
 class SipAccount(_Model):
@@ -282,6 +293,7 @@ class Config(_Model):
     resources: list[ResourceConfig] = Field(default_factory=list)
     pricing: PricingConfig = Field(default_factory=PricingConfig)
     booking: BookingRules = Field(default_factory=BookingRules)
+    bookings: BookingsConfig = Field(default_factory=BookingsConfig)
     opening_hours: OpeningHours = Field(default_factory=OpeningHours)
     store: StoreConfig = Field(default_factory=StoreConfig)
     tools: ToolsConfig = Field(default_factory=ToolsConfig)

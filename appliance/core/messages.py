@@ -124,6 +124,23 @@ class EventType(enum.StrEnum):
     TRANSFER = "transfer"
     DEGRADED = "degraded"
     LOG = "log"
+    # the staff console's events (docs/CONSOLE.md)
+    SESSION_STARTED = "session_started"
+    SESSION_ENDED = "session_ended"
+    TOOL_ACTION = "tool_action"
+    BOOKING_HELD = "booking_held"
+    BOOKING_APPROVED = "booking_approved"
+    BOOKING_DECLINED = "booking_declined"
+    BOOKING_EXPIRED = "booking_expired"
+    CALLBACK_CLAIMED = "callback_claimed"
+    CALLBACK_DONE = "callback_done"
+    CALLBACK_REOPENED = "callback_reopened"
+    DEGRADED_OFF = "degraded_off"
+    SIP_REGISTRATION = "sip_registration"
+    TAKEOVER = "takeover"
+    HANDBACK = "handback"
+    STAFF_REPLY = "staff_reply"
+    AI_PAUSED = "ai_paused"
 
 
 @dataclass(frozen=True, slots=True)

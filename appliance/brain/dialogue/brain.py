@@ -221,7 +221,7 @@ class Brain:
             state, utt, reply, channel, stored_text=text if problem != "too_long" else None, ms=elapsed_ms
         )
         reply = dataclasses.replace(reply, turn_id=turn_id)
-        self._emit(state, reply, out)
+        self._emit(state, reply, out, user_text=text if problem is None else None, ms=elapsed_ms)
         return reply
 
     # --------------------------------------------------------------- helpers
@@ -345,16 +345,36 @@ class Brain:
             ended=state.ended,
         )
 
-    def _emit(self, state: DialogueState, reply: Reply, out: TurnOutput) -> None:
+    def _emit(
+        self, state: DialogueState, reply: Reply, out: TurnOutput, *, user_text: str | None = None, ms: float = 0.0
+    ) -> None:
         if self.on_event is None:
             return
-        self._publish(EventType.TURN, state.session_id, {"text": reply.text, "language": reply.language})
+        turn = {
+            "text": reply.text,
+            "language": reply.language,
+            "user": user_text,
+            "ms": round(ms, 1),
+            "channel": state.channel,
+            "caller_id": state.caller_id,
+            "degraded": reply.degraded,
+            "ended": reply.end_of_conversation,
+        }
+        self._publish(EventType.TURN, state.session_id, turn)
         self._publish(EventType.SLOTS, state.session_id, {"slots": reply.slots, "awaiting": reply.awaiting})
         for action in out.actions:
             if action.status == "ok" and action.tool in ("create_booking", "cancel_booking", "change_booking"):
                 metrics.BOOKINGS.labels(action.tool.removesuffix("_booking")).inc()
+            self._publish(
+                EventType.TOOL_ACTION,
+                state.session_id,
+                {"tool": action.tool, "status": str(action.status), "error_code": action.error_code,
+                 "ms": round(action.duration_ms, 1), "booking_id": (action.result or {}).get("id")},
+            )  # fmt: skip
             if action.tool == "create_booking" and action.status == "ok":
-                self._publish(EventType.BOOKING_CREATED, state.session_id, dict(action.result or {}))
+                held = (action.result or {}).get("status") == "held"
+                kind = EventType.BOOKING_HELD if held else EventType.BOOKING_CREATED
+                self._publish(kind, state.session_id, dict(action.result or {}))
             elif action.tool == "cancel_booking" and action.status == "ok":
                 self._publish(EventType.BOOKING_CANCELLED, state.session_id, dict(action.result or {}))
             elif action.tool == "change_booking" and action.status == "ok":

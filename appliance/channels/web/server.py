@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 from aiohttp import WSMsgType, web
 
 from appliance.core import metrics
+from appliance.core.bus import StaffDesk
 from appliance.core.config import Config
 from appliance.core.errors import ApplianceError
 from appliance.core.messages import Channel, Reply, Utterance, to_dict
@@ -70,6 +71,7 @@ class ChatBrain(Protocol):
 ENGINE_KEY = web.AppKey("engine", ChatBrain)
 CONFIG_KEY = web.AppKey("config", Config)
 SOCKETS_KEY = web.AppKey("sockets", set[web.WebSocketResponse])
+DESK_KEY = web.AppKey("desk", StaffDesk)  # staff take-overs (the console); absent: the AI always answers
 
 # Frames and bodies up to this size are read and, when their text is longer than
 # web.max_message_chars, answered with a clear "too_long" error on a socket that
@@ -205,6 +207,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     request.app[SOCKETS_KEY].add(ws)
     metrics.ACTIVE_CHATS.inc()
     session: str | None = None
+    desk = request.app.get(DESK_KEY)
+    detach: Any = None
     try:
         async for msg in ws:
             if msg.type == WSMsgType.ERROR:
@@ -216,17 +220,41 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             if msg.type != WSMsgType.TEXT:
                 continue
             try:
-                session = await _dispatch(ws, engine, cfg, session, msg.data)
+                new = await _dispatch(ws, engine, cfg, session, msg.data, desk)
             except ConnectionResetError:
                 break
+            if desk is not None and new is not None and new != session:
+                if detach is not None:
+                    detach()
+                detach = desk.attach(new, _staff_sink(ws, new))
+            session = new
     finally:
         request.app[SOCKETS_KEY].discard(ws)
         metrics.ACTIVE_CHATS.dec()
+        if detach is not None:
+            detach()
     return ws
 
 
+def _staff_sink(ws: web.WebSocketResponse, session: str) -> Any:
+    """Where a staff member's reply to this chat goes (the console's take-over)."""
+
+    async def send(staff: str, text: str) -> None:
+        await ws.send_json(
+            {"type": "reply", "session": session, "text": text, "language": None, "quick_replies": [], "slots": {},
+             "awaiting": None, "booking_id": None, "degraded": False, "end": False, "staff": True}
+        )  # fmt: skip
+
+    return send
+
+
 async def _dispatch(
-    ws: web.WebSocketResponse, engine: ChatBrain, cfg: Config, session: str | None, raw: str
+    ws: web.WebSocketResponse,
+    engine: ChatBrain,
+    cfg: Config,
+    session: str | None,
+    raw: str,
+    desk: StaffDesk | None = None,
 ) -> str | None:
     """Handle one client frame; returns the (possibly new) session id."""
     try:
@@ -259,6 +287,9 @@ async def _dispatch(
         problem = _too_long(cfg, text)
         if problem:
             await ws.send_json(error_payload("too_long", problem))
+            return session
+        if desk is not None and desk.is_taken(session):  # staff have this chat: the AI stays quiet
+            desk.caller_said(session, text)
             return session
         await _guarded(ws, session, _turn(ws, engine, session, text))
         return session
@@ -333,8 +364,10 @@ async def security_headers(request: web.Request, handler: Any) -> web.StreamResp
     return resp
 
 
-def create_app(engine: ChatBrain, config: Config) -> web.Application:
+def create_app(engine: ChatBrain, config: Config, desk: StaffDesk | None = None) -> web.Application:
     app = web.Application(middlewares=[security_headers], client_max_size=_frame_limit(config))
+    if desk is not None:
+        app[DESK_KEY] = desk
     app[ENGINE_KEY] = engine
     app[CONFIG_KEY] = config
     app[SOCKETS_KEY] = set()
@@ -357,8 +390,8 @@ def create_app(engine: ChatBrain, config: Config) -> web.Application:
 class WebServer:
     """Start/stop wrapper the daemon uses."""
 
-    def __init__(self, engine: ChatBrain, config: Config) -> None:
-        self.app = create_app(engine, config)
+    def __init__(self, engine: ChatBrain, config: Config, *, desk: StaffDesk | None = None) -> None:
+        self.app = create_app(engine, config, desk)
         self.config = config
         self.runner: web.AppRunner | None = None
         self.port: int | None = None

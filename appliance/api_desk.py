@@ -1,0 +1,257 @@
+"""Control API routes for the front desk's work: callback tickets, bookings, approvals, the knowledge base.
+
+Bookings made, changed or cancelled here go through the brain's own tool
+executor and booking tools (``create_booking``, ``change_booking``,
+``cancel_booking``), so the same rules, prices and idempotency apply as on a
+call; the actor in the audit log is the staff member.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from appliance.api import CONTROL, Control, actor, body, ok
+from appliance.booking.local import LocalBackend
+from appliance.core.clock import local_today
+from appliance.core.control import (
+    ApiError,
+    BookingChangeRequest,
+    BookingCreateRequest,
+    ErrorCode,
+    NoteRequest,
+    parse,
+)
+from appliance.core.messages import Channel, Event, EventType, OutcomeStatus, to_dict
+
+MAX_LIST = 2000
+
+
+def _int_id(request: web.Request) -> int:
+    raw = request.match_info["tid"]
+    if not raw.isdigit() or len(raw) > 12:
+        raise ApiError(ErrorCode.NOT_FOUND, f"no callback ticket {raw[:40]!r}")
+    return int(raw)
+
+
+def _need(value: Any, what: str) -> Any:
+    if value is None:
+        raise ApiError(ErrorCode.UNAVAILABLE, f"{what} is not available with this booking backend")
+    return value
+
+
+# --------------------------------------------------------------------- callbacks
+
+
+async def _ticket_dict(c: Control, t: Any, *, transcript: bool) -> dict[str, Any]:
+    d = to_dict(t)
+    details = d.pop("details", {}) or {}
+    d["claimed_by"] = details.get("claimed_by")
+    d["notes"] = [f"{n.get('by')}: {n.get('action')}: {n.get('note')}" for n in details.get("notes") or []]
+    d["details"] = {k: v for k, v in details.items() if k not in ("notes",)}
+    if transcript and t.session_id and c.brain is not None:
+        turns = await c.brain.sessions.turns(t.session_id)
+        d["transcript"] = [{"role": x["role"], "text": x["text"], "at": ""} for x in turns[-40:]]
+    return d
+
+
+async def list_callbacks(request: web.Request) -> web.Response:
+    c = request.app[CONTROL]
+    status = request.query.get("status", "open")
+    if status not in ("open", "done", "all"):
+        raise ApiError(ErrorCode.BAD_REQUEST, "status: open, done or all", {"field": "status"})
+    tickets = await _need(c.tickets, "callbacks").list(status=None if status == "all" else status, limit=MAX_LIST)
+    return ok({"callbacks": [await _ticket_dict(c, t, transcript=False) for t in tickets]})
+
+
+async def get_callback(request: web.Request) -> web.Response:
+    c = request.app[CONTROL]
+    t = await _need(c.tickets, "callbacks").get(_int_id(request))
+    return ok(await _ticket_dict(c, t, transcript=True))
+
+
+def _ticket_action(name: str, event: EventType) -> Any:
+    async def handler(request: web.Request) -> web.Response:
+        c = request.app[CONTROL]
+        req = parse(NoteRequest, await body(request))
+        who = actor(request)
+        t = await getattr(_need(c.tickets, "callbacks"), name)(_int_id(request), actor=who, note=req.note)
+        c.bus.publish(Event(event, {"ticket": t.id, "staff": who, "note": req.note}, t.session_id))
+        return ok(await _ticket_dict(c, t, transcript=False))
+
+    return handler
+
+
+# ---------------------------------------------------------------------- bookings
+
+
+def _booking_dict(c: Control, b: Any) -> dict[str, Any]:
+    d = to_dict(b)
+    exp = c.approvals.expires_at(b) if c.approvals else None
+    d["expires_at"] = exp.isoformat() if exp else None
+    return d
+
+
+def _date(request: web.Request, name: str, default: dt.date) -> dt.date:
+    raw = request.query.get(name)
+    if not raw:
+        return default
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        raise ApiError(ErrorCode.BAD_REQUEST, f"{name}: a date YYYY-MM-DD", {"field": name}) from None
+
+
+def _days(request: web.Request) -> int:
+    raw = request.query.get("days", "1")
+    if not raw.isdigit() or not 1 <= int(raw) <= 62:
+        raise ApiError(ErrorCode.BAD_REQUEST, "days: 1 to 62", {"field": "days"})
+    return int(raw)
+
+
+async def _all_bookings(c: Control) -> list[Any]:
+    backend = c.brain.backend
+    if not isinstance(backend, LocalBackend):
+        raise ApiError(ErrorCode.UNAVAILABLE, "listing bookings needs the local booking backend")
+    return list(await backend.list_bookings(limit=MAX_LIST))
+
+
+async def list_bookings(request: web.Request) -> web.Response:
+    """``?day=&days=`` (stays overlapping those days), ``?q=`` (number, name, phone), ``?status=``."""
+    c = request.app[CONTROL]
+    rows = await _all_bookings(c)
+    q = request.query.get("q", "").strip().casefold()[:100]
+    status = request.query.get("status")
+    if "day" in request.query:
+        start = _date(request, "day", local_today(c.brain.clock, c.config.tenant.tz))
+        end = start + dt.timedelta(days=_days(request))
+        rows = [b for b in rows if b.start < end and b.end > start]
+    if q:
+        rows = [b for b in rows if any(q in str(v).casefold() for v in (b.id, b.pet_name, b.owner_name, b.owner_phone))]
+    if status:
+        rows = [b for b in rows if str(b.status) == status]
+    return ok({"bookings": [_booking_dict(c, b) for b in rows]})
+
+
+async def get_booking(request: web.Request) -> web.Response:
+    c = request.app[CONTROL]
+    return ok(_booking_dict(c, await c.brain.backend.get_booking(request.match_info["bid"])))
+
+
+async def occupancy(request: web.Request) -> web.Response:
+    """Rooms taken per resource per night (held and confirmed), ``?start=&days=``."""
+    c = request.app[CONTROL]
+    start = _date(request, "start", local_today(c.brain.clock, c.config.tenant.tz))
+    days = _days(request)
+    nights = [start + dt.timedelta(days=i) for i in range(days)]
+    rows = [b for b in await _all_bookings(c) if str(b.status) != "cancelled"]
+    if c.approvals is not None:
+        held_ok = {b.id for b in await c.approvals.held()}
+        rows = [b for b in rows if str(b.status) == "confirmed" or b.id in held_ok]
+    out = []
+    for res in c.config.resources:
+        used = {n.isoformat(): sum(1 for b in rows if b.resource_id == res.id and b.start <= n < b.end) for n in nights}
+        out.append({"resource_id": res.id, "name": res.name.get("en", res.id), "capacity": res.capacity, "used": used})
+    return ok({"start": start.isoformat(), "days": days, "resources": out})
+
+
+async def _tool(request: web.Request, name: str, args: dict[str, Any]) -> dict[str, Any]:
+    """Run one booking tool exactly as the brain would, on the console channel."""
+    from appliance.tools.context import ToolContext
+
+    c = request.app[CONTROL]
+    engine = c.brain
+    ctx = ToolContext(
+        backend=engine.backend, callbacks=engine.callbacks, config=c.config, session_id=None,
+        channel=Channel.CONSOLE.value, language=c.config.tenant.default_language,
+    )  # fmt: skip
+    key = request.headers.get("Idempotency-Key") or f"console:{uuid.uuid4().hex}"
+    res = await engine.executor.execute(name, args, ctx, idempotency_key=key[:200])
+    who = actor(request)
+    c.bus.publish(
+        Event(EventType.TOOL_ACTION, {"tool": name, "status": str(res.status), "error_code": res.error_code,
+                                      "ms": round(res.duration_ms, 1), "staff": who})
+    )  # fmt: skip
+    if res.status is OutcomeStatus.OK:
+        return dict(res.data or {})
+    details = {"code": res.error_code, "field": res.error_field, **(res.details or {})}
+    if res.status is OutcomeStatus.FALLBACK:
+        raise ApiError(ErrorCode.UNAVAILABLE, "the booking backend is not answering", details)
+    if res.error_code == "not_found":
+        raise ApiError(ErrorCode.NOT_FOUND, res.user_message or "not found", details)
+    if res.error_code in ("no_availability", "conflict"):
+        raise ApiError(ErrorCode.CONFLICT, res.user_message or str(res.error_code), details)
+    code = ErrorCode.BAD_REQUEST if res.status is OutcomeStatus.NEEDS_CLARIFICATION else ErrorCode.INTERNAL
+    raise ApiError(code, res.user_message or str(res.error_code), details)
+
+
+def _plain(req: Any) -> dict[str, Any]:
+    return {k: v for k, v in to_dict(req).items() if v is not None}
+
+
+async def create_booking(request: web.Request) -> web.Response:
+    c = request.app[CONTROL]
+    data = await _tool(request, "create_booking", _plain(parse(BookingCreateRequest, await body(request))))
+    held = data.get("status") == "held"
+    c.bus.publish(Event(EventType.BOOKING_HELD if held else EventType.BOOKING_CREATED, data))
+    return ok(data, 201)
+
+
+async def change_booking(request: web.Request) -> web.Response:
+    c = request.app[CONTROL]
+    args = {"booking_id": request.match_info["bid"], **_plain(parse(BookingChangeRequest, await body(request)))}
+    data = await _tool(request, "change_booking", args)
+    c.bus.publish(Event(EventType.BOOKING_CHANGED, data))
+    return ok(data)
+
+
+async def cancel_booking(request: web.Request) -> web.Response:
+    c = request.app[CONTROL]
+    parse(NoteRequest, await body(request))
+    data = await _tool(request, "cancel_booking", {"booking_id": request.match_info["bid"]})
+    c.bus.publish(Event(EventType.BOOKING_CANCELLED, data))
+    return ok(data)
+
+
+def _approval(name: str, event: EventType) -> Any:
+    async def handler(request: web.Request) -> web.Response:
+        c = request.app[CONTROL]
+        req = parse(NoteRequest, await body(request))
+        approvals = _need(c.approvals, "approval")
+        result = await getattr(approvals, name)(request.match_info["bid"], actor=actor(request), note=req.note)
+        data = _booking_dict(c, result.booking)
+        if result.changed:
+            c.bus.publish(Event(event, data, result.booking.session_id))
+        return ok({**data, "changed": result.changed})
+
+    return handler
+
+
+async def reindex_kb(request: web.Request) -> web.Response:
+    from appliance.store.knowledge import reindex
+
+    c = request.app[CONTROL]
+    kb = c.brain.knowledge if c.brain else None
+    stats = await asyncio.to_thread(kb.reindex) if kb is not None else await asyncio.to_thread(reindex, None, c.config)
+    return ok(stats)
+
+
+def add_routes(r: web.UrlDispatcher) -> None:
+    r.add_get("/v1/callbacks", list_callbacks)
+    r.add_get("/v1/callbacks/{tid}", get_callback)
+    r.add_post("/v1/callbacks/{tid}/claim", _ticket_action("claim", EventType.CALLBACK_CLAIMED))
+    r.add_post("/v1/callbacks/{tid}/done", _ticket_action("complete", EventType.CALLBACK_DONE))
+    r.add_post("/v1/callbacks/{tid}/reopen", _ticket_action("reopen", EventType.CALLBACK_REOPENED))
+    r.add_get("/v1/bookings", list_bookings)
+    r.add_post("/v1/bookings", create_booking)
+    r.add_get("/v1/bookings/{bid}", get_booking)
+    r.add_post("/v1/bookings/{bid}/change", change_booking)
+    r.add_post("/v1/bookings/{bid}/cancel", cancel_booking)
+    r.add_post("/v1/bookings/{bid}/approve", _approval("approve", EventType.BOOKING_APPROVED))
+    r.add_post("/v1/bookings/{bid}/decline", _approval("decline", EventType.BOOKING_DECLINED))
+    r.add_get("/v1/occupancy", occupancy)
+    r.add_post("/v1/kb/reindex", reindex_kb)

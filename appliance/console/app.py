@@ -1,0 +1,440 @@
+"""``appliance console``: the front desk's terminal app (Textual), a client of the control API only.
+
+One worker keeps an event stream open to the daemon: on connect it loads
+everything (live sessions, callbacks, bookings, health), then each event
+refreshes just what it touches. When the daemon goes away the header says so
+and the worker retries every second; when it is back the console says so and
+reloads. Keys are listed in :data:`appliance.console.forms.HELP`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
+
+from appliance.console.client import ApiClient
+from appliance.console.forms import FormScreen, HelpScreen
+from appliance.console.panes import BookingsPane, CallbacksPane, HealthPane, LivePane
+from appliance.core.control import ApiError, BookingView, LiveSession, TicketView
+from appliance.core.messages import Event, EventType
+
+log = logging.getLogger(__name__)
+
+BOOKING_EVENTS = {
+    EventType.BOOKING_CREATED, EventType.BOOKING_CHANGED, EventType.BOOKING_CANCELLED, EventType.BOOKING_HELD,
+    EventType.BOOKING_APPROVED, EventType.BOOKING_DECLINED, EventType.BOOKING_EXPIRED,
+}  # fmt: skip
+CALLBACK_EVENTS = {
+    EventType.CALLBACK_REQUESTED, EventType.CALLBACK_CLAIMED, EventType.CALLBACK_DONE, EventType.CALLBACK_REOPENED,
+}  # fmt: skip
+HEALTH_EVENTS = {EventType.DEGRADED, EventType.DEGRADED_OFF, EventType.SIP_REGISTRATION, EventType.AI_PAUSED}
+SESSION_EVENTS = {
+    EventType.SESSION_STARTED, EventType.SESSION_ENDED, EventType.TURN, EventType.SLOTS, EventType.TOOL_ACTION,
+    EventType.STAFF_REPLY, EventType.TAKEOVER, EventType.HANDBACK, EventType.CALL_STARTED, EventType.CALL_ENDED,
+}  # fmt: skip
+
+
+ACTION_TAB = {
+    **dict.fromkeys(("takeover", "reply", "handback", "transfer", "end_call"), "live"),
+    **dict.fromkeys(("claim", "done", "reopen", "toggle_done"), "callbacks"),
+    **dict.fromkeys(
+        ("search", "day", "week", "new_booking", "change_booking", "cancel_booking", "approve", "decline"), "bookings"
+    ),
+}
+
+
+class StreamEnded(Exception):
+    """The daemon closed the event stream."""
+
+
+class ConsoleApp(App[None]):
+    TITLE = "Appliance front desk"
+    ENABLE_COMMAND_PALETTE = False
+    CSS = """
+    #conn { height: 1; padding: 0 1; background: $primary-background; }
+    #conn.down { background: $error; color: $text; }
+    TabbedContent, ContentSwitcher, TabPane { height: 1fr; }
+    TabPane { padding: 0; }
+    """
+    BINDINGS = [
+        Binding("1", "tab('live')", "Live", show=False),
+        Binding("2", "tab('callbacks')", "Callbacks", show=False),
+        Binding("3", "tab('bookings')", "Bookings", show=False),
+        Binding("4", "tab('health')", "Health", show=False),
+        Binding("question_mark,f1", "help", "Help"),
+        Binding("p", "pause", "Pause AI", show=False),
+        Binding("q", "quit", "Quit", show=False),
+        # Live
+        Binding("t", "takeover", "Take over"),
+        Binding("r", "reply", "Reply"),
+        Binding("b", "handback", "Hand back"),
+        Binding("x", "transfer", "Transfer"),
+        Binding("e", "end_call", "End call"),
+        # Callbacks
+        Binding("c", "claim", "Claim"),
+        Binding("d", "done", "Done"),
+        Binding("o", "reopen", "Reopen"),
+        Binding("a", "toggle_done", "Open/done"),
+        # Bookings
+        Binding("slash", "search", "Search"),
+        Binding("left_square_bracket", "day(-1)", "Prev day", show=False),
+        Binding("right_square_bracket", "day(1)", "Next day", show=False),
+        Binding("w", "week", "Day/week"),
+        Binding("n", "new_booking", "New"),
+        Binding("g", "change_booking", "Change"),
+        Binding("k", "cancel_booking", "Cancel"),
+        Binding("y", "approve", "Approve"),
+        Binding("D", "decline", "Decline"),
+    ]
+
+    def __init__(
+        self,
+        socket_path: Path | str,
+        *,
+        now: Callable[[], dt.datetime] | None = None,
+        today: dt.date | None = None,
+        retry_s: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.client = ApiClient(socket_path)
+        self.socket_path = str(socket_path)
+        self.now = now or (lambda: dt.datetime.now(dt.UTC))
+        self.day = today or self.now().date()
+        self.week = False
+        self.search_q = ""
+        self.show_done = False
+        self.retry_s = retry_s
+        self.connected = False
+        self.ever_connected = False
+        self.sessions: dict[str, LiveSession] = {}
+        self.tickets: list[TicketView] = []
+        self.health: dict[str, Any] | None = None
+        self.seen: dict[str, float] = {}  # session -> monotonic time its last turn was drawn (benchmark)
+        self._pending: set[str] = set()
+
+    # ------------------------------------------------------------------ layout
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Each tab's keys work (and show in the footer) only on that tab."""
+        owner = ACTION_TAB.get(action)
+        if owner is None:
+            return True
+        try:
+            return self.tab == owner
+        except Exception:  # noqa: BLE001 - before the tabs exist
+            return False
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self.refresh_bindings()
+
+    def compose(self) -> ComposeResult:
+        yield Static("connecting...", id="conn", markup=False)
+        with TabbedContent(initial="live"):
+            with TabPane("1 Live", id="live"):
+                yield LivePane()
+            with TabPane("2 Callbacks", id="callbacks"):
+                yield CallbacksPane()
+            with TabPane("3 Bookings", id="bookings"):
+                yield BookingsPane()
+            with TabPane("4 Health", id="health"):
+                yield HealthPane()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(LivePane).detail(None)
+        self.stream()
+
+    async def on_unmount(self) -> None:
+        await self.client.close()
+
+    @property
+    def tab(self) -> str:
+        return str(self.query_one(TabbedContent).active)
+
+    def _status(self, text: str, down: bool = False) -> None:
+        conn = self.query_one("#conn", Static)
+        conn.update(text)
+        conn.set_class(down, "down")
+
+    # ------------------------------------------------------------------ the stream
+
+    @work(exclusive=True, group="stream")
+    async def stream(self) -> None:
+        attempt = 0
+        while True:
+            try:
+                await self.reload()
+                self.connected = True
+                self._status(f"connected to the daemon ({Path(self.socket_path).name})")
+                if self.ever_connected and attempt:
+                    self.notify("Reconnected to the daemon", title="connection")
+                self.ever_connected, attempt = True, 0
+                async for ev in self.client.events():
+                    await self.on_api_event(ev)
+                raise StreamEnded  # the daemon closed the stream (restart, shutdown): reconnect
+            except (ApiError, OSError, StreamEnded, KeyError, TypeError, ValueError) as exc:
+                log.info("console stream: %s", exc)
+                attempt += 1
+                if self.connected:
+                    self.notify("Lost the daemon; reconnecting...", title="connection", severity="warning")
+                self.connected = False
+                self._status(f"daemon not reachable at {self.socket_path}: retrying ({attempt})", down=True)
+                self.query_one(HealthPane).show(None, False)
+                await asyncio.sleep(self.retry_s)
+
+    async def reload(self) -> None:
+        data = await self.client.get("/sessions")
+        self.sessions = {d["id"]: LiveSession.from_dict(d) for d in data["sessions"]}
+        self.draw_live()
+        await asyncio.gather(self.load_callbacks(), self.load_bookings(), self.load_health())
+
+    async def on_api_event(self, ev: Event) -> None:
+        if ev.type in SESSION_EVENTS and ev.session_id:
+            await self.load_session(ev.session_id)
+        if ev.type in CALLBACK_EVENTS:
+            await self.load_callbacks()
+        if ev.type in BOOKING_EVENTS:
+            await self.load_bookings()
+        if ev.type in HEALTH_EVENTS or ev.type in (EventType.SESSION_STARTED, EventType.SESSION_ENDED):
+            await self.load_health()
+
+    async def load_session(self, sid: str) -> None:
+        if sid in self._pending:  # a fetch is on its way and will see this change too
+            return
+        self._pending.add(sid)
+        try:
+            d = await self.client.get(f"/sessions/{sid}")
+        except ApiError:
+            self.sessions.pop(sid, None)
+        else:
+            if "channel" in d:
+                self.sessions[sid] = LiveSession.from_dict(d)
+            else:
+                self.sessions.pop(sid, None)
+        finally:
+            self._pending.discard(sid)
+        self.draw_live()
+        self.seen[sid] = asyncio.get_running_loop().time()
+
+    async def load_callbacks(self) -> None:
+        data = await self.client.get("/callbacks", status="done" if self.show_done else "open")
+        self.tickets = [TicketView.from_dict(d) for d in data["callbacks"]]
+        pane = self.query_one(CallbacksPane)
+        pane.show(self.tickets, self.now())
+        await self.show_ticket()
+
+    async def show_ticket(self) -> None:
+        pane = self.query_one(CallbacksPane)
+        tid = pane.selected
+        if tid is None:
+            pane.detail(None)
+            return
+        try:
+            pane.detail(TicketView.from_dict(await self.client.get(f"/callbacks/{tid}")))
+        except ApiError:
+            pane.detail(None)
+
+    @work(exclusive=True, group="ticket")
+    async def refresh_ticket(self) -> None:
+        await self.show_ticket()
+
+    async def load_bookings(self) -> None:
+        days = 7 if self.week else 1
+        params = {"day": self.day.isoformat(), "days": str(days)}
+        if self.search_q:
+            params = {"q": self.search_q}
+        data, occ = await asyncio.gather(
+            self.client.get("/bookings", **params),
+            self.client.get("/occupancy", start=self.day.isoformat(), days=str(days)),
+        )
+        rows = [BookingView.from_dict(d) for d in data["bookings"]]
+        span = f"{self.day.isoformat()}" + (" + 6 days" if self.week else "")
+        title = f"search: {self.search_q}" if self.search_q else f"stays on {span}"
+        self.query_one(BookingsPane).show(f"{title}  ({len(rows)} bookings)  [ ] day  w week  / search", occ, rows)
+
+    async def load_health(self) -> None:
+        self.health = await self.client.get("/health")
+        self.query_one(HealthPane).show(self.health, True)
+
+    def draw_live(self) -> None:
+        pane = self.query_one(LivePane)
+        pane.show(list(self.sessions.values()))
+        sid = pane.selected
+        pane.detail(self.sessions.get(sid) if sid else None)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "live-list":
+            sid = str(event.row_key.value)
+            self.query_one(LivePane).detail(self.sessions.get(sid))
+        elif event.data_table.id == "cb-list":
+            self.refresh_ticket()
+
+    # ------------------------------------------------------------------ actions
+
+    async def _call(self, coro: Any, done: str) -> Any:
+        try:
+            result = await coro
+        except ApiError as exc:
+            self.notify(f"{exc.code}: {exc.message}"[:200], severity="error", markup=False)
+            return None
+        self.notify(done, markup=False)
+        return result
+
+    def _ask(self, title: str, fields: list[tuple[str, str, str]], then: Callable[[dict[str, str]], Any]) -> None:
+        def answered(values: dict[str, str] | None) -> None:
+            if values is not None:
+                self.run_worker(then(values), group="action")
+
+        self.push_screen(FormScreen(title, fields), answered)
+
+    def action_tab(self, name: str) -> None:
+        self.query_one(TabbedContent).active = name
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    async def action_pause(self) -> None:
+        paused = not bool((self.health or {}).get("ai_paused"))
+        await self._call(self.client.post("/ai/pause", {"paused": paused}), f"AI {'paused' if paused else 'resumed'}")
+        await self.load_health()
+
+    def _live(self) -> str | None:
+        sid = self.query_one(LivePane).selected if self.tab == "live" else None
+        if sid is None and self.tab == "live":
+            self.notify("Select a call or chat first", severity="warning")
+        return sid
+
+    async def action_takeover(self) -> None:
+        if sid := self._live():
+            await self._call(
+                self.client.post(f"/sessions/{sid}/takeover"), "You have the chat: r to reply, b to hand back"
+            )
+
+    async def action_handback(self) -> None:
+        if sid := self._live():
+            await self._call(self.client.post(f"/sessions/{sid}/handback"), "Handed back to the AI")
+
+    def action_reply(self) -> None:
+        if sid := self._live():
+            self._ask("Reply to the caller", [("text", "Message", "")], lambda v: self._reply(sid, v["text"]))
+
+    async def _reply(self, sid: str, text: str) -> None:
+        await self._call(self.client.post(f"/sessions/{sid}/reply", {"text": text}), "Sent")
+
+    def action_transfer(self) -> None:
+        if sid := self._live():
+            self._ask(
+                "Transfer the call", [("extension", "Extension (empty: the staff line)", "")],
+                lambda v: self._call(self.client.post(f"/sessions/{sid}/transfer", v), "Transferring"),
+            )  # fmt: skip
+
+    async def action_end_call(self) -> None:
+        if sid := self._live():
+            await self._call(self.client.post(f"/sessions/{sid}/end"), "Call ended")
+
+    def _ticket(self) -> str | None:
+        return self.query_one(CallbacksPane).selected if self.tab == "callbacks" else None
+
+    async def _ticket_action(self, action: str, note: str) -> None:
+        if tid := self._ticket():
+            await self._call(
+                self.client.post(f"/callbacks/{tid}/{action}", {"note": note}), f"Callback {tid}: {action}"
+            )
+            await self.load_callbacks()
+
+    async def action_claim(self) -> None:
+        await self._ticket_action("claim", "")
+
+    def action_done(self) -> None:
+        if self._ticket():
+            self._ask(
+                "Callback done",
+                [("note", "Note (what was agreed)", "")],
+                lambda v: self._ticket_action("done", v["note"]),
+            )
+
+    def action_reopen(self) -> None:
+        if self._ticket():
+            self._ask("Reopen callback", [("note", "Why", "")], lambda v: self._ticket_action("reopen", v["note"]))
+
+    async def action_toggle_done(self) -> None:
+        if self.tab == "callbacks":
+            self.show_done = not self.show_done
+            await self.load_callbacks()
+
+    def _booking(self) -> str | None:
+        return self.query_one(BookingsPane).selected if self.tab == "bookings" else None
+
+    def action_search(self) -> None:
+        if self.tab == "bookings":
+            self._ask(
+                "Search bookings (number, name, phone; empty: by day)", [("q", "Search", self.search_q)], self._search
+            )
+
+    async def _search(self, values: dict[str, str]) -> None:
+        self.search_q = values["q"].strip()
+        await self.load_bookings()
+
+    async def action_day(self, delta: int) -> None:
+        if self.tab == "bookings":
+            self.day += dt.timedelta(days=delta * (7 if self.week else 1))
+            self.search_q = ""
+            await self.load_bookings()
+
+    async def action_week(self) -> None:
+        if self.tab == "bookings":
+            self.week = not self.week
+            await self.load_bookings()
+
+    def action_new_booking(self) -> None:
+        if self.tab != "bookings":
+            return
+        d = self.day.isoformat()
+        fields = [("pet_name", "Pet name", ""), ("pet_type", "Pet type", "dog"), ("start_date", "From", d),
+                  ("end_date", "To", (self.day + dt.timedelta(days=1)).isoformat()),
+                  ("owner_name", "Owner", ""), ("owner_phone", "Phone", "")]  # fmt: skip
+        self._ask("New booking", fields, self._create)
+
+    async def _create(self, values: dict[str, str]) -> None:
+        b = await self._call(self.client.post("/bookings", values), "Booking made")
+        if b:
+            self.notify(f"Booking {b.get('id')} is {b.get('status')}", markup=False)
+        await self.load_bookings()
+
+    def action_change_booking(self) -> None:
+        if bid := self._booking():
+            fields = [("start_date", "New from (YYYY-MM-DD)", ""), ("end_date", "New to (YYYY-MM-DD)", "")]
+            self._ask(f"Change booking {bid}", fields, lambda v: self._change(bid, v))
+
+    async def _change(self, bid: str, values: dict[str, str]) -> None:
+        body = {k: v.strip() for k, v in values.items() if v.strip()}
+        await self._call(self.client.post(f"/bookings/{bid}/change", body), f"Booking {bid} changed")
+        await self.load_bookings()
+
+    async def _booking_action(self, action: str) -> None:
+        if bid := self._booking():
+            await self._call(self.client.post(f"/bookings/{bid}/{action}"), f"Booking {bid}: {action}")
+            await self.load_bookings()
+
+    async def action_cancel_booking(self) -> None:
+        await self._booking_action("cancel")
+
+    async def action_approve(self) -> None:
+        await self._booking_action("approve")
+
+    async def action_decline(self) -> None:
+        await self._booking_action("decline")
+
+
+def run_console(socket_path: Path | str) -> int:
+    ConsoleApp(socket_path).run()
+    return 0

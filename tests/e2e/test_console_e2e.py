@@ -1,0 +1,203 @@
+"""End to end: a real ``appliance run`` on a temp data dir, a web chat over its WebSocket, and the staff
+console (under Pilot, and once in tmux) watching and acting through the control API; the CLI agrees."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from appliance.console.app import ConsoleApp
+from appliance.console.forms import FormScreen
+from tests.support.console_pilot import fill_form, text_of, until
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Daemon:
+    def __init__(self, data: Path) -> None:
+        self.data = data
+        self.port = free_port()
+        self.env = {
+            **os.environ, "APPLIANCE__LLM__MODE": "off", "APPLIANCE__WEB__PORT": str(self.port),
+            "APPLIANCE__SIP__ENABLED": "false", "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT),
+        }  # fmt: skip
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "appliance", "run", "--data-dir", str(data)],
+            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=self.env, cwd=ROOT,
+        )  # fmt: skip
+        log = []
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            line = self.proc.stderr.readline()  # type: ignore[union-attr]
+            if not line and self.proc.poll() is not None:
+                break
+            log.append(line)
+            if line.startswith("READY"):
+                return
+        raise AssertionError("daemon did not start:\n" + "".join(log))
+
+    @property
+    def socket(self) -> Path:
+        return self.data / "appliance.sock"
+
+    def cli(self, *args: str) -> Any:
+        out = subprocess.run(
+            [sys.executable, "-m", "appliance", *args, "--data-dir", str(self.data), "--json"],
+            capture_output=True, text=True, env=self.env, cwd=ROOT, timeout=60,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            assert self.proc.wait(timeout=30) == 0
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[Daemon]:
+    d = Daemon(tmp_path / "data")
+    try:
+        yield d
+    finally:
+        d.stop()
+
+
+async def _chat(http: aiohttp.ClientSession, port: int, session: str) -> aiohttp.ClientWebSocketResponse:
+    ws = await http.ws_connect(f"http://127.0.0.1:{port}/ws")
+    await ws.send_json({"type": "hello", "session": session})
+    await ws.receive_json(timeout=30)
+    await ws.receive_json(timeout=30)
+    return ws
+
+
+async def _say(ws: aiohttp.ClientWebSocketResponse, text: str) -> dict[str, Any]:
+    await ws.send_json({"type": "message", "text": text})
+    return dict(await ws.receive_json(timeout=30))
+
+
+def test_console_follows_a_web_chat_takes_it_over_and_books(daemon: Daemon) -> None:
+    async def go() -> None:
+        app = ConsoleApp(daemon.socket)
+        async with aiohttp.ClientSession() as http, app.run_test(size=(100, 30)) as pilot:
+            await until(pilot, lambda: app.connected, 20, "console connected")
+            ws = await _chat(http, daemon.port, "e2e-chat-0001")
+            await _say(ws, "I need a room for my dog Max from 10 December to 12 December")
+            await until(pilot, lambda: "pet_name=Max" in text_of(app, "#live-head"), 10, "slots shown")
+            assert "I need a room for my dog Max" in text_of(app, "#live-lines")
+            await _say(ws, "Mari Tamm")
+            await until(pilot, lambda: "owner_name=Mari Tamm" in text_of(app, "#live-head"), 10, "slots grow")
+            assert "Mari Tamm" in text_of(app, "#live-lines")
+            # CLI parity while it goes on
+            [s] = [s for s in daemon.cli("sessions", "list") if s["id"] == "e2e-chat-0001"]
+            assert s["slots"]["owner_name"] == "Mari Tamm"
+            # take over: the AI pauses and the staff reply reaches the chat
+            await pilot.press("t")
+            await until(pilot, lambda: "taken over by" in text_of(app, "#live-head"), 10, "take-over shown")
+            await ws.send_json({"type": "message", "text": "can I speak to a human?"})
+            await until(pilot, lambda: "speak to a human" in text_of(app, "#live-lines"), 10, "caller seen")
+            await pilot.press("r")
+            await until(pilot, lambda: isinstance(app.screen, FormScreen))
+            await fill_form(pilot, text="Hi Mari, Anna here. How can I help?")
+            msg = await ws.receive_json(timeout=10)
+            assert msg["type"] == "reply" and msg["staff"] is True and "Anna here" in msg["text"]
+            await pilot.press("b")
+            await until(pilot, lambda: "taken over by" not in text_of(app, "#live-head"), 10, "handed back")
+            await ws.close()
+            # a booking made from the console shows up in `appliance bookings list`
+            await pilot.press("3", "n")
+            await until(pilot, lambda: isinstance(app.screen, FormScreen))
+            await fill_form(pilot, pet_name="Muri", pet_type="cat", start_date="2026-12-20", end_date="2026-12-22",
+                            owner_name="Kati Kask", owner_phone="+372 5555 1111")  # fmt: skip
+            await asyncio.sleep(0.5)
+            listed = [b for b in daemon.cli("bookings", "list") if b["pet_name"] == "Muri"]
+            assert listed and listed[0]["channel"] == "console" and listed[0]["status"] == "confirmed"
+
+    asyncio.run(go())
+
+
+def test_callback_tickets_reach_console_and_cli_with_reason_and_transcript(daemon: Daemon) -> None:
+    async def go() -> None:
+        app = ConsoleApp(daemon.socket)
+        async with aiohttp.ClientSession() as http, app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: app.connected, 20, "console connected")
+            await pilot.press("2")
+            ws = await _chat(http, daemon.port, "e2e-callback-01")
+            await _say(ws, "I want to talk to a person")
+            r = await _say(ws, "+372 5123 4567")
+            assert "call you back" in r["text"]
+            started = time.monotonic()
+            await until(pilot, lambda: len(app.tickets) == 1, 10, "ticket in the console")
+            took = time.monotonic() - started
+            print(f"callback ticket visible in the console after {took * 1000:.0f} ms")
+            await until(pilot, lambda: "talk to a person" in text_of(app, "#cb-text"), 10, "transcript shown")
+            assert "+37251234567" in text_of(app, "#cb-text")
+            [t] = daemon.cli("callbacks", "list")
+            assert t["reason"] and t["phone"] == "+37251234567" and t["session_id"] == "e2e-callback-01"
+            daemon.cli("callbacks", "claim", str(t["id"]))
+            done = daemon.cli("callbacks", "done", str(t["id"]), "--note", "called back")
+            assert done["status"] == "done"
+            await until(pilot, lambda: app.tickets == [], 10, "done leaves the console queue")
+            await ws.close()
+
+    asyncio.run(go())
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is installed by scripts/setup.sh")
+def test_console_in_tmux_shows_the_live_chat(daemon: Daemon, tmp_path: Path) -> None:
+    name = f"appliance-e2e-{os.getpid()}"
+    cmd = f"{sys.executable} -m appliance console --data-dir {daemon.data}"
+    env = {**daemon.env, "TERM": "xterm-256color"}
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-s", name, "-x", "100", "-y", "30", cmd], env=env, check=True, cwd=ROOT
+    )
+
+    def pane() -> str:
+        return subprocess.run(["tmux", "capture-pane", "-p", "-t", name], capture_output=True, text=True).stdout
+
+    def wait(text: str) -> str:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            screen = pane()
+            if text in screen:
+                return screen
+            time.sleep(0.2)
+        raise AssertionError(f"{text!r} never appeared in tmux:\n{pane()}")
+
+    async def chat() -> None:
+        async with aiohttp.ClientSession() as http:
+            ws = await _chat(http, daemon.port, "tmux-chat-0001")
+            await _say(ws, "I need a room for my cat Tom from 10 December to 12 December")
+            await ws.close()
+
+    try:
+        wait("connected to the daemon")
+        asyncio.run(chat())
+        screen = wait("pet_name=Tom")
+        assert "tmux-chat-0001" in screen and "I need a room for my cat Tom" in screen
+        subprocess.run(["tmux", "send-keys", "-t", name, "q"], check=True)
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
