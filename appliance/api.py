@@ -367,15 +367,12 @@ class ApiServer:
 
     async def _persist(self, ev: Event) -> None:
         """Turns the AI did not take part in (a taken-over chat) are kept with the conversation too."""
-        from appliance.store.repos import TurnRepository
-
         c = self.control
-        repo = TurnRepository(c.brain.db, tenant_id=c.config.tenant.id)
         staff = ev.type is EventType.STAFF_REPLY
         text = str(ev.data.get("text") if staff else ev.data.get("user") or "")
         language = str(ev.data.get("language") or c.config.tenant.default_language)
         try:
-            await repo.append(
+            await c.brain.sessions.append_turn(
                 str(ev.session_id), role="assistant" if staff else "user", text=text, language=language, channel="web"
             )
         except ApplianceError:

@@ -232,11 +232,16 @@ def _approval(name: str, event: EventType) -> Any:
 
 
 async def reindex_kb(request: web.Request) -> web.Response:
+    from appliance.engines.embed import embedder_for
     from appliance.store.knowledge import reindex
 
     c = request.app[CONTROL]
     kb = c.brain.knowledge if c.brain else None
-    stats = await asyncio.to_thread(kb.reindex) if kb is not None else await asyncio.to_thread(reindex, None, c.config)
+    stats = (
+        await asyncio.to_thread(kb.reindex)
+        if kb is not None
+        else await asyncio.to_thread(reindex, None, c.config, embedder_for(c.config))
+    )
     return ok(stats)
 
 

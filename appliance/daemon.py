@@ -90,7 +90,7 @@ class Daemon:
         control = Control(
             self.cfg, self.bus, self.desk, LiveBoard(self.bus), self.brain, self.status,
             approvals=Approvals(backend) if isinstance(backend, LocalBackend) else None,
-            tickets=TicketDesk(self.brain.db, tenant_id=self.cfg.tenant.id),
+            tickets=TicketDesk(self.brain.sessions.db, tenant_id=self.cfg.tenant.id),
         )  # fmt: skip
         self.api = ApiServer(control, self.cfg.api_socket)
         await self.api.start()

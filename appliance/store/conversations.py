@@ -137,6 +137,34 @@ class ConversationStore:
 
         return await self.db.awrite(w)
 
+    async def append_turn(self, session_id: str, *, role: str, text: str, language: str, channel: str) -> int:
+        """Append one turn the AI took no part in (a staff take-over); the session row is created
+        if missing and its state is left as it is. Returns the turn's id."""
+        if role not in ("user", "assistant"):
+            raise ValueError(f"unknown turn role {role!r}")
+        now = to_db_time(self.clock())
+        sessions, turns = _table(ConversationSession), _table(Turn)
+
+        def w(s: Session) -> int:
+            s.execute(
+                sqlite_insert(sessions)
+                .values(
+                    id=session_id, tenant_id=self.tenant_id, channel=channel, language=language, state="{}",
+                    created_at=now, updated_at=now,
+                )
+                .on_conflict_do_update(index_elements=[sessions.c.id], set_={"updated_at": now})
+            )  # fmt: skip
+            last = s.execute(select(func.max(turns.c.seq)).where(turns.c.session_id == session_id)).scalar() or 0
+            result = s.execute(
+                insert(turns).values(
+                    session_id=session_id, seq=last + 1, role=role, text=text, language=language, channel=channel,
+                    timeline="{}", created_at=now,
+                )
+            )  # fmt: skip
+            return int(result.inserted_primary_key[0])  # type: ignore[attr-defined]
+
+        return await self.db.awrite(w)
+
     async def update_timeline(self, turn_id: int, stages: dict[str, float], *, total_ms: float | None = None) -> None:
         """Merge later stages (e.g. ``playback_end``) into a turn's timeline."""
 

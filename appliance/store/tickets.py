@@ -14,9 +14,9 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from appliance.core.tickets import CallbackTicket
 from appliance.core.clock import Clock, system_clock
 from appliance.core.errors import Conflict, NotFound
+from appliance.core.tickets import CallbackTicket
 from appliance.store.db import Database
 from appliance.store.models import CallbackTicketRow
 from appliance.store.repos import _ticket, audit_tx, to_db_time

@@ -75,7 +75,7 @@ async def front_desk(cfg: Config, clock: Clock) -> AsyncIterator[Desk]:
     brain = await build_brain(cfg, clock=clock, on_event=bus.publish, knowledge=None)
     control = Control(
         cfg, bus, desk, LiveBoard(bus), brain, lambda: {"tenant": cfg.tenant.name},
-        approvals=Approvals(brain.backend), tickets=TicketDesk(brain.db, tenant_id=cfg.tenant.id, clock=clock),
+        approvals=Approvals(brain.backend), tickets=TicketDesk(brain.sessions.db, tenant_id=cfg.tenant.id, clock=clock),
     )  # fmt: skip
     api = ApiServer(control, cfg.api_socket)
     web = WebServer(brain, cfg, desk=desk)

@@ -383,7 +383,7 @@ class Dialogue(Clarifications, ExistingBookingFlows):
             state.last_booking_id = out.booking_id
             out.parts.append(
                 Part(
-                    "booking_held" if b.get("status") == "held" else "confirmed",  # bookings.require_approval
+                    "booking_held" if b.status == "held" else "confirmed",  # bookings.require_approval
                     {
                         "pet_name": b.pet_name,
                         "start": b.start,
