@@ -252,7 +252,13 @@ class SipConfig(_Model):
 
 class VoiceConfig(_Model):
     stt_model: str = ""
+    # per-language STT (docs/MODELS.md): language -> a manifest role or a path, e.g. { et = "stt-et" };
+    # the general model detects the language and serves the others
+    stt_models: dict[str, str] = Field(default_factory=dict)
     tts_voices: dict[str, str] = Field(default_factory=dict)  # language -> piper .onnx
+    # the call's first words: "default" (the tenant's default language) or "multilingual"
+    # (a short greeting in every tenant language, "Tere! Hello! Здравствуйте!", then the default)
+    greeting: Literal["default", "multilingual"] = "default"
     end_of_turn_silence_s: float = Field(default=0.5, gt=0)
     # adaptive end of turn: end after this much silence when the speculative transcript looks
     # finished (docs/VOICE.md); 0 switches it off (every turn waits end_of_turn_silence_s)

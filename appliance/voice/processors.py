@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -55,6 +56,7 @@ from appliance.voice.frames import (
     UtteranceAudioFrame,
 )
 from appliance.voice.interruption import BargeInAction, InterruptionPolicy
+from appliance.voice.langid import text_language, transcribe_utterance
 from appliance.voice.ports import BrainPort, slow_notice
 from appliance.voice.recorder import CallRecorder
 from appliance.voice.sentences import SentenceChunker
@@ -349,10 +351,14 @@ class EngineSTTProcessor(FrameProcessor):
         language_hint: str | None = None,
         speculate: bool = True,
         verdicts: bool = True,
+        languages: Sequence[str] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self._stt = stt
+        # spoken language ID per utterance (voice.langid): the session language is only a prior
+        self._check = text_language(languages) if len(languages) > 1 else None
+        self._heard = 0  # caller utterances transcribed with words: the first one decides freely
         self._speculate = speculate
         self._verdicts = verdicts  # False: a turn model decides (smart_turn), transcripts carry no verdict
         self._rec = recorder
@@ -412,12 +418,20 @@ class EngineSTTProcessor(FrameProcessor):
         await self.push_frame(verdict_frame, FrameDirection.UPSTREAM)
 
     def _submit(self, frame: UtteranceAudioFrame) -> asyncio.Future[Any]:
-        hint = self._rec.language or self._hint
+        session = self._rec.language or self._hint or "en"
         loop = asyncio.get_running_loop()
-        blocking = getattr(self._stt, "transcribe_sync", None)
-        if blocking is not None:
-            return loop.run_in_executor(self._executor, blocking, frame.audio, frame.sample_rate, hint)
-        return asyncio.ensure_future(self._stt.transcribe(frame.audio, frame.sample_rate, hint))
+        if getattr(self._stt, "transcribe_sync", None) is not None:
+            work = functools.partial(
+                transcribe_utterance,
+                self._stt,
+                frame.audio,
+                frame.sample_rate,
+                session,
+                decided=self._heard > 0,
+                check=self._check,
+            )
+            return loop.run_in_executor(self._executor, work)
+        return asyncio.ensure_future(self._stt.transcribe(frame.audio, frame.sample_rate, None))
 
     async def _final(self, frame: UtteranceAudioFrame) -> None:
         spec = self._speculative.pop(frame.turn, None)
@@ -430,11 +444,15 @@ class EngineSTTProcessor(FrameProcessor):
             self._rec.drop_turn(frame.turn, backchannel=False)
             return
         self._rec.mark(frame.turn, Mark.STT_DONE)
+        if transcript.text.strip():
+            self._heard += 1
         tl = self._rec.timelines.get(frame.turn)
+        choice = getattr(transcript, "language_id", None)
         if tl is not None:
             tl.text = transcript.text
             tl.language = transcript.language
             tl.language_probability = transcript.probability
+            tl.language_id = choice.to_dict() if choice is not None else None
             tl.speculative_hit = hit
         out = TranscriptionFrame(
             text=transcript.text,

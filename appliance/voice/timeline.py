@@ -58,6 +58,9 @@ class TurnTimeline:
     text: str = ""
     language: str | None = None
     language_probability: float | None = None
+    # spoken language ID (appliance.engines.langid.LanguageChoice.to_dict): session, detected,
+    # p_detected, p_session, action, reason, duration_s, detect_ms, text check
+    language_id: dict[str, Any] | None = None
     reply: str = ""
     speculative_hit: bool | None = None  # STT result taken from the speculative run
     end_reason: str = ""  # "silence" | "complete" (adaptive: short silence) | "max_turn"
@@ -121,6 +124,7 @@ class TurnTimeline:
             "text": self.text,
             "language": self.language,
             "language_probability": self.language_probability,
+            "language_id": self.language_id,
             "reply": self.reply,
             "speculative_hit": self.speculative_hit,
             "end_reason": self.end_reason,
