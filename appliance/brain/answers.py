@@ -8,6 +8,7 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any
 
+from appliance.brain import streaming
 from appliance.brain.render import Money, Part, Word
 from appliance.brain.state import Awaiting, DialogueState, Task
 from appliance.brain.understand import prompt
@@ -120,17 +121,44 @@ async def _llm_answer(engine: Engine, text: str, lang: str, hits: list[Any]) -> 
         return None
     context = "\n---\n".join(h.text for h in hits)
     system = prompt("answer", lang).replace("{business}", engine.config.tenant.name).replace("{context}", context)
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": text}]
+    stream = streaming.current()
     try:
-        out = await und.llm.chat(
-            [{"role": "system", "content": system}, {"role": "user", "content": text}],
-            max_tokens=160,
-            timeout=engine.config.llm.timeout_s,
-        )
+        if stream is not None:  # voice: speak each grounded sentence while the LLM goes on
+            return await _streamed_answer(und.llm, messages, stream, context, lang, engine)
+        out = await und.llm.chat(messages, max_tokens=160, timeout=engine.config.llm.timeout_s)
     except ApplianceError as exc:
         log.warning("LLM answer failed: %s", exc)
         und.mark_failed()
         return None
     return grounded_answer(out, context, lang, engine)
+
+
+async def _streamed_answer(
+    llm: Any, messages: list[dict[str, str]], stream: streaming.SpeechStream, context: str, lang: str, engine: Engine
+) -> str | None:
+    """The answer sentence by sentence into the speech stream; each sentence is checked like a
+    whole answer, and the first that fails ends the answer (generation stops, the rest is dropped)."""
+    accepted: list[str] = []
+
+    def take(sentence: str) -> bool:
+        total = sum(len(a) + 1 for a in accepted) + len(sentence)
+        if total > MAX_ANSWER_CHARS or grounded_answer(sentence, context, lang, engine) is None:
+            return False
+        accepted.append(sentence)
+        stream.say(sentence, lang)
+        return True
+
+    tokens = llm.chat_stream(messages, max_tokens=160, timeout=engine.config.llm.timeout_s)
+    try:
+        async for token in tokens:
+            if not all(take(sentence) for sentence in stream.feed(token)):
+                stream.flush()
+                return " ".join(accepted) or None
+    finally:
+        await tokens.aclose()
+    all(take(sentence) for sentence in stream.flush())
+    return " ".join(accepted) or None
 
 
 def grounded_answer(out: str, context: str, lang: str, engine: Engine) -> str | None:

@@ -25,6 +25,7 @@ from appliance.brain.extract import Extraction, extract
 from appliance.brain.language import LanguageTracker, identifier_for
 from appliance.brain.render import Part, Renderer, quick_label, word
 from appliance.brain.state import Awaiting, DialogueState, Task
+from appliance.brain.streaming import Chunker, ReplyChunk, stream_handle
 from appliance.brain.understand import Understanding
 from appliance.core.clock import Clock, local_today, system_clock
 from appliance.core.config import Config
@@ -112,6 +113,11 @@ class Engine:
         async with self._session_lock(utt.session_id):
             return await self._handle(utt)
 
+    def handle_stream(self, utt: Utterance, chunker: Callable[[], Chunker]) -> AsyncIterator[ReplyChunk]:
+        """Voice: the reply sentence by sentence as it is produced, then the whole reply
+        (:mod:`appliance.brain.streaming`; ``chunker`` makes the voice layer's sentence splitter)."""
+        return stream_handle(self.handle, utt, chunker)
+
     async def greet(self, session_id: str, channel: Channel, *, caller_id: str | None = None) -> Reply:
         """The first words of a call or chat, in the tenant's default language."""
         async with self._session_lock(session_id):
@@ -120,8 +126,11 @@ class Engine:
                 state.caller_id = caller_id
             state.greeted = True
             out = TurnOutput()
-            out.say("greeting")
-            reply = self._reply(state, out, Part("greeting"))
+            multilingual = self.config.tenant.greeting == "multilingual" and len(self.config.tenant.languages) > 1
+            out.say("greeting_intro" if multilingual else "greeting")
+            reply = self._reply(state, out)
+            if multilingual:
+                reply = _multilingual(reply, self.config.tenant.languages)
             turn_id = await self._save(state, None, reply, channel)
             return dataclasses.replace(reply, turn_id=turn_id)
 
@@ -368,6 +377,22 @@ class Engine:
                 self.on_event(Event(type_, data, session_id))
             except Exception:  # a broken listener must not break the conversation
                 log.exception("event listener failed")
+
+
+def _multilingual(reply: Reply, languages: list[str]) -> Reply:
+    """ "Hello! Tere! Здравствуйте!" before the default language's introduction; each hello is
+    spoken in its own language (``Reply.spoken_parts``)."""
+    from appliance.brain.render import template
+
+    hellos = tuple((template(lang, "hello"), lang) for lang in languages)
+    prefix = " ".join(text for text, _ in hellos)
+    speakable = reply.speakable or reply.text
+    return dataclasses.replace(
+        reply,
+        text=f"{prefix} {reply.text}",
+        speakable=f"{prefix} {speakable}",
+        spoken_parts=(*hellos, (speakable, reply.language)),
+    )
 
 
 def _public_awaiting(a: Awaiting | None) -> str | None:

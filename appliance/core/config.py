@@ -51,6 +51,9 @@ class TenantConfig(_Model):
     phone_region: str = "EE"
     transfer_extension: str = "100"
     pet_types: list[str] = Field(default_factory=lambda: ["dog", "cat"], min_length=1)
+    # the first words of a call or chat: "default" (the default language only) or "multilingual"
+    # (hello in every tenant language, "Hello! Tere! Здравствуйте!", then the default language)
+    greeting: Literal["default", "multilingual"] = "default"
 
     @field_validator("languages")
     @classmethod
@@ -256,9 +259,6 @@ class VoiceConfig(_Model):
     # the general model detects the language and serves the others
     stt_models: dict[str, str] = Field(default_factory=dict)
     tts_voices: dict[str, str] = Field(default_factory=dict)  # language -> piper .onnx
-    # the call's first words: "default" (the tenant's default language) or "multilingual"
-    # (a short greeting in every tenant language, "Tere! Hello! Здравствуйте!", then the default)
-    greeting: Literal["default", "multilingual"] = "default"
     end_of_turn_silence_s: float = Field(default=0.5, gt=0)
     # adaptive end of turn: end after this much silence when the speculative transcript looks
     # finished (docs/VOICE.md); 0 switches it off (every turn waits end_of_turn_silence_s)
