@@ -12,6 +12,7 @@ from appliance.brain import streaming
 from appliance.brain.render import Money, Part, Word
 from appliance.brain.state import Awaiting, DialogueState, Task
 from appliance.brain.understand import prompt
+from appliance.brain.verbalize import speakable
 from appliance.core.clock import local_today
 from appliance.core.errors import ApplianceError
 from appliance.core.messages import OutcomeStatus
@@ -146,7 +147,7 @@ async def _streamed_answer(
         if total > MAX_ANSWER_CHARS or grounded_answer(sentence, context, lang, engine) is None:
             return False
         accepted.append(sentence)
-        stream.say(sentence, lang)
+        stream.say(speakable(sentence, lang), lang)  # as Renderer.part speaks it: digits as words
         return True
 
     tokens = llm.chat_stream(messages, max_tokens=160, timeout=engine.config.llm.timeout_s)
