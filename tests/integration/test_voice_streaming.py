@@ -5,8 +5,8 @@ the LLM and TTS are paced seams, the STT is scripted)."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import datetime as dt
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,6 @@ from appliance.brain.factory import build_brain
 from appliance.channels.file_transport import run_call, write_wav
 from appliance.core.clock import fixed_clock
 from appliance.core.config import load_config
-from appliance.core.messages import Channel
 from appliance.engines.stt import ScriptedSTT, Transcript
 from tests.support.paced import VACCINATION_ANSWER, PacedLLM, PacedTTS
 from tests.support.speech import silence, speech

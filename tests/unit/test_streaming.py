@@ -53,7 +53,12 @@ def test_multilingual_greeting_is_spoken_in_each_language() -> None:
         "s",
         "Hello! Tere! Здравствуйте! This is X.",
         "en",
-        spoken_parts=(("Hello!", "en"), ("Tere!", "et"), ("Здравствуйте!", "ru"), ("This is Paws. How can I help?", "en")),
+        spoken_parts=(
+            ("Hello!", "en"),
+            ("Tere!", "et"),
+            ("Здравствуйте!", "ru"),
+            ("This is Paws. How can I help?", "en"),
+        ),
     )
     chunks = chunks_of(reply)
     assert [(c.text, c.language) for c in chunks[:-1]] == [
