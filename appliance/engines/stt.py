@@ -117,6 +117,25 @@ class STTEngine(ABC):
 # One loaded WhisperModel per (folder, compute type, device), shared by every FasterWhisperSTT.
 _MODELS: dict[tuple[str, str, str], Any] = {}
 _MODELS_LOCK = threading.Lock()
+# The language-detection pass's encoder output, per worker thread: (model, mel window, output).
+# The transcription of the same utterance right after reuses it (one encoder pass per utterance).
+_ENCODED = threading.local()
+
+
+def _whisper_class(fw: Any) -> Any:
+    """faster-whisper's WhisperModel whose ``encode`` returns this thread's kept encoder output
+    when asked to encode the very window the language detection just encoded."""
+    import numpy as np
+
+    class SharedEncoderWhisper(fw.WhisperModel):  # type: ignore[misc, name-defined]
+        def encode(self, features: Any) -> Any:
+            kept = getattr(_ENCODED, "entry", None)
+            if kept is not None and kept[0] is self and kept[1].shape == features.shape:
+                if np.array_equal(kept[1], features):
+                    return kept[2]
+            return super().encode(features)
+
+    return SharedEncoderWhisper
 
 
 class FasterWhisperSTT(STTEngine):
@@ -151,7 +170,7 @@ class FasterWhisperSTT(STTEngine):
                     raise EngineUnavailable(f"speech-to-text: {self.model_dir}/tokenizer.json is missing")
                 fw = require("faster_whisper", what="speech-to-text")
                 try:
-                    _MODELS[key] = fw.WhisperModel(
+                    _MODELS[key] = _whisper_class(fw)(
                         str(self.model_dir),
                         device=self.device,
                         compute_type=self.compute_type,
@@ -176,10 +195,36 @@ class FasterWhisperSTT(STTEngine):
         return (best[0], float(best[1])) if best else (None, None)
 
     def _detect(self, model: Any, audio: Any) -> dict[str, float]:
-        """One encoder pass over the first window, Whisper's language tokens restricted to the
-        allowed languages."""
-        _, _, probs = model.detect_language(audio)
-        return restrict(probs, self.capabilities.languages)
+        """One encoder pass over the first window (built exactly as faster-whisper's transcription
+        builds it, so that transcription reuses the output), then Whisper's language tokens,
+        restricted to the allowed languages."""
+        from faster_whisper.audio import pad_or_trim
+
+        extractor = model.feature_extractor
+        features = extractor(audio)
+        window = pad_or_trim(features[:, : min(extractor.nb_max_frames, features.shape[-1] - 1)])
+        encoded = model.encode(window)
+        if getattr(_ENCODED, "keep", False):  # inside transcribe_choosing: its transcription follows
+            _ENCODED.entry = (model, window, encoded)
+        results = model.model.detect_language(encoded)[0]
+        return restrict([(token[2:-2], float(p)) for token, p in results], self.capabilities.languages)
+
+    def transcribe_choosing(
+        self,
+        pcm16: bytes,
+        sample_rate: int,
+        session_language: str,
+        *,
+        params: LangIdParams = DECIDED,
+        text_language: TextLanguage | None = None,
+    ) -> Transcript:
+        _ENCODED.keep = True
+        try:
+            return super().transcribe_choosing(
+                pcm16, sample_rate, session_language, params=params, text_language=text_language
+            )
+        finally:
+            _ENCODED.keep, _ENCODED.entry = False, None  # the utterance is done: drop its encoder output
 
     def detect_languages_sync(self, pcm16: bytes, sample_rate: int = WHISPER_RATE) -> dict[str, float]:
         if len(self.capabilities.languages) < 2:
