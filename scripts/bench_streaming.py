@@ -155,7 +155,7 @@ def bench_language_id(model_dir: Path, utterances: int) -> dict[str, Any]:
     check = text_language(langs)
     items = [(lang, speech(text, lang)) for lang in langs for text in UTTERANCES[lang]]
     items = (items * (1 + utterances // len(items)))[:utterances]
-    for lang, pcm in items[:3]:  # warm-up
+    for _lang, pcm in items[:3]:  # warm-up
         stt.transcribe_choosing(pcm, 16000, "en", params=params_for(True), text_language=check)
     detect, added, correct = [], [], 0
     for lang, pcm in items:
