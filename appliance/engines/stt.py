@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.core.errors import EngineError, EngineUnavailable, ModelError
-from appliance.engines.base import pcm16_to_float32, require, require_path, resample
+from appliance.engines.base import pcm16_to_float32, require, require_path, resample, voiced_seconds
 from appliance.engines.langid import DECIDED, LangIdAction, LangIdParams, LanguageChoice, confirm, decide, restrict
 
 WHISPER_RATE = 16000
@@ -95,7 +95,7 @@ class STTEngine(ABC):
         transcribe: Callable[[str], Transcript],
     ) -> Transcript:
         languages = self.capabilities.languages
-        duration = len(pcm16) / 2 / sample_rate if sample_rate else 0.0
+        duration = voiced_seconds(pcm16, sample_rate) if sample_rate else 0.0  # speech, not the padding
         started = time.perf_counter()
         probs = self.detect_languages_sync(pcm16, sample_rate) if len(languages) > 1 else {}
         detect_ms = round((time.perf_counter() - started) * 1000, 2)
