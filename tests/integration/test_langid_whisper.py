@@ -69,7 +69,7 @@ def test_routed_stt_sends_estonian_turns_to_the_estonian_model() -> None:
     general = _Recording("general", ("en", "et", "ru"))
     estonian = _Recording("taltech", ("et",))
     stt = RoutedSTT(general, {"et": estonian})
-    out = stt.transcribe_choosing(bytes(32000 * 2), 16000, "en")  # 2 s, clearly Estonian
+    out = stt.transcribe_choosing(speech("Tere, soovin broneerida koha koerale", "et"), 16000, "en")  # clearly et
     assert out.language_id is not None and out.language_id.action is LangIdAction.SWITCH
     assert (out.text, out.language) == ("taltech", "et")
     assert estonian.seen == ["et"] and general.seen == []

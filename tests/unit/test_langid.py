@@ -101,7 +101,19 @@ def test_the_choice_is_logged_with_both_probabilities() -> None:
 
 
 def _pcm(seconds: float) -> bytes:
-    return bytes(int(16000 * seconds) * 2)
+    """A tone: the decision judges seconds of sound, not of silence."""
+    import numpy as np
+
+    t = np.arange(int(16000 * seconds)) / 16000
+    return (0.3 * np.sin(2 * np.pi * 200 * t) * 32767).astype("<i2").tobytes()
+
+
+def test_language_id_judges_the_speech_not_the_padding() -> None:
+    from appliance.engines.base import voiced_seconds
+
+    padded = bytes(16000) + _pcm(0.4) + bytes(32000)  # 0.5 s pre-roll, 0.4 s of sound, 1 s of silence
+    assert voiced_seconds(padded, 16000) == pytest.approx(0.4, abs=0.03)
+    assert voiced_seconds(bytes(3200), 16000) == 0.0
 
 
 def _agree(text: str) -> tuple[str | None, float, int]:
