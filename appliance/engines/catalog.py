@@ -42,7 +42,8 @@ def catalog_sizes(catalog_file: Path, key: str, files: Iterable[str], *, role: s
             code="model_not_in_catalog",
             details={"role": role, "key": key, "catalog": source},
         )
-    listed = entry.get("files") if isinstance(entry.get("files"), dict) else {}
+    files_listed = entry.get("files")
+    listed: dict[str, Any] = files_listed if isinstance(files_listed, dict) else {}
     sizes: dict[str, int] = {}
     for path in files:
         if path not in listed:
