@@ -74,3 +74,24 @@ def test_routed_stt_sends_estonian_turns_to_the_estonian_model() -> None:
     assert (out.text, out.language) == ("taltech", "et")
     assert estonian.seen == ["et"] and general.seen == []
     assert stt.transcribe_sync(bytes(3200), 16000, "ru").text == "general"
+
+
+def test_make_stt_routes_configured_languages_when_installed_and_memory_allows(
+    test_models: dict[str, Path], tmp_path: Path
+) -> None:
+    from appliance.core.config import load_config
+    from appliance.engines.factory import make_stt, memory_allows
+
+    whisper = str(test_models["whisper"])
+    voice = {"stt_model": whisper, "stt_models": {"et": whisper, "fi": whisper}}
+    cfg = load_config(environ={}, use_system=False, overrides={"voice": voice, "store": {"data_dir": str(tmp_path)}})
+    stt = make_stt(cfg)
+    assert isinstance(stt, RoutedSTT) and set(stt.by_language) == {"et"}  # "fi" is not a tenant language
+    assert stt.by_language["et"].capabilities.languages == ("et",)
+    assert stt.capabilities.languages == ("en", "et", "ru")
+    missing = {"stt_model": whisper, "stt_models": {"et": str(tmp_path / "nowhere")}}
+    cfg = load_config(environ={}, use_system=False, overrides={"voice": missing, "store": {"data_dir": str(tmp_path)}})
+    assert isinstance(make_stt(cfg), FasterWhisperSTT)  # not installed: the general model serves Estonian
+    size = (test_models["whisper"] / "model.bin").stat().st_size
+    assert memory_allows(test_models["whisper"], available=size * 2)
+    assert not memory_allows(test_models["whisper"], available=size)
