@@ -7,10 +7,11 @@ form (benchmarks, tools). Audio in is mono signed 16-bit little-endian PCM.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,17 @@ _MODELS_LOCK = threading.Lock()
 _ENCODED = threading.local()
 
 
+@contextlib.contextmanager
+def _one_encoder_pass() -> Iterator[None]:
+    """While one utterance is identified and transcribed, keep the detection pass's encoder output
+    for its transcription; dropped afterwards."""
+    _ENCODED.keep = True
+    try:
+        yield
+    finally:
+        _ENCODED.keep, _ENCODED.entry = False, None
+
+
 def _whisper_class(fw: Any) -> Any:
     """faster-whisper's WhisperModel whose ``encode`` returns this thread's kept encoder output
     when asked to encode the very window the language detection just encoded."""
@@ -218,13 +230,10 @@ class FasterWhisperSTT(STTEngine):
         params: LangIdParams = DECIDED,
         text_language: TextLanguage | None = None,
     ) -> Transcript:
-        _ENCODED.keep = True
-        try:
+        with _one_encoder_pass():
             return super().transcribe_choosing(
                 pcm16, sample_rate, session_language, params=params, text_language=text_language
             )
-        finally:
-            _ENCODED.keep, _ENCODED.entry = False, None  # the utterance is done: drop its encoder output
 
     def detect_languages_sync(self, pcm16: bytes, sample_rate: int = WHISPER_RATE) -> dict[str, float]:
         if len(self.capabilities.languages) < 2:
@@ -285,6 +294,20 @@ class RoutedSTT(STTEngine):
 
     def detect_languages_sync(self, pcm16: bytes, sample_rate: int = WHISPER_RATE) -> dict[str, float]:
         return self.general.detect_languages_sync(pcm16, sample_rate)
+
+    def transcribe_choosing(
+        self,
+        pcm16: bytes,
+        sample_rate: int,
+        session_language: str,
+        *,
+        params: LangIdParams = DECIDED,
+        text_language: TextLanguage | None = None,
+    ) -> Transcript:
+        with _one_encoder_pass():  # the general model's own turns reuse its detection pass
+            return super().transcribe_choosing(
+                pcm16, sample_rate, session_language, params=params, text_language=text_language
+            )
 
     def engine_for(self, language: str | None) -> STTEngine:
         return self.by_language.get(language or "", self.general)
