@@ -7,6 +7,7 @@ restricted to the tenant's languages and renormalised), then :func:`decide`:
 * the session language wins, or nothing else is ahead                -> KEEP (reason ``prior``)
 * another language wins *clearly* (probability, margin over the session language) on an
   utterance long enough to judge                                      -> SWITCH (``clear``)
+* another language barely ahead (probability or lead too small)       -> KEEP (``weak``)
 * another language is ahead but not clearly, or the utterance is short -> CHECK: transcribe in
   that language and ask the text side (the brain's lexicons + lingua on the transcript);
   :func:`confirm` switches when both agree (``agree``), else keeps the session (``disagree``)
@@ -52,6 +53,7 @@ class LangIdParams:
     switch_probability: float = 0.8  # the other language's probability for a clear win
     switch_margin: float = 0.5  # ... and its lead over the session language
     check_probability: float = 0.4  # below this the other language is not worth a second pass
+    check_margin: float = 0.1  # ... nor when it leads the session language by less than this
     text_confidence: float = 0.85  # the text side's confidence needed to agree
     text_min_words: int = 3  # content words the text needs to agree ("OK", names, numbers: fewer)
 
@@ -59,7 +61,12 @@ class LangIdParams:
 DECIDED = LangIdParams()
 # The first utterance of a call: the session language is only the tenant default.
 UNDECIDED = LangIdParams(
-    min_switch_s=0.6, switch_probability=0.6, switch_margin=0.25, check_probability=0.3, text_min_words=1
+    min_switch_s=0.6,
+    switch_probability=0.6,
+    switch_margin=0.25,
+    check_probability=0.3,
+    check_margin=0.0,
+    text_min_words=1,
 )
 
 
@@ -135,7 +142,7 @@ def decide(
     clear = p_top >= params.switch_probability and p_top - p_session >= params.switch_margin
     if clear and duration_s >= params.min_switch_s:
         return replace(base, language=detected, action=LangIdAction.SWITCH, reason=LangIdReason.CLEAR)
-    if p_top < params.check_probability:
+    if p_top < params.check_probability or p_top - p_session < params.check_margin:
         return replace(base, reason=LangIdReason.WEAK)
     return replace(base, language=detected, action=LangIdAction.CHECK, reason=LangIdReason.UNCLEAR)
 

@@ -31,6 +31,9 @@ DECIDE_CASES = [
     ("en", {"en": 0.3, "et": 0.7, "ru": 0.0}, 2.5, DECIDED, C, "et", LangIdReason.UNCLEAR),
     # another language barely ahead of nothing: not worth a second pass
     ("en", {"en": 0.32, "et": 0.35, "ru": 0.33}, 2.5, DECIDED, K, "en", LangIdReason.WEAK),
+    # ... or ahead by less than 0.1 of the session language: a near tie keeps the session language
+    ("en", {"en": 0.38, "et": 0.45, "ru": 0.17}, 2.5, DECIDED, K, "en", LangIdReason.WEAK),
+    ("en", {"en": 0.38, "et": 0.45, "ru": 0.17}, 2.5, UNDECIDED, C, "et", LangIdReason.UNCLEAR),
     # the first utterance of a call: lower bars (0.6 s, p 0.6, margin 0.25)
     ("en", {"en": 0.2, "et": 0.75, "ru": 0.05}, 0.8, UNDECIDED, S, "et", LangIdReason.CLEAR),
     ("en", {"en": 0.2, "et": 0.75, "ru": 0.05}, 0.8, DECIDED, C, "et", LangIdReason.UNCLEAR),
