@@ -51,6 +51,9 @@ class TenantConfig(_Model):
     phone_region: str = "EE"
     transfer_extension: str = "100"
     pet_types: list[str] = Field(default_factory=lambda: ["dog", "cat"], min_length=1)
+    # the first words of a call or chat: "default" (the default language only) or "multilingual"
+    # (hello in every tenant language, "Hello! Tere! Здравствуйте!", then the default language)
+    greeting: Literal["default", "multilingual"] = "default"
 
     @field_validator("languages")
     @classmethod
@@ -263,6 +266,9 @@ class SipConfig(_Model):
 
 class VoiceConfig(_Model):
     stt_model: str = ""
+    # per-language STT (docs/MODELS.md): language -> a manifest role or a path, e.g. { et = "stt-et" };
+    # the general model detects the language and serves the others
+    stt_models: dict[str, str] = Field(default_factory=dict)
     tts_voices: dict[str, str] = Field(default_factory=dict)  # language -> piper .onnx
     end_of_turn_silence_s: float = Field(default=0.5, gt=0)
     # adaptive end of turn: end after this much silence when the speculative transcript looks

@@ -108,6 +108,9 @@ class Reply:
     transfer_to: str | None = None
     protected: bool = False  # voice: contains a read-back that must not be interrupted
     turn_id: int | None = None  # the stored assistant turn (voice adds its timeline to it later)
+    # voice: (sentence, language) pairs when one reply mixes languages (the multilingual greeting);
+    # empty: every sentence of ``speakable`` is in ``language``
+    spoken_parts: tuple[tuple[str, str], ...] = ()
 
 
 class EventType(enum.StrEnum):

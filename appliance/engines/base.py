@@ -103,6 +103,24 @@ def rms_dbfs(pcm16: bytes) -> float:
     return 20 * math.log10(rms / 32768.0) if rms > 0 else float("-inf")
 
 
+def voiced_seconds(pcm16: bytes, sample_rate: int, *, frame_s: float = 0.02, below_peak_db: float = 30.0) -> float:
+    """Seconds of speech in an utterance: 20 ms frames louder than the loudest frame minus
+    ``below_peak_db`` (and than -50 dBFS). A turn's audio carries pre-roll and the end-of-turn
+    silence; spoken language ID judges "long enough" on the speech itself."""
+    np = require("numpy", what="audio level")
+    samples = np.frombuffer(pcm16[: len(pcm16) // 2 * 2], dtype="<i2").astype(np.float64)
+    n = max(1, int(sample_rate * frame_s))
+    frames = samples[: len(samples) // n * n].reshape(-1, n)
+    if frames.size == 0:
+        return 0.0
+    rms = np.sqrt(np.mean(frames**2, axis=1)) / 32768.0
+    peak = float(rms.max())
+    if peak <= 0:
+        return 0.0
+    floor = max(peak * 10 ** (-below_peak_db / 20), 10 ** (-50 / 20))
+    return float(np.count_nonzero(rms >= floor)) * frame_s
+
+
 class LogOnce:
     """Log a message only the first time for a key (e.g. 'no Piper voice for et')."""
 

@@ -26,13 +26,56 @@ def _resolve(ref: str, cfg: Config) -> Path | None:
 
 
 def make_stt(cfg: Config) -> Any:
-    """The configured Whisper; raises EngineUnavailable with the fetch hint when missing."""
-    from appliance.engines.stt import FasterWhisperSTT
+    """The configured Whisper; raises EngineUnavailable with the fetch hint when missing.
+
+    With ``voice.stt_models`` (e.g. ``{ et = "stt-et" }``) the general model detects the language
+    and a :class:`~appliance.engines.stt.RoutedSTT` hands each configured language's turns to its
+    own model, when that model is installed and the memory allows; otherwise the general model
+    serves that language too (logged)."""
+    from appliance.engines.stt import FasterWhisperSTT, RoutedSTT, STTEngine
 
     path = _resolve(cfg.voice.stt_model or "stt", cfg)
     if path is None:
         raise EngineUnavailable("no speech recognition model configured", install_hint="appliance models fetch stt")
-    return FasterWhisperSTT(path, languages=tuple(cfg.tenant.languages), threads=cfg.llm.threads)
+    general = FasterWhisperSTT(path, languages=tuple(cfg.tenant.languages), threads=cfg.llm.threads)
+    routed: dict[str, STTEngine] = {}
+    for lang, ref in cfg.voice.stt_models.items():
+        if lang not in cfg.tenant.languages:
+            log.warning("voice.stt_models: %r is not a tenant language; ignored", lang)
+            continue
+        try:
+            lang_path = _resolve(ref, cfg)
+        except EngineUnavailable as exc:
+            log.warning("STT model for %s unavailable (%s): the general model serves %s", lang, exc, lang)
+            continue
+        if lang_path is None:
+            continue
+        if not memory_allows(lang_path):
+            log.warning("not enough free memory for the %s STT model %s: the general model serves it", lang, lang_path)
+            continue
+        routed[lang] = FasterWhisperSTT(lang_path, languages=(lang,), threads=cfg.llm.threads)
+    return RoutedSTT(general, routed) if routed else general
+
+
+def memory_allows(model_dir: Path, *, factor: float = 1.3, available: int | None = None) -> bool:
+    """A CTranslate2 folder fits: its model.bin (int8 on CPU loads at most its own size) times
+    ``factor`` is below the memory available now (``/proc/meminfo`` MemAvailable)."""
+    weights = Path(model_dir) / "model.bin"
+    size = weights.stat().st_size if weights.is_file() else 0
+    if available is None:
+        available = _available_memory()
+    return available is None or size * factor <= available
+
+
+def _available_memory() -> int | None:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def piper_voices(cfg: Config) -> dict[str, Path]:

@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -68,6 +68,12 @@ class LLMEngine(ABC):
     @abstractmethod
     async def chat(self, messages: Sequence[Message], *, max_tokens: int = 256, timeout: float) -> str:
         """Free text answer to a chat."""
+
+    async def chat_stream(
+        self, messages: Sequence[Message], *, max_tokens: int = 256, timeout: float
+    ) -> AsyncIterator[str]:
+        """The answer to a chat as it is generated (text pieces). Default: the whole answer at once."""
+        yield await self.chat(messages, max_tokens=max_tokens, timeout=timeout)
 
 
 def parse_json_object(text: str) -> dict[str, Any]:
@@ -120,7 +126,13 @@ class _Runner:
             raise EngineUnavailable(f"could not load LLM {s.model_path}: {exc}") from exc
         return {"n_ctx": self.llm.n_ctx()}
 
-    def run(self, kind: str, payload: dict[str, Any], cancelled: Callable[[], bool]) -> str:
+    def run(
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        cancelled: Callable[[], bool],
+        on_token: Callable[[str], None] | None = None,
+    ) -> str:
         kwargs: dict[str, Any] = {
             "messages": list(payload["messages"]),
             "max_tokens": payload["max_tokens"],
@@ -136,6 +148,8 @@ class _Runner:
             delta = chunk["choices"][0].get("delta") or {}
             if delta.get("content"):
                 parts.append(delta["content"])
+                if on_token is not None:
+                    on_token(delta["content"])
         return "".join(parts)
 
 
@@ -159,8 +173,9 @@ def _worker_main(conn: Any, settings: _Settings) -> None:
         if request is None:
             return
         kind, payload = request
+        on_token = (lambda t: conn.send(("token", t))) if payload.get("stream") else None
         try:
-            conn.send(("ok", runner.run(kind, payload, lambda: False)))
+            conn.send(("ok", runner.run(kind, payload, lambda: False, on_token)))
         except Exception as exc:  # reported to the parent; the worker keeps serving
             conn.send(("error", type(exc).__name__, str(exc)))
 
@@ -262,6 +277,42 @@ class LlamaCppEngine(LLMEngine):
         payload = {"messages": [dict(m) for m in messages], "max_tokens": max_tokens, "temperature": 0.7}
         return (await self._request("chat", payload, timeout)).strip()
 
+    async def chat_stream(
+        self, messages: Sequence[Message], *, max_tokens: int = 256, timeout: float
+    ) -> AsyncIterator[str]:
+        """Tokens as llama.cpp generates them (in the worker thread or process), handed to the
+        event loop one by one; the same timeout and cancellation as :meth:`chat`."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[str] = asyncio.Queue()
+
+        def on_token(text: str) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, text)
+
+        payload: dict[str, Any] = {"messages": [dict(m) for m in messages], "max_tokens": max_tokens}
+        payload.update(temperature=0.7, stream=True)
+        cancel = threading.Event()
+        fut = asyncio.wrap_future(
+            self._executor.submit(self._blocking_request, "chat", payload, timeout, cancel, on_token)
+        )
+        try:
+            while True:
+                getter = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait({getter, fut}, return_when=asyncio.FIRST_COMPLETED)
+                if getter in done:
+                    yield getter.result()
+                    continue
+                getter.cancel()
+                break
+            await asyncio.sleep(0)  # tokens scheduled just before the request ended
+            while not queue.empty():
+                yield queue.get_nowait()
+            fut.result()  # raises the request's error, if any
+        except asyncio.CancelledError:
+            cancel.set()  # the caller gave up: stop generating (thread) or kill the worker (process)
+            raise
+        # A consumer that stops early (a rejected sentence) lets the bounded generation finish in
+        # the background rather than killing the worker process.
+
     async def aclose(self) -> None:
         await self._submit(self._shutdown)
         self._executor.shutdown(wait=False)
@@ -286,7 +337,14 @@ class LlamaCppEngine(LLMEngine):
             cancel.set()  # the caller gave up: stop generating (thread) or kill the worker (process)
             raise
 
-    def _blocking_request(self, kind: str, payload: dict[str, Any], timeout: float, cancel: threading.Event) -> str:
+    def _blocking_request(
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        timeout: float,
+        cancel: threading.Event,
+        on_token: Callable[[str], None] | None = None,
+    ) -> str:
         self._ensure_loaded()
         # The budget covers generation; loading is done by load() at start-up or just above.
         deadline = time.monotonic() + timeout
@@ -297,12 +355,12 @@ class LlamaCppEngine(LLMEngine):
         if self.isolation == "thread":
             assert self._runner is not None
             try:
-                return self._runner.run(kind, payload, cancelled)
+                return self._runner.run(kind, payload, cancelled, on_token)
             except _Cancelled:
                 raise _timeout_error(timeout) from None
             except Exception as exc:
                 raise ModelError(f"the LLM failed: {type(exc).__name__}: {exc}") from exc
-        return self._process_roundtrip(kind, payload, timeout, cancelled)
+        return self._process_roundtrip(kind, payload, timeout, cancelled, on_token)
 
     def _ensure_loaded(self) -> None:
         if self.isolation == "thread":
@@ -364,18 +422,28 @@ class LlamaCppEngine(LLMEngine):
         log.info("LLM worker %s loaded %s", proc.pid, self.model_path)
 
     def _process_roundtrip(
-        self, kind: str, payload: dict[str, Any], timeout: float, cancelled: Callable[[], bool]
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        timeout: float,
+        cancelled: Callable[[], bool],
+        on_token: Callable[[str], None] | None = None,
     ) -> str:
         conn, proc = self._conn, self._proc
         try:
             conn.send((kind, payload))
-            while not conn.poll(0.02):
-                if cancelled():
-                    self._kill()
-                    raise _timeout_error(timeout)
-                if not proc.is_alive():
+            while True:  # ("token", text) messages while streaming, then the result
+                while not conn.poll(0.02):
+                    if cancelled():
+                        self._kill()
+                        raise _timeout_error(timeout)
+                    if not proc.is_alive():
+                        break
+                msg = conn.recv()
+                if msg[0] != "token":
                     break
-            msg = conn.recv()
+                if on_token is not None:
+                    on_token(msg[1])
         except (EOFError, BrokenPipeError, ConnectionResetError, OSError) as exc:
             code = proc.exitcode if proc is not None else None
             self._kill()

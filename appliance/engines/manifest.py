@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from appliance.core.config import REPO_ROOT
 from appliance.core.errors import EngineUnavailable, ModelError
+from appliance.engines.catalog import catalog_sizes, check_sizes
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ class Role(StrEnum):
     STT_ET = "stt-et"
     LLM = "llm"
     TTS_EN = "tts-en"
+    TTS_ET = "tts-et"
     TTS_RU = "tts-ru"
     EMBED = "embed"
     DIARIZATION = "diarization"
@@ -173,6 +175,18 @@ class ModelFile(_Model):
         return f"{self.dir}/{self.path}" if self.dir else self.path
 
 
+class CatalogCheck(_Model):
+    """A catalog file in the repo that must list ``key`` with the entry's files (Piper's voices.json)."""
+
+    path: str = "voices.json"
+    key: str = Field(min_length=1)
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        return _relative_posix(v, "catalog.path")
+
+
 class ModelEntry(_Model):
     role: str = Field(pattern=_ROLE_RE)
     languages: list[str] = Field(default_factory=list)
@@ -185,6 +199,7 @@ class ModelEntry(_Model):
     gated: bool = False
     main: str | None = None
     convert: Literal["ct2"] | None = None
+    catalog: CatalogCheck | None = None  # checked at fetch time, before the files (engines/catalog.py)
     approx_size_mb: int | None = Field(default=None, ge=0)
     notes: str = ""
 
@@ -205,7 +220,8 @@ class ModelEntry(_Model):
             seen.add(f.local)
         if self.main is not None:
             _relative_posix(self.main, "main")
-            if self.convert is None and self.main not in seen:
+            inside = any(f.startswith(self.main + "/") for f in seen)  # a folder of the files (ct2/)
+            if self.convert is None and self.main not in seen and not inside:
                 raise ValueError(f"main: {self.main!r} is not one of the files")
         return self
 
@@ -612,6 +628,20 @@ def _convert_ct2(entry: ModelEntry, root: Path, progress: ProgressCallback | Non
     tmp.rename(out)
 
 
+def _catalog(
+    hub: Any, entry: ModelEntry, root: Path, token: str | None, endpoint: str | None, emit: Callable[..., None]
+) -> dict[str, int]:
+    """Download the entry's catalog (into ``<role>/.catalog/``) and check it lists the files."""
+    if entry.catalog is None:
+        return {}
+    cat = entry.catalog
+    source = f"{entry.repo}/{cat.path}@{entry.revision or 'main'}"
+    emit(entry.role, cat.path, FetchStage.VERIFY, f"catalog {source}: {cat.key}")
+    meta = ModelFile(path=cat.path, dir=".catalog")
+    got = _download(hub, entry, meta, root, token, endpoint)
+    return catalog_sizes(got, cat.key, [f.path for f in entry.files if f.repo is None], role=entry.role, source=source)
+
+
 def fetch(
     roles: Iterable[str] | None = None,
     *,
@@ -661,6 +691,7 @@ def fetch(
                         code="model_gated",
                         details={"role": entry.role, "repo": entry.repo},
                     )
+            sizes = _catalog(hub, entry, root, tok, endpoint, emit)
             for f in entry.files:
                 target = entry.path_of(f, root)
                 hub_dir = entry.folder(root) / f.dir if f.dir else entry.folder(root)
@@ -696,6 +727,9 @@ def fetch(
                     pins[(entry.role, f.local)] = (digest, size)
                 emit(entry.role, f.local, FetchStage.DONE, detail)
                 results.append(FetchResult(entry.role, f.local, target, status, digest, size, True))
+            if sizes:
+                on_disk = {f.path: entry.path_of(f, root) for f in entry.files}
+                check_sizes(sizes, on_disk, role=entry.role, source=f"{entry.repo}'s catalog")
             if entry.convert == "ct2":
                 _convert_ct2(entry, root, progress)
     finally:

@@ -7,15 +7,18 @@ form (benchmarks, tools). Audio in is mono signed 16-bit little-endian PCM.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from appliance.core.errors import EngineError, EngineUnavailable, ModelError
-from appliance.engines.base import pcm16_to_float32, require, require_path, resample
+from appliance.engines.base import pcm16_to_float32, require, require_path, resample, voiced_seconds
+from appliance.engines.langid import DECIDED, LangIdAction, LangIdParams, LanguageChoice, confirm, decide, restrict
 
 WHISPER_RATE = 16000
 
@@ -33,6 +36,12 @@ class Transcript:
     language: str | None
     probability: float | None  # language probability, when the engine reports one
     duration: float  # seconds of audio
+    language_id: LanguageChoice | None = None  # how the language was chosen (transcribe_choosing)
+
+
+# (transcript text) -> (its language or None, confidence, content words): the text side of the
+# language check (the brain's lexicons + lingua, wired in by the voice layer).
+TextLanguage = Callable[[str], tuple[str | None, float, int]]
 
 
 class STTEngine(ABC):
@@ -52,10 +61,93 @@ class STTEngine(ABC):
     def load(self) -> None:  # noqa: B027 - optional warm-up
         """Load the model now rather than on the first call."""
 
+    def detect_languages_sync(self, pcm16: bytes, sample_rate: int = WHISPER_RATE) -> dict[str, float]:
+        """Spoken-language probabilities over ``capabilities.languages`` (renormalised), from one
+        detection pass; empty when the engine cannot tell."""
+        return {}
+
+    def transcribe_choosing(
+        self,
+        pcm16: bytes,
+        sample_rate: int,
+        session_language: str,
+        *,
+        params: LangIdParams = DECIDED,
+        text_language: TextLanguage | None = None,
+    ) -> Transcript:
+        """Detect the spoken language (session language as the prior, :mod:`appliance.engines.langid`),
+        then transcribe in the chosen language. The choice travels in ``Transcript.language_id``."""
+        return self._choose(
+            pcm16,
+            sample_rate,
+            session_language,
+            params,
+            text_language,
+            lambda language: self.transcribe_sync(pcm16, sample_rate, language),
+        )
+
+    def _choose(
+        self,
+        pcm16: bytes,
+        sample_rate: int,
+        session_language: str,
+        params: LangIdParams,
+        text_language: TextLanguage | None,
+        transcribe: Callable[[str], Transcript],
+    ) -> Transcript:
+        languages = self.capabilities.languages
+        duration = voiced_seconds(pcm16, sample_rate) if sample_rate else 0.0  # speech, not the padding
+        started = time.perf_counter()
+        probs = self.detect_languages_sync(pcm16, sample_rate) if len(languages) > 1 else {}
+        detect_ms = round((time.perf_counter() - started) * 1000, 2)
+        choice = replace(
+            decide(session_language, probs, duration, params, languages=languages or None), detect_ms=detect_ms
+        )
+        transcript = transcribe(choice.language)
+        if choice.action is LangIdAction.CHECK:
+            found: tuple[str | None, float, int] = (None, 0.0, 0)
+            if text_language is not None:
+                found = text_language(transcript.text)
+            choice = confirm(choice, *found, params)
+            if choice.language != choice.detected:  # not confirmed: the session language after all
+                transcript = transcribe(choice.language)
+        probability = choice.probability if probs else transcript.probability
+        return replace(transcript, language=choice.language, probability=probability, language_id=choice)
+
 
 # One loaded WhisperModel per (folder, compute type, device), shared by every FasterWhisperSTT.
 _MODELS: dict[tuple[str, str, str], Any] = {}
 _MODELS_LOCK = threading.Lock()
+# The language-detection pass's encoder output, per worker thread: (model, mel window, output).
+# The transcription of the same utterance right after reuses it (one encoder pass per utterance).
+_ENCODED = threading.local()
+
+
+@contextlib.contextmanager
+def _one_encoder_pass() -> Iterator[None]:
+    """While one utterance is identified and transcribed, keep the detection pass's encoder output
+    for its transcription; dropped afterwards."""
+    _ENCODED.keep = True
+    try:
+        yield
+    finally:
+        _ENCODED.keep, _ENCODED.entry = False, None
+
+
+def _whisper_class(fw: Any) -> Any:
+    """faster-whisper's WhisperModel whose ``encode`` returns this thread's kept encoder output
+    when asked to encode the very window the language detection just encoded."""
+    import numpy as np
+
+    class SharedEncoderWhisper(fw.WhisperModel):  # type: ignore[misc, name-defined]
+        def encode(self, features: Any) -> Any:
+            kept = getattr(_ENCODED, "entry", None)
+            if kept is not None and kept[0] is self and kept[1].shape == features.shape:
+                if np.array_equal(kept[1], features):
+                    return kept[2]
+            return super().encode(features)
+
+    return SharedEncoderWhisper
 
 
 class FasterWhisperSTT(STTEngine):
@@ -90,7 +182,7 @@ class FasterWhisperSTT(STTEngine):
                     raise EngineUnavailable(f"speech-to-text: {self.model_dir}/tokenizer.json is missing")
                 fw = require("faster_whisper", what="speech-to-text")
                 try:
-                    _MODELS[key] = fw.WhisperModel(
+                    _MODELS[key] = _whisper_class(fw)(
                         str(self.model_dir),
                         device=self.device,
                         compute_type=self.compute_type,
@@ -104,19 +196,63 @@ class FasterWhisperSTT(STTEngine):
     def load(self) -> None:
         _ = self.model
 
-    def _pick_language(self, model: Any, audio: Any, hint: str | None) -> tuple[str | None, float | None]:
+    def _pick_language(self, model: Any, audio: Any, language: str | None) -> tuple[str | None, float | None]:
         allowed = self.capabilities.languages
-        if hint and (not allowed or hint in allowed):
-            return hint, None
+        if language and (not allowed or language in allowed):
+            return language, None
         if not allowed:
             return None, None  # let Whisper detect among all its languages
-        _, _, probs = model.detect_language(audio)
-        best = max((p for p in probs if p[0] in allowed), key=lambda p: p[1], default=None)
+        probs = self._detect(model, audio)
+        best = max(probs.items(), key=lambda p: p[1], default=None)
         return (best[0], float(best[1])) if best else (None, None)
+
+    def _detect(self, model: Any, audio: Any) -> dict[str, float]:
+        """One encoder pass over the first window (built exactly as faster-whisper's transcription
+        builds it, so that transcription reuses the output), then Whisper's language tokens,
+        restricted to the allowed languages."""
+        from faster_whisper.audio import pad_or_trim
+
+        extractor = model.feature_extractor
+        features = extractor(audio)
+        window = pad_or_trim(features[:, : min(extractor.nb_max_frames, features.shape[-1] - 1)])
+        encoded = model.encode(window)
+        if getattr(_ENCODED, "keep", False):  # inside transcribe_choosing: its transcription follows
+            _ENCODED.entry = (model, window, encoded)
+        results = model.model.detect_language(encoded)[0]
+        return restrict([(token[2:-2], float(p)) for token, p in results], self.capabilities.languages)
+
+    def transcribe_choosing(
+        self,
+        pcm16: bytes,
+        sample_rate: int,
+        session_language: str,
+        *,
+        params: LangIdParams = DECIDED,
+        text_language: TextLanguage | None = None,
+    ) -> Transcript:
+        with _one_encoder_pass():
+            return super().transcribe_choosing(
+                pcm16, sample_rate, session_language, params=params, text_language=text_language
+            )
+
+    def detect_languages_sync(self, pcm16: bytes, sample_rate: int = WHISPER_RATE) -> dict[str, float]:
+        if len(self.capabilities.languages) < 2:
+            return {}
+        model = self.model
+        audio = resample(pcm16_to_float32(pcm16), sample_rate, WHISPER_RATE)
+        if len(audio) == 0:
+            return {}
+        try:
+            return self._detect(model, audio)
+        except Exception as exc:
+            raise ModelError(f"language detection failed: {exc}") from exc
 
     def transcribe_sync(
         self, pcm16: bytes, sample_rate: int = WHISPER_RATE, language_hint: str | None = None
     ) -> Transcript:
+        """``language_hint``: transcribe in this language (it must be one of ``languages`` when those
+        are set); None: detect among ``languages``. The voice path calls
+        :meth:`transcribe_choosing`, which never forces the session language."""
         model = self.model
         audio = resample(pcm16_to_float32(pcm16), sample_rate, WHISPER_RATE)
         duration = len(audio) / WHISPER_RATE
@@ -139,6 +275,50 @@ class FasterWhisperSTT(STTEngine):
         if probability is None:
             probability = float(info.language_probability)
         return Transcript(text, info.language, probability, duration)
+
+
+class RoutedSTT(STTEngine):
+    """Per-language STT routing: the general model detects the language and serves most turns;
+    a language's own model (``voice.stt_models``, e.g. TalTech's Estonian Whisper for ``et``)
+    transcribes the turns chosen in that language."""
+
+    def __init__(self, general: STTEngine, by_language: Mapping[str, STTEngine]) -> None:
+        self.general = general
+        self.by_language = dict(by_language)
+        self.capabilities = general.capabilities
+
+    def load(self) -> None:
+        self.general.load()
+        for engine in self.by_language.values():
+            engine.load()
+
+    def detect_languages_sync(self, pcm16: bytes, sample_rate: int = WHISPER_RATE) -> dict[str, float]:
+        return self.general.detect_languages_sync(pcm16, sample_rate)
+
+    def transcribe_choosing(
+        self,
+        pcm16: bytes,
+        sample_rate: int,
+        session_language: str,
+        *,
+        params: LangIdParams = DECIDED,
+        text_language: TextLanguage | None = None,
+    ) -> Transcript:
+        with _one_encoder_pass():  # the general model's own turns reuse its detection pass
+            return super().transcribe_choosing(
+                pcm16, sample_rate, session_language, params=params, text_language=text_language
+            )
+
+    def engine_for(self, language: str | None) -> STTEngine:
+        return self.by_language.get(language or "", self.general)
+
+    def transcribe_sync(
+        self, pcm16: bytes, sample_rate: int = WHISPER_RATE, language_hint: str | None = None
+    ) -> Transcript:
+        if language_hint is None:  # no language chosen: detect with the general model first
+            probs = self.detect_languages_sync(pcm16, sample_rate)
+            language_hint = max(probs, key=lambda k: probs[k]) if probs else None
+        return self.engine_for(language_hint).transcribe_sync(pcm16, sample_rate, language_hint)
 
 
 class ScriptedSTT(STTEngine):
@@ -184,5 +364,49 @@ class ScriptedSTT(STTEngine):
         duration = len(pcm16) / 2 / sample_rate if sample_rate else 0.0
         return Transcript(item, language_hint or self._language, 1.0, duration)
 
+    def _peek(self) -> str | Transcript | BaseException | None:
+        with self._lock:
+            n = len(self.calls)
+            return self._script[n] if n < len(self._script) and self._failure is None else None
 
-__all__ = ["FasterWhisperSTT", "STTCapabilities", "STTEngine", "ScriptedSTT", "Transcript", "WHISPER_RATE"]
+    def detect_languages_sync(self, pcm16: bytes, sample_rate: int = WHISPER_RATE) -> dict[str, float]:
+        """A scripted :class:`Transcript` with a language and probability is what the detector
+        "heard": that probability for its language, the rest shared by the others."""
+        item = self._peek()
+        languages = self.capabilities.languages
+        if not isinstance(item, Transcript) or item.language not in languages or item.probability is None:
+            return {}
+        rest = (1.0 - item.probability) / max(1, len(languages) - 1)
+        return {lang: item.probability if lang == item.language else rest for lang in languages}
+
+    def transcribe_choosing(
+        self,
+        pcm16: bytes,
+        sample_rate: int,
+        session_language: str,
+        *,
+        params: LangIdParams = DECIDED,
+        text_language: TextLanguage | None = None,
+    ) -> Transcript:
+        """As the base class, but one scripted item per utterance even when the language is checked
+        (a second transcription returns the same item)."""
+        taken: list[Transcript] = []
+
+        def transcribe(language: str) -> Transcript:
+            if not taken:
+                taken.append(self.transcribe_sync(pcm16, sample_rate, language))
+            return taken[0]
+
+        return self._choose(pcm16, sample_rate, session_language, params, text_language, transcribe)
+
+
+__all__ = [
+    "FasterWhisperSTT",
+    "RoutedSTT",
+    "STTCapabilities",
+    "STTEngine",
+    "ScriptedSTT",
+    "TextLanguage",
+    "Transcript",
+    "WHISPER_RATE",
+]

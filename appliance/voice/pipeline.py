@@ -37,6 +37,7 @@ class VoiceSettings:
     pause_after_s: float = 0.1
     slow_notice_s: float = 1.0
     default_language: str = "en"
+    languages: tuple[str, ...] = ()  # the tenant's languages (spoken language ID); () = the STT's own
     sample_rate: int = 16000
     speculative_stt: bool = True  # start STT at SPECULATIVE_END; the brain is never run speculatively
     # "one moment" when the whole brain call is slow; None: slow_notice_s, or twice that when the
@@ -72,6 +73,7 @@ class VoiceSettings:
             "pause_after_s": min(0.1, voice.backchannel_max_s),
             "slow_notice_s": tools.slow_notice_s,
             "default_language": tenant.default_language,
+            "languages": tuple(tenant.languages),
         }
         if strategy == "fixed" or (strategy == "silence" and short is None):
             return cls.fixed(end, **common)
@@ -167,7 +169,14 @@ def build_voice_pipeline(
                 vad=vad,
                 turn_model=turn_model if smart else None,
             ),
-            EngineSTTProcessor(stt=stt, recorder=recorder, speculate=speculate, verdicts=not smart),
+            EngineSTTProcessor(
+                stt=stt,
+                recorder=recorder,
+                speculate=speculate,
+                verdicts=not smart,
+                language_hint=s.default_language,
+                languages=s.languages or _stt_languages(stt),
+            ),
             BrainProcessor(
                 brain=brain,
                 recorder=recorder,
@@ -180,6 +189,12 @@ def build_voice_pipeline(
             output_transport,
         ]
     )
+
+
+def _stt_languages(stt: Any) -> tuple[str, ...]:
+    from appliance.engines.stt import STTEngine
+
+    return tuple(stt.capabilities.languages) if isinstance(stt, STTEngine) else ()
 
 
 def _scripted(stt: Any) -> bool:

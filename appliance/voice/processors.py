@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -43,6 +44,7 @@ from pipecat.frames.frames import (
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
+from appliance.brain.dialogue.streaming import ChunkType, ReplyChunk
 from appliance.core.errors import ApplianceError
 from appliance.core.messages import Channel, Reply, Utterance
 from appliance.voice.endpointing import TurnVerdict, turn_verdict
@@ -55,11 +57,12 @@ from appliance.voice.frames import (
     UtteranceAudioFrame,
 )
 from appliance.voice.interruption import BargeInAction, InterruptionPolicy
+from appliance.voice.langid import text_language, transcribe_utterance
 from appliance.voice.ports import BrainPort, slow_notice
 from appliance.voice.recorder import CallRecorder
-from appliance.voice.sentences import SentenceChunker
 from appliance.voice.slow import attach_slow_notice
 from appliance.voice.smart_turn import TurnModel, TurnModelVerdict, turn_model_executor
+from appliance.voice.speaking import chunks_of, pieces, reply_chunks
 from appliance.voice.timeline import Mark
 from appliance.voice.turns import TurnEventType, TurnSegmenter
 
@@ -349,10 +352,14 @@ class EngineSTTProcessor(FrameProcessor):
         language_hint: str | None = None,
         speculate: bool = True,
         verdicts: bool = True,
+        languages: Sequence[str] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self._stt = stt
+        # spoken language ID per utterance (voice.langid): the session language is only a prior
+        self._check = text_language(languages) if len(languages) > 1 else None
+        self._heard = 0  # caller utterances transcribed with words: the first one decides freely
         self._speculate = speculate
         self._verdicts = verdicts  # False: a turn model decides (smart_turn), transcripts carry no verdict
         self._rec = recorder
@@ -412,12 +419,20 @@ class EngineSTTProcessor(FrameProcessor):
         await self.push_frame(verdict_frame, FrameDirection.UPSTREAM)
 
     def _submit(self, frame: UtteranceAudioFrame) -> asyncio.Future[Any]:
-        hint = self._rec.language or self._hint
+        session = self._rec.language or self._hint or "en"
         loop = asyncio.get_running_loop()
-        blocking = getattr(self._stt, "transcribe_sync", None)
-        if blocking is not None:
-            return loop.run_in_executor(self._executor, blocking, frame.audio, frame.sample_rate, hint)
-        return asyncio.ensure_future(self._stt.transcribe(frame.audio, frame.sample_rate, hint))
+        if getattr(self._stt, "transcribe_sync", None) is not None:
+            work = functools.partial(
+                transcribe_utterance,
+                self._stt,
+                frame.audio,
+                frame.sample_rate,
+                session,
+                decided=self._heard > 0,
+                check=self._check,
+            )
+            return loop.run_in_executor(self._executor, work)
+        return asyncio.ensure_future(self._stt.transcribe(frame.audio, frame.sample_rate, None))
 
     async def _final(self, frame: UtteranceAudioFrame) -> None:
         spec = self._speculative.pop(frame.turn, None)
@@ -430,11 +445,15 @@ class EngineSTTProcessor(FrameProcessor):
             self._rec.drop_turn(frame.turn, backchannel=False)
             return
         self._rec.mark(frame.turn, Mark.STT_DONE)
+        if transcript.text.strip():
+            self._heard += 1
         tl = self._rec.timelines.get(frame.turn)
+        choice = getattr(transcript, "language_id", None)
         if tl is not None:
             tl.text = transcript.text
             tl.language = transcript.language
             tl.language_probability = transcript.probability
+            tl.language_id = choice.to_dict() if choice is not None else None
             tl.speculative_hit = hit
         out = TranscriptionFrame(
             text=transcript.text,
@@ -579,33 +598,69 @@ class BrainProcessor(FrameProcessor):
             received_at=dt.datetime.now(dt.UTC),
         )
         async with self._lock:
-            reply = await self._ask(utterance, turn)
-        await self._speak(reply, turn)
+            await self._respond(utterance, turn)
 
-    async def _ask(self, utterance: Utterance, turn: int | None) -> Reply:
+    async def _respond(self, utterance: Utterance, turn: int | None) -> None:
+        """Ask the brain and speak its reply sentence by sentence as it is produced
+        (:mod:`appliance.voice.speaking`); "one moment" when nothing came within the notice time."""
         self._noticed, self._asking, self._current_turn = False, True, turn
-        call = asyncio.ensure_future(self._brain.handle(utterance))
+        chunks = reply_chunks(self._brain, utterance)
+        spoken = 0
+        reply: Reply | None = None
+        failed: Reply | None = None
         try:
-            done, _ = await asyncio.wait({call}, timeout=self._brain_notice_s)
+            pending = asyncio.ensure_future(anext(chunks))
+            done, _ = await asyncio.wait({pending}, timeout=self._brain_notice_s)
             if not done:
                 language = self._rec.language or utterance.language_hint or self._default_language
                 await self._notice(language, "timer")
-            return await call
+            while (chunk := await pending).type is ChunkType.SENTENCE:
+                self._asking = False  # the reply is being spoken: no "one moment" into it
+                spoken += await self._say(chunk, turn, first=spoken == 0)
+                pending = asyncio.ensure_future(anext(chunks))
+            reply = chunk.reply
         except ApplianceError as exc:
             log.error("brain failed on turn %s: %s", turn, exc)
             self._rec.errors.append(f"brain: {exc.code}")
             language = self._rec.language or self._default_language
-            return Reply(self._rec.session_id, exc.user_message, language, speakable=exc.user_message)
+            failed = Reply(self._rec.session_id, exc.user_message, language, speakable=exc.user_message)
         except Exception as exc:  # noqa: BLE001 - keep the call alive, apologise
             log.exception("brain crashed on turn %s", turn)
             self._rec.errors.append(f"brain: {type(exc).__name__}")
             language = self._rec.language or self._default_language
             text = APOLOGIES.get(language, APOLOGIES["en"])
-            return Reply(self._rec.session_id, text, language, speakable=text)
+            failed = Reply(self._rec.session_id, text, language, speakable=text)
         finally:
             self._asking = False
+            await chunks.aclose()
+        if failed is not None:  # the apology (or the error's message) was not streamed: say it now
+            for chunk in chunks_of(failed)[:-1]:
+                spoken += await self._say(chunk, turn, first=spoken == 0)
+        final = failed or reply or Reply(self._rec.session_id, "", self._rec.language or self._default_language)
+        await self._reply_done(final, turn, spoken)
 
     async def _speak(self, reply: Reply, turn: int | None) -> None:
+        """A reply known in full (the greeting)."""
+        spoken = 0
+        for chunk in chunks_of(reply)[:-1]:
+            spoken += await self._say(chunk, turn, first=spoken == 0)
+        await self._reply_done(reply, turn, spoken)
+
+    async def _say(self, chunk: ReplyChunk, turn: int | None, *, first: bool) -> int:
+        """One sentence to the TTS, in clause-sized pieces when it is long; returns the pieces."""
+        parts = pieces(chunk.text)
+        if first and parts:
+            self._rec.mark(turn, Mark.FIRST_BRAIN_OUTPUT)
+            if turn is not None:
+                self._rec.reply_issued(turn)
+        for i, piece in enumerate(parts):
+            first_piece = first and i == 0
+            # last=False: the reply's end is its own (empty) frame, pushed by _reply_done
+            frame = SpeakFrame(piece, chunk.language, turn, chunk.protected, first=first_piece, last=False)
+            await self.push_frame(frame)
+        return len(parts)
+
+    async def _reply_done(self, reply: Reply, turn: int | None, spoken: int) -> None:
         self._rec.mark(turn, Mark.FIRST_BRAIN_OUTPUT)
         self._rec.awaiting = reply.awaiting
         language = reply.language or self._rec.language or self._default_language
@@ -614,28 +669,15 @@ class BrainProcessor(FrameProcessor):
             self._rec.end_of_conversation = True
         if reply.transfer_to:
             self._rec.transfer_to = reply.transfer_to
-        speakable = reply.speakable or reply.text
-        sentences = SentenceChunker().split(speakable)
         if turn is not None and turn in self._rec.timelines:
-            self._rec.timelines[turn].reply = speakable
+            self._rec.timelines[turn].reply = reply.speakable or reply.text
             self._rec.timelines[turn].reply_turn_id = reply.turn_id
-        if not sentences:
+        if not spoken:
             if turn is not None:
                 self._rec.finish_turn(turn)
             return
-        if turn is not None:
-            self._rec.reply_issued(turn)
-        for i, sentence in enumerate(sentences):
-            await self.push_frame(
-                SpeakFrame(
-                    sentence,
-                    language,
-                    turn=turn,
-                    protected=reply.protected,
-                    first=i == 0,
-                    last=i == len(sentences) - 1,
-                )
-            )
+        # the end of the reply: no text, closes the TTS context and the turn
+        await self.push_frame(SpeakFrame("", language, turn=turn, protected=reply.protected, first=False, last=True))
 
 
 class EngineTTSProcessor(FrameProcessor):
@@ -686,20 +728,8 @@ class EngineTTSProcessor(FrameProcessor):
             if frame.language != self._voice_language:
                 log.debug("TTS voice language %s -> %s", self._voice_language, frame.language)
                 self._voice_language = frame.language
-            loop = asyncio.get_running_loop()
-            try:
-                blocking = getattr(self._tts, "synthesize_sync", None)
-                if blocking is not None:
-                    chunk = await loop.run_in_executor(self._executor, blocking, frame.text, frame.language)
-                else:
-                    chunk = await self._tts.synthesize(frame.text, frame.language)
-                audio = chunk.pcm16
-                if chunk.sample_rate != self._out_rate:
-                    audio = await self._resampler.resample(audio, chunk.sample_rate, self._out_rate)
-            except Exception as exc:  # noqa: BLE001 - a failed sentence is skipped, the call goes on
-                log.error("TTS failed for %r: %s", frame.text, exc)
-                self._rec.errors.append(f"tts: {exc}")
-                audio = b""
+            audio = await self._synthesize(frame) if frame.text else b""  # "": the end of a reply
+            self._rec.spoken(frame.turn, frame.text, len(audio) / 2 / self._out_rate)
             step = int(self._out_rate * self._chunk_s) * 2
             for i in range(0, len(audio), step):
                 out = TTSAudioRawFrame(audio[i : i + step], self._out_rate, 1, context_id=f"turn-{frame.turn}")
@@ -713,3 +743,20 @@ class EngineTTSProcessor(FrameProcessor):
         finally:
             if frame.last and frame.turn is not None:
                 self._rec.finish_turn(frame.turn)
+
+    async def _synthesize(self, frame: SpeakFrame) -> bytes:
+        loop = asyncio.get_running_loop()
+        try:
+            blocking = getattr(self._tts, "synthesize_sync", None)
+            if blocking is not None:
+                chunk = await loop.run_in_executor(self._executor, blocking, frame.text, frame.language)
+            else:
+                chunk = await self._tts.synthesize(frame.text, frame.language)
+            audio: bytes = chunk.pcm16
+            if chunk.sample_rate != self._out_rate:
+                audio = await self._resampler.resample(audio, chunk.sample_rate, self._out_rate)
+            return audio
+        except Exception as exc:  # noqa: BLE001 - a failed sentence is skipped, the call goes on
+            log.error("TTS failed for %r: %s", frame.text, exc)
+            self._rec.errors.append(f"tts: {exc}")
+            return b""

@@ -118,6 +118,13 @@ class CallRecorder:
         self.timelines.pop(turn, None)
         self.finish_turn(turn)
 
+    def spoken(self, turn: int | None, text: str, seconds: float) -> None:
+        """The TTS produced ``seconds`` of audio for this piece of the turn's reply (what the
+        caller heard before a barge-in is worked out from these, TurnTimeline.heard)."""
+        tl = self.timelines.get(turn) if turn is not None else None
+        if tl is not None and text:
+            tl.pieces.append((text, round(seconds, 4)))
+
     # -- playback (called by output transports through PlaybackTracker) -----------
 
     def reply_queued(self, turn: int | None) -> None:

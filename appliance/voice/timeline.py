@@ -58,6 +58,9 @@ class TurnTimeline:
     text: str = ""
     language: str | None = None
     language_probability: float | None = None
+    # spoken language ID (appliance.engines.langid.LanguageChoice.to_dict): session, detected,
+    # p_detected, p_session, action, reason, duration_s, detect_ms, text check
+    language_id: dict[str, Any] | None = None
     reply: str = ""
     speculative_hit: bool | None = None  # STT result taken from the speculative run
     end_reason: str = ""  # "silence" | "complete" (adaptive: short silence) | "max_turn"
@@ -66,6 +69,8 @@ class TurnTimeline:
     # adaptive end of turn: one entry per speculative STT run of this turn (diagnostics):
     # {"n", "sent_s" (audio time of SPECULATIVE_END), "answered_s", "text", "complete"}
     speculations: list[dict[str, Any]] = field(default_factory=list)
+    # the reply as synthesised: (text, seconds of audio) per piece, in playback order
+    pieces: list[tuple[str, float]] = field(default_factory=list)
 
     def mark(self, mark: Mark | str, *, audio_s: float, wall_s: float, overwrite: bool = False) -> None:
         key = str(mark)
@@ -83,6 +88,21 @@ class TurnTimeline:
         if self.kind == "greeting":  # no caller speech before it
             needed = [m for m in needed if m in (Mark.FIRST_BRAIN_OUTPUT, Mark.FIRST_AUDIO_OUT, Mark.PLAYBACK_END)]
         return all(self.has(m) for m in needed)
+
+    def heard(self) -> str | None:
+        """What the caller heard of the reply before barging in: the pieces whose audio had
+        started by the interruption (playback is contiguous from the first audio); None when the
+        reply was not interrupted."""
+        if not (self.has(Mark.INTERRUPTED) and self.has(Mark.FIRST_AUDIO_OUT)):
+            return None
+        played = self.audio[str(Mark.INTERRUPTED)] - self.audio[str(Mark.FIRST_AUDIO_OUT)]
+        heard, at = [], 0.0
+        for text, seconds in self.pieces:
+            if at >= played:
+                break
+            heard.append(text)
+            at += seconds
+        return " ".join(heard)
 
     def latencies(self) -> dict[str, float]:
         """Derived latencies in ms, on both clocks, where both ends are known."""
@@ -110,6 +130,9 @@ class TurnTimeline:
                 out[column] = self.audio[str(mark)]
                 out[f"wall_{column}"] = self.wall[str(mark)]
         out.update(self.latencies())
+        heard = self.heard()
+        if heard is not None:  # the stored reply is whole; this marks how much of it was heard
+            out["heard_chars"] = float(len(heard))
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -121,7 +144,9 @@ class TurnTimeline:
             "text": self.text,
             "language": self.language,
             "language_probability": self.language_probability,
+            "language_id": self.language_id,
             "reply": self.reply,
+            "heard": self.heard(),
             "speculative_hit": self.speculative_hit,
             "end_reason": self.end_reason,
             "speculations": list(self.speculations),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -269,3 +270,115 @@ def test_default_fetch_takes_required_roles_and_explicit_endpoint_wins(
     results = fetch(dest=tmp_path / "models", manifest=manifest_file, endpoint=hub.url)
     assert sorted({r.role for r in results}) == ["stt", "tts-en"]  # the optional gated one is not fetched
     assert verify_passed(verify(dest=tmp_path / "models", manifest=manifest_file))
+
+
+# --- catalog check (Piper's voices.json) and a CTranslate2 folder entry ---------------------------
+
+ET_VOICE = os.urandom(40_000)
+ET_VOICE_JSON = b'{"audio": {"sample_rate": 22050}, "num_speakers": 3}'
+ET_ONNX = "et/et_EE/news/medium/et_EE-news-medium.onnx"
+
+
+def voices_json(key: str = "et_EE-news-medium", size: int = len(ET_VOICE), files: tuple[str, ...] = ()) -> bytes:
+    listed = files or (ET_ONNX, ET_ONNX + ".json")
+    body = {
+        key: {
+            "key": key,
+            "language": {"code": "et_EE", "family": "et"},
+            "files": {
+                p: {"size_bytes": size if p == ET_ONNX else len(ET_VOICE_JSON), "md5_digest": "x"} for p in listed
+            },
+        },
+        "en_US-lessac-medium": {"key": "en_US-lessac-medium", "files": {}},
+    }
+    return json.dumps(body).encode()
+
+
+CATALOG_MANIFEST = f"""
+schema = 1
+
+[[models]]
+role = "tts-et"
+languages = ["et"]
+repo = "test-org/piper-voices"
+revision = "main"
+licence = "CC-BY-4.0"
+url = "https://huggingface.co/test-org/piper-voices"
+main = "{ET_ONNX}"
+catalog = {{ path = "voices.json", key = "et_EE-news-medium" }}
+files = [
+  {{ path = "{ET_ONNX}", sha256 = "" }},  # fill on first fetch: appliance models fetch --update-hashes
+  {{ path = "{ET_ONNX}.json", sha256 = "" }},  # fill on first fetch: appliance models fetch --update-hashes
+]
+
+[[models]]
+role = "stt-et"
+languages = ["et"]
+repo = "test-org/whisper-et"
+licence = "MIT"
+url = "https://huggingface.co/test-org/whisper-et"
+optional = true
+main = "ct2"
+files = [
+  {{ path = "ct2/model.bin", sha256 = "{sha(WEIGHTS)}" }},
+  {{ path = "tokenizer.json", dir = "ct2", sha256 = "{sha(CONFIG)}" }},
+]
+"""
+
+
+def _catalog_hub(hub: FakeHub, catalog: bytes) -> None:
+    files = {"voices.json": catalog, ET_ONNX: ET_VOICE, ET_ONNX + ".json": ET_VOICE_JSON}
+    hub.add_repo("test-org/piper-voices", files)
+    hub.add_repo("test-org/whisper-et", {"ct2/model.bin": WEIGHTS, "tokenizer.json": CONFIG})
+
+
+@pytest.fixture
+def catalog_manifest(tmp_path: Path) -> Path:
+    path = tmp_path / "catalog-manifest.toml"
+    path.write_text(CATALOG_MANIFEST, encoding="utf-8")
+    return path
+
+
+def test_estonian_voice_is_checked_in_the_catalog_then_fetched(
+    hub: FakeHub, catalog_manifest: Path, tmp_path: Path
+) -> None:
+    _catalog_hub(hub, voices_json())
+    results = fetch(["tts-et", "stt-et"], dest=tmp_path / "models", manifest=catalog_manifest)
+    assert {(r.role, r.file) for r in results} == {
+        ("tts-et", ET_ONNX),
+        ("tts-et", ET_ONNX + ".json"),
+        ("stt-et", "ct2/model.bin"),
+        ("stt-et", "ct2/tokenizer.json"),
+    }
+    assert resolve("tts-et", dest=tmp_path / "models", manifest=catalog_manifest).read_bytes() == ET_VOICE
+    ct2 = resolve("stt-et", dest=tmp_path / "models", manifest=catalog_manifest)
+    assert ct2.name == "ct2" and (ct2 / "model.bin").read_bytes() == WEIGHTS and (ct2 / "tokenizer.json").is_file()
+    assert ("GET", "/test-org/piper-voices/resolve/main/voices.json") in {(r.method, r.path) for r in hub.requests}
+
+
+def test_a_voice_missing_from_the_catalog_fails_clearly_before_downloading(
+    hub: FakeHub, catalog_manifest: Path, tmp_path: Path
+) -> None:
+    _catalog_hub(hub, voices_json(key="et_EE-other-medium"))
+    with pytest.raises(ModelError) as info:
+        fetch(["tts-et"], dest=tmp_path / "models", manifest=catalog_manifest)
+    assert info.value.code == "model_not_in_catalog"
+    msg = str(info.value)
+    assert "'et_EE-news-medium' is not listed in test-org/piper-voices/voices.json@main" in msg, msg
+    assert "et_EE-other-medium" in msg  # what the catalog does list for Estonian
+    assert not any(ET_ONNX in r.path for r in hub.requests)  # nothing large was downloaded
+
+
+def test_catalog_without_a_file_or_with_another_size_fails(
+    hub: FakeHub, catalog_manifest: Path, tmp_path: Path
+) -> None:
+    _catalog_hub(hub, voices_json(files=(ET_ONNX,)))
+    with pytest.raises(ModelError, match="without et/et_EE/news/medium/et_EE-news-medium.onnx.json"):
+        fetch(["tts-et"], dest=tmp_path / "a", manifest=catalog_manifest)
+    hub.add_repo(
+        "test-org/piper-voices",
+        {"voices.json": voices_json(size=123), ET_ONNX: ET_VOICE, ET_ONNX + ".json": ET_VOICE_JSON},
+    )
+    with pytest.raises(ModelError, match="test-org/piper-voices's catalog says 123") as info:
+        fetch(["tts-et"], dest=tmp_path / "b", manifest=catalog_manifest)
+    assert info.value.code == "model_mismatch"

@@ -67,10 +67,12 @@ async def test_brain_processor_speaks_each_sentence():
     down, _ = await run_test(
         BrainProcessor(brain=brain, recorder=rec),
         frames_to_send=[transcription("kas teil on vaba tuba", turn)],
-        expected_down_frames=[SpeakFrame, SpeakFrame, SpeakFrame],
+        expected_down_frames=[SpeakFrame, SpeakFrame, SpeakFrame, SpeakFrame],
     )
-    assert [f.text for f in down] == ["Jah, vaba tuba on olemas.", "Mis kuupäevadeks?", "Aitäh."]
-    assert [(f.first, f.last) for f in down] == [(True, False), (False, False), (False, True)]
+    # sentences as they come; the reply's end is its own empty frame (a streamed reply's last
+    # sentence is only known when the brain is done)
+    assert [f.text for f in down] == ["Jah, vaba tuba on olemas.", "Mis kuupäevadeks?", "Aitäh.", ""]
+    assert [(f.first, f.last) for f in down] == [(True, False), (False, False), (False, False), (False, True)]
     assert {f.language for f in down} == {"et"}
     (u,) = brain.seen
     assert u.channel is Channel.VOICE and u.session_id == "s1"
@@ -87,7 +89,7 @@ async def test_brain_processor_slow_notice_in_session_language():
     down, _ = await run_test(
         BrainProcessor(brain=brain, recorder=rec, slow_notice_s=0.1),
         frames_to_send=[transcription("есть места", turn, "ru")],
-        expected_down_frames=[SpeakFrame, SpeakFrame],
+        expected_down_frames=[SpeakFrame, SpeakFrame, SpeakFrame],
     )
     assert (down[0].text, down[0].notice, down[0].turn) == (SLOW_NOTICES["ru"], True, None)
     assert down[1].text == "Свободно."
@@ -99,9 +101,9 @@ async def test_brain_processor_no_notice_when_fast():
     down, _ = await run_test(
         BrainProcessor(brain=Brain(Reply("s1", "x", "en", speakable="Yes.")), recorder=rec, slow_notice_s=0.5),
         frames_to_send=[transcription("hi", turn, "en")],
-        expected_down_frames=[SpeakFrame],
+        expected_down_frames=[SpeakFrame, SpeakFrame],
     )
-    assert not down[0].notice
+    assert not any(f.notice for f in down)
 
 
 @arun
@@ -110,9 +112,9 @@ async def test_brain_processor_speaks_the_error_message():
     down, _ = await run_test(
         BrainProcessor(brain=Brain(BackendUnavailable()), recorder=rec),
         frames_to_send=[transcription("book", turn, "en")],
-        expected_down_frames=[SpeakFrame],
+        expected_down_frames=[SpeakFrame, SpeakFrame],
     )
-    assert down[0].text == BackendUnavailable.user_message
+    assert down[0].text == BackendUnavailable.user_message and (down[1].text, down[1].last) == ("", True)
     assert rec.errors == ["brain: backend_unavailable"]
 
 

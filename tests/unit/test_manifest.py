@@ -54,21 +54,25 @@ def test_real_manifest_documented_defaults() -> None:
         "vocabulary.json",
         "preprocessor_config.json",
     }
-    assert man.entry("stt-et").optional and man.entry("stt-et").convert == "ct2"
+    stt_et = man.entry("stt-et")  # TalTech's MIT Estonian turbo, shipped as a CTranslate2 folder
+    assert stt_et.optional and stt_et.convert is None and stt_et.licence == "MIT" and stt_et.main == "ct2"
+    assert {f.local for f in stt_et.files} >= {"ct2/model.bin", "ct2/tokenizer.json", "ct2/vocabulary.json"}
     llm = man.entry("llm")
     assert llm.main and llm.main.endswith("Q4_K_M.gguf") and "EuroLLM-9B-Instruct" in llm.main
     assert llm.licence == "Apache-2.0"
-    for role, lang in (("tts-en", "en"), ("tts-ru", "ru")):
+    for role, lang in (("tts-en", "en"), ("tts-ru", "ru"), ("tts-et", "et")):
         entry = man.entry(role)
         assert entry.repo == "rhasspy/piper-voices" and entry.languages == [lang]
         paths = {f.path for f in entry.files}
         assert entry.main in paths and entry.main + ".json" in paths
-    assert "tts-et" not in man.roles  # espeak-ng fallback until an Estonian Piper voice exists
+    tts_et = man.entry("tts-et")  # checked against piper-voices' voices.json at fetch time
+    assert tts_et.catalog is not None and tts_et.catalog.path == "voices.json"
+    assert tts_et.catalog.key == "et_EE-news-medium" and tts_et.main and tts_et.main.startswith("et/et_EE/")
     assert man.entry("embed").main.endswith(".gguf")
     diar = man.entry("diarization")
     assert diar.gated and diar.optional
     # the default fetch set: everything required, nothing gated
-    assert [e.role for e in man.select()] == ["stt", "llm", "tts-en", "tts-ru", "embed"]
+    assert [e.role for e in man.select()] == ["stt", "llm", "tts-en", "tts-ru", "tts-et", "embed"]
 
 
 def test_unpinned_files_carry_the_fill_comment() -> None:

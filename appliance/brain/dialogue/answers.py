@@ -9,8 +9,10 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from appliance.booking.types import Quote
+from appliance.brain.dialogue import streaming
 from appliance.brain.state import Awaiting, DialogueState, Task
 from appliance.brain.text.render import Money, Part, Word, word
+from appliance.brain.text.verbalize import speakable
 from appliance.brain.understanding.proposal import prompt
 from appliance.core.clock import local_today
 from appliance.core.errors import ApplianceError
@@ -115,17 +117,44 @@ async def _llm_answer(brain: Brain, text: str, lang: str, hits: list[Any]) -> st
         return None
     context = "\n---\n".join(h.text for h in hits)
     system = prompt("answer", lang).replace("{business}", brain.config.tenant.name).replace("{context}", context)
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": text}]
+    stream = streaming.current()
     try:
-        out = await und.llm.chat(
-            [{"role": "system", "content": system}, {"role": "user", "content": text}],
-            max_tokens=160,
-            timeout=brain.config.llm.timeout_s,
-        )
+        if stream is not None:  # voice: speak each grounded sentence while the LLM goes on
+            return await _streamed_answer(und.llm, messages, stream, context, lang, brain)
+        out = await und.llm.chat(messages, max_tokens=160, timeout=brain.config.llm.timeout_s)
     except ApplianceError as exc:
         log.warning("LLM answer failed: %s", exc)
         und.mark_failed()
         return None
     return grounded_answer(out, context, lang, brain)
+
+
+async def _streamed_answer(
+    llm: Any, messages: list[dict[str, str]], stream: streaming.SpeechStream, context: str, lang: str, brain: Brain
+) -> str | None:
+    """The answer sentence by sentence into the speech stream; each sentence is checked like a
+    whole answer, and the first that fails ends the answer (generation stops, the rest is dropped)."""
+    accepted: list[str] = []
+
+    def take(sentence: str) -> bool:
+        total = sum(len(a) + 1 for a in accepted) + len(sentence)
+        if total > MAX_ANSWER_CHARS or grounded_answer(sentence, context, lang, brain) is None:
+            return False
+        accepted.append(sentence)
+        stream.say(speakable(sentence, lang), lang)  # as Renderer.part speaks it: digits as words
+        return True
+
+    tokens = llm.chat_stream(messages, max_tokens=160, timeout=brain.config.llm.timeout_s)
+    try:
+        async for token in tokens:
+            if not all(take(sentence) for sentence in stream.feed(token)):
+                stream.flush()
+                return " ".join(accepted) or None
+    finally:
+        await tokens.aclose()
+    all(take(sentence) for sentence in stream.flush())
+    return " ".join(accepted) or None
 
 
 def grounded_answer(out: str, context: str, lang: str, brain: Brain) -> str | None:

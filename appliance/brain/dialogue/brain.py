@@ -27,6 +27,7 @@ from appliance.brain.understanding.extract import Extraction, extract
 from appliance.brain.understanding.language import LanguageTracker, identifier_for
 from appliance.brain.understanding.proposal import Understanding
 from appliance.core import metrics
+from appliance.brain.dialogue.streaming import Chunker, ReplyChunk, stream_handle
 from appliance.core.clock import Clock, local_today, system_clock
 from appliance.core.config import Config
 from appliance.core.messages import Channel, Event, EventType, Intent, QuickReply, Reply, Utterance
@@ -132,6 +133,11 @@ class Brain:
         async with self._session_lock(utt.session_id):
             return await self._handle(utt)
 
+    def handle_stream(self, utt: Utterance, chunker: Callable[[], Chunker]) -> AsyncIterator[ReplyChunk]:
+        """Voice: the reply sentence by sentence as it is produced, then the whole reply
+        (:mod:`appliance.brain.dialogue.streaming`; ``chunker`` makes the voice layer's sentence splitter)."""
+        return stream_handle(self.handle, utt, chunker)
+
     async def greet(self, session_id: str, channel: Channel, *, caller_id: str | None = None) -> Reply:
         """The first words of a call or chat, in the tenant's default language."""
         async with self._session_lock(session_id):
@@ -140,8 +146,11 @@ class Brain:
                 state.caller_id = caller_id
             state.greeted = True
             out = TurnOutput()
-            out.say("greeting")
-            reply = self._reply(state, out, Part("greeting"))
+            multilingual = self.config.tenant.greeting == "multilingual" and len(self.config.tenant.languages) > 1
+            out.say("greeting_intro" if multilingual else "greeting")
+            reply = self._reply(state, out)
+            if multilingual:
+                reply = _multilingual(reply, self.config.tenant.languages)
             turn_id = await self._save(state, None, reply, channel)
             return dataclasses.replace(reply, turn_id=turn_id)
 
@@ -390,6 +399,22 @@ class Brain:
                 self.on_event(Event(type_, data, session_id))
             except Exception:  # a broken listener must not break the conversation
                 log.exception("event listener failed")
+
+
+def _multilingual(reply: Reply, languages: list[str]) -> Reply:
+    """ "Hello! Tere! Здравствуйте!" before the default language's introduction; each hello is
+    spoken in its own language (``Reply.spoken_parts``)."""
+    from appliance.brain.text.render import template
+
+    hellos = tuple((template(lang, "hello"), lang) for lang in languages)
+    prefix = " ".join(text for text, _ in hellos)
+    speakable = reply.speakable or reply.text
+    return dataclasses.replace(
+        reply,
+        text=f"{prefix} {reply.text}",
+        speakable=f"{prefix} {speakable}",
+        spoken_parts=(*hellos, (speakable, reply.language)),
+    )
 
 
 def _public_awaiting(a: Awaiting | None) -> str | None:

@@ -58,10 +58,12 @@ async def run_voice_call(
     language = greeting.language or cfg.tenant.default_language
     recorder.language = language
     rec["language"] = language
-    text = greeting.speakable or greeting.text
+    # each part in its own voice (the multilingual greeting: "Hello! Tere! Здравствуйте!")
+    parts = list(greeting.spoken_parts) or [(greeting.speakable or greeting.text, language)]
     if cfg.sip.record:
-        text = f"{prompt('recording', language)} {text}"
-    await worker.queue_frame(SpeakFrame(text, language, turn=None))
+        parts.insert(0, (prompt("recording", language), language))
+    for i, (text, lang) in enumerate(parts):
+        await worker.queue_frame(SpeakFrame(text, lang, turn=None, first=i == 0, last=i == len(parts) - 1))
 
     started = time.monotonic()
     quiet_since: float | None = None
