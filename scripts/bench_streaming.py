@@ -15,7 +15,8 @@ behind a plain ``handle``). ``speedup`` = whole / streamed.
 ``--stt-model`` (default: the trained test model models/stt-test when present, else the random
 tiny models/test/whisper): ``detect_ms`` (the detection pass, restricted to the tenant's
 languages), and ``added_ms`` = ``transcribe_choosing`` (detect, then transcribe in the chosen
-language) minus ``transcribe_sync`` forced to the right language, p50/p95.
+language) minus ``transcribe_sync`` forced to the right language, p50/p95; how often the right
+session language is kept, and how often an et/ru caller's first words switch an English session.
 """
 
 from __future__ import annotations
@@ -157,26 +158,30 @@ def bench_language_id(model_dir: Path, utterances: int) -> dict[str, Any]:
     items = (items * (1 + utterances // len(items)))[:utterances]
     for _lang, pcm in items[:3]:  # warm-up
         stt.transcribe_choosing(pcm, 16000, "en", params=params_for(True), text_language=check)
-    detect, added, correct = [], [], 0
+    detect, added, kept, switched, others = [], [], 0, 0, 0
     for lang, pcm in items:
         t0 = time.perf_counter()
         stt.detect_languages_sync(pcm, 16000)
         detect.append((time.perf_counter() - t0) * 1000)
         t0 = time.perf_counter()
-        forced = stt.transcribe_sync(pcm, 16000, lang)
+        stt.transcribe_sync(pcm, 16000, lang)  # the old path: the (right) session language forced
         t_forced = (time.perf_counter() - t0) * 1000
         t0 = time.perf_counter()
         chosen = stt.transcribe_choosing(pcm, 16000, lang, params=params_for(True), text_language=check)
         t_chosen = (time.perf_counter() - t0) * 1000
         added.append(t_chosen - t_forced)
-        correct += chosen.language == lang
-        del forced
+        kept += chosen.language == lang
+        if lang != "en":  # an Estonian or Russian caller on an English-default line, first words
+            first = stt.transcribe_choosing(pcm, 16000, "en", params=params_for(False), text_language=check)
+            switched += first.language == lang
+            others += 1
     return {
         "model": str(model_dir.relative_to(REPO) if model_dir.is_relative_to(REPO) else model_dir),
         "utterances": len(items),
         "detect_ms": {"p50": pct(detect, 0.5), "p95": pct(detect, 0.95)},
         "added_ms": {"p50": pct(added, 0.5), "p95": pct(added, 0.95)},
-        "kept_session_language_when_right": round(correct / len(items), 3),
+        "session_language_kept_when_right": round(kept / len(items), 3),
+        "first_words_switch_from_en": round(switched / max(1, others), 3),
     }
 
 
