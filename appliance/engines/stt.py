@@ -131,21 +131,40 @@ def _one_encoder_pass() -> Iterator[None]:
     try:
         yield
     finally:
-        _ENCODED.keep, _ENCODED.entry = False, None
+        _ENCODED.keep, _ENCODED.entry, _ENCODED.features = False, None, None
+
+
+def _kept(name: str, owner: Any, array: Any) -> Any:
+    """This thread's kept result for ``array`` (the same input to the same owner), else None."""
+    import numpy as np
+
+    kept = getattr(_ENCODED, name, None)
+    if kept is not None and kept[0] is owner and kept[1].shape == array.shape and np.array_equal(kept[1], array):
+        return kept[2]
+    return None
 
 
 def _whisper_class(fw: Any) -> Any:
-    """faster-whisper's WhisperModel whose ``encode`` returns this thread's kept encoder output
-    when asked to encode the very window the language detection just encoded."""
-    import numpy as np
+    """faster-whisper's WhisperModel whose ``encode`` (and feature extractor) return this thread's
+    kept results when asked for the very window (audio) the language detection just did."""
+    from faster_whisper.feature_extractor import FeatureExtractor
+
+    class SharedFeatures(FeatureExtractor):  # type: ignore[misc]
+        def __call__(self, waveform: Any, padding: int = 160, chunk_length: int | None = None) -> Any:
+            kept = _kept("features", self, waveform) if padding == 160 and chunk_length is None else None
+            if kept is not None:
+                return kept
+            return super().__call__(waveform, padding=padding, chunk_length=chunk_length)
 
     class SharedEncoderWhisper(fw.WhisperModel):  # type: ignore[misc, name-defined]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            if type(self.feature_extractor) is FeatureExtractor:
+                self.feature_extractor.__class__ = SharedFeatures
+
         def encode(self, features: Any) -> Any:
-            kept = getattr(_ENCODED, "entry", None)
-            if kept is not None and kept[0] is self and kept[1].shape == features.shape:
-                if np.array_equal(kept[1], features):
-                    return kept[2]
-            return super().encode(features)
+            kept = _kept("entry", self, features)
+            return kept if kept is not None else super().encode(features)
 
     return SharedEncoderWhisper
 
@@ -218,6 +237,7 @@ class FasterWhisperSTT(STTEngine):
         encoded = model.encode(window)
         if getattr(_ENCODED, "keep", False):  # inside transcribe_choosing: its transcription follows
             _ENCODED.entry = (model, window, encoded)
+            _ENCODED.features = (extractor, audio, features)
         results = model.model.detect_language(encoded)[0]
         return restrict([(token[2:-2], float(p)) for token, p in results], self.capabilities.languages)
 

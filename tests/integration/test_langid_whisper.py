@@ -14,18 +14,25 @@ from tests.support.speech import speech
 
 
 @pytest.fixture
-def encodes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, ...]]:
-    """Every real encoder pass (faster-whisper's WhisperModel.encode)."""
+def encodes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every real mel computation and encoder pass (faster-whisper's FeatureExtractor and
+    WhisperModel.encode)."""
     from faster_whisper import WhisperModel
+    from faster_whisper.feature_extractor import FeatureExtractor
 
-    calls: list[tuple[int, ...]] = []
-    real = WhisperModel.encode
+    calls: list[str] = []
+    real_encode, real_features = WhisperModel.encode, FeatureExtractor.__call__
 
-    def counted(self: Any, features: Any) -> Any:
-        calls.append(tuple(features.shape))
-        return real(self, features)
+    def encode(self: Any, features: Any) -> Any:
+        calls.append("encode")
+        return real_encode(self, features)
 
-    monkeypatch.setattr(WhisperModel, "encode", counted)
+    def features(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append("features")
+        return real_features(self, *args, **kwargs)
+
+    monkeypatch.setattr(WhisperModel, "encode", encode)
+    monkeypatch.setattr(FeatureExtractor, "__call__", features)
     return calls
 
 
@@ -33,14 +40,14 @@ def test_one_encoder_pass_per_utterance(test_models: dict[str, Path], encodes: l
     stt = FasterWhisperSTT(test_models["whisper"], languages=("en", "et", "ru"), threads=1)
     pcm = speech("Hello, I would like to book a room for my dog", "en")
     out = stt.transcribe_choosing(pcm, 16000, "et", params=DECIDED)
-    assert len(encodes) == 1  # detection and transcription share it
+    assert sorted(encodes) == ["encode", "features"]  # detection and transcription share both
     choice = out.language_id
     assert choice is not None and choice.session == "et" and choice.detected in ("en", "et", "ru")
     assert choice.p_detected is not None and choice.p_session is not None and choice.detect_ms is not None
     assert out.language == choice.language
     encodes.clear()
-    stt.transcribe_sync(pcm, 16000, "en")  # a plain transcription encodes afresh
-    assert len(encodes) == 1
+    stt.transcribe_sync(pcm, 16000, "en")  # a plain transcription computes its own
+    assert sorted(encodes) == ["encode", "features"]
 
 
 def test_detected_probabilities_cover_only_the_tenant_languages(test_models: dict[str, Path]) -> None:
