@@ -66,6 +66,7 @@ UNDECIDED = LangIdParams(
     switch_margin=0.25,
     check_probability=0.3,
     check_margin=0.0,
+    text_confidence=0.7,  # both signals agree and the session language is only the default
     text_min_words=1,
 )
 

@@ -71,6 +71,8 @@ CONFIRM_CASES = [
     (("en", 0.99, 6), DECIDED, K, "en", LangIdReason.DISAGREE),  # Whisper kept English words
     ((None, 0.0, 0), DECIDED, K, "en", LangIdReason.DISAGREE),  # empty transcript
     (("et", 0.95, 1), UNDECIDED, S, "et", LangIdReason.AGREE),  # a first "Tere"
+    (("et", 0.75, 2), UNDECIDED, S, "et", LangIdReason.AGREE),  # first words: a lower bar for the text
+    (("et", 0.6, 2), UNDECIDED, K, "en", LangIdReason.DISAGREE),
 ]
 
 
