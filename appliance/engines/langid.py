@@ -61,7 +61,7 @@ class LangIdParams:
 DECIDED = LangIdParams()
 # The first utterance of a call: the session language is only the tenant default.
 UNDECIDED = LangIdParams(
-    min_switch_s=0.6,
+    min_switch_s=0.3,  # a first "Tere," (the reply language is still the brain tracker's call)
     switch_probability=0.6,
     switch_margin=0.25,
     check_probability=0.3,

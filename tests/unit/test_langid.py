@@ -37,7 +37,8 @@ DECIDE_CASES = [
     # the first utterance of a call: lower bars (0.6 s, p 0.6, margin 0.25)
     ("en", {"en": 0.2, "et": 0.75, "ru": 0.05}, 0.8, UNDECIDED, S, "et", LangIdReason.CLEAR),
     ("en", {"en": 0.2, "et": 0.75, "ru": 0.05}, 0.8, DECIDED, C, "et", LangIdReason.UNCLEAR),
-    ("en", {"en": 0.05, "et": 0.05, "ru": 0.9}, 0.5, UNDECIDED, C, "ru", LangIdReason.UNCLEAR),
+    ("en", {"en": 0.05, "et": 0.05, "ru": 0.9}, 0.2, UNDECIDED, C, "ru", LangIdReason.UNCLEAR),
+    ("en", {"en": 0.04, "et": 0.96, "ru": 0.0}, 0.38, UNDECIDED, S, "et", LangIdReason.CLEAR),  # a first "Tere,"
     # no detector (scripted seam, single-language engine): the session language
     ("et", {}, 2.0, DECIDED, K, "et", LangIdReason.NO_DETECTOR),
 ]
@@ -78,7 +79,7 @@ CONFIRM_CASES = [
 
 @pytest.mark.parametrize(("text", "params", "action", "language", "reason"), CONFIRM_CASES)
 def test_confirm(text, params, action, language, reason) -> None:
-    checking = decide("en", {"en": 0.3, "et": 0.7}, 0.5, params)  # too short for a clear win
+    checking = decide("en", {"en": 0.3, "et": 0.7}, 0.25, params)  # too short for a clear win
     assert checking.action is C
     done = confirm(checking, *text, params)
     assert (done.action, done.language, done.reason) == (action, language, reason)
