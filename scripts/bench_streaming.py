@@ -160,6 +160,7 @@ def bench_language_id(model_dir: Path, utterances: int) -> dict[str, Any]:
     for _lang, pcm in items[:3]:  # warm-up
         stt.transcribe_choosing(pcm, 16000, "en", params=params_for(True), text_language=check)
     detect, added, added_cpu, kept, switched, others = [], [], [], 0, 0, 0
+    checked, unchecked_cpu = 0, []
     step = []  # what the ID pass adds once mel and encoder output are shared: the language-token step
     model = stt.model
     for lang, pcm in items:
@@ -183,6 +184,9 @@ def bench_language_id(model_dir: Path, utterances: int) -> dict[str, Any]:
         t_chosen, c_chosen = (time.perf_counter() - t0) * 1000, (time.process_time() - c0) * 1000
         added.append(t_chosen - t_forced)
         added_cpu.append(c_chosen - c_forced)
+        checked += chosen.language_id is not None and chosen.language_id.text_language is not None
+        if chosen.language_id is not None and chosen.language_id.text_language is None:
+            unchecked_cpu.append(c_chosen - c_forced)
         kept += chosen.language == lang
         if lang != "en":  # an Estonian or Russian caller on an English-default line, first words
             first = stt.transcribe_choosing(pcm, 16000, "en", params=params_for(False), text_language=check)
@@ -195,6 +199,8 @@ def bench_language_id(model_dir: Path, utterances: int) -> dict[str, Any]:
         "added_ms": {"p50": pct(added, 0.5), "p95": pct(added, 0.95)},
         "added_cpu_ms": {"p50": pct(added_cpu, 0.5), "p95": pct(added_cpu, 0.95)},
         "language_step_ms": {"p50": pct(step, 0.5), "p95": pct(step, 0.95)},
+        "checked_by_transcript": checked,  # unsure detector: a second decode in the other language
+        "added_cpu_ms_unchecked": {"p50": pct(unchecked_cpu, 0.5), "p95": pct(unchecked_cpu, 0.95)},
         "load_average": round(__import__("os").getloadavg()[0], 1),
         "session_language_kept_when_right": round(kept / len(items), 3),
         "first_words_switch_from_en": round(switched / max(1, others), 3),
