@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from appliance.brain.dialogue.policy import YES_NO, Dialogue, TurnOutput
+from appliance.brain.dialogue.streaming import Chunker, ReplyChunk, stream_handle
 from appliance.brain.state import Awaiting, DialogueState, Task
 from appliance.brain.text.render import Part, Renderer, quick_label, word
 from appliance.brain.understanding import safety
@@ -27,7 +28,6 @@ from appliance.brain.understanding.extract import Extraction, extract
 from appliance.brain.understanding.language import LanguageTracker, identifier_for
 from appliance.brain.understanding.proposal import Understanding
 from appliance.core import metrics
-from appliance.brain.dialogue.streaming import Chunker, ReplyChunk, stream_handle
 from appliance.core.clock import Clock, local_today, system_clock
 from appliance.core.config import Config
 from appliance.core.messages import Channel, Event, EventType, Intent, QuickReply, Reply, Utterance
