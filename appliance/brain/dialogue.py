@@ -129,6 +129,27 @@ class Dialogue(ExistingBookingFlows):
             out.say("help")
         return out
 
+    async def keypad(self, state: DialogueState, digit: str) -> TurnOutput:
+        """A keypad digit (voice): 0 asks for staff (a transfer on the phone), 1 for a callback
+        (the ticket points at this session, so staff read the transcript so far; the call ends
+        after it); any other digit repeats the keypad menu."""
+        out = TurnOutput()
+        if digit == "0":
+            await self._transfer(state, out, reason="caller pressed 0")
+        elif digit == "1":
+            phone = state.slots.owner_phone or state.caller_id
+            if phone:
+                await self._request_callback(state, out, phone, "caller pressed 1")
+                out.end = state.task is not Task.CALLBACK
+            else:
+                state.reset_task()
+                state.task = Task.CALLBACK
+                state.awaiting = Awaiting.CALLBACK_PHONE
+                out.say("ask_callback_phone")
+        else:
+            out.say("keypad_menu")
+        return out
+
     def _new_task(self, state: DialogueState, ex: Extraction, intents: set[Intent]) -> Task | None:
         """Does this utterance start a different task than the current one?"""
         pending_yes_no = state.awaiting in YES_NO and ex.yes is not None

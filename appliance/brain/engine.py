@@ -15,7 +15,7 @@ import dataclasses
 import datetime as dt
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +29,7 @@ from appliance.brain.understand import Understanding
 from appliance.core.clock import Clock, local_today, system_clock
 from appliance.core.config import Config
 from appliance.core.messages import Channel, Event, EventType, Intent, QuickReply, Reply, Utterance
+from appliance.core.ports import SlowHook
 from appliance.tools.context import CallbackSink, ToolContext
 from appliance.tools.executor import SlowNotice, ToolExecutor, ToolResult
 
@@ -69,8 +70,6 @@ class Engine:
         self.knowledge = knowledge
         self.clock = clock
         self.on_event = on_event
-        # Voice sets this to say "one moment, I'm checking" when a tool is slow.
-        self.on_slow: Callable[[str, str], Awaitable[None]] | None = None
         rooms = {r.id: dict(r.name) for r in config.resources}
         by_pet: dict[str, str] = {}
         for r in config.resources:
@@ -108,9 +107,11 @@ class Engine:
             if entry[1] == 0:
                 self._locks.pop(session_id, None)
 
-    async def handle(self, utt: Utterance) -> Reply:
+    async def handle(self, utt: Utterance, *, on_slow: SlowHook | None = None) -> Reply:
+        """One turn. ``on_slow`` (voice): called with the session language when a tool is slow,
+        so the call that waits says "one moment"; it is passed per call, never stored here."""
         async with self._session_lock(utt.session_id):
-            return await self._handle(utt)
+            return await self._handle(utt, on_slow)
 
     async def greet(self, session_id: str, channel: Channel, *, caller_id: str | None = None) -> Reply:
         """The first words of a call or chat, in the tenant's default language."""
@@ -142,7 +143,7 @@ class Engine:
             "slots": state.slots.to_public(),
         }
 
-    async def _handle(self, utt: Utterance) -> Reply:
+    async def _handle(self, utt: Utterance, on_slow: SlowHook | None = None) -> Reply:
         started = time.perf_counter()
         channel = Channel(utt.channel)
         state = await self._load(utt.session_id, channel)
@@ -159,11 +160,16 @@ class Engine:
         )
         text, problem = safety.clean(utt.text, self.config.web.max_message_chars)
         out = TurnOutput()
+        if utt.dtmf:  # a keypad digit: no language evidence, no text to understand
+            text, problem = f"[{utt.dtmf}]", "dtmf"
         if problem is None:
             decision = tracker.observe(text, utt.language_hint, utt.language_probability)
             state.language = decision.language
             state.language_state = tracker.to_dict()
-        if problem == "too_long":
+        if problem == "dtmf":
+            dialogue = Dialogue(self.config, self.tool_runner(state, on_slow), self._answer)
+            out = await dialogue.keypad(state, utt.dtmf or "")
+        elif problem == "too_long":
             out.say("input_too_long")
         elif problem == "empty":
             out.say("empty_input")
@@ -175,7 +181,7 @@ class Engine:
         else:
             today = local_today(self.clock, self.config.tenant.tz)
             ex = await self.understanding.understand(text, state, today)
-            dialogue = Dialogue(self.config, self.tool_runner(state), self._answer)
+            dialogue = Dialogue(self.config, self.tool_runner(state, on_slow), self._answer)
             try:
                 out = await dialogue.step(state, ex, text, today)
             except Exception:  # a bug must not lose the conversation: apologise, keep state
@@ -224,7 +230,7 @@ class Engine:
 
             out.say(key, pet_name=state.slots.pet_name or "", options=Choice(tuple(self.config.tenant.pet_types)))
 
-    def tool_runner(self, state: DialogueState) -> Any:
+    def tool_runner(self, state: DialogueState, on_slow: SlowHook | None = None) -> Any:
         async def run(name: str, args: dict[str, Any], *, idempotency_key: str | None = None) -> ToolResult:
             # Built per call: the slots (phone, name) may have changed earlier in this turn.
             ctx = ToolContext(
@@ -242,8 +248,8 @@ class Engine:
                 self._publish(
                     EventType.LOG, state.session_id, {"slow_tool": notice.tool, "elapsed_s": notice.elapsed_s}
                 )
-                if self.on_slow is not None:
-                    await self.on_slow(state.session_id, state.language)
+                if on_slow is not None:
+                    await on_slow(state.language)
 
             return await self.executor.execute(name, args, ctx, idempotency_key=idempotency_key, on_slow=slow)
 

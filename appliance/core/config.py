@@ -243,6 +243,10 @@ class SipConfig(_Model):
     answer_delay_s: float = Field(default=0.5, ge=0)
     rtp_silence_timeout_s: float = Field(default=60.0, gt=0)
     max_call_s: float = Field(default=900.0, gt=0)
+    # the caller says nothing while the appliance waits: re-prompt after this long (0: never),
+    # at most no_input_reprompts times, then end the call (appliance/voice/supervision.py)
+    no_input_reprompt_s: float = Field(default=15.0, ge=0)
+    no_input_reprompts: int = Field(default=2, ge=0)
     record: bool = True
     recording_retention_days: int = Field(default=30, ge=0)
     # > 1: a SIP proxy on host:udp_port spreads calls over this many worker processes (each one

@@ -56,6 +56,14 @@ class SpeakFrame(DataFrame):
 
 
 @dataclass
+class KeypadFrame(DataFrame):
+    """A DTMF digit the caller pressed; the brain processor hands it to the brain as an
+    ``Utterance`` with ``dtmf`` set (menus and transfers are the brain's decisions)."""
+
+    digit: str
+
+
+@dataclass
 class ProtectedSpeechFrame(SystemFrame):
     """Pushed upstream by the TTS processor when a protected reply (read-back) starts."""
 

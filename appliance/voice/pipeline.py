@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from appliance.core.ports import BrainPort
 from appliance.voice.interruption import InterruptionPolicy
-from appliance.voice.ports import BrainPort
 from appliance.voice.recorder import CallRecorder
 from appliance.voice.turns import TurnSegmenter
 
@@ -39,8 +39,8 @@ class VoiceSettings:
     default_language: str = "en"
     sample_rate: int = 16000
     speculative_stt: bool = True  # start STT at SPECULATIVE_END; the brain is never run speculatively
-    # "one moment" when the whole brain call is slow; None: slow_notice_s, or twice that when the
-    # brain has an on_slow hook (then a slow *tool* triggers the notice first, at slow_notice_s)
+    # "one moment" when the whole brain call is slow; None: twice slow_notice_s (a slow *tool*
+    # triggers the notice first, at slow_notice_s, through the per-call hook BrainPort.handle gets)
     brain_notice_s: float | None = None
     short_silence_s: float | None = 0.12
     # a transcript that only ends with a full stop (endpointing.TurnVerdict.STATEMENT) waits one VAD
@@ -138,13 +138,15 @@ def build_voice_pipeline(
     vad: Any | None = None,
     greeting: Any | None = None,
     turn_model: Any | None = None,
+    with_parts: bool = False,
 ) -> Any:
     """Return a pipecat ``Pipeline`` for one call.
 
     ``greeting``: a ``Reply``, or an async function returning one (``lambda: engine.greet(...)``),
     spoken first; None: the caller speaks first (or the transport queues its own SpeakFrame).
     ``turn_model``: the :class:`~appliance.voice.smart_turn.TurnModel` of ``turn_strategy =
-    "smart_turn"``; None there: the process-wide smart-turn model (loaded at the call's start)."""
+    "smart_turn"``; None there: the process-wide smart-turn model (loaded at the call's start).
+    ``with_parts``: return ``(pipeline, VoiceParts)`` so the call runner can flush turns in flight."""
     from pipecat.pipeline.pipeline import Pipeline
 
     from appliance.voice.processors import BrainProcessor, EngineSTTProcessor, EngineTTSProcessor, VoiceInputProcessor
@@ -157,7 +159,16 @@ def build_voice_pipeline(
         from appliance.voice.smart_turn import shared_smart_turn
 
         turn_model = shared_smart_turn()
-    return Pipeline(
+    stt_proc = EngineSTTProcessor(stt=stt, recorder=recorder, speculate=speculate, verdicts=not smart)
+    brain_proc = BrainProcessor(
+        brain=brain,
+        recorder=recorder,
+        default_language=s.default_language,
+        slow_notice_s=s.slow_notice_s,
+        brain_notice_s=s.brain_notice_s,
+        greeting=greeting,
+    )
+    pipeline = Pipeline(
         [
             input_transport,
             VoiceInputProcessor(
@@ -167,19 +178,27 @@ def build_voice_pipeline(
                 vad=vad,
                 turn_model=turn_model if smart else None,
             ),
-            EngineSTTProcessor(stt=stt, recorder=recorder, speculate=speculate, verdicts=not smart),
-            BrainProcessor(
-                brain=brain,
-                recorder=recorder,
-                default_language=s.default_language,
-                slow_notice_s=s.slow_notice_s,
-                brain_notice_s=s.brain_notice_s,
-                greeting=greeting,
-            ),
+            stt_proc,
+            brain_proc,
             EngineTTSProcessor(tts=tts, recorder=recorder),
             output_transport,
         ]
     )
+    return (pipeline, VoiceParts(stt_proc, brain_proc)) if with_parts else pipeline
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceParts:
+    """The processors whose work outlives a frame: what a call flushes before it stops."""
+
+    stt: Any
+    brain: Any
+
+    async def flush(self) -> None:
+        """Wait until every transcription in flight has reached the brain and every brain call
+        has been answered (and so stored)."""
+        await self.stt.drain()
+        await self.brain.drain()
 
 
 def _scripted(stt: Any) -> bool:

@@ -45,8 +45,10 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from appliance.core.errors import ApplianceError
 from appliance.core.messages import Channel, Reply, Utterance
+from appliance.core.ports import BrainPort
 from appliance.voice.endpointing import TurnVerdict, turn_verdict
 from appliance.voice.frames import (
+    KeypadFrame,
     PlaybackControlFrame,
     ProtectedSpeechFrame,
     SpeakFrame,
@@ -55,21 +57,14 @@ from appliance.voice.frames import (
     UtteranceAudioFrame,
 )
 from appliance.voice.interruption import BargeInAction, InterruptionPolicy
-from appliance.voice.ports import BrainPort, slow_notice
 from appliance.voice.recorder import CallRecorder
 from appliance.voice.sentences import SentenceChunker
-from appliance.voice.slow import attach_slow_notice
 from appliance.voice.smart_turn import TurnModel, TurnModelVerdict, turn_model_executor
+from appliance.voice.texts import voice_text
 from appliance.voice.timeline import Mark
 from appliance.voice.turns import TurnEventType, TurnSegmenter
 
 log = logging.getLogger("appliance.voice")
-
-APOLOGIES: dict[str, str] = {
-    "en": "Sorry, something went wrong. Could you say that again?",
-    "et": "Vabandust, midagi läks valesti. Kas saaksite seda korrata?",
-    "ru": "Извините, что-то пошло не так. Повторите, пожалуйста.",
-}
 
 
 def _pipecat_language(code: str | None) -> Any:
@@ -338,8 +333,9 @@ class VoiceInputProcessor(FrameProcessor):
 
 
 class EngineSTTProcessor(FrameProcessor):
-    """Wraps an ``STTEngine`` (sync, called in a worker thread). Speculative runs are reused
-    when the turn ends without more speech, and discarded on TurnResumedFrame."""
+    """Wraps an ``STTEngine`` (its async ``transcribe``; the engine runs the model off the event
+    loop). Speculative runs are reused when the turn ends without more speech, and discarded on
+    TurnResumedFrame. :meth:`_submit` is the one place STT is invoked (with the language hint)."""
 
     def __init__(
         self,
@@ -357,7 +353,6 @@ class EngineSTTProcessor(FrameProcessor):
         self._verdicts = verdicts  # False: a turn model decides (smart_turn), transcripts carry no verdict
         self._rec = recorder
         self._hint = language_hint
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stt")
         self._speculative: dict[int, asyncio.Future[Any]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -380,7 +375,6 @@ class EngineSTTProcessor(FrameProcessor):
         elif isinstance(frame, (EndFrame, CancelFrame)):
             if isinstance(frame, EndFrame) and self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
-            self._executor.shutdown(wait=False)
             await self.push_frame(frame, direction)
         else:
             await self.push_frame(frame, direction)
@@ -389,6 +383,11 @@ class EngineSTTProcessor(FrameProcessor):
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        """Wait for the final transcriptions in flight (the call is ending)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def _answer_speculation(self, frame: UtteranceAudioFrame, fut: asyncio.Future[Any]) -> None:
         """Tell the input processor whether the speculative transcript looks like a finished turn."""
@@ -413,10 +412,6 @@ class EngineSTTProcessor(FrameProcessor):
 
     def _submit(self, frame: UtteranceAudioFrame) -> asyncio.Future[Any]:
         hint = self._rec.language or self._hint
-        loop = asyncio.get_running_loop()
-        blocking = getattr(self._stt, "transcribe_sync", None)
-        if blocking is not None:
-            return loop.run_in_executor(self._executor, blocking, frame.audio, frame.sample_rate, hint)
         return asyncio.ensure_future(self._stt.transcribe(frame.audio, frame.sample_rate, hint))
 
     async def _final(self, frame: UtteranceAudioFrame) -> None:
@@ -456,12 +451,12 @@ class BrainProcessor(FrameProcessor):
     * ``greeting``: a Reply (or an async function returning one, e.g. ``Engine.greet``) spoken
       first, as a turn of kind "greeting"; the clock is held until it is synthesized, so it
       starts at the beginning of the call.
-    * Slow tools: when the brain has an ``on_slow`` hook (``Engine``), the call registers for its
-      session (:mod:`appliance.voice.slow`) and says "one moment" when a tool is slow. A timer on
-      the whole brain call (``brain_notice_s``) covers brains without the hook and a slow LLM.
-      At most one notice per brain call.
-    * Timelines: when the brain has ``record_timeline`` (``Engine``), each turn's timeline is
-      stored with the brain's reply once its playback ended or was interrupted.
+    * Slow tools: each ``BrainPort.handle`` gets this call's ``on_slow`` hook, so "one moment" is
+      said on the call whose tool is slow. A timer on the whole brain call (``brain_notice_s``)
+      covers a slow LLM. At most one notice per brain call.
+    * Timelines: each turn's timeline is stored with the brain's reply (``record_timeline``)
+      once its playback ended or was interrupted.
+    * Keypad: a :class:`KeypadFrame` reaches the brain as an ``Utterance`` with ``dtmf`` set.
     """
 
     def __init__(
@@ -480,8 +475,7 @@ class BrainProcessor(FrameProcessor):
         self._rec = recorder
         self._default_language = default_language
         self._slow_notice_s = slow_notice_s
-        hooked = hasattr(brain, "on_slow")
-        self._brain_notice_s = brain_notice_s if brain_notice_s is not None else slow_notice_s * (2 if hooked else 1)
+        self._brain_notice_s = brain_notice_s if brain_notice_s is not None else slow_notice_s * 2
         self._lock = asyncio.Lock()  # one brain call at a time, in turn order
         self._tasks: set[asyncio.Task[None]] = set()
         self._noticed = False  # a notice was said during the current brain call
@@ -492,10 +486,8 @@ class BrainProcessor(FrameProcessor):
         if greeting is not None:
             self._greeting_turn = recorder.new_turn("greeting")
             recorder.hold_turn(self._greeting_turn)  # the feeder waits: the greeting starts at 0
-        record = getattr(brain, "record_timeline", None)
-        if record is not None and recorder.timeline_sink is None:
-            recorder.timeline_sink = record
-        self._detach = attach_slow_notice(brain, recorder.session_id, self._tool_slow)
+        if recorder.timeline_sink is None:
+            recorder.timeline_sink = brain.record_timeline
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
@@ -505,25 +497,18 @@ class BrainProcessor(FrameProcessor):
                 self._spawn(self._greet())
         elif isinstance(frame, TranscriptionFrame) and direction is FrameDirection.DOWNSTREAM:
             self._spawn(self._handle(frame))
+        elif isinstance(frame, KeypadFrame):
+            self._spawn(self._keypad(frame.digit))
         elif isinstance(frame, EndFrame):
-            if self._tasks:
-                await asyncio.gather(*self._tasks, return_exceptions=True)
-            self._detach_slow()
-            await self.push_frame(frame, direction)
-        elif isinstance(frame, CancelFrame):
-            self._detach_slow()
+            await self.drain()
             await self.push_frame(frame, direction)
         else:
             await self.push_frame(frame, direction)
 
-    async def cleanup(self) -> None:
-        self._detach_slow()
-        await super().cleanup()
-
-    def _detach_slow(self) -> None:
-        if self._detach is not None:
-            self._detach()
-            self._detach = None
+    async def drain(self) -> None:
+        """Wait for the brain calls in flight (their turns are stored when they return)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -558,7 +543,7 @@ class BrainProcessor(FrameProcessor):
                 "wall_s": round(self._rec.clock.wall(), 4),
             }
         )
-        await self.push_frame(SpeakFrame(slow_notice(language), language, turn=None, notice=True))
+        await self.push_frame(SpeakFrame(voice_text("slow_notice", language), language, turn=None, notice=True))
 
     async def _tool_slow(self, language: str) -> None:
         await self._notice(language or self._rec.language or self._default_language, "tool")
@@ -582,9 +567,24 @@ class BrainProcessor(FrameProcessor):
             reply = await self._ask(utterance, turn)
         await self._speak(reply, turn)
 
+    async def _keypad(self, digit: str) -> None:
+        turn = self._rec.new_turn("keypad")
+        self._rec.timelines[turn].text = f"[{digit}]"
+        utterance = Utterance(
+            session_id=self._rec.session_id,
+            channel=Channel.VOICE,
+            text="",
+            language_hint=self._rec.language,
+            received_at=dt.datetime.now(dt.UTC),
+            dtmf=digit,
+        )
+        async with self._lock:
+            reply = await self._ask(utterance, turn)
+        await self._speak(reply, turn)
+
     async def _ask(self, utterance: Utterance, turn: int | None) -> Reply:
         self._noticed, self._asking, self._current_turn = False, True, turn
-        call = asyncio.ensure_future(self._brain.handle(utterance))
+        call = asyncio.ensure_future(self._brain.handle(utterance, on_slow=self._tool_slow))
         try:
             done, _ = await asyncio.wait({call}, timeout=self._brain_notice_s)
             if not done:
@@ -600,7 +600,7 @@ class BrainProcessor(FrameProcessor):
             log.exception("brain crashed on turn %s", turn)
             self._rec.errors.append(f"brain: {type(exc).__name__}")
             language = self._rec.language or self._default_language
-            text = APOLOGIES.get(language, APOLOGIES["en"])
+            text = voice_text("apology_repeat", language)
             return Reply(self._rec.session_id, text, language, speakable=text)
         finally:
             self._asking = False
@@ -648,7 +648,6 @@ class EngineTTSProcessor(FrameProcessor):
         self._tts = tts
         self._rec = recorder
         self._chunk_s = chunk_s
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts")
         self._out_rate = 16000
         self._voice_language: str | None = None
         self._resampler: Any = None
@@ -667,9 +666,6 @@ class EngineTTSProcessor(FrameProcessor):
         elif isinstance(frame, InterruptionFrame):
             self._rec.finish_replied_turns()
             await self.push_frame(frame, direction)
-        elif isinstance(frame, (EndFrame, CancelFrame)):
-            self._executor.shutdown(wait=False)
-            await self.push_frame(frame, direction)
         else:
             await self.push_frame(frame, direction)
 
@@ -686,13 +682,8 @@ class EngineTTSProcessor(FrameProcessor):
             if frame.language != self._voice_language:
                 log.debug("TTS voice language %s -> %s", self._voice_language, frame.language)
                 self._voice_language = frame.language
-            loop = asyncio.get_running_loop()
             try:
-                blocking = getattr(self._tts, "synthesize_sync", None)
-                if blocking is not None:
-                    chunk = await loop.run_in_executor(self._executor, blocking, frame.text, frame.language)
-                else:
-                    chunk = await self._tts.synthesize(frame.text, frame.language)
+                chunk = await self._tts.synthesize(frame.text, frame.language)
                 audio = chunk.pcm16
                 if chunk.sample_rate != self._out_rate:
                     audio = await self._resampler.resample(audio, chunk.sample_rate, self._out_rate)

@@ -69,9 +69,10 @@ class CallRecorder:
     errors: list[str] = field(default_factory=list)
     barge_ins: list[dict[str, Any]] = field(default_factory=list)  # policy decisions (audio time)
     notices: list[dict[str, Any]] = field(default_factory=list)
-    # ``Engine.record_timeline``: set by the BrainProcessor when the brain has one. Each turn is
-    # reported once, when its playback ended or was interrupted (or at the end of the call).
+    # ``BrainPort.record_timeline``, set by the BrainProcessor. Each turn is reported once,
+    # when its playback ended or was interrupted (or at the end of the call).
     timeline_sink: TimelineSink | None = None
+    caller_turns: int = 0  # caller turns started (the call runner counts them as input)
     _next_turn: int = 1
     _reported: set[int] = field(default_factory=set)
     _writes: set[asyncio.Task[None]] = field(default_factory=set)
@@ -84,6 +85,8 @@ class CallRecorder:
     def new_turn(self, kind: str = "caller") -> int:
         n = self._next_turn
         self._next_turn += 1
+        if kind == "caller":
+            self.caller_turns += 1
         self.timelines[n] = TurnTimeline(turn=n, session_id=self.session_id, kind=kind)
         return n
 

@@ -17,6 +17,9 @@ pytest.importorskip("pipecat")
 if shutil.which("espeak-ng") is None:  # pragma: no cover
     pytest.fail("espeak-ng is required: apt-get install -y espeak-ng", pytrace=False)
 
+from appliance.voice.ports import SLOW_NOTICES  # noqa: E402
+from appliance.voice.slow import SlowNoticeRouter  # noqa: E402
+
 from appliance.brain.factory import build_brain  # noqa: E402
 from appliance.channels.file_transport import run_call, write_wav  # noqa: E402
 from appliance.core.clock import fixed_clock  # noqa: E402
@@ -25,8 +28,6 @@ from appliance.core.messages import Channel  # noqa: E402
 from appliance.engines.stt import ScriptedSTT, Transcript  # noqa: E402
 from appliance.engines.tts import AudioChunk, EspeakTTS, MultiVoiceTTS, PiperTTS  # noqa: E402
 from appliance.voice.pipeline import VoiceSettings  # noqa: E402
-from appliance.voice.ports import SLOW_NOTICES  # noqa: E402
-from appliance.voice.slow import SlowNoticeRouter  # noqa: E402
 from tests.support.http_backend_server import serve_in_thread  # noqa: E402
 from tests.support.speech import silence, speech  # noqa: E402
 

@@ -20,11 +20,12 @@ pytest.importorskip("pipecat")
 if shutil.which("espeak-ng") is None:  # pragma: no cover - the test image installs it
     pytest.fail("espeak-ng is required: apt-get install -y espeak-ng", pytrace=False)
 
+from appliance.voice.ports import SLOW_NOTICES  # noqa: E402
+
 from appliance.channels.file_transport import RATE, run_call, write_wav  # noqa: E402
 from appliance.engines.stt import ScriptedSTT, Transcript  # noqa: E402
 from appliance.engines.tts import EspeakTTS  # noqa: E402
 from appliance.voice.pipeline import VoiceSettings  # noqa: E402
-from appliance.voice.ports import SLOW_NOTICES  # noqa: E402
 from appliance.voice.timeline import Mark  # noqa: E402
 from tests.support.speech import silence, speech  # noqa: E402
 

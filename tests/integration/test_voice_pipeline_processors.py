@@ -9,6 +9,7 @@ import pytest
 
 pytest.importorskip("pipecat")
 
+from appliance.voice.ports import SLOW_NOTICES  # noqa: E402
 from pipecat.frames.frames import TranscriptionFrame, TTSAudioRawFrame, TTSStartedFrame, TTSStoppedFrame  # noqa: E402
 from pipecat.tests.utils import SleepFrame, run_test  # noqa: E402
 
@@ -17,7 +18,6 @@ from appliance.core.messages import Channel, Reply, Utterance  # noqa: E402
 from appliance.engines.stt import Transcript  # noqa: E402
 from appliance.engines.tts import AudioChunk  # noqa: E402
 from appliance.voice.frames import SpeakFrame, TurnResumedFrame, UtteranceAudioFrame  # noqa: E402
-from appliance.voice.ports import SLOW_NOTICES  # noqa: E402
 from appliance.voice.processors import BrainProcessor, EngineSTTProcessor, EngineTTSProcessor  # noqa: E402
 from appliance.voice.recorder import CallRecorder  # noqa: E402
 from appliance.voice.timeline import Mark  # noqa: E402

@@ -84,7 +84,7 @@ async def main() -> int:
     def on_event(ev: Event) -> None:
         out("app_event", type=str(ev.type), session_id=ev.session_id, data=ev.data)
 
-    service = SipService(cfg, brain, engines, on_event=on_event)
+    service = SipService(cfg, brain.engine, engines, callbacks=brain.engine.callbacks, on_event=on_event)
     ports = await service.start()
     out("ready", **ports, speech_ok=service.speech_ok)
     seen = 0

@@ -1,11 +1,13 @@
 """``SipService``: the daemon's SIP channel. One :class:`SipEndpoint`, one task per call.
 
-Per call: answer after ``answer_delay_s``; then either the voice pipeline (greeting in the
-tenant's default language, turns through the brain), the degraded DTMF menu (when speech
+Per call: answer after ``answer_delay_s``; then either the voice pipeline (the one call
+runner, :mod:`appliance.channels.sip.voicecall`), the degraded DTMF menu (when speech
 recognition is unavailable), or, for an overflow call above ``max_calls``, a short busy
-notice and a callback ticket. DTMF 0 transfers to staff with REFER at any time; a failed
-transfer takes a callback. Calls end on BYE/CANCEL, the brain's end of conversation,
-``max_call_s`` and ``rtp_silence_timeout_s``. Models are shared; per-call state is not.
+notice and a callback ticket. Digits go to the brain, which decides: 0 transfers to staff
+(REFER), 1 takes a callback; a failed transfer takes a callback. Calls end on BYE/CANCEL, the
+brain's end of conversation, ``max_call_s``, ``rtp_silence_timeout_s`` and unanswered
+re-prompts. Every sentence comes from the brain's templates. Models are shared; per-call
+state is not.
 """
 
 from __future__ import annotations
@@ -20,11 +22,13 @@ from typing import Any
 
 from appliance.channels.sip.call import RATE, CallEventType, CallHandle
 from appliance.channels.sip.endpoint import SipEndpoint
-from appliance.channels.sip.prompts import prompt
 from appliance.channels.sip.recording import CallRecording, purge_recordings
 from appliance.core.config import Config
 from appliance.core.errors import ApplianceError, EngineUnavailable
-from appliance.core.messages import Channel, Event, EventType
+from appliance.core.messages import Channel, Event, EventType, Reply, Utterance
+from appliance.core.ports import BrainPort
+from appliance.tools.context import CallbackSink
+from appliance.voice.texts import voice_text, voice_texts
 
 log = logging.getLogger("appliance.sip")
 
@@ -54,9 +58,10 @@ class SipService:
     def __init__(
         self,
         config: Config,
-        brain: Any,
+        brain: BrainPort,
         engines: SipEngines,
         *,
+        callbacks: CallbackSink,
         on_event: Any | None = None,
         recordings_dir: Path | None = None,
         log_level: int = 1,
@@ -64,7 +69,8 @@ class SipService:
     ) -> None:
         self.config = config
         self.sip = config.sip
-        self.engine = getattr(brain, "engine", brain)
+        self.brain = brain
+        self.callbacks = callbacks
         self.engines = engines
         self.on_event = on_event
         self.recordings_dir = recordings_dir or (config.data_path / "recordings")
@@ -288,11 +294,7 @@ class SipService:
         return f"sip:{ext}@{handle.source}"
 
     async def _callback(self, handle: CallHandle, sid: str, rec: dict[str, Any], reason: str, language: str) -> None:
-        callbacks = getattr(self.engine, "callbacks", None)
-        if callbacks is None:
-            log.error("SIP: no callback sink; caller %s not recorded", handle.caller_id)
-            return
-        ticket = await callbacks.create(
+        ticket = await self.callbacks.create(
             phone=handle.caller_id,
             name=None,
             reason=reason,
@@ -301,14 +303,14 @@ class SipService:
             channel=str(Channel.VOICE),
             details={"source": handle.source, "sip_call_id": handle.sip_call_id},
         )
-        rec["callback_ticket"] = getattr(ticket, "id", None)
+        rec["callback_ticket"] = ticket.id
         self._emit(EventType.CALLBACK_REQUESTED, {"phone": handle.caller_id, "reason": reason}, sid)
 
-    async def _transfer(
+    async def transfer(
         self, handle: CallHandle, sid: str, rec: dict[str, Any], language: str, ext: str | None = None
     ) -> bool:
+        """Blind transfer (REFER) after the brain said so; a failed one takes a callback."""
         uri = self._staff_uri(handle, ext)
-        await self._say(handle, prompt("transferring", language), language)
         self._emit(EventType.TRANSFER, {"to": uri}, sid)
         ok = await handle.transfer(uri)
         rec["transfer"] = {"to": uri, "ok": ok}
@@ -318,7 +320,7 @@ class SipService:
         log.warning("SIP: transfer of %s to %s failed; taking a callback", sid, uri)
         if handle.active:
             await self._callback(handle, sid, rec, "transfer_failed", language)
-            await self._say(handle, prompt("transfer_failed", language), language)
+            await self._say(handle, voice_text("transfer_failed", language), language)
         rec["outcome"] = "transfer_failed_callback"
         return False
 
@@ -327,40 +329,53 @@ class SipService:
     async def _overflow_call(self, handle: CallHandle, sid: str, rec: dict[str, Any], recording: Any) -> None:
         language = self.config.tenant.default_language
         await self._callback(handle, sid, rec, "all_lines_busy", language)
-        await self._record_while(recording, handle, self._say(handle, prompt("busy", language), language))
+        await self._record_while(recording, handle, self._say(handle, voice_text("lines_busy", language), language))
         rec["outcome"] = "busy_callback"
 
     async def _menu_call(self, handle: CallHandle, sid: str, rec: dict[str, Any], recording: Any) -> None:
-        """Degraded mode: a DTMF menu in each of the tenant's languages."""
+        """Degraded mode: a DTMF menu in each of the tenant's languages; the digit goes to the
+        brain, which decides (0: transfer to staff, 1: callback ticket)."""
         self._emit(EventType.DEGRADED, {"mode": "dtmf_menu"}, sid)
 
         async def run() -> None:
             languages = list(dict.fromkeys([self.config.tenant.default_language, *self.config.tenant.languages]))
+            menu = ("voice_unavailable", "keypad_menu")
+            lang = languages[0]
             for _attempt in range(2):
                 digit = None
                 for lang in languages:
-                    digit = await self._say(handle, prompt("menu", lang), lang, stop_on_dtmf=True)
+                    digit = await self._say(handle, voice_texts(menu, lang), lang, stop_on_dtmf=True)
                     if digit or not handle.active:
                         break
                 if digit is None and handle.active:
                     digit = await self._wait_digit(handle, 6.0)
+                    lang = languages[0]
                 if not handle.active:
                     break
-                if digit is not None:
-                    rec["dtmf"].append(digit)
-                if digit == "0":
-                    await self._transfer(handle, sid, rec, languages[0])
+                if digit is None:
+                    continue
+                rec["dtmf"].append(digit)
+                reply = await self.keypad(handle, sid, digit, lang)
+                if reply.transfer_to:
+                    await self._say(handle, reply.speakable or reply.text, reply.language)
+                    await self.transfer(handle, sid, rec, reply.language, reply.transfer_to)
                     return
-                if digit == "1":
-                    break
-            lang = languages[0]
-            if handle.active or handle.caller_id:
+                if reply.end_of_conversation:  # the brain took a callback ticket
+                    rec["outcome"] = "menu_callback"
+                    self._emit(EventType.CALLBACK_REQUESTED, {"phone": handle.caller_id, "reason": "keypad"}, sid)
+                    await self._say(handle, reply.speakable or reply.text, reply.language)
+                    return
+            if handle.caller_id:  # no (usable) digit: staff call back anyway
                 await self._callback(handle, sid, rec, "callback_requested_degraded", lang)
                 rec["outcome"] = "menu_callback"
                 if handle.active:
-                    await self._say(handle, prompt("callback", lang), lang)
+                    await self._say(handle, voice_text("callback_goodbye", lang), lang)
 
         await self._record_while(recording, handle, run())
+
+    async def keypad(self, handle: CallHandle, sid: str, digit: str, language: str) -> Reply:
+        utterance = Utterance(sid, Channel.VOICE, "", language_hint=language, caller_id=handle.caller_id, dtmf=digit)
+        return await self.brain.handle(utterance)
 
     async def _wait_digit(self, handle: CallHandle, timeout_s: float) -> str | None:
         deadline = time.monotonic() + timeout_s
