@@ -135,11 +135,11 @@ class Dialogue(ExistingBookingFlows):
         after it); any other digit repeats the keypad menu."""
         out = TurnOutput()
         if digit == "0":
-            await self._transfer(state, out, reason="caller pressed 0")
+            await self._transfer(state, out, reason="transfer_requested_keypad")
         elif digit == "1":
             phone = state.slots.owner_phone or state.caller_id
             if phone:
-                await self._request_callback(state, out, phone, "caller pressed 1")
+                await self._request_callback(state, out, phone, "callback_requested_keypad")
                 out.end = state.task is not Task.CALLBACK
             else:
                 state.reset_task()
