@@ -140,6 +140,7 @@ def main() -> int:
     )
     ap.add_argument("--quiet-s", type=float, default=1.2)
     ap.add_argument("--hangup-after-turns", action="store_true")
+    ap.add_argument("--hangup-during-reply", action="store_true", help="hang up as the last turn's reply plays")
     ap.add_argument("--record", default="")
     ap.add_argument("--dtmf", action="append", default=[], help="DIGITS@SECONDS after answer")
     ap.add_argument("--dtmf-method", choices=["rfc4733", "info"], default="rfc4733")
@@ -255,6 +256,11 @@ def _drive_turns(call: Caller, turns: list[str], args: argparse.Namespace, state
     if lis is None or call.media is None or now < state["busy_until"]:
         return
     spoke = lis.voice_frames > state["voice_mark"] + 10
+    if args.hangup_during_reply and spoke and state["next"] >= len(turns) and state.get("hung") is None:
+        state["hung"] = True  # ~0.2 s into the reply to the last turn
+        emit("hangup", during_reply=True)
+        call.hangup(pj.CallOpParam(True))
+        return
     if not spoke or now - lis.last_voice < args.quiet_s:
         return
     i = state["next"]
