@@ -67,7 +67,8 @@ def test_simultaneous_hang_ups_never_take_a_worker_down(tmp_path: Path) -> None:
                 cwd=tmp_path, capture_output=True, text=True, timeout=90,
             )  # fmt: skip
             assert sipp.returncode == 0, sipp.stdout[-3000:] + sipp.stderr[-2000:]
-            app.wait_stats(lambda s: s["active_lines"] == 0 and s["records"] >= CALLS * (round_ + 1), 30)
+            want = CALLS * (round_ + 1)
+            app.wait_stats(lambda s, want=want: s["active_lines"] == 0 and s["records"] >= want, 30)
     finally:
         summary = app.stop()
     records = app.all("call_ended")
