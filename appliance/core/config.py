@@ -266,6 +266,11 @@ class VoiceConfig(_Model):
     # end_of_turn_silence_s), "smart_turn" (pipecat's bundled smart-turn model judges the audio)
     turn_strategy: Literal["silence", "fixed", "smart_turn"] = "silence"
     backchannel_max_s: float = Field(default=0.3, ge=0)
+    # supervised engines (appliance/engines/supervised.py): a speech-to-text or TTS call that takes
+    # longer fails, the caller hears the apology + keypad menu recorded at start, the engine restarts
+    stt_timeout_s: float = Field(default=1.5, gt=0)
+    tts_timeout_s: float = Field(default=1.5, gt=0)
+    brain_timeout_s: float = Field(default=12.0, gt=0)  # then the apology + keypad menu too
 
 
 class LoggingConfig(_Model):

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from appliance.core.messages import Channel, Event, EventType, Reply
 from appliance.core.ports import BrainPort
+from appliance.voice.degraded import ApologyBank, shared_apologies
 from appliance.voice.frames import KeypadFrame, SpeakFrame
 from appliance.voice.pipeline import VoiceSettings, build_voice_pipeline
 from appliance.voice.recorder import CallRecorder, CallResult
@@ -102,7 +103,11 @@ class CallSpec:
     sample_rate: int = 16000
     poll_s: float = 0.05
     flush_timeout_s: float = 8.0  # how long in-flight turns may take to be stored after a hang-up
+    # DEGRADED events (an engine failed mid-call) and, with end_event, CALL_ENDED go here
     on_event: Callable[[Event], Any] | None = None
+    end_event: bool = True
+    # degraded mode: the apology + keypad menu, recorded at start (prepared here when missing)
+    apologies: ApologyBank | None = None
 
 
 class CallRunner:
@@ -116,7 +121,7 @@ class CallRunner:
         self.end_reason: EndReason | None = None
         self.ended_by: str = ""
         self._caller_turns_seen = 0
-        self._replies_seen = 0
+        self._degraded_seen = 0
 
     async def _greeting(self) -> Reply:
         spec = self.spec
@@ -137,6 +142,10 @@ class CallRunner:
 
         spec, rec = self.spec, self.recorder
         greeting = self._greeting if (spec.greet or spec.greeting is not None) else None
+        if spec.apologies is None:
+            spec.apologies = shared_apologies(spec.sample_rate)
+        if spec.settings.default_language not in spec.apologies.audio:
+            await spec.apologies.prepare([spec.settings.default_language])
         pipeline, parts = build_voice_pipeline(
             input_transport=media.input_transport,
             output_transport=media.output_transport,
@@ -149,6 +158,7 @@ class CallRunner:
             greeting=greeting,
             turn_model=spec.turn_model,
             with_parts=True,
+            apologies=spec.apologies,
         )
         worker = PipelineWorker(
             pipeline,
@@ -196,6 +206,11 @@ class CallRunner:
             sup.caller_turn(now)
         if rec.end_of_conversation or rec.transfer_to:
             sup.reply(now, end_of_conversation=rec.end_of_conversation, transfer_to=rec.transfer_to)
+        if len(rec.degraded) > self._degraded_seen:  # staff learn once per failed engine and call
+            for component in dict.fromkeys(rec.degraded[self._degraded_seen :]):
+                if component not in rec.degraded[: self._degraded_seen]:
+                    await self._publish(EventType.DEGRADED, {"component": component, "mid_call": True})
+            self._degraded_seen = len(rec.degraded)
         idle = rec.clock.idle and not rec.bot_speaking and not rec.user_in_turn and media.output_idle()
         actions += sup.tick(now, idle=idle, last_caller_audio_s=media.last_caller_audio())
         return actions
@@ -252,14 +267,15 @@ class CallRunner:
                 log.debug("pipeline stop", exc_info=True)
                 run_task.cancel()
         await rec.finish()  # log the turns not logged yet; store every timeline
-        if spec.on_event is not None:
-            try:
-                out = spec.on_event(
-                    Event(
-                        EventType.CALL_ENDED, {"ended_by": self.ended_by, "turns": len(rec.timelines)}, spec.session_id
-                    )
-                )
-                if asyncio.iscoroutine(out):
-                    await out
-            except Exception:  # noqa: BLE001
-                log.exception("call %s: end event sink failed", spec.session_id)
+        if spec.end_event:
+            await self._publish(EventType.CALL_ENDED, {"ended_by": self.ended_by, "turns": len(rec.timelines)})
+
+    async def _publish(self, kind: EventType, data: dict[str, Any]) -> None:
+        if self.spec.on_event is None:
+            return
+        try:
+            out = self.spec.on_event(Event(kind, data, self.spec.session_id))
+            if asyncio.iscoroutine(out):
+                await out
+        except Exception:  # noqa: BLE001
+            log.exception("call %s: event sink failed", self.spec.session_id)

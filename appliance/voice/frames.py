@@ -53,6 +53,7 @@ class SpeakFrame(DataFrame):
     first: bool = True
     last: bool = True
     notice: bool = False  # a "one moment" filler, not part of the reply
+    apology: bool = False  # degraded mode: play the apology recorded at start (no TTS needed)
 
 
 @dataclass

@@ -51,6 +51,7 @@ class VoiceSettings:
     # (pipecat's smart-turn model on the audio at speculative_after_s; "complete" ends the turn
     # after short_silence_s, "incomplete" waits end_silence_s)
     turn_strategy: str = "silence"
+    brain_timeout_s: float = 12.0  # no reply by then: the apology + keypad menu (degraded mode)
 
     def __post_init__(self) -> None:
         if self.turn_strategy not in TURN_STRATEGIES:
@@ -72,6 +73,7 @@ class VoiceSettings:
             "pause_after_s": min(0.1, voice.backchannel_max_s),
             "slow_notice_s": tools.slow_notice_s,
             "default_language": tenant.default_language,
+            "brain_timeout_s": voice.brain_timeout_s,
         }
         if strategy == "fixed" or (strategy == "silence" and short is None):
             return cls.fixed(end, **common)
@@ -139,6 +141,7 @@ def build_voice_pipeline(
     greeting: Any | None = None,
     turn_model: Any | None = None,
     with_parts: bool = False,
+    apologies: Any | None = None,
 ) -> Any:
     """Return a pipecat ``Pipeline`` for one call.
 
@@ -146,7 +149,8 @@ def build_voice_pipeline(
     spoken first; None: the caller speaks first (or the transport queues its own SpeakFrame).
     ``turn_model``: the :class:`~appliance.voice.smart_turn.TurnModel` of ``turn_strategy =
     "smart_turn"``; None there: the process-wide smart-turn model (loaded at the call's start).
-    ``with_parts``: return ``(pipeline, VoiceParts)`` so the call runner can flush turns in flight."""
+    ``with_parts``: return ``(pipeline, VoiceParts)`` so the call runner can flush turns in flight.
+    ``apologies``: the :class:`~appliance.voice.degraded.ApologyBank` of degraded mode."""
     from pipecat.pipeline.pipeline import Pipeline
 
     from appliance.voice.processors import BrainProcessor, EngineSTTProcessor, EngineTTSProcessor, VoiceInputProcessor
@@ -167,6 +171,7 @@ def build_voice_pipeline(
         slow_notice_s=s.slow_notice_s,
         brain_notice_s=s.brain_notice_s,
         greeting=greeting,
+        brain_timeout_s=s.brain_timeout_s,
     )
     pipeline = Pipeline(
         [
@@ -180,7 +185,7 @@ def build_voice_pipeline(
             ),
             stt_proc,
             brain_proc,
-            EngineTTSProcessor(tts=tts, recorder=recorder),
+            EngineTTSProcessor(tts=tts, recorder=recorder, apologies=apologies),
             output_transport,
         ]
     )
@@ -203,5 +208,6 @@ class VoiceParts:
 
 def _scripted(stt: Any) -> bool:
     from appliance.engines.stt import ScriptedSTT
+    from appliance.engines.supervised import SupervisedSTT
 
-    return isinstance(stt, ScriptedSTT)
+    return isinstance(stt.inner if isinstance(stt, SupervisedSTT) else stt, ScriptedSTT)

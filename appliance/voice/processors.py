@@ -46,6 +46,7 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from appliance.core.errors import ApplianceError
 from appliance.core.messages import Channel, Reply, Utterance
 from appliance.core.ports import BrainPort
+from appliance.voice.degraded import ApologyBank, apology_text
 from appliance.voice.endpointing import TurnVerdict, turn_verdict
 from appliance.voice.frames import (
     KeypadFrame,
@@ -423,6 +424,7 @@ class EngineSTTProcessor(FrameProcessor):
             log.error("STT failed on turn %s: %s", frame.turn, exc)
             self._rec.errors.append(f"stt: {exc}")
             self._rec.drop_turn(frame.turn, backchannel=False)
+            await self.push_frame(apology_frame(self._rec, "stt", self._hint))
             return
         self._rec.mark(frame.turn, Mark.STT_DONE)
         tl = self._rec.timelines.get(frame.turn)
@@ -443,6 +445,13 @@ class EngineSTTProcessor(FrameProcessor):
             {"turn": frame.turn, "language": transcript.language, "language_probability": transcript.probability}
         )
         await self.push_frame(out)
+
+
+def apology_frame(rec: CallRecorder, component: str, default_language: str | None) -> SpeakFrame:
+    """Degraded mode: the apology and the keypad menu, in the session language."""
+    rec.degraded.append(component)
+    language = rec.language or default_language or "en"
+    return SpeakFrame(apology_text(language), language, turn=None, notice=True, apology=True)
 
 
 class BrainProcessor(FrameProcessor):
@@ -468,10 +477,12 @@ class BrainProcessor(FrameProcessor):
         slow_notice_s: float = 1.0,
         brain_notice_s: float | None = None,
         greeting: Reply | Callable[[], Awaitable[Reply]] | None = None,
+        brain_timeout_s: float = 12.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self._brain = brain
+        self._brain_timeout_s = brain_timeout_s
         self._rec = recorder
         self._default_language = default_language
         self._slow_notice_s = slow_notice_s
@@ -590,6 +601,14 @@ class BrainProcessor(FrameProcessor):
             if not done:
                 language = self._rec.language or utterance.language_hint or self._default_language
                 await self._notice(language, "timer")
+            left = max(0.0, self._brain_timeout_s - self._brain_notice_s)
+            done, _ = await asyncio.wait({call}, timeout=left)
+            if not done:  # a hung brain (or LLM): keep the call, offer the keypad menu
+                log.error("brain gave no answer on turn %s within %.0f s", turn, self._brain_timeout_s)
+                self._rec.errors.append("brain: timeout")
+                frame = apology_frame(self._rec, "brain", self._default_language)
+                call.add_done_callback(lambda f: f.cancelled() or f.exception())
+                return Reply(self._rec.session_id, frame.text, frame.language, speakable=frame.text)
             return await call
         except ApplianceError as exc:
             log.error("brain failed on turn %s: %s", turn, exc)
@@ -643,9 +662,19 @@ class EngineTTSProcessor(FrameProcessor):
     transport's output rate. The language travels with each sentence, so a ``MultiVoiceTTS``
     switches voice exactly where the reply language changes."""
 
-    def __init__(self, *, tts: Any, recorder: CallRecorder, chunk_s: float = 0.04, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        tts: Any,
+        recorder: CallRecorder,
+        chunk_s: float = 0.04,
+        apologies: ApologyBank | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self._tts = tts
+        self._apologies = apologies or ApologyBank()
+        self._apologised = False  # the apology already replaced a failed sentence of this reply
         self._rec = recorder
         self._chunk_s = chunk_s
         self._out_rate = 16000
@@ -669,10 +698,38 @@ class EngineTTSProcessor(FrameProcessor):
         else:
             await self.push_frame(frame, direction)
 
+    async def _audio(self, frame: SpeakFrame) -> bytes:
+        """The sentence's audio; the recorded apology when it is one, or when the TTS fails (once
+        per reply: the caller hears the apology and the keypad menu instead of silence)."""
+        if frame.apology and (recorded := self._recorded(frame.language)) is not None:
+            return recorded
+        try:
+            chunk = await self._tts.synthesize(frame.text, frame.language)
+            audio: bytes = chunk.pcm16
+            if chunk.sample_rate != self._out_rate:
+                audio = await self._resampler.resample(audio, chunk.sample_rate, self._out_rate)
+            return audio
+        except Exception as exc:  # noqa: BLE001 - a failed sentence must not leave the caller in silence
+            log.error("TTS failed for %r: %s", frame.text, exc)
+            self._rec.errors.append(f"tts: {exc}")
+            if self._apologised:
+                return b""
+            self._apologised = True
+            if not frame.apology:
+                self._rec.degraded.append("tts")
+            return self._recorded(frame.language) or b""
+
+    def _recorded(self, language: str) -> bytes | None:
+        found = self._apologies.get(language)
+        if found is None or self._apologies.rate != self._out_rate:
+            return None
+        return found[1]
+
     async def _speak(self, frame: SpeakFrame) -> None:
         try:
             if frame.first:
                 self._audio_pushed = False
+                self._apologised = False
                 self._rec.reply_queued(frame.turn)
                 if frame.turn is not None:
                     self._rec.speaking_turn = frame.turn
@@ -682,15 +739,7 @@ class EngineTTSProcessor(FrameProcessor):
             if frame.language != self._voice_language:
                 log.debug("TTS voice language %s -> %s", self._voice_language, frame.language)
                 self._voice_language = frame.language
-            try:
-                chunk = await self._tts.synthesize(frame.text, frame.language)
-                audio = chunk.pcm16
-                if chunk.sample_rate != self._out_rate:
-                    audio = await self._resampler.resample(audio, chunk.sample_rate, self._out_rate)
-            except Exception as exc:  # noqa: BLE001 - a failed sentence is skipped, the call goes on
-                log.error("TTS failed for %r: %s", frame.text, exc)
-                self._rec.errors.append(f"tts: {exc}")
-                audio = b""
+            audio = await self._audio(frame)
             step = int(self._out_rate * self._chunk_s) * 2
             for i in range(0, len(audio), step):
                 out = TTSAudioRawFrame(audio[i : i + step], self._out_rate, 1, context_id=f"turn-{frame.turn}")

@@ -28,6 +28,7 @@ class CallResult:
     errors: tuple[str, ...] = ()
     barge_ins: tuple[dict[str, Any], ...] = ()
     notices: tuple[dict[str, Any], ...] = ()  # "one moment" fillers: {"source": "tool"|"timer", ...}
+    degraded: tuple[str, ...] = ()  # engines that failed mid-call (the caller got the apology + menu)
 
     @property
     def caller_turns(self) -> tuple[TurnTimeline, ...]:
@@ -46,6 +47,7 @@ class CallResult:
             "errors": list(self.errors),
             "barge_ins": list(self.barge_ins),
             "notices": list(self.notices),
+            "degraded": list(self.degraded),
         }
 
 
@@ -69,6 +71,8 @@ class CallRecorder:
     errors: list[str] = field(default_factory=list)
     barge_ins: list[dict[str, Any]] = field(default_factory=list)  # policy decisions (audio time)
     notices: list[dict[str, Any]] = field(default_factory=list)
+    # engines that failed during the call ("stt", "tts", "brain"), in order: degraded mode
+    degraded: list[str] = field(default_factory=list)
     # ``BrainPort.record_timeline``, set by the BrainProcessor. Each turn is reported once,
     # when its playback ended or was interrupted (or at the end of the call).
     timeline_sink: TimelineSink | None = None
@@ -224,4 +228,5 @@ class CallRecorder:
             errors=tuple(self.errors),
             barge_ins=tuple(self.barge_ins),
             notices=tuple(self.notices),
+            degraded=tuple(self.degraded),
         )

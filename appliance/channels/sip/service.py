@@ -27,7 +27,9 @@ from appliance.core.config import Config
 from appliance.core.errors import ApplianceError, EngineUnavailable
 from appliance.core.messages import Channel, Event, EventType, Reply, Utterance
 from appliance.core.ports import BrainPort
+from appliance.engines.supervised import SupervisedSTT, SupervisedTTS
 from appliance.tools.context import CallbackSink
+from appliance.voice.degraded import shared_apologies
 from appliance.voice.texts import voice_text, voice_texts
 
 log = logging.getLogger("appliance.sip")
@@ -70,6 +72,14 @@ class SipService:
         self.config = config
         self.sip = config.sip
         self.brain = brain
+        # prompts outside the pipeline (menus, notices) use the engine as it is; calls use it
+        # supervised (engines/supervised.py): a timeout or a crash costs one sentence, not the call
+        self._prompt_tts = engines.tts
+        if engines.stt is not None and not isinstance(engines.stt, SupervisedSTT):
+            engines.stt = SupervisedSTT(engines.stt, timeout_s=config.voice.stt_timeout_s)
+        if engines.tts is not None and not isinstance(engines.tts, SupervisedTTS):
+            engines.tts = SupervisedTTS(engines.tts, timeout_s=config.voice.tts_timeout_s)
+        self.apologies = shared_apologies()
         self.callbacks = callbacks
         self.engines = engines
         self.on_event = on_event
@@ -85,6 +95,8 @@ class SipService:
 
     async def start(self) -> dict[str, int]:
         self.speech_ok = await self._check_speech()
+        tenant = self.config.tenant
+        await self.apologies.prepare([tenant.default_language, *tenant.languages])
         await asyncio.to_thread(self._warm_up)
         self.ports = await self.endpoint.start()
         if self.sip.record:
@@ -241,11 +253,11 @@ class SipService:
     async def _synth(self, text: str, language: str) -> bytes:
         from appliance.engines.base import float32_to_pcm16, pcm16_to_float32, resample
 
-        tts = self.engines.tts
+        tts = self._prompt_tts
         if tts is None:
             from appliance.engines.tts import EspeakTTS
 
-            tts = self.engines.tts = EspeakTTS()
+            tts = self._prompt_tts = EspeakTTS()
         chunk = await tts.synthesize(text, language)
         if chunk.sample_rate == RATE:
             return chunk.pcm16

@@ -108,6 +108,9 @@ async def run_voice_call(
             notices=("recording_notice",) if cfg.sip.record else (),
             vad=svc.engines.vad() if callable(svc.engines.vad) else None,
             sample_rate=RATE,
+            apologies=svc.apologies,
+            on_event=svc.on_event,
+            end_event=False,  # the service publishes CALL_ENDED for every kind of call
         )
     )
     media = SipMedia(handle, runner.recorder, rec, recording)
