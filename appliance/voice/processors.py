@@ -447,6 +447,9 @@ class EngineSTTProcessor(FrameProcessor):
         await self.push_frame(out)
 
 
+BRAIN_NOTICE_MAX_S = 1.4
+
+
 def apology_frame(rec: CallRecorder, component: str, default_language: str | None) -> SpeakFrame:
     """Degraded mode: the apology and the keypad menu, in the session language."""
     rec.degraded.append(component)
@@ -486,7 +489,11 @@ class BrainProcessor(FrameProcessor):
         self._rec = recorder
         self._default_language = default_language
         self._slow_notice_s = slow_notice_s
-        self._brain_notice_s = brain_notice_s if brain_notice_s is not None else slow_notice_s * 2
+        # the whole-brain timer: twice the tool notice (a slow tool speaks first), but never later
+        # than BRAIN_NOTICE_MAX_S: dead air after the caller's turn stays under 2 s (RELIABILITY.md)
+        if brain_notice_s is None:
+            brain_notice_s = min(slow_notice_s * 2, BRAIN_NOTICE_MAX_S)
+        self._brain_notice_s = brain_notice_s
         self._lock = asyncio.Lock()  # one brain call at a time, in turn order
         self._tasks: set[asyncio.Task[None]] = set()
         self._noticed = False  # a notice was said during the current brain call

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.http_backend_server import serve_in_thread
 from tests.support.sip_harness import Appliance, caller, speech_wav
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -18,10 +19,12 @@ MAX_DEAD_AIR_S = 2.0
 TURNS = ["I need a room for my dog Rex from the 10th to the 15th", "Mari Tamm"]
 
 
-def _call(tmp_path: Path, digit: str, *faults: str) -> tuple[list[dict], dict, dict, list]:
+def _call(
+    tmp_path: Path, digit: str, *faults: str, turns: list[str] = TURNS
+) -> tuple[list[dict], dict, dict, list]:
     script = tmp_path / "script.json"
-    script.write_text(json.dumps(TURNS))
-    wavs = [speech_wav(t, tmp_path / f"turn{i}.wav") for i, t in enumerate(TURNS)]
+    script.write_text(json.dumps(turns))
+    wavs = [speech_wav(t, tmp_path / f"turn{i}.wav") for i, t in enumerate(turns)]
     app = Appliance(tmp_path, "--script", str(script), "--record", "0", *faults)
     try:
         call = caller(app.uri, "--from-user", "+37251234567", "--turns", ",".join(map(str, wavs)),
@@ -62,3 +65,28 @@ def test_keypad_0_after_a_failure_transfers_with_refer(tmp_path: Path) -> None:
     gaps, record, _summary, degraded = _call(tmp_path, "0", "--stt-fail-at", "1")
     assert max(g["s"] for g in gaps) <= MAX_DEAD_AIR_S, gaps
     assert degraded and record["transfer"]["ok"] is True and record["outcome"] == "transferred", record
+
+
+def test_a_hanging_brain_says_one_moment_then_apologises_and_the_keypad_works(tmp_path: Path) -> None:
+    gaps, record, summary, degraded = _call(tmp_path, "1", "--brain-hang-at", "1", "--brain-timeout", "4")
+    assert max(g["s"] for g in gaps) <= MAX_DEAD_AIR_S, gaps  # "one moment" first, then the apology
+    assert [d["data"]["component"] for d in degraded] == ["brain"], degraded
+    assert [t[2] for t in summary["tickets"]] == ["callback_requested_keypad"], summary
+
+
+@pytest.mark.parametrize("fault", ["500", "timeout"])
+def test_booking_backend_failure_keeps_the_callback_path(tmp_path: Path, fault: str) -> None:
+    with serve_in_thread() as srv:
+        for name in ("availability", "quote"):
+            knob = srv.knob(name)
+            if fault == "500":
+                knob.fail_500 = 1000
+            else:
+                knob.delay_s = 20.0
+        gaps, record, summary, degraded = _call(
+            tmp_path, "", "--backend", srv.base_url, "--tool-timeout", "1.5", turns=[*TURNS, "yes"]
+        )
+    assert max(g["s"] for g in gaps) <= MAX_DEAD_AIR_S, gaps  # "one moment, I'm checking" within 2 s
+    assert degraded == []  # the speech engines are fine: no keypad menu, the brain's fallback
+    assert len(summary["tickets"]) == 1, summary  # the executor's fallback: a callback ticket
+    assert [t["user"] for t in record["transcript"]] == [*TURNS, "yes"]

@@ -64,6 +64,7 @@ async def main() -> int:
     ap.add_argument("--brain-hang-at", default="")
     ap.add_argument("--brain-timeout", type=float, default=12.0)
     ap.add_argument("--backend", default="", help="URL of an HTTP booking backend (token 'test-token')")
+    ap.add_argument("--tool-timeout", type=float, default=2.0)
     args = ap.parse_args()
 
     sip: dict[str, Any] = {
@@ -83,7 +84,8 @@ async def main() -> int:
         sip["accounts"] = [{"id": acc_id, "registrar": registrar, "username": user, "password": password}]
     tools: dict[str, Any] = {}
     if args.backend:
-        tools = {"tools": {"backend": "http", "http_url": args.backend, "http_token": "test-token"}}
+        tools = {"tools": {"backend": "http", "http_url": args.backend, "http_token": "test-token",
+                           "timeout_s": args.tool_timeout, "max_retries": 1}}  # fmt: skip
     cfg = load_config(
         environ={}, use_system=False,
         overrides={"store": {"data_dir": args.data}, "llm": {"mode": "off"}, "sip": sip,
