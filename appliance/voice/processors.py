@@ -355,6 +355,7 @@ class EngineSTTProcessor(FrameProcessor):
         self._rec = recorder
         self._hint = language_hint
         self._speculative: dict[int, asyncio.Future[Any]] = {}
+        self._stt_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
@@ -413,7 +414,13 @@ class EngineSTTProcessor(FrameProcessor):
 
     def _submit(self, frame: UtteranceAudioFrame) -> asyncio.Future[Any]:
         hint = self._rec.language or self._hint
-        return asyncio.ensure_future(self._stt.transcribe(frame.audio, frame.sample_rate, hint))
+        return asyncio.ensure_future(self._transcribe(frame.audio, frame.sample_rate, hint))
+
+    async def _transcribe(self, audio: bytes, sample_rate: int, hint: str | None) -> Any:
+        """One transcription per call at a time (as with a one-thread executor): a speculative
+        run discarded before it started never costs CPU."""
+        async with self._stt_lock:
+            return await self._stt.transcribe(audio, sample_rate, hint)
 
     async def _final(self, frame: UtteranceAudioFrame) -> None:
         spec = self._speculative.pop(frame.turn, None)
@@ -447,7 +454,7 @@ class EngineSTTProcessor(FrameProcessor):
         await self.push_frame(out)
 
 
-BRAIN_NOTICE_MAX_S = 1.4
+BRAIN_NOTICE_MAX_S = 1.4  # real-time calls: "one moment" by then at the latest (docs/RELIABILITY.md)
 
 
 def apology_frame(rec: CallRecorder, component: str, default_language: str | None) -> SpeakFrame:
@@ -489,11 +496,9 @@ class BrainProcessor(FrameProcessor):
         self._rec = recorder
         self._default_language = default_language
         self._slow_notice_s = slow_notice_s
-        # the whole-brain timer: twice the tool notice (a slow tool speaks first), but never later
-        # than BRAIN_NOTICE_MAX_S: dead air after the caller's turn stays under 2 s (RELIABILITY.md)
-        if brain_notice_s is None:
-            brain_notice_s = min(slow_notice_s * 2, BRAIN_NOTICE_MAX_S)
-        self._brain_notice_s = brain_notice_s
+        # the whole-brain timer: twice the tool notice (a slow tool speaks first); real-time calls
+        # pass BRAIN_NOTICE_MAX_S so dead air after the caller's turn stays under 2 s
+        self._brain_notice_s = brain_notice_s if brain_notice_s is not None else slow_notice_s * 2
         self._lock = asyncio.Lock()  # one brain call at a time, in turn order
         self._tasks: set[asyncio.Task[None]] = set()
         self._noticed = False  # a notice was said during the current brain call

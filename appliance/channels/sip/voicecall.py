@@ -6,6 +6,7 @@ brain), supervision, flushing and storing are the runner's."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -89,15 +90,17 @@ async def run_voice_call(
     svc: SipService, handle: CallHandle, sid: str, rec: dict[str, Any], recording: CallRecording | None
 ) -> CallResult:
     from appliance.voice.pipeline import VoiceSettings
+    from appliance.voice.processors import BRAIN_NOTICE_MAX_S
 
     cfg = svc.config
+    settings = VoiceSettings.from_config(cfg)
     runner = CallRunner(
         CallSpec(
             session_id=sid,
             brain=svc.brain,
             stt=svc.engines.stt,
             tts=svc.engines.tts,
-            settings=VoiceSettings.from_config(cfg),
+            settings=dataclasses.replace(settings, brain_notice_s=min(settings.slow_notice_s * 2, BRAIN_NOTICE_MAX_S)),
             supervision=SupervisionParams(
                 max_call_s=cfg.sip.max_call_s,
                 caller_silence_s=cfg.sip.rtp_silence_timeout_s,
