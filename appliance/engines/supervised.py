@@ -7,8 +7,9 @@ timeout; a failure (an exception, or no answer within ``timeout_s``) raises
 path can apologise and offer the keypad menu while the call goes on. The engine is then
 restarted in the background (``load()`` again);
 calls made while it restarts fail fast instead of queueing behind a hung thread. A hung
-thread itself cannot be killed from Python: it is abandoned (the default executor has spare
-threads) and counted in :attr:`Health.abandoned`.
+thread itself cannot be killed from Python: the supervisor runs the engine in a small thread
+pool of its own, and a restart replaces that pool, abandoning the hung thread (counted in
+:attr:`Health.abandoned`) without starving anything else of threads.
 
 Process isolation (an engine that can crash the interpreter or hold the GIL in a worker
 process) exists for the LLM (``engines/llm.py``); for STT and TTS it is future work
@@ -21,6 +22,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -57,6 +59,10 @@ class Supervisor:
         self.restart_backoff_s = restart_backoff_s
         self.health = Health()
         self._restart: asyncio.Task[None] | None = None
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=2, thread_name_prefix=self.name.replace("-", ""))
 
     async def call(self, fn: Callable[..., T], *args: Any, timeout_s: float | None = None) -> T:
         h = self.health
@@ -64,7 +70,7 @@ class Supervisor:
         if h.restarting:
             raise EngineError(f"{self.name} is restarting", code="engine_restarting", retryable=True)
         limit = self.timeout_s if timeout_s is None else timeout_s
-        work = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+        work = asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
         try:
             return await asyncio.wait_for(asyncio.shield(work), limit)
         except TimeoutError:
@@ -87,6 +93,8 @@ class Supervisor:
         log.error("%s failed (%s); restarting it in the background", self.name, why)
         if self._restart is None or self._restart.done():
             h.restarting = True
+            old, self._pool = self._pool, self._new_pool()  # a hung thread stays behind in the old one
+            old.shutdown(wait=False, cancel_futures=True)
             self._restart = asyncio.get_running_loop().create_task(self._restart_engine())
 
     async def _restart_engine(self) -> None:
@@ -94,7 +102,8 @@ class Supervisor:
         started = time.monotonic()
         try:
             await asyncio.sleep(self.restart_backoff_s)
-            await asyncio.wait_for(asyncio.to_thread(self.engine.load), max(30.0, self.timeout_s * 10))
+            loop = asyncio.get_running_loop()
+            await asyncio.wait_for(loop.run_in_executor(self._pool, self.engine.load), max(30.0, self.timeout_s * 10))
             h.restarts += 1
             h.events.append(f"restarted in {time.monotonic() - started:.1f} s")
             log.info("%s restarted", self.name)
