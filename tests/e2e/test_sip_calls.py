@@ -27,7 +27,7 @@ def _turns(db: Path, session_id: str) -> list[tuple[str, str, dict[str, float], 
     return [(r[0], r[1], json.loads(r[2] or "{}"), r[3]) for r in rows]
 
 
-def test_a_hang_up_during_a_reply_stores_every_turn_and_timeline(tmp_path: Path) -> None:
+def test_a_hang_up_during_a_reply_stores_every_turn_and_timeline_and_takes_a_ticket(tmp_path: Path) -> None:
     script = tmp_path / "script.json"
     script.write_text(json.dumps(TURNS))
     wavs = [speech_wav(t, tmp_path / f"turn{i}.wav") for i, t in enumerate(TURNS)]
@@ -40,8 +40,11 @@ def test_a_hang_up_during_a_reply_stores_every_turn_and_timeline(tmp_path: Path)
         call.wait_event("done", 30)
         record = app.wait_event("call_ended", 30)
     finally:
-        app.stop()
+        summary = app.stop()
     assert record["outcome"] == "caller_hung_up", record
+    # the booking was not finished: staff get a callback ticket pointing at the stored session
+    assert [t[1:3] for t in summary["tickets"]] == [["+37251234567", "call_dropped_unfinished"]], summary
+    assert summary["tickets"][0][4] == record["session_id"]
     assert [t["user"] for t in record["transcript"]] == TURNS
     rows = _turns(tmp_path / "appliance.db", record["session_id"])
     users = [text for role, text, _, _ in rows if role == "user"]

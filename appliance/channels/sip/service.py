@@ -35,6 +35,10 @@ from appliance.voice.texts import voice_text, voice_texts
 log = logging.getLogger("appliance.sip")
 
 
+# how a voice call can end with the caller gone in the middle of a conversation
+DROPPED = frozenset({"caller_hung_up", "rtp_silence", "no_input", "max_duration"})
+
+
 @dataclass
 class SipEngines:
     """The shared speech engines. ``stt``/``tts`` None (or failing to load) means degraded."""
@@ -414,8 +418,22 @@ class SipService:
         from appliance.channels.sip.voicecall import run_voice_call
 
         try:
-            await run_voice_call(self, handle, sid, rec, recording)
+            result = await run_voice_call(self, handle, sid, rec, recording)
         except EngineUnavailable as exc:
             log.error("SIP: speech unavailable mid-call (%s): falling back to the DTMF menu", exc)
             rec["mode"] = "menu"
             await self._menu_call(handle, sid, rec, recording)
+            return
+        if result.ended_by in DROPPED and not rec["callback_ticket"]:
+            await self._ticket_if_unfinished(handle, sid, rec)
+
+    async def _ticket_if_unfinished(self, handle: CallHandle, sid: str, rec: dict[str, Any]) -> None:
+        """The line dropped (or went silent) in the middle of something, e.g. a booking: the
+        turns and slots are stored already; staff get a callback ticket to finish it."""
+        try:
+            snap = await self.brain.snapshot(sid)
+        except Exception:  # noqa: BLE001 - no snapshot, no ticket; the turns are stored anyway
+            log.exception("SIP: no snapshot of %s", sid)
+            return
+        if snap.get("awaiting") and any(v for v in (snap.get("slots") or {}).values()) and handle.caller_id:
+            await self._callback(handle, sid, rec, "call_dropped_unfinished", str(snap.get("language") or ""))
