@@ -65,9 +65,9 @@ class VoiceSettings:
             return cls()
         voice, tools, tenant = config.voice, config.tools, config.tenant
         end = voice.end_of_turn_silence_s
-        short = getattr(voice, "end_of_turn_short_silence_s", 0.0)
+        short = voice.end_of_turn_short_silence_s
         short = min(short, end) if short > 0 else None
-        strategy = getattr(voice, "turn_strategy", "silence")
+        strategy = voice.turn_strategy
         common: dict[str, Any] = {
             "min_barge_in_s": voice.backchannel_max_s,
             "pause_after_s": min(0.1, voice.backchannel_max_s),
