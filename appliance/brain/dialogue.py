@@ -30,6 +30,7 @@ YES_NO = {
     Awaiting.CHANGE_CONFIRMATION,
     Awaiting.CALLER_ID,
     Awaiting.CALLBACK_OFFER,
+    Awaiting.RESUME_OFFER,
 }
 _ISO_RANGE = re.compile(r"(\d{4}-\d{2}-\d{2})\s*(?:/|–|-{1,2}|\.\.)\s*(\d{4}-\d{2}-\d{2})")
 
@@ -92,6 +93,15 @@ class Dialogue(ExistingBookingFlows):
             state.ended = True
             out.end = True
             return out
+        if state.awaiting is Awaiting.RESUME_OFFER:  # a caller back after a dropped call
+            state.awaiting = None
+            if ex.yes is not None and not has_slots:
+                if ex.yes:
+                    await self._next(state, out, today)
+                else:
+                    state.reset_task()
+                    out.say("resume_declined")
+                return out
         starting_other = self._new_task(state, ex, intents)
         if starting_other is not None:
             state.reset_task()

@@ -122,9 +122,38 @@ class Engine:
             state.greeted = True
             out = TurnOutput()
             out.say("greeting")
+            if state.caller_id and channel is Channel.VOICE and not state.turns:
+                await self._offer_resume(state, out)
             reply = self._reply(state, out, Part("greeting"))
             turn_id = await self._save(state, None, reply, channel)
             return dataclasses.replace(reply, turn_id=turn_id)
+
+    async def _offer_resume(self, state: DialogueState, out: TurnOutput) -> None:
+        """The same caller ID called within ``voice.resume_window_s`` and left a booking
+        unfinished: take its task and slots over and offer to continue, in its language."""
+        window = self.config.voice.resume_window_s
+        if window <= 0 or state.caller_id is None:
+            return
+        since = self.clock() - dt.timedelta(seconds=window)
+        prev = await self.sessions.latest_for_caller(
+            state.caller_id, channel=state.channel, since=since, exclude=state.session_id
+        )
+        try:
+            old = DialogueState.from_dict(prev.state) if prev is not None and prev.state else None
+        except (KeyError, TypeError, ValueError):
+            old = None
+        if old is None or old.task is not Task.BOOK or old.ended or not any(old.slots.to_public().values()):
+            return
+        state.task, state.slots, state.room = old.task, old.slots, old.room
+        state.language, state.language_state = old.language, old.language_state
+        state.awaiting = Awaiting.RESUME_OFFER
+        out.parts.clear()  # "Hello, this is ..." without "How can I help you?"
+        out.say("greeting_short")
+        s = old.slots
+        if s.pet_name and s.start_date and s.end_date:
+            out.say("resume_offer", pet_name=s.pet_name, start=s.start_date, end=s.end_date)
+        else:
+            out.say("resume_offer_short")
 
     async def record_timeline(self, turn_id: int, stages: dict[str, float], *, total_ms: float | None = None) -> None:
         """Voice: attach a turn's timeline (speech start ... playback end) to its stored reply."""
@@ -291,6 +320,7 @@ class Engine:
             Awaiting.CHANGE_CONFIRMATION,
             Awaiting.CALLER_ID,
             Awaiting.CALLBACK_OFFER,
+            Awaiting.RESUME_OFFER,
         ):
             return [
                 QuickReply(quick_label(lang, "yes"), quick_label(lang, "yes")),

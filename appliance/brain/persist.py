@@ -7,6 +7,7 @@ costs one commit on the store's writer thread.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -94,6 +95,11 @@ class ConversationStore:
             return int(result.inserted_primary_key[0])  # type: ignore[attr-defined]
 
         return await self.db.awrite(w)
+
+    async def latest_for_caller(
+        self, caller_id: str, *, channel: str, since: dt.datetime, exclude: str | None = None
+    ) -> SessionRecord | None:
+        return await self._sessions.latest_for_caller(caller_id, channel=channel, since=since, exclude=exclude)
 
     async def update_timeline(self, turn_id: int, stages: dict[str, float], *, total_ms: float | None = None) -> None:
         await self._turns.update_timeline(turn_id, stages, total_ms=total_ms)

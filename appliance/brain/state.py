@@ -41,6 +41,7 @@ class Awaiting(enum.StrEnum):
     CHANGE_CONFIRMATION = "change_confirmation"
     CALLBACK_PHONE = "callback_phone"
     CALLBACK_OFFER = "callback_offer"  # yes/no: shall a colleague call you back?
+    RESUME_OFFER = "resume_offer"  # yes/no: continue the booking of a call that dropped?
 
 
 @dataclass

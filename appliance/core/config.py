@@ -271,6 +271,9 @@ class VoiceConfig(_Model):
     stt_timeout_s: float = Field(default=1.5, gt=0)
     tts_timeout_s: float = Field(default=1.5, gt=0)
     brain_timeout_s: float = Field(default=12.0, gt=0)  # then the apology + keypad menu too
+    # the same caller ID calling back within this long after leaving a booking unfinished is
+    # offered to continue it (brain/engine.py, Engine.greet); 0 switches it off
+    resume_window_s: float = Field(default=1800.0, ge=0)
 
 
 class LoggingConfig(_Model):

@@ -203,6 +203,28 @@ class SessionRepository:
 
         return await self.db.awrite(w)
 
+    async def latest_for_caller(
+        self, caller_id: str, *, channel: str, since: dt.datetime, exclude: str | None = None
+    ) -> SessionRecord | None:
+        """The caller's most recent session on ``channel`` touched since ``since`` (voice:
+        resume a dropped call by caller ID). The caller ID lives in the state JSON."""
+
+        def r(s: Session) -> SessionRecord | None:
+            q = (
+                select(ConversationSession)
+                .where(ConversationSession.tenant_id == self.tenant_id)
+                .where(ConversationSession.channel == channel)
+                .where(col(ConversationSession.updated_at) >= to_db_time(since))
+                .where(func.json_extract(ConversationSession.state, "$.caller_id") == caller_id)
+                .where(ConversationSession.id != (exclude or ""))
+                .order_by(col(ConversationSession.updated_at).desc())
+                .limit(1)
+            )
+            row = s.exec(q).first()
+            return None if row is None else _session_record(row)
+
+        return await self.db.aread(r)
+
     async def end(self, session_id: str) -> SessionRecord:
         """Mark the session ended (idempotent: the first end time is kept)."""
         now = self.clock()

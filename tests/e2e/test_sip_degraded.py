@@ -19,9 +19,7 @@ MAX_DEAD_AIR_S = 2.0
 TURNS = ["I need a room for my dog Rex from the 10th to the 15th", "Mari Tamm"]
 
 
-def _call(
-    tmp_path: Path, digit: str, *faults: str, turns: list[str] = TURNS
-) -> tuple[list[dict], dict, dict, list]:
+def _call(tmp_path: Path, digit: str, *faults: str, turns: list[str] = TURNS) -> tuple[list[dict], dict, dict, list]:
     script = tmp_path / "script.json"
     script.write_text(json.dumps(turns))
     wavs = [speech_wav(t, tmp_path / f"turn{i}.wav") for i, t in enumerate(turns)]
