@@ -128,7 +128,13 @@ class Daemon:
 
         stt, tts = await load_speech_engines(self.cfg)
         try:
-            self.sip = SipService(self.cfg, self.brain, SipEngines(stt=stt, tts=tts), on_event=self.bus.publish)
+            self.sip = SipService(
+                self.cfg,
+                self.brain,
+                SipEngines(stt=stt, tts=tts),
+                callbacks=self.brain.callbacks,
+                on_event=self.bus.publish,
+            )
             ports = await self.sip.start()
             log.info("SIP on %s udp:%s tcp:%s", self.cfg.sip.host, ports.get("udp"), ports.get("tcp"))
         except ApplianceError as exc:

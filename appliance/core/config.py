@@ -257,6 +257,10 @@ class SipConfig(_Model):
     answer_delay_s: float = Field(default=0.5, ge=0)
     rtp_silence_timeout_s: float = Field(default=60.0, gt=0)
     max_call_s: float = Field(default=900.0, gt=0)
+    # the caller says nothing while the appliance waits: re-prompt after this long (0: never),
+    # at most no_input_reprompts times, then end the call (appliance/voice/supervision.py)
+    no_input_reprompt_s: float = Field(default=15.0, ge=0)
+    no_input_reprompts: int = Field(default=2, ge=0)
     record: bool = True
     recording_retention_days: int = Field(default=30, ge=0)
     # > 1: a SIP proxy on host:udp_port spreads calls over this many worker processes (each one
@@ -279,6 +283,14 @@ class VoiceConfig(_Model):
     # end_of_turn_silence_s), "smart_turn" (pipecat's bundled smart-turn model judges the audio)
     turn_strategy: Literal["silence", "fixed", "smart_turn"] = "silence"
     backchannel_max_s: float = Field(default=0.3, ge=0)
+    # supervised engines (appliance/engines/supervised.py): a speech-to-text or TTS call that takes
+    # longer fails, the caller hears the apology + keypad menu recorded at start, the engine restarts
+    stt_timeout_s: float = Field(default=1.5, gt=0)
+    tts_timeout_s: float = Field(default=1.5, gt=0)
+    brain_timeout_s: float = Field(default=12.0, gt=0)  # then the apology + keypad menu too
+    # the same caller ID calling back within this long after leaving a booking unfinished is
+    # offered to continue it (brain/engine.py, Engine.greet); 0 switches it off
+    resume_window_s: float = Field(default=1800.0, ge=0)
 
 
 class MetricsConfig(_Model):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -85,6 +86,21 @@ class STTEngine(ABC):
             text_language,
             lambda language: self.transcribe_sync(pcm16, sample_rate, language),
         )
+
+    async def transcribe_choosing_async(
+        self,
+        pcm16: bytes,
+        sample_rate: int,
+        session_language: str,
+        *,
+        params: LangIdParams = DECIDED,
+        text_language: TextLanguage | None = None,
+    ) -> Transcript:
+        """:meth:`transcribe_choosing` off the event loop."""
+        work = functools.partial(
+            self.transcribe_choosing, pcm16, sample_rate, session_language, params=params, text_language=text_language
+        )
+        return await asyncio.to_thread(work)
 
     def _choose(
         self,

@@ -35,6 +35,7 @@ YES_NO = {
     Awaiting.CALLER_ID,
     Awaiting.CALLBACK_OFFER,
     Awaiting.YEAR_CONFIRMATION,
+    Awaiting.RESUME_OFFER,
 }
 _ISO_RANGE = re.compile(r"(\d{4}-\d{2}-\d{2})\s*(?:/|–|-{1,2}|\.\.)\s*(\d{4}-\d{2}-\d{2})")
 
@@ -93,6 +94,15 @@ class Dialogue(Clarifications, ExistingBookingFlows):
             state.ended = True
             out.end = True
             return out
+        if state.awaiting is Awaiting.RESUME_OFFER:  # a caller back after a dropped call
+            state.awaiting = None
+            if ex.yes is not None and not has_slots:
+                if ex.yes:
+                    await self._next(state, out, today)
+                else:
+                    state.reset_task()
+                    out.say("resume_declined")
+                return out
         starting_other = self._new_task(state, ex, intents)
         if starting_other is not None:
             state.reset_task()
@@ -128,6 +138,27 @@ class Dialogue(Clarifications, ExistingBookingFlows):
             state.misunderstood += 1
             out.say("not_understood")
             out.say("help")
+        return out
+
+    async def keypad(self, state: DialogueState, digit: str) -> TurnOutput:
+        """A keypad digit (voice): 0 asks for staff (a transfer on the phone), 1 for a callback
+        (the ticket points at this session, so staff read the transcript so far; the call ends
+        after it); any other digit repeats the keypad menu."""
+        out = TurnOutput()
+        if digit == "0":
+            await self._transfer(state, out, reason="transfer_requested_keypad")
+        elif digit == "1":
+            phone = state.slots.owner_phone or state.caller_id
+            if phone:
+                await self._request_callback(state, out, phone, "callback_requested_keypad")
+                out.end = state.task is not Task.CALLBACK
+            else:
+                state.reset_task()
+                state.task = Task.CALLBACK
+                state.awaiting = Awaiting.CALLBACK_PHONE
+                out.say("ask_callback_phone")
+        else:
+            out.say("keypad_menu")
         return out
 
     def _new_task(self, state: DialogueState, ex: Extraction, intents: set[Intent]) -> Task | None:

@@ -116,6 +116,7 @@ class SipEndpoint:
         self._active: set[int] = set()  # accepted, non-overflow calls
         self._overflow: set[int] = set()
         self._reap: list[Any] = []
+        self.media_ports: Any = None  # pjobjects.MediaPortPool, once the endpoint thread runs
         self._accounts: list[Any] = []
         self._backoff: dict[str, float] = {}
         self.ep: Any = None
@@ -160,6 +161,7 @@ class SipEndpoint:
 
     def _main(self, pjobjects: Any, ready: concurrent.futures.Future[dict[str, int]]) -> None:
         self._pjo = pjobjects
+        self.media_ports = pjobjects.MediaPortPool()  # created on this thread; see pjobjects.py
         try:
             ports = self._init()
         except BaseException as exc:  # noqa: BLE001 - report start failures to the awaiting side
@@ -310,11 +312,14 @@ class SipEndpoint:
                 pass
         self._accounts.clear()
         for call in list(self._calls.values()) + self._reap:
+            call._disconnect_media()
             if call.handle is not None:
                 call.handle._pj = None
             call.handle = None
         self._calls.clear()
         self._reap.clear()
+        if self.media_ports is not None:
+            self.media_ports.close()
         import gc
 
         gc.collect()

@@ -53,7 +53,8 @@ async def serve(config_file: Path, index: int, scripted_stt: str | None = None) 
         _out("app_event", **to_dict(ev))
 
     brain = await build_brain(cfg, on_event=on_event)
-    service = SipService(cfg, brain, await _engines(cfg, scripted_stt), on_event=on_event, behind_proxy=True)
+    engines = await _engines(cfg, scripted_stt)
+    service = SipService(cfg, brain, engines, callbacks=brain.callbacks, on_event=on_event, behind_proxy=True)
     try:
         ports = await service.start()
     except ApplianceError as exc:
