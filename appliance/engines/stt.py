@@ -46,7 +46,8 @@ TextLanguage = Callable[[str], tuple[str | None, float, int]]
 
 
 class STTEngine(ABC):
-    capabilities: STTCapabilities
+    # engines set their own; the default: batch, any language the model knows, 16 kHz
+    capabilities: STTCapabilities = STTCapabilities(streaming=False, languages=(), sample_rate=WHISPER_RATE)
 
     @abstractmethod
     def transcribe_sync(

@@ -62,7 +62,7 @@ from appliance.voice.langid import text_language, transcribe_utterance
 from appliance.voice.recorder import CallRecorder
 from appliance.voice.smart_turn import TurnModel, TurnModelVerdict, turn_model_executor
 from appliance.voice.speaking import chunks_of, pieces, reply_chunks
-from appliance.voice.texts import voice_text
+from appliance.voice.texts import error_text, voice_text
 from appliance.voice.timeline import Mark
 from appliance.voice.turns import TurnEventType, TurnSegmenter
 
@@ -655,7 +655,7 @@ class BrainProcessor(FrameProcessor):
             log.error("brain failed on turn %s: %s", turn, exc)
             self._rec.errors.append(f"brain: {exc.code}")
             language = self._rec.language or self._default_language
-            text = voice_text("apology_repeat", language)
+            text = error_text(language, exc.code)  # by code, in the caller's language
             failed = Reply(self._rec.session_id, text, language, speakable=text)
         except Exception as exc:  # noqa: BLE001 - keep the call alive, apologise
             log.exception("brain crashed on turn %s", turn)

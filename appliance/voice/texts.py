@@ -4,7 +4,7 @@ system for web, SMS and voice."""
 
 from __future__ import annotations
 
-from appliance.brain.text.render import template
+from appliance.brain.text.render import error_text, template
 
 
 def voice_text(key: str, language: str | None) -> str:
@@ -14,3 +14,5 @@ def voice_text(key: str, language: str | None) -> str:
 
 def voice_texts(keys: tuple[str, ...] | list[str], language: str | None) -> str:
     return " ".join(voice_text(k, language) for k in keys)
+
+__all__ = ["error_text", "voice_text", "voice_texts"]

@@ -20,7 +20,7 @@ from appliance.engines.tts import AudioChunk, TTSEngine  # noqa: E402
 from appliance.voice.frames import SpeakFrame, TurnResumedFrame, UtteranceAudioFrame  # noqa: E402
 from appliance.voice.processors import BrainProcessor, EngineSTTProcessor, EngineTTSProcessor  # noqa: E402
 from appliance.voice.recorder import CallRecorder  # noqa: E402
-from appliance.voice.texts import voice_text  # noqa: E402
+from appliance.voice.texts import error_text, voice_text  # noqa: E402
 from appliance.voice.timeline import Mark  # noqa: E402
 from tests.support.brains import FakeBrainBase  # noqa: E402
 
@@ -117,7 +117,8 @@ async def test_brain_processor_speaks_the_error_message():
         frames_to_send=[transcription("book", turn, "en")],
         expected_down_frames=[SpeakFrame, SpeakFrame],
     )
-    assert down[0].text == BackendUnavailable.user_message and (down[1].text, down[1].last) == ("", True)
+    # said by its code from the templates, in the caller's language; then the reply's end frame
+    assert down[0].text == error_text("en", "backend_unavailable") and (down[1].text, down[1].last) == ("", True)
     assert rec.errors == ["brain: backend_unavailable"]
 
 
