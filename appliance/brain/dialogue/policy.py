@@ -171,9 +171,14 @@ class Dialogue(Clarifications, ExistingBookingFlows):
             if ask_date:
                 out.say("ask_start_date", pet_name=s.pet_name or "")
                 return
+        ex, weekday_question = dates.weekday_question(ex)
         ex, year_question = dates.hold_questionable(state, ex, today)
 
         changed = self._apply_slots(state, ex, today, out)
+        if weekday_question is not None:
+            out.parts.append(weekday_question)
+            state.awaiting = Awaiting.START_DATE if state.slots.start_date is None else Awaiting.END_DATE
+            return
         if year_question is not None:
             out.parts.append(year_question)
             state.awaiting = Awaiting.YEAR_CONFIRMATION

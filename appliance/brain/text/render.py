@@ -77,6 +77,13 @@ class DateWithYear:
 
 
 @dataclass(frozen=True, slots=True)
+class DayMonth:
+    """A date without its weekday ("5 December"), e.g. to say which weekday it really is."""
+
+    date: dt.date
+
+
+@dataclass(frozen=True, slots=True)
 class BookingList:
     """Several bookings to tell apart: number, pet and first day of each ([forms] booking_item)."""
 
@@ -155,6 +162,11 @@ class Renderer:
     def fact(self, value: Any, lang: str, voice: bool, role: str | None = None) -> str:
         if isinstance(value, dt.date) and role in ("start", "end"):
             return vb.date_in_range(value, lang, role, voice=voice, year=self._other_year(value))
+        if isinstance(value, DayMonth):
+            year = self._other_year(value.date)
+            if voice:
+                return vb.speak_date(value.date, lang, weekday=False, year=year)
+            return vb.format_date(value.date, lang, weekday=False, year=year)
         if isinstance(value, dt.date | DateWithYear):
             day = value.date if isinstance(value, DateWithYear) else value
             year = isinstance(value, DateWithYear) or self._other_year(day)

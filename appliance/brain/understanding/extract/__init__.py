@@ -47,6 +47,7 @@ class Extraction:
     booking_id: str | None = None  # 6-digit booking number (first digit 1-9)
     correction: bool = False  # "actually", "no, it's a cat", "tegelikult", "нет, это кошка", "не ..., а ..."
     year_given: bool = False  # a date named its year; without it a far date is a guess worth checking
+    weekday_conflict: tuple[dt.date, int] | None = None  # (the date, the weekday said with it: 0 = Monday)
     spans: dict[str, str] = field(default_factory=dict)  # slot -> the text it came from
 
 
@@ -189,5 +190,6 @@ def extract(
         booking_id=nums.booking_id,
         correction=correction,
         year_given=year_given,
+        weekday_conflict=d.weekday_conflict,
         spans=spans,
     )
