@@ -27,7 +27,7 @@ _RULES: list[tuple[Intent, int, re.Pattern[str]]] = [
     (
         Intent.CANCEL_BOOKING,
         3,
-        _rx(r"cancel\w*|call\s+off|tühista\w*|tühistamine|отмени\w*|отменить|отмена|аннулир\w*"),
+        _rx(r"cancel\w*|call\s+off|tühista\w*|tühistamine|отмен\w*|аннулир\w*"),
     ),
     (
         Intent.CHANGE_BOOKING,
@@ -156,7 +156,7 @@ def intents(norm: str) -> tuple[Intent, ...]:
             scores[intent] = scores.get(intent, 0) + weight * hits
     if "?" in norm:
         scores[Intent.QUESTION] = scores.get(Intent.QUESTION, 0) + 1
-    if _HOW.search(norm) and not _BOOKING_NUMBER.search(norm) and any(i in scores for i in _SPECIFIC):
+    if _HOW.search(norm) and not _BOOKING_NUMBER.search(norm):
         for i in _SPECIFIC:
             scores.pop(i, None)
         scores[Intent.QUESTION] = scores.get(Intent.QUESTION, 0) + 3
