@@ -36,6 +36,13 @@ class Nights:
 
 
 @dataclass(frozen=True, slots=True)
+class Days:
+    """A number of days, the noun agreeing with it ("21 день", "30 дней")."""
+
+    n: int
+
+
+@dataclass(frozen=True, slots=True)
 class Digits:
     """A booking number or phone number: read digit by digit on voice."""
 
@@ -180,6 +187,8 @@ class Renderer:
                 if voice
                 else vb.format_money(value.minor, value.currency, lang)
             )
+        if isinstance(value, Days):
+            return vb.format_days(value.n, lang, spoken=voice)
         if isinstance(value, Nights):
             text = vb.format_nights(value.n, lang)
             return vb.speakable(text, lang) if voice else text
