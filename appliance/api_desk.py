@@ -182,11 +182,11 @@ async def _tool(request: web.Request, name: str, args: dict[str, Any]) -> dict[s
     if res.status is OutcomeStatus.FALLBACK:
         raise ApiError(ErrorCode.UNAVAILABLE, "the booking backend is not answering", details)
     if res.error_code == "not_found":
-        raise ApiError(ErrorCode.NOT_FOUND, res.user_message or "not found", details)
+        raise ApiError(ErrorCode.NOT_FOUND, "not found", details)
     if res.error_code in ("no_availability", "conflict"):
-        raise ApiError(ErrorCode.CONFLICT, res.user_message or str(res.error_code), details)
+        raise ApiError(ErrorCode.CONFLICT, str(res.error_code), details)
     code = ErrorCode.BAD_REQUEST if res.status is OutcomeStatus.NEEDS_CLARIFICATION else ErrorCode.INTERNAL
-    raise ApiError(code, res.user_message or str(res.error_code), details)
+    raise ApiError(code, str(res.error_code), details)
 
 
 def _plain(req: Any) -> dict[str, Any]:

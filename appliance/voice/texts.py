@@ -15,4 +15,5 @@ def voice_text(key: str, language: str | None) -> str:
 def voice_texts(keys: tuple[str, ...] | list[str], language: str | None) -> str:
     return " ".join(voice_text(k, language) for k in keys)
 
+
 __all__ = ["error_text", "voice_text", "voice_texts"]

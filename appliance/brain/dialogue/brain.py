@@ -24,7 +24,7 @@ from appliance.brain.dialogue.policy import YES_NO, Dialogue, TurnOutput
 from appliance.brain.dialogue.streaming import stream_handle
 from appliance.brain.state import Awaiting, DialogueState, Task
 from appliance.brain.text.render import Part, Renderer, quick_label, word
-from appliance.brain.understanding import safety
+from appliance.brain.understanding import markup, safety
 from appliance.brain.understanding.extract import Extraction, extract
 from appliance.brain.understanding.language import LanguageTracker, identifier_for
 from appliance.brain.understanding.proposal import Understanding
@@ -224,11 +224,14 @@ class Brain:
             identifier=self.identifier,
         )
         text, problem = safety.clean(utt.text, self.config.web.max_message_chars)
+        said = markup.plain(text) if problem is None else text  # pasted markup and code are not the message
+        if problem is None and not said:
+            problem = "empty"
         out = TurnOutput()
         if utt.dtmf:  # a keypad digit: no language evidence, no text to understand
             text, problem = f"[{utt.dtmf}]", "dtmf"
         if problem is None:
-            decision = tracker.observe(text, utt.language_hint, utt.language_probability)
+            decision = tracker.observe(said, utt.language_hint, utt.language_probability)
             if decision.language != state.language:
                 metrics.LANGUAGE_SWITCHES.labels(state.language, decision.language).inc()
             state.language = decision.language
@@ -241,7 +244,7 @@ class Brain:
         elif problem == "empty":
             out.say("empty_input")
             self._reask(state, out)
-        elif safety.is_injection(text):
+        elif safety.is_injection(said):
             log.warning("session %s: prompt-injection attempt refused", utt.session_id)
             out.say("injection")
             self._reask(state, out)
@@ -250,7 +253,7 @@ class Brain:
             ex = await self.understanding.understand(text, state, today)
             dialogue = Dialogue(self.config, self.tool_runner(state, on_slow), self._answer)
             try:
-                out = await dialogue.step(state, ex, text, today)
+                out = await dialogue.step(state, ex, said, today)
             except Exception:  # a bug must not lose the conversation: apologise, keep state
                 log.exception("session %s: dialogue step failed", utt.session_id)
                 out = TurnOutput()

@@ -22,7 +22,7 @@ from appliance.brain.dialogue import dates
 from appliance.brain.dialogue.clarify import Clarifications
 from appliance.brain.dialogue.flows import ExistingBookingFlows, idempotency_key
 from appliance.brain.state import Awaiting, DialogueState, Task
-from appliance.brain.text.render import Choice, Digits, Money, Nights, Part, Room
+from appliance.brain.text.render import Choice, Days, Digits, Money, Nights, Part, Room
 from appliance.brain.understanding.extract import Extraction
 from appliance.core.config import Config
 from appliance.core.messages import Action, Intent, OutcomeStatus
@@ -202,9 +202,14 @@ class Dialogue(Clarifications, ExistingBookingFlows):
             if ask_date:
                 out.say("ask_start_date", pet_name=s.pet_name or "")
                 return
+        ex, weekday_question = dates.weekday_question(ex)
         ex, year_question = dates.hold_questionable(state, ex, today)
 
         changed = self._apply_slots(state, ex, today, out)
+        if weekday_question is not None:
+            out.parts.append(weekday_question)
+            state.awaiting = Awaiting.START_DATE if state.slots.start_date is None else Awaiting.END_DATE
+            return
         if year_question is not None:
             out.parts.append(year_question)
             state.awaiting = Awaiting.YEAR_CONFIRMATION
@@ -292,7 +297,7 @@ class Dialogue(Clarifications, ExistingBookingFlows):
             state.awaiting = Awaiting.START_DATE
         elif s.start_date is not None and s.start_date > today + dt.timedelta(days=rules.max_advance_days):
             s.start_date = None
-            out.say("too_far_ahead", max_days=rules.max_advance_days)
+            out.say("too_far_ahead", max_days=Days(rules.max_advance_days))
             state.awaiting = Awaiting.START_DATE
         if s.start_date is not None and s.end_date is not None:
             if s.end_date <= s.start_date:
@@ -301,7 +306,7 @@ class Dialogue(Clarifications, ExistingBookingFlows):
                 state.awaiting = Awaiting.END_DATE
             elif (s.end_date - s.start_date).days > rules.max_stay_nights:
                 s.end_date = None
-                out.say("stay_too_long", max_nights=rules.max_stay_nights)
+                out.say("stay_too_long", max_nights=Nights(rules.max_stay_nights))
                 state.awaiting = Awaiting.END_DATE
         changed = s.to_dict() != before
         if changed:
