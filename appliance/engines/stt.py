@@ -110,7 +110,7 @@ class STTEngine(ABC):
         session_language: str,
         params: LangIdParams,
         text_language: TextLanguage | None,
-        transcribe: Callable[[str], Transcript],
+        transcribe: Callable[[str | None], Transcript],
     ) -> Transcript:
         languages = self.capabilities.languages
         duration = voiced_seconds(pcm16, sample_rate) if sample_rate else 0.0  # speech, not the padding
@@ -120,6 +120,9 @@ class STTEngine(ABC):
         choice = replace(
             decide(session_language, probs, duration, params, languages=languages or None), detect_ms=detect_ms
         )
+        if not probs:  # no spoken-language detection here: never force a language, keep the engine's own
+            transcript = transcribe(languages[0] if len(languages) == 1 else None)
+            return replace(transcript, language=transcript.language or choice.language, language_id=choice)
         transcript = transcribe(choice.language)
         if choice.action is LangIdAction.CHECK:
             found: tuple[str | None, float, int] = (None, 0.0, 0)
@@ -409,7 +412,7 @@ class ScriptedSTT(STTEngine):
         (a second transcription returns the same item)."""
         taken: list[Transcript] = []
 
-        def transcribe(language: str) -> Transcript:
+        def transcribe(language: str | None) -> Transcript:
             if not taken:
                 taken.append(self.transcribe_sync(pcm16, sample_rate, language))
             return taken[0]

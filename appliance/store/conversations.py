@@ -155,7 +155,7 @@ class ConversationStore:
                 .order_by(sessions.c.updated_at.desc())
                 .limit(1)
             )
-            row = s.exec(q).first()  # type: ignore[call-overload]
+            row = s.execute(q).scalars().first()
             return None if row is None else _session_record(row)
 
         return await self.db.aread(r)
