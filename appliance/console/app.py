@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,12 +20,14 @@ from typing import Any
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
 from appliance.console.client import ApiClient
 from appliance.console.forms import FormScreen, HelpScreen
 from appliance.console.panes import BookingsPane, CallbacksPane, HealthPane, LivePane
 from appliance.core.control import ApiError, BookingView, LiveSession, TicketView
+from appliance.core.live import LiveBoard
 from appliance.core.messages import Event, EventType
 
 log = logging.getLogger(__name__)
@@ -50,6 +53,16 @@ ACTION_TAB = {
         ("search", "day", "week", "new_booking", "change_booking", "cancel_booking", "approve", "decline"), "bookings"
     ),
 }
+
+
+FRAME_S = 0.04  # the Live view redraws at most 25 times a second, however many events arrive
+
+
+class _Quiet:
+    """The console's board publishes nothing (the daemon's board already did)."""
+
+    def publish(self, event: Event) -> None:
+        pass
 
 
 class StreamEnded(Exception):
@@ -118,8 +131,11 @@ class ConsoleApp(App[None]):
         self.sessions: dict[str, LiveSession] = {}
         self.tickets: list[TicketView] = []
         self.health: dict[str, Any] | None = None
-        self.seen: dict[str, float] = {}  # session -> monotonic time its last turn was drawn (benchmark)
-        self._pending: set[str] = set()
+        self.board = LiveBoard(_Quiet(), idle_s=10**9, linger_s=10**9)  # the daemon says when one is gone
+        self._dirty: set[str] = set()
+        self._snapshot_at: dict[str, dt.datetime] = {}
+        self._flush_pending = False
+        self._last_flush = 0.0
 
     # ------------------------------------------------------------------ layout
 
@@ -135,6 +151,9 @@ class ConsoleApp(App[None]):
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self.refresh_bindings()
+        table = {"live": "#live-list", "callbacks": "#cb-list", "bookings": "#bk-list"}.get(self.tab)
+        if table:  # arrow keys move in the list at once
+            self.query_one(table).focus()
 
     def compose(self) -> ComposeResult:
         yield Static("connecting...", id="conn", markup=False)
@@ -151,6 +170,7 @@ class ConsoleApp(App[None]):
 
     def on_mount(self) -> None:
         self.query_one(LivePane).detail(None)
+        self.query_one("#live-list").focus()
         self.stream()
 
     async def on_unmount(self) -> None:
@@ -172,15 +192,19 @@ class ConsoleApp(App[None]):
         attempt = 0
         while True:
             try:
-                await self.reload()
-                self.connected = True
-                self._status(f"connected to the daemon ({Path(self.socket_path).name})")
-                if self.ever_connected and attempt:
-                    self.notify("Reconnected to the daemon", title="connection")
-                self.ever_connected, attempt = True, 0
                 async for ev in self.client.events():
-                    await self.on_api_event(ev)
+                    if ev is None:  # subscribed: now the snapshot, so nothing falls between the two
+                        await self.reload()
+                        self.connected = True
+                        self._status(f"connected to the daemon ({Path(self.socket_path).name})")
+                        if self.ever_connected and attempt:
+                            self.notify("Reconnected to the daemon", title="connection")
+                        self.ever_connected, attempt = True, 0
+                    else:
+                        await self.on_api_event(ev)
                 raise StreamEnded  # the daemon closed the stream (restart, shutdown): reconnect
+            except NoMatches:  # the app is closing: its widgets are gone
+                return
             except (ApiError, OSError, StreamEnded, KeyError, TypeError, ValueError) as exc:
                 log.info("console stream: %s", exc)
                 attempt += 1
@@ -193,13 +217,25 @@ class ConsoleApp(App[None]):
 
     async def reload(self) -> None:
         data = await self.client.get("/sessions")
-        self.sessions = {d["id"]: LiveSession.from_dict(d) for d in data["sessions"]}
+        snapshot = [LiveSession.from_dict(d) for d in data["sessions"]]
+        self._snapshot_at = {s.id: dt.datetime.fromisoformat(s.updated_at) for s in snapshot if s.updated_at}
+        self.board.seed(snapshot)
         self.draw_live()
         await asyncio.gather(self.load_callbacks(), self.load_bookings(), self.load_health())
 
     async def on_api_event(self, ev: Event) -> None:
-        if ev.type in SESSION_EVENTS and ev.session_id:
-            await self.load_session(ev.session_id)
+        sid = ev.session_id
+        if sid and ev.type is EventType.SESSION_ENDED and ev.data.get("removed"):
+            self.board.drop(sid)
+            self._dirty.add(sid)
+            self._kick()
+        elif sid and ev.type in SESSION_EVENTS:
+            seen = self._snapshot_at.get(sid)
+            if seen is not None and ev.at <= seen:  # already in the snapshot loaded after subscribing
+                return
+            self.board.on_event(ev)  # the same pure board the daemon keeps, fed by the same events
+            self._dirty.add(sid)
+            self._kick()
         if ev.type in CALLBACK_EVENTS:
             await self.load_callbacks()
         if ev.type in BOOKING_EVENTS:
@@ -207,23 +243,29 @@ class ConsoleApp(App[None]):
         if ev.type in HEALTH_EVENTS or ev.type in (EventType.SESSION_STARTED, EventType.SESSION_ENDED):
             await self.load_health()
 
-    async def load_session(self, sid: str) -> None:
-        if sid in self._pending:  # a fetch is on its way and will see this change too
+    def _kick(self) -> None:
+        """Redraw the Live view soon: at most every FRAME_S, so a burst of events costs one redraw."""
+        if self._flush_pending:
             return
-        self._pending.add(sid)
-        try:
-            d = await self.client.get(f"/sessions/{sid}")
-        except ApiError:
-            self.sessions.pop(sid, None)
+        self._flush_pending = True
+        delay = FRAME_S - (time.monotonic() - self._last_flush)
+        if delay > 0:
+            self.set_timer(delay, self._flush_live)
         else:
-            if "channel" in d:
-                self.sessions[sid] = LiveSession.from_dict(d)
-            else:
-                self.sessions.pop(sid, None)
-        finally:
-            self._pending.discard(sid)
-        self.draw_live()
-        self.seen[sid] = asyncio.get_running_loop().time()
+            self.call_later(self._flush_live)
+
+    def _flush_live(self) -> None:
+        self._flush_pending = False
+        self._last_flush = time.monotonic()
+        dirty, self._dirty = self._dirty, set()
+        try:
+            self.draw_live(dirty)
+        except NoMatches:  # the app is closing
+            return
+        self.drawn(dirty)
+
+    def drawn(self, sessions: set[str]) -> None:
+        """Hook: these sessions' latest state is on screen now (the benchmark times it)."""
 
     async def load_callbacks(self) -> None:
         data = await self.client.get("/callbacks", status="done" if self.show_done else "open")
@@ -245,7 +287,10 @@ class ConsoleApp(App[None]):
 
     @work(exclusive=True, group="ticket")
     async def refresh_ticket(self) -> None:
-        await self.show_ticket()
+        try:
+            await self.show_ticket()
+        except NoMatches:  # the app is closing
+            pass
 
     async def load_bookings(self) -> None:
         days = 7 if self.week else 1
@@ -265,11 +310,14 @@ class ConsoleApp(App[None]):
         self.health = await self.client.get("/health")
         self.query_one(HealthPane).show(self.health, True)
 
-    def draw_live(self) -> None:
+    def draw_live(self, dirty: set[str] | None = None) -> None:
+        self.sessions = {s.id: s for s in self.board.sessions()}
         pane = self.query_one(LivePane)
+        before = pane.selected
         pane.show(list(self.sessions.values()))
         sid = pane.selected
-        pane.detail(self.sessions.get(sid) if sid else None)
+        if dirty is None or sid != before or sid in dirty or sid is None:
+            pane.detail(self.sessions.get(sid) if sid else None)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "live-list":

@@ -21,9 +21,14 @@ SLOTS = ("pet_type", "pet_name", "start_date", "end_date", "owner_name", "owner_
 ROLE_STYLE = {"user": "bold cyan", "assistant": "green", "staff": "bold magenta"}
 
 
-def _table(widget_id: str, *columns: str) -> DataTable[Any]:
+def _table(widget_id: str, *columns: str, widths: tuple[int, ...] = ()) -> DataTable[Any]:
+    """A row-cursor table; fixed ``widths`` keep a live-updating table from jumping about."""
     t: DataTable[Any] = DataTable(id=widget_id, cursor_type="row", zebra_stripes=True)
-    t.add_columns(*columns)
+    if widths:
+        for label, width in zip(columns, widths, strict=True):
+            t.add_column(label, width=width)
+    else:
+        t.add_columns(*columns)
     return t
 
 
@@ -37,12 +42,22 @@ def _selected_key(table: DataTable[Any]) -> str | None:
 
 
 def _fill(table: DataTable[Any], rows: list[tuple[str, tuple[Any, ...]]]) -> None:
-    """Replace the rows, keeping the selected row selected."""
+    """Show these rows, keeping the selected row selected. With the same rows as before only the
+    changed cells are updated (a busy Live list must not rebuild itself on every turn)."""
+    keys = [k for k, _ in rows]
+    texts = [tuple(c if isinstance(c, Text) else inert(c, limit=80) for c in cells) for _k, cells in rows]
+    if [str(k.value) for k in table.rows] == keys:
+        columns = list(table.columns)
+        for key, cells in zip(keys, texts, strict=True):
+            old = table.get_row(key)
+            for col, new, was in zip(columns, cells, old, strict=False):
+                if str(new) != str(was) or getattr(new, "style", None) != getattr(was, "style", None):
+                    table.update_cell(key, col, new)
+        return
     keep = _selected_key(table)
     table.clear()
-    for key, cells in rows:
-        table.add_row(*(c if isinstance(c, Text) else inert(c, limit=80) for c in cells), key=key)
-    keys = [k for k, _ in rows]
+    for key, cells in zip(keys, texts, strict=True):
+        table.add_row(*cells, key=key)
     if keep in keys:
         table.move_cursor(row=keys.index(keep), animate=False)
 
@@ -57,10 +72,14 @@ class LivePane(Vertical):
     """
 
     def compose(self) -> ComposeResult:
-        yield _table("live-list", "session", "kind", "caller", "lang", "awaiting", "flags")
+        yield _table(
+            "live-list", "session", "kind", "caller", "lang", "awaiting", "flags", widths=(18, 4, 14, 4, 12, 16)
+        )
         yield Static(id="live-head", markup=False)
         with VerticalScroll(id="live-transcript"):
             yield Static(id="live-lines", markup=False)
+
+    shown_id: str | None = None  # whose details are on screen
 
     @property
     def selected(self) -> str | None:
@@ -78,6 +97,7 @@ class LivePane(Vertical):
 
     def detail(self, s: LiveSession | None) -> None:
         head, lines = self.query_one("#live-head", Static), self.query_one("#live-lines", Static)
+        self.shown_id = s.id if s else None
         if s is None:
             head.update(Text("No live calls or chats. They appear here as they start."))
             lines.update(Text(""))

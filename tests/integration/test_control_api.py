@@ -60,7 +60,8 @@ def test_live_chat_shows_transcript_slots_actions_and_events(tmp_path: Path) -> 
 
         async def listen() -> None:
             async for ev in desk.api.events():
-                events.append(ev)
+                if ev is not None:  # None: the stream is open
+                    events.append(ev)
 
         task = asyncio.create_task(listen())
         await asyncio.sleep(0.2)
