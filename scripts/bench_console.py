@@ -13,7 +13,7 @@ console, headless (``App.run_test``), talking to the API.
   driver posts it) to the detail pane holding the newly selected session (painted on the next
   frame).
 
-Usage: python scripts/bench_console.py [--sessions 20] [--seconds 20] [--gap 0.5]
+Usage: python scripts/bench_console.py [--sessions 20] [--seconds 30] [--gap 2.0]
 """
 
 from __future__ import annotations
@@ -144,8 +144,9 @@ def daemon_side(sock: str, data: str, ready: Any, stop_evt: Any, out: Any) -> No
     asyncio.run(run())
 
 
-def callers_side(url: str, sessions: int, seconds: float, gap: float, out: Any) -> None:
-    """Process 2: N web chats, each talking turn after turn."""
+def callers_side(url: str, sessions: int, seconds: float, gap: float, out: Any, go: Any) -> None:
+    """Process 2: N web chats, each talking turn after turn (once the console watches)."""
+    go.wait()
 
     async def run() -> int:
         stop = time.monotonic() + seconds
@@ -155,13 +156,14 @@ def callers_side(url: str, sessions: int, seconds: float, gap: float, out: Any) 
     out.send(asyncio.run(run()))
 
 
-async def console_side(sock: str, seconds: float) -> tuple[TimedConsole, list[float]]:
+async def console_side(sock: str, seconds: float, start_callers: Any) -> tuple[TimedConsole, list[float]]:
     """This process: the console, headless, plus key presses while the chats stream."""
     app = TimedConsole(sock)
     keys: list[float] = []
     async with app.run_test(size=(120, 40)) as pilot:
         while not app.connected:
             await pilot.pause(0.05)
+        start_callers()  # only now: every turn the callers make happens while the console watches
         stop = time.monotonic() + seconds
         pane = app.query_one(LivePane)
         await asyncio.sleep(2)
@@ -194,9 +196,10 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     daemon = ctx.Process(target=daemon_side, args=(sock, str(tmp), ready_w, stop_evt, done_w))
     daemon.start()
     url = ready_r.recv()
-    callers = ctx.Process(target=callers_side, args=(url, args.sessions, args.seconds, args.gap, turns_w))
-    callers.start()
-    app, keys = asyncio.run(console_side(sock, args.seconds))
+    go = ctx.Event()
+    callers = ctx.Process(target=callers_side, args=(url, args.sessions, args.seconds, args.gap, turns_w, go))
+    callers.start()  # forked before this process runs an event loop; it waits for `go`
+    app, keys = asyncio.run(console_side(sock, args.seconds, go.set))
     turns = turns_r.recv()
     callers.join()
     stop_evt.set()
@@ -222,6 +225,6 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sessions", type=int, default=20)
-    parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--gap", type=float, default=0.5, help="seconds each chat waits between its turns")
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--gap", type=float, default=2.0, help="seconds each chat waits between its turns")
     print(json.dumps(main(parser.parse_args()), indent=2))
