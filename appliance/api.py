@@ -35,7 +35,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from appliance.core.bus import EventBus, StaffDesk
+from appliance.core.bus import QUEUE, EventBus, StaffDesk
 from appliance.core.config import Config
 from appliance.core.control import (
     ApiError,
@@ -201,9 +201,9 @@ async def takeover(request: web.Request) -> web.Response:
         raise ApiError(ErrorCode.CONFLICT, "calls are transferred, not taken over", {"session_id": sid})
     owner = c.desk.taken.get(sid)
     who = actor(request)
-    if owner and owner != who:
+    if owner and owner not in (who, QUEUE):
         raise ApiError(ErrorCode.CONFLICT, f"already taken over by {owner}", {"staff": owner})
-    if not owner:
+    if owner != who:
         c.desk.take_over(sid, who)
     return ok({"session_id": sid, "taken_over_by": who})
 

@@ -14,6 +14,7 @@ import json
 import os
 import pwd
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from appliance.console.client import ApiClient
@@ -41,12 +42,24 @@ def _print(args: argparse.Namespace, data: Any, lines: list[str]) -> None:
 
 
 async def _api(cfg: Config, call: Callable[[ApiClient], Awaitable[Any]]) -> Any:
-    async with ApiClient(cfg.api_socket, timeout_s=10) as client:
+    async with ApiClient(api_socket(cfg), timeout_s=10) as client:
         return await call(client)
 
 
+SERVICE_SOCKET = Path("/var/lib/appliance/appliance.sock")  # systemd/appliance.service's data dir
+
+
+def api_socket(cfg: Config, explicit: str | None = None) -> Path:
+    """The configured socket; for staff on a box where the service runs, the service's socket."""
+    if explicit:
+        return Path(explicit)
+    if not cfg.api_socket.exists() and not cfg.api.socket and SERVICE_SOCKET.exists():
+        return SERVICE_SOCKET
+    return cfg.api_socket
+
+
 def _daemon_up(cfg: Config) -> bool:
-    return cfg.api_socket.exists()
+    return api_socket(cfg).exists()
 
 
 def _run(
@@ -62,7 +75,7 @@ def _run(
                 if exc.code is not ErrorCode.UNAVAILABLE or direct is None or "not reachable" not in exc.message:
                     raise
         if direct is None:
-            raise ApiError(ErrorCode.UNAVAILABLE, f"the daemon is not running (no API at {cfg.api_socket})")
+            raise ApiError(ErrorCode.UNAVAILABLE, f"the daemon is not running (no API at {api_socket(cfg)})")
         return await direct()
 
     try:
@@ -196,7 +209,7 @@ def cmd_console(load: Loader, args: argparse.Namespace) -> int:
     from appliance.console.app import run_console
 
     cfg = load(args)
-    return run_console(args.socket or cfg.api_socket)
+    return run_console(api_socket(cfg, args.socket))
 
 
 # ------------------------------------------------------------------------ parser

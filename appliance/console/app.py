@@ -172,6 +172,14 @@ class ConsoleApp(App[None]):
         self.query_one(LivePane).detail(None)
         self.query_one("#live-list").focus()
         self.stream()
+        self.set_interval(5, self._poll_health)  # queue lengths and disk change without events
+
+    async def _poll_health(self) -> None:
+        if self.connected and self.tab == "health":
+            try:
+                await self.load_health()
+            except (ApiError, NoMatches):
+                pass
 
     async def on_unmount(self) -> None:
         await self.client.close()
@@ -240,7 +248,7 @@ class ConsoleApp(App[None]):
             await self.load_callbacks()
         if ev.type in BOOKING_EVENTS:
             await self.load_bookings()
-        if ev.type in HEALTH_EVENTS or ev.type in (EventType.SESSION_STARTED, EventType.SESSION_ENDED):
+        if ev.type in HEALTH_EVENTS:
             await self.load_health()
 
     def _kick(self) -> None:

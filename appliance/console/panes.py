@@ -67,17 +67,19 @@ class LivePane(Vertical):
 
     DEFAULT_CSS = """
     LivePane #live-list { height: 7; }
-    LivePane #live-head { height: auto; max-height: 5; padding: 0 1; background: $boost; }
-    LivePane #live-transcript { height: 1fr; padding: 0 1; }
+    LivePane #live-head { height: 3; padding: 0 1; background: $boost; }
+    LivePane #live-lines { height: 1fr; padding: 0 1; }
     """
 
     def compose(self) -> ComposeResult:
         yield _table(
             "live-list", "session", "kind", "caller", "lang", "awaiting", "flags", widths=(18, 4, 14, 4, 12, 16)
         )
+        # Fixed sizes: a new turn repaints these two widgets and never costs a layout pass (a
+        # scrolling log re-lays out the screen on every line). The transcript shows its newest
+        # lines; `appliance sessions show ID` prints all of it.
         yield Static(id="live-head", markup=False)
-        with VerticalScroll(id="live-transcript"):
-            yield Static(id="live-lines", markup=False)
+        yield Static(id="live-lines", markup=False)
 
     shown_id: str | None = None  # whose details are on screen
 
@@ -99,8 +101,8 @@ class LivePane(Vertical):
         head, lines = self.query_one("#live-head", Static), self.query_one("#live-lines", Static)
         self.shown_id = s.id if s else None
         if s is None:
-            head.update(Text("No live calls or chats. They appear here as they start."))
-            lines.update(Text(""))
+            head.update(Text("No live calls or chats. They appear here as they start."), layout=False)
+            lines.update(Text(""), layout=False)
             return
         filled = sum(1 for k in SLOTS if s.slots.get(k))
         lat = [t.ms for t in s.turns if t.ms is not None]
@@ -117,10 +119,10 @@ class LivePane(Vertical):
         top.append("\n")
         top.append_text(inert("  ".join(f"{k}={s.slots.get(k)}" for k in SLOTS if s.slots.get(k)), limit=200))
         if s.actions:
-            top.append("\n")
+            top.append("  ")
             acts = [f"{a.tool}:{a.status}" + (f"({a.error_code})" if a.error_code else "") for a in s.actions[-4:]]
             top.append_text(inert("tools: " + "  ".join(acts), limit=200))
-        head.update(top)
+        head.update(top, layout=False)
         body = Text()
         for t in s.turns:
             body.append(f"{t.role:>9}: ", ROLE_STYLE.get(t.role, ""))
@@ -128,8 +130,17 @@ class LivePane(Vertical):
             if t.ms is not None:
                 body.append(f"  ({t.ms:.0f} ms)", "dim")
             body.append("\n")
-        lines.update(body)
-        self.query_one("#live-transcript", VerticalScroll).scroll_end(animate=False)
+        lines.update(_tail(body, lines.content_size.width, lines.content_size.height), layout=False)
+
+
+def _tail(text: Text, width: int, height: int) -> Text:
+    """The last ``height`` lines of ``text`` wrapped at ``width`` (the newest turns stay in view)."""
+    if width <= 0 or height <= 0:
+        return text
+    from rich.console import Console
+
+    wrapped = text.wrap(Console(width=width, legacy_windows=False), width)
+    return Text("\n").join(wrapped[-height:])
 
 
 class CallbacksPane(Vertical):

@@ -79,7 +79,7 @@ def test_hostile_caller_text_is_shown_inert(tmp_path: Path) -> None:
         assert "\x1b" not in shown and "\x07" not in shown
         assert "chars]" in shown and len(shown) < 2000  # a 10 kB line is cut with a marker
 
-    run(tmp_path, scenario)
+    run(tmp_path, scenario, size=(120, 40))
 
 
 def test_callbacks_claim_done_reopen_and_toggle(tmp_path: Path) -> None:
