@@ -172,14 +172,19 @@ class ConsoleApp(App[None]):
         self.query_one(LivePane).detail(None)
         self.query_one("#live-list").focus()
         self.stream()
-        self.set_interval(5, self._poll_health)  # queue lengths and disk change without events
+        self.set_interval(5, self._poll)  # queue lengths and disk change without events
 
-    async def _poll_health(self) -> None:
-        if self.connected and self.tab == "health":
-            try:
+    async def _poll(self) -> None:
+        """A safety net under the events: the visible list is refreshed every few seconds."""
+        if not self.connected:
+            return
+        try:
+            if self.tab == "health":
                 await self.load_health()
-            except (ApiError, NoMatches):
-                pass
+            elif self.tab == "callbacks":
+                await self.load_callbacks()
+        except (ApiError, NoMatches):
+            pass
 
     async def on_unmount(self) -> None:
         await self.client.close()

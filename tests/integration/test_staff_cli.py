@@ -41,8 +41,13 @@ def seed(tmp_path: Path, **cfg: Any) -> tuple[Path, str, int]:
         booking = asyncio.run(backend.create_booking(req, "seed-key"))
         ticket = asyncio.run(
             CallbackRepository(db, tenant_id=config.tenant.id).create(
-                phone="+37255551234", name="Jaan", reason="dtmf_menu", language="et", session_id=None,
-                channel="voice", details={},
+                phone="+37255551234",
+                name="Jaan",
+                reason="dtmf_menu",
+                language="et",
+                session_id=None,
+                channel="voice",
+                details={},
             )  # fmt: skip
         )
     finally:
