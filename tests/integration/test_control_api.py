@@ -246,3 +246,12 @@ def test_paused_ai_sends_new_chat_messages_to_staff(tmp_path: Path) -> None:
         await ws.close()
 
     run(tmp_path, scenario)
+
+
+def test_kb_reindex_and_status_over_the_api(tmp_path: Path) -> None:
+    async def scenario(desk: Desk) -> None:
+        stats = await desk.api.post("/kb/reindex")
+        assert stats["files"] >= 1 and stats["chunks"] >= 1
+        assert (await desk.api.get("/status"))["tenant"] == desk.cfg.tenant.name
+
+    run(tmp_path, scenario)
