@@ -233,7 +233,10 @@ async def transfer(request: web.Request) -> web.Response:
     _live_or_404(c, sid)
     if c.calls is None:
         raise ApiError(ErrorCode.UNAVAILABLE, "call control is not available on this SIP channel")
-    ok_ = await c.calls.transfer_call(sid, req.extension or c.config.tenant.transfer_extension)
+    ext = req.extension or c.config.tenant.transfer_extension
+    if not ext.replace("+", "", 1).isalnum() or len(ext) > 32:
+        raise ApiError(ErrorCode.BAD_REQUEST, "extension: digits or letters", {"field": "extension"})
+    ok_ = await c.calls.transfer_call(sid, ext)
     return ok({"session_id": sid, "transferred": ok_})
 
 

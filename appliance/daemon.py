@@ -38,6 +38,7 @@ class Daemon:
         self.started_at = time.time()
         self.stopping = asyncio.Event()
         self._sweeper: asyncio.Task[None] | None = None
+        self.control: Any = None  # the control API's view of the daemon (appliance.api.Control)
 
     async def start(self) -> None:
         from appliance.brain import language, verbalize
@@ -85,6 +86,7 @@ class Daemon:
             approvals=Approvals(backend) if isinstance(backend, LocalBackend) else None,
             tickets=TicketDesk(self.brain.db, tenant_id=self.cfg.tenant.id),
         )  # fmt: skip
+        self.control = control
         self.api = ApiServer(control, self.cfg.api_socket)
         await self.api.start()
         if control.approvals is not None:
@@ -123,6 +125,7 @@ class Daemon:
         try:
             self.sip = SipService(self.cfg, self.brain, SipEngines(stt=stt, tts=tts), on_event=self.bus.publish)
             ports = await self.sip.start()
+            self.control.calls = self.sip  # the console's transfer and end keys (not yet with sip.workers > 1)
             log.info("SIP on %s udp:%s tcp:%s", self.cfg.sip.host, ports.get("udp"), ports.get("tcp"))
         except ApplianceError as exc:
             log.error("SIP channel failed to start: %s", exc)

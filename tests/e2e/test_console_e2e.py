@@ -242,3 +242,41 @@ def test_sip_call_shows_in_live_and_its_dtmf_callback_ticket_in_console_and_cli(
         asyncio.run(go())
     finally:
         d.stop()
+
+
+def test_transfer_key_sends_a_refer_for_a_live_call(tmp_path: Path) -> None:
+    from tests.support.sip_harness import caller
+
+    port = free_port()
+    extra = {
+        "APPLIANCE__SIP__ENABLED": "true", "APPLIANCE__SIP__UDP_PORT": str(port),
+        "APPLIANCE__SIP__TCP_PORT": str(port), "APPLIANCE__SIP__ANSWER_DELAY_S": "0",
+        "APPLIANCE__VOICE__STT_MODEL": str(tmp_path / "no-such-stt-model"),
+    }  # fmt: skip
+    d = Daemon(tmp_path / "data", extra)
+
+    async def go() -> None:
+        app = ConsoleApp(d.socket)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await until(pilot, lambda: app.connected, 20, "console connected")
+            call = caller(f"sip:appliance@127.0.0.1:{port}", "--max-s", "30")
+            try:
+                await until(pilot, lambda: any(s.channel == "voice" for s in app.sessions.values()), 30, "call in Live")
+                table = app.query_one("#live-list")
+                keys = [str(k.value) for k in table.rows]  # type: ignore[attr-defined]
+                sid = next(s.id for s in app.sessions.values() if s.channel == "voice")
+                table.move_cursor(row=keys.index(sid))  # type: ignore[attr-defined]
+                await pilot.press("x")
+                await until(pilot, lambda: isinstance(app.screen, FormScreen))
+                await fill_form(pilot, extension="101")
+                refer = await asyncio.to_thread(call.wait_event, "refer", 20)
+                assert refer["to"].startswith("sip:101@")
+                await asyncio.to_thread(call.wait_event, "done", 40)
+            finally:
+                if call.proc.poll() is None:
+                    call.proc.kill()
+
+    try:
+        asyncio.run(go())
+    finally:
+        d.stop()

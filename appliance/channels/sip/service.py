@@ -74,6 +74,7 @@ class SipService:
         self.speech_ok = True
         self.ports: dict[str, int] = {}
         self._purger: asyncio.Task[None] | None = None
+        self.live_calls: dict[str, CallHandle] = {}  # session -> call, for staff call control
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -168,6 +169,7 @@ class SipService:
             "dtmf": [],
         }
         self._emit(EventType.CALL_STARTED, {"caller_id": handle.caller_id, "mode": rec["mode"]}, sid)
+        self.live_calls[sid] = handle
         recording: CallRecording | None = None
         try:
             await asyncio.sleep(self.sip.answer_delay_s)
@@ -198,6 +200,7 @@ class SipService:
             log.exception("SIP call %s failed", sid)
             rec["outcome"] = f"error: {type(exc).__name__}"
         finally:
+            self.live_calls.pop(sid, None)
             await self._finish(handle, sid, rec, recording)
 
     async def _finish(self, handle: CallHandle, sid: str, rec: dict[str, Any], recording: CallRecording | None) -> None:
@@ -278,6 +281,24 @@ class SipService:
             if ev.type is CallEventType.DTMF:
                 return str(ev.data["digit"])
         return None
+
+    # ------------------------------------------------------------------ staff call control (console)
+
+    async def transfer_call(self, session_id: str, extension: str) -> bool:
+        """Blind-transfer a live call (REFER) to a staff extension; False when it is not live here."""
+        handle = self.live_calls.get(session_id)
+        if handle is None or not handle.active:
+            return False
+        uri = self._staff_uri(handle, extension)
+        self._emit(EventType.TRANSFER, {"to": uri, "by": "staff"}, session_id)
+        return await handle.transfer(uri)
+
+    async def end_call(self, session_id: str) -> bool:
+        handle = self.live_calls.get(session_id)
+        if handle is None or not handle.active:
+            return False
+        await handle.hangup()
+        return True
 
     def _staff_uri(self, handle: CallHandle, extension: str | None = None) -> str:
         ext = extension or self.config.tenant.transfer_extension
