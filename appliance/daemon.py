@@ -89,18 +89,35 @@ class Daemon:
         self.control = control
         self.api = ApiServer(control, self.cfg.api_socket)
         await self.api.start()
-        if control.approvals is not None:
-            self._sweeper = asyncio.get_running_loop().create_task(self._sweep(control))
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweep(control))
 
     async def _sweep(self, control: Any) -> None:
+        """Every 2 s: SIP registration changes become events; every 30 s: holds expire, idle sessions go."""
+        tick = 0
+        last_reg: dict[str, Any] = {}
         while True:
-            await asyncio.sleep(30)
+            await asyncio.sleep(2)
+            tick += 1
             try:
-                for b in await control.approvals.expire_due():
-                    self.bus.publish(Event(EventType.BOOKING_EXPIRED, to_dict(b), b.session_id))
-                control.board.prune()
+                reg = self._registrations()
+                if reg != last_reg:
+                    last_reg = reg
+                    state = "registered" if reg and all(r["registered"] for r in reg.values()) else "failed"
+                    self.bus.publish(Event(EventType.SIP_REGISTRATION, {"state": state, "accounts": reg}))
+                if tick % 15 == 0:
+                    if control.approvals is not None:
+                        for b in await control.approvals.expire_due():
+                            self.bus.publish(Event(EventType.BOOKING_EXPIRED, to_dict(b), b.session_id))
+                    control.board.prune()
             except Exception:
-                log.exception("expiring held bookings failed")
+                log.exception("the daemon's periodic sweep failed")
+
+    def _registrations(self) -> dict[str, Any]:
+        from appliance.channels.sip.service import SipService
+
+        if not isinstance(self.sip, SipService):
+            return {}
+        return {name: to_dict(r) for name, r in dict(self.sip.endpoint.stats.registrations).items()}
 
     async def _start_sip(self) -> None:
         try:
@@ -157,7 +174,11 @@ class Daemon:
                 "host": self.cfg.web.host,
                 "port": getattr(self.web, "port", None),
             },
-            "sip": {"enabled": self.sip is not None, "ports": getattr(self.sip, "ports", {})},
+            "sip": {
+                "enabled": self.sip is not None,
+                "ports": getattr(self.sip, "ports", {}),
+                "registrations": self._registrations() if self.sip is not None else {},
+            },
             "llm": st.llm if st else None,
             "knowledge": st.knowledge if st else None,
             "degraded": st.degraded if st else None,

@@ -280,3 +280,31 @@ def test_transfer_key_sends_a_refer_for_a_live_call(tmp_path: Path) -> None:
         asyncio.run(go())
     finally:
         d.stop()
+
+
+def test_sip_registration_state_reaches_health(tmp_path: Path) -> None:
+    """An account whose registrar is away: the Health view says the registration failed."""
+    port, reg_port = free_port(), free_port()
+    account = (
+        f'[{{id = "pbx", registrar = "sip:127.0.0.1:{reg_port};transport=tcp", username = "205", password = "s"}}]'
+    )
+    extra = {
+        "APPLIANCE__SIP__ENABLED": "true", "APPLIANCE__SIP__UDP_PORT": str(port),
+        "APPLIANCE__SIP__TCP_PORT": str(port), "APPLIANCE__SIP__ACCOUNTS": account,
+        "APPLIANCE__VOICE__STT_MODEL": str(tmp_path / "no-such-stt-model"),
+    }  # fmt: skip
+    d = Daemon(tmp_path / "data", extra)
+
+    async def go() -> None:
+        app = ConsoleApp(d.socket)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: app.connected, 20, "console connected")
+            await pilot.press("4")
+            await until(pilot, lambda: "failed" in text_of(app, "#health-text"), 30, "registration failed shown")
+            reg = (app.health or {})["sip"]["registration"]
+            assert reg["accounts"]["pbx"]["registered"] is False
+
+    try:
+        asyncio.run(go())
+    finally:
+        d.stop()
