@@ -92,9 +92,11 @@ class Daemon:
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep(control))
 
     async def _sweep(self, control: Any) -> None:
-        """Every 2 s: SIP registration changes become events; every 30 s: holds expire, idle sessions go."""
+        """Every 2 s: SIP registration and degraded-mode changes become events; every 30 s: holds
+        expire and idle sessions leave the live board."""
         tick = 0
         last_reg: dict[str, Any] = {}
+        degraded = False
         while True:
             await asyncio.sleep(2)
             tick += 1
@@ -104,6 +106,11 @@ class Daemon:
                     last_reg = reg
                     state = "registered" if reg and all(r["registered"] for r in reg.values()) else "failed"
                     self.bus.publish(Event(EventType.SIP_REGISTRATION, {"state": state, "accounts": reg}))
+                now_degraded = bool(self.brain.engine.degraded)
+                if now_degraded != degraded:  # the brain runs on rules only (no LLM) or is back
+                    degraded = now_degraded
+                    kind = EventType.DEGRADED if degraded else EventType.DEGRADED_OFF
+                    self.bus.publish(Event(kind, {"component": "llm", "llm": self.brain.engine.status().llm}))
                 if tick % 15 == 0:
                     if control.approvals is not None:
                         for b in await control.approvals.expire_due():

@@ -308,3 +308,26 @@ def test_sip_registration_state_reaches_health(tmp_path: Path) -> None:
         asyncio.run(go())
     finally:
         d.stop()
+
+
+def test_degraded_mode_is_an_event_and_shows_in_health(tmp_path: Path) -> None:
+    """The language model is configured but missing: the brain runs on rules; staff see it."""
+    from appliance.console.client import ApiClient
+    from appliance.core.messages import EventType
+
+    d = Daemon(tmp_path / "data", {"APPLIANCE__LLM__MODE": "auto", "APPLIANCE__LLM__MODEL": str(tmp_path / "x.gguf")})
+
+    async def go() -> None:
+        async with ApiClient(d.socket) as api:
+            kinds: list[EventType] = []
+            async for ev in api.events(recent=100):
+                if ev is not None:
+                    kinds.append(ev.type)
+                if EventType.DEGRADED in kinds:
+                    break
+            assert (await api.get("/health"))["degraded"] is True
+
+    try:
+        asyncio.run(asyncio.wait_for(go(), 30))
+    finally:
+        d.stop()
