@@ -130,7 +130,7 @@ def cmd_callbacks_list(load: Loader, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _ticket_cmd(action: str, method: str) -> Callable[[Loader, argparse.Namespace], int]:
+def _ticket_cmd(action: str, pick: Callable[[Any], Any]) -> Callable[[Loader, argparse.Namespace], int]:
     def cmd(load: Loader, args: argparse.Namespace) -> int:
         cfg = load(args)
 
@@ -140,7 +140,7 @@ def _ticket_cmd(action: str, method: str) -> Callable[[Loader, argparse.Namespac
             db = _store(cfg)
             try:
                 desk = TicketDesk(db, tenant_id=cfg.tenant.id)
-                return _ticket_plain(await getattr(desk, method)(args.ticket_id, actor=_me(), note=args.note))
+                return _ticket_plain(await pick(desk)(args.ticket_id, actor=_me(), note=args.note))
             finally:
                 db.close()
 
@@ -180,7 +180,7 @@ def cmd_sessions_show(load: Loader, args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------- approvals
 
 
-def _approval_cmd(action: str) -> Callable[[Loader, argparse.Namespace], int]:
+def _approval_cmd(action: str, pick: Callable[[Any], Any]) -> Callable[[Loader, argparse.Namespace], int]:
     def cmd(load: Loader, args: argparse.Namespace) -> int:
         cfg = load(args)
 
@@ -191,9 +191,8 @@ def _approval_cmd(action: str) -> Callable[[Loader, argparse.Namespace], int]:
 
             db = _store(cfg)
             try:
-                result = await getattr(Approvals(LocalBackend(db, cfg, actor="cli")), action)(
-                    args.booking_id, actor=_me(), note=args.note
-                )
+                approvals = Approvals(LocalBackend(db, cfg, actor="cli"))
+                result = await pick(approvals)(args.booking_id, actor=_me(), note=args.note)
                 return {**to_dict(result.booking), "changed": result.changed}
             finally:
                 db.close()
@@ -228,12 +227,13 @@ def register(sub: Any, add: Adder, load: Loader, bookings: Any) -> None:
     csub = cb.add_subparsers(dest="sub", required=True, metavar="SUBCOMMAND")
     p = add("list", bind(cmd_callbacks_list), "list open callback tickets, oldest first", csub)
     p.add_argument("--all", action="store_true", help="done tickets too")
-    for name, method, help_ in (
-        ("claim", "claim", "take a ticket"),
-        ("done", "complete", "mark a ticket done"),
-        ("reopen", "reopen", "reopen a done ticket"),
-    ):
-        p = add(name, bind(_ticket_cmd(name, method)), help_, csub)
+    ops: tuple[tuple[str, Callable[[Any], Any], str], ...] = (
+        ("claim", lambda d: d.claim, "take a ticket"),
+        ("done", lambda d: d.complete, "mark a ticket done"),
+        ("reopen", lambda d: d.reopen, "reopen a done ticket"),
+    )
+    for name, pick, help_ in ops:
+        p = add(name, bind(_ticket_cmd(name, pick)), help_, csub)
         p.add_argument("ticket_id", type=int)
         p.add_argument("--note", default="", help="a note for the ticket's history")
 
@@ -243,7 +243,11 @@ def register(sub: Any, add: Adder, load: Loader, bookings: Any) -> None:
     p = add("show", bind(cmd_sessions_show), "show one session's transcript and slots", ssub)
     p.add_argument("session_id")
 
-    for name in ("approve", "decline"):
-        p = add(name, bind(_approval_cmd(name)), f"{name} a held booking (bookings.require_approval)", bookings)
+    decisions: tuple[tuple[str, Callable[[Any], Any]], ...] = (
+        ("approve", lambda a: a.approve),
+        ("decline", lambda a: a.decline),
+    )
+    for name, decide in decisions:
+        p = add(name, bind(_approval_cmd(name, decide)), f"{name} a held booking (bookings.require_approval)", bookings)
         p.add_argument("booking_id")
         p.add_argument("--note", default="")
