@@ -223,6 +223,21 @@ async def cancel_booking(request: web.Request) -> web.Response:
     return ok(data)
 
 
+async def _tell_caller(c: Control, booking: Any, key: str, staff: str) -> None:
+    """The outcome of an approval, in the caller's language, to their chat page when it is open."""
+    from appliance.brain.render import Digits, Part
+
+    sid = booking.session_id
+    if not sid or not c.desk.reachable(sid):
+        return
+    live = c.board.get(sid)
+    lang = live.language if live is not None and live.language else c.config.tenant.default_language
+    params = {"booking_id": Digits(booking.id), "pet_name": booking.pet_name, "start": booking.start,
+              "end": booking.end}  # fmt: skip
+    text, _speak, _sms = c.brain.engine.renderer.render([Part(key, params)], lang)
+    await c.desk.reply(sid, staff, text)
+
+
 def _approval(pick: Callable[[Approvals], ApprovalOp], event: EventType) -> Any:
     async def handler(request: web.Request) -> web.Response:
         c = request.app[CONTROL]
@@ -232,6 +247,8 @@ def _approval(pick: Callable[[Approvals], ApprovalOp], event: EventType) -> Any:
         data = _booking_dict(c, result.booking)
         if result.changed:
             c.bus.publish(Event(event, data, result.booking.session_id))
+            await _tell_caller(c, result.booking, "booking_approved" if event is EventType.BOOKING_APPROVED
+                               else "booking_declined", actor(request))  # fmt: skip
         return ok({**data, "changed": result.changed})
 
     return handler
