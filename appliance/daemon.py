@@ -120,6 +120,8 @@ class Daemon:
                 log.exception("the daemon's periodic sweep failed")
 
     def _registrations(self) -> dict[str, Any]:
+        if self.sip is None:  # SIP off (or it failed to start): nothing to import
+            return {}
         from appliance.channels.sip.service import SipService
 
         if not isinstance(self.sip, SipService):
