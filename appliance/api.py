@@ -35,7 +35,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from appliance.core.bus import EventBus, StaffDesk
+from appliance.core.bus import QUEUE, EventBus, StaffDesk
 from appliance.core.config import Config
 from appliance.core.control import (
     ApiError,
@@ -201,9 +201,9 @@ async def takeover(request: web.Request) -> web.Response:
         raise ApiError(ErrorCode.CONFLICT, "calls are transferred, not taken over", {"session_id": sid})
     owner = c.desk.taken.get(sid)
     who = actor(request)
-    if owner and owner != who:
+    if owner and owner not in (who, QUEUE):
         raise ApiError(ErrorCode.CONFLICT, f"already taken over by {owner}", {"staff": owner})
-    if not owner:
+    if owner != who:
         c.desk.take_over(sid, who)
     return ok({"session_id": sid, "taken_over_by": who})
 
@@ -233,7 +233,10 @@ async def transfer(request: web.Request) -> web.Response:
     _live_or_404(c, sid)
     if c.calls is None:
         raise ApiError(ErrorCode.UNAVAILABLE, "call control is not available on this SIP channel")
-    ok_ = await c.calls.transfer_call(sid, req.extension or c.config.tenant.transfer_extension)
+    ext = req.extension or c.config.tenant.transfer_extension
+    if not ext.replace("+", "", 1).isalnum() or len(ext) > 32:
+        raise ApiError(ErrorCode.BAD_REQUEST, "extension: digits or letters", {"field": "extension"})
+    ok_ = await c.calls.transfer_call(sid, ext)
     return ok({"session_id": sid, "transferred": ok_})
 
 

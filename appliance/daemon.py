@@ -40,6 +40,7 @@ class Daemon:
         self.stopping = asyncio.Event()
         self.ops = DaemonOps(cfg, degraded=lambda: bool(self.brain is not None and self.brain.degraded))
         self._sweeper: asyncio.Task[None] | None = None
+        self.control: Any = None  # the control API's view of the daemon (appliance.api.Control)
 
     async def start(self) -> None:
         from appliance.brain.factory import build_brain
@@ -92,20 +93,47 @@ class Daemon:
             approvals=Approvals(backend) if isinstance(backend, LocalBackend) else None,
             tickets=TicketDesk(self.brain.sessions.db, tenant_id=self.cfg.tenant.id),
         )  # fmt: skip
+        self.control = control
         self.api = ApiServer(control, self.cfg.api_socket)
         await self.api.start()
-        if control.approvals is not None:
-            self._sweeper = asyncio.get_running_loop().create_task(self._sweep(control))
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweep(control))
 
     async def _sweep(self, control: Any) -> None:
+        """Every 2 s: SIP registration and degraded-mode changes become events; every 30 s: holds
+        expire and idle sessions leave the live board."""
+        tick = 0
+        last_reg: dict[str, Any] = {}
+        degraded = False
         while True:
-            await asyncio.sleep(30)
+            await asyncio.sleep(2)
+            tick += 1
             try:
-                for b in await control.approvals.expire_due():
-                    self.bus.publish(Event(EventType.BOOKING_EXPIRED, to_dict(b), b.session_id))
-                control.board.prune()
+                reg = self._registrations()
+                if reg != last_reg:
+                    last_reg = reg
+                    state = "registered" if reg and all(r["registered"] for r in reg.values()) else "failed"
+                    self.bus.publish(Event(EventType.SIP_REGISTRATION, {"state": state, "accounts": reg}))
+                now_degraded = bool(self.brain.degraded)
+                if now_degraded != degraded:  # the brain runs on rules only (no LLM) or is back
+                    degraded = now_degraded
+                    kind = EventType.DEGRADED if degraded else EventType.DEGRADED_OFF
+                    self.bus.publish(Event(kind, {"component": "llm", "llm": self.brain.status().llm}))
+                if tick % 15 == 0:
+                    if control.approvals is not None:
+                        for b in await control.approvals.expire_due():
+                            self.bus.publish(Event(EventType.BOOKING_EXPIRED, to_dict(b), b.session_id))
+                    control.board.prune()
             except Exception:
-                log.exception("expiring held bookings failed")
+                log.exception("the daemon's periodic sweep failed")
+
+    def _registrations(self) -> dict[str, Any]:
+        if self.sip is None:  # SIP off (or it failed to start): nothing to import
+            return {}
+        from appliance.channels.sip.service import SipService
+
+        if not isinstance(self.sip, SipService):
+            return {}
+        return {name: to_dict(r) for name, r in dict(self.sip.endpoint.stats.registrations).items()}
 
     async def _start_sip(self) -> None:
         try:
@@ -136,6 +164,7 @@ class Daemon:
                 on_event=self.bus.publish,
             )
             ports = await self.sip.start()
+            self.control.calls = self.sip  # the console's transfer and end keys (not yet with sip.workers > 1)
             log.info("SIP on %s udp:%s tcp:%s", self.cfg.sip.host, ports.get("udp"), ports.get("tcp"))
         except ApplianceError as exc:
             log.error("SIP channel failed to start: %s", exc)
@@ -167,7 +196,11 @@ class Daemon:
                 "host": self.cfg.web.host,
                 "port": getattr(self.web, "port", None),
             },
-            "sip": {"enabled": self.sip is not None, "ports": getattr(self.sip, "ports", {})},
+            "sip": {
+                "enabled": self.sip is not None,
+                "ports": getattr(self.sip, "ports", {}),
+                "registrations": self._registrations() if self.sip is not None else {},
+            },
             "llm": st.llm if st else None,
             "knowledge": st.knowledge if st else None,
             "degraded": st.degraded if st else None,

@@ -96,6 +96,7 @@ class SipService:
         self.ports: dict[str, int] = {}
         self._purger: asyncio.Task[None] | None = None
         self.closing = False  # stop() called: calls end with a goodbye
+        self.live_calls: dict[str, CallHandle] = {}  # session -> call, for staff call control
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -196,6 +197,7 @@ class SipService:
         self._emit(EventType.CALL_STARTED, {"caller_id": handle.caller_id, "mode": rec["mode"]}, sid)
         metrics.CALLS.labels(rec["mode"]).inc()
         metrics.ACTIVE_CALLS.inc()
+        self.live_calls[sid] = handle
         recording: CallRecording | None = None
         try:
             await asyncio.sleep(self.sip.answer_delay_s)
@@ -226,6 +228,7 @@ class SipService:
             log.exception("SIP call %s failed", sid)
             rec["outcome"] = f"error: {type(exc).__name__}"
         finally:
+            self.live_calls.pop(sid, None)
             try:
                 await self._finish(handle, sid, rec, recording)
             finally:
@@ -318,6 +321,24 @@ class SipService:
             if ev.type is CallEventType.DTMF:
                 return str(ev.data["digit"])
         return None
+
+    # ------------------------------------------------------------------ staff call control (console)
+
+    async def transfer_call(self, session_id: str, extension: str) -> bool:
+        """Blind-transfer a live call (REFER) to a staff extension; False when it is not live here."""
+        handle = self.live_calls.get(session_id)
+        if handle is None or not handle.active:
+            return False
+        uri = self._staff_uri(handle, extension)
+        self._emit(EventType.TRANSFER, {"to": uri, "by": "staff"}, session_id)
+        return await handle.transfer(uri)
+
+    async def end_call(self, session_id: str) -> bool:
+        handle = self.live_calls.get(session_id)
+        if handle is None or not handle.active:
+            return False
+        await handle.hangup()
+        return True
 
     def _staff_uri(self, handle: CallHandle, extension: str | None = None) -> str:
         ext = extension or self.config.tenant.transfer_extension

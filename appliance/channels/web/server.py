@@ -30,7 +30,7 @@ from aiohttp import WSMsgType, web
 
 from appliance.brain.text.render import error_text
 from appliance.core import metrics
-from appliance.core.bus import StaffDesk
+from appliance.core.bus import QUEUE, StaffDesk
 from appliance.core.config import Config
 from appliance.core.errors import ApplianceError
 from appliance.core.messages import Channel, Reply, Utterance, to_dict
@@ -290,6 +290,8 @@ async def _dispatch(
         if problem:
             await ws.send_json(error_payload("too_long", problem))
             return session
+        if desk is not None and desk.ai_paused and not desk.is_taken(session):
+            desk.take_over(session, QUEUE)  # the AI is paused: this chat waits for a person
         if desk is not None and desk.is_taken(session):  # staff have this chat: the AI stays quiet
             desk.caller_said(session, text)
             return session
