@@ -697,7 +697,7 @@ class EngineTTSProcessor(FrameProcessor):
                 if chunk.sample_rate != self._out_rate:
                     audio = await self._resampler.resample(audio, chunk.sample_rate, self._out_rate)
             except Exception as exc:  # noqa: BLE001 - a failed sentence is skipped, the call goes on
-                log.error("TTS failed for %r: %s", frame.text, exc)
+                log.error("TTS failed for a %d-character sentence: %s", len(frame.text), exc)
                 self._rec.errors.append(f"tts: {exc}")
                 audio = b""
             step = int(self._out_rate * self._chunk_s) * 2

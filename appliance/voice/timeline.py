@@ -132,5 +132,8 @@ class TurnTimeline:
         }
 
     def log(self) -> None:
-        """One structured line per turn."""
-        log.info("voice_turn %s", json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True))
+        """One structured line per turn; what was said only at DEBUG (docs/PRIVACY.md: no utterances in logs)."""
+        data = self.to_dict()
+        log.debug("voice_turn_text %s", json.dumps({k: data[k] for k in ("turn", "text", "reply")}, ensure_ascii=False))
+        data = {k: v for k, v in data.items() if k not in ("text", "reply", "speculations")}
+        log.info("voice_turn %s", json.dumps(data, ensure_ascii=False, sort_keys=True))

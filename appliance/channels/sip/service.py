@@ -25,6 +25,7 @@ from appliance.channels.sip.recording import CallRecording, purge_recordings
 from appliance.core import metrics
 from appliance.core.config import Config
 from appliance.core.errors import ApplianceError, EngineUnavailable
+from appliance.core.logs import pii
 from appliance.core.messages import Channel, Event, EventType
 
 log = logging.getLogger("appliance.sip")
@@ -244,7 +245,7 @@ class SipService:
         self.records.append(rec)
         del self.records[:-200]
         self._emit(EventType.CALL_ENDED, {k: rec[k] for k in ("caller_id", "outcome", "mode", "end_code")}, sid)
-        log.info("SIP call %s from %s ended: %s", sid, handle.caller_id, rec["outcome"])
+        log.info("SIP call %s from %s ended: %s", sid, pii(handle.caller_id), rec["outcome"])
 
     # ------------------------------------------------------------------ audio helpers
 
@@ -306,7 +307,7 @@ class SipService:
     async def _callback(self, handle: CallHandle, sid: str, rec: dict[str, Any], reason: str, language: str) -> None:
         callbacks = getattr(self.engine, "callbacks", None)
         if callbacks is None:
-            log.error("SIP: no callback sink; caller %s not recorded", handle.caller_id)
+            log.error("SIP: no callback sink; caller %s not recorded", pii(handle.caller_id))
             return
         ticket = await callbacks.create(
             phone=handle.caller_id,

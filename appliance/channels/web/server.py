@@ -176,7 +176,7 @@ async def post_message(request: web.Request) -> web.Response:
     try:
         reply = await request.app[ENGINE_KEY].handle(Utterance(session_id=session, channel=Channel.WEB, text=text))
     except ApplianceError as exc:
-        log.warning("session %s: %s", session, exc)
+        log.warning("session %s: %s", session, exc.code)
         return web.json_response(error_payload(exc.code, exc.user_message), status=503 if exc.retryable else 500)
     payload = reply_payload(reply)
     payload["ms"] = round((time.perf_counter() - started) * 1000, 2)
@@ -305,7 +305,7 @@ async def _guarded(ws: web.WebSocketResponse, session: str, work: Any) -> None:
     try:
         await work
     except ApplianceError as exc:
-        log.warning("session %s: %s", session, exc)
+        log.warning("session %s: %s", session, exc.code)
         await ws.send_json(error_payload(exc.code, exc.user_message))
     except (ConnectionResetError, asyncio.CancelledError):
         raise
