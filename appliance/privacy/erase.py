@@ -221,7 +221,13 @@ def _erase_tx(config: Config, s: Session, subject: Subject, erase_id: str, clock
         s, "DELETE FROM callback_tickets WHERE tenant_id = :t AND id IN ({ids})", _ids(f.callback_tickets),
         t=subject.tenant_id,
     )  # fmt: skip
-    _exec_in(s, "UPDATE audit_log SET details = '{{\"erased\": true}}' WHERE id IN ({ids})", _ids(f.audit))
+    # audit rows stay (who did what, when: the booking numbers are not personal); details that
+    # quote the caller (a name in a note, the number) and those of deleted tickets (their reason
+    # may be the caller's own question) are cleared
+    quoting = [
+        a["id"] for a in f.audit if a["entity"] != "booking" or line_is_about(subject, f.names, str(a["details"]))
+    ]
+    _exec_in(s, "UPDATE audit_log SET details = '{{\"erased\": true}}' WHERE id IN ({ids})", quoting)
     s.execute(
         text(
             "INSERT INTO audit_log (at, actor, action, entity, entity_id, details) "

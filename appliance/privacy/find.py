@@ -171,12 +171,12 @@ def _rows(s: Session, sql: str, **params: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _in(values: Iterable[Any]) -> tuple[str, dict[str, Any]]:
+def _in(values: Iterable[Any], prefix: str) -> tuple[str, dict[str, Any]]:
     """An ``IN (...)`` list with bound parameters (an impossible one when empty)."""
     vals = list(dict.fromkeys(values))
     if not vals:
         return "(NULL)", {}
-    names = {f"v{i}": v for i, v in enumerate(vals)}
+    names = {f"{prefix}{i}": v for i, v in enumerate(vals)}
     return "(" + ", ".join(f":{k}" for k in names) + ")", names
 
 
@@ -230,16 +230,16 @@ def find(config: Config, s: Session, subject: Subject, *, with_logs: bool = True
     t = subject.tenant_id
     f = Findings(subject)
     f.customers = _rows(s, "SELECT * FROM customers WHERE tenant_id = :t AND phone = :p", t=t, p=subject.phone)
-    cust_in, cust_p = _in(c["id"] for c in f.customers)
+    cust_in, cust_p = _in((c["id"] for c in f.customers), "c")
     f.bookings = _rows(
         s,
         f"SELECT * FROM bookings WHERE tenant_id = :t AND (owner_phone = :p OR customer_id IN {cust_in}) ORDER BY created_at",
         t=t, p=subject.phone, **cust_p,
     )  # fmt: skip
     pet_ids = {b["pet_id"] for b in f.bookings}
-    pets_in, pets_p = _in(pet_ids)
+    pets_in, pets_p = _in(pet_ids, "p")
     f.pets = _rows(s, f"SELECT * FROM pets WHERE customer_id IN {cust_in} OR id IN {pets_in}", **cust_p, **pets_p)
-    book_in, book_p = _in(b["id"] for b in f.bookings)
+    book_in, book_p = _in((b["id"] for b in f.bookings), "b")
     f.idempotency_keys = _rows(s, f"SELECT * FROM idempotency_keys WHERE booking_id IN {book_in}", **book_p)
     tickets = _rows(s, "SELECT * FROM callback_tickets WHERE tenant_id = :t ORDER BY id", t=t)
 
@@ -267,14 +267,14 @@ def find(config: Config, s: Session, subject: Subject, *, with_logs: bool = True
     f.callback_tickets = [
         tk for tk in tickets if mentions(subject, tk.get("phone")) or (tk.get("session_id") in sessions)
     ]
-    sess_in, sess_p = _in(sessions)
+    sess_in, sess_p = _in(sessions, "s")
     f.sessions = _rows(
         s, f"SELECT * FROM conversation_sessions WHERE tenant_id = :t AND id IN {sess_in} ORDER BY created_at",
         t=t, **sess_p,
     )  # fmt: skip
     f.turns = _rows(s, f"SELECT * FROM turns WHERE session_id IN {sess_in} ORDER BY session_id, seq", **sess_p)
     ids = [("booking", b["id"]) for b in f.bookings]
-    ids += [("callback_ticket", str(tk["id"])) for tk in f.callback_tickets]
+    ids += [("callback", str(tk["id"])) for tk in f.callback_tickets]
     ids += [("session", sid) for sid in sessions]
     audit: list[dict[str, Any]] = []
     for entity, entity_id in ids:
