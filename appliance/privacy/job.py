@@ -15,7 +15,9 @@ log = logging.getLogger("appliance.privacy")
 
 
 class PrivacyJob:
-    def __init__(self, config: Config, db: Database, *, clock: Clock = system_clock, interval_s: float = 3600.0) -> None:
+    def __init__(
+        self, config: Config, db: Database, *, clock: Clock = system_clock, interval_s: float = 3600.0
+    ) -> None:
         self.config = config
         self.db = db
         self.clock = clock

@@ -23,15 +23,15 @@ NEEDLES_MARI = [MARI.e164, MARI.phone, MARI.national, "5123 4567", MARI.name, "T
                 "Rexy", "Rexo"]  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="module", name="world")
+def world_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("privacy-world")
     build(root)
     return root
 
 
-@pytest.fixture
-def root(world: Path, tmp_path: Path) -> Path:
+@pytest.fixture(name="root")
+def root_fixture(world: Path, tmp_path: Path) -> Path:
     dest = tmp_path / "box"
     shutil.copytree(world, dest)
     cfg = (dest / "appliance.toml").read_text().replace(str(world), str(dest))

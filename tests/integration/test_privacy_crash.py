@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_privacy import NEEDLES_MARI, cli, root, rows, snapshot, world  # noqa: F401 (fixtures)
+from tests.integration.test_privacy import NEEDLES_MARI, cli, root_fixture, rows, snapshot, world_fixture  # noqa: F401 (the fixtures)
 from tests.support.privacy_scenario import JAAN, MARI, grep_tree
 
 REPO = Path(__file__).resolve().parents[2]
