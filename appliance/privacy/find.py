@@ -187,7 +187,7 @@ def recordings_dir(config: Config) -> Path:
 
 def scan_recordings(config: Config) -> list[Recording]:
     """Every recorded call on disk (a JSON call record and its WAVs)."""
-    out = []
+    out: list[Recording] = []
     directory = recordings_dir(config)
     if not directory.is_dir():
         return out
@@ -280,9 +280,9 @@ def find(config: Config, s: Session, subject: Subject, *, with_logs: bool = True
     for entity, entity_id in ids:
         audit += _rows(s, "SELECT * FROM audit_log WHERE entity = :e AND entity_id = :i", e=entity, i=entity_id)
     names = f.names
-    for row in _rows(s, "SELECT * FROM audit_log WHERE details != '{}'"):
-        if row not in audit and line_is_about(subject, names, str(row["details"])):
-            audit.append(row)
+    for entry in _rows(s, "SELECT * FROM audit_log WHERE details != '{}'"):
+        if entry not in audit and line_is_about(subject, names, str(entry["details"])):
+            audit.append(entry)
     f.audit = sorted(audit, key=lambda r: int(r["id"]))
     if with_logs:
         for path in log_files(config):

@@ -61,32 +61,35 @@ def _db_time(at: dt.datetime) -> str:
     return at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
+def _n(s: Session, sql: str, params: dict[str, Any]) -> int:
+    """Run one statement; how many rows it changed."""
+    return int(s.execute(text(sql), params).rowcount)  # type: ignore[attr-defined]
+
+
 def _db_tx(s: Session, tenant_id: str, cut: dict[str, str]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    p: dict[str, Any] = {"t": tenant_id}
+    t = tenant_id
     stages = " OR ".join(f"{c} IS NOT NULL" for c in (*_STAGES, "total_ms"))
-    out["timelines"] = s.execute(
-        text(
-            f"UPDATE turns SET timeline = '{{}}', {', '.join(f'{c} = NULL' for c in (*_STAGES, 'total_ms'))} "
-            f"WHERE {_TENANT_TURNS} AND created_at < :c AND (timeline != '{{}}' OR {stages})"
-        ),
-        {**p, "c": cut["timelines"]},
-    ).rowcount  # type: ignore[attr-defined]
+    cleared = ", ".join(f"{c} = NULL" for c in (*_STAGES, "total_ms"))
+    out = {
+        "timelines": _n(
+            s,
+            f"UPDATE turns SET timeline = '{{}}', {cleared} "
+            f"WHERE {_TENANT_TURNS} AND created_at < :c AND (timeline != '{{}}' OR {stages})",
+            {"t": t, "c": cut["timelines"]},
+        )
+    }
     old_sessions = "SELECT id FROM conversation_sessions WHERE tenant_id = :t AND updated_at < :c"
-    n_turns = s.execute(text(f"DELETE FROM turns WHERE session_id IN ({old_sessions})"), {**p, "c": cut["sessions"]})
-    out["sessions"] = s.execute(
-        text("DELETE FROM conversation_sessions WHERE tenant_id = :t AND updated_at < :c"), {**p, "c": cut["sessions"]}
-    ).rowcount  # type: ignore[attr-defined]
-    out["turns"] = (
-        n_turns.rowcount
-        + s.execute(  # type: ignore[attr-defined]
-            text(f"DELETE FROM turns WHERE {_TENANT_TURNS} AND created_at < :c"), {**p, "c": cut["turns"]}
-        ).rowcount
+    turns = _n(s, f"DELETE FROM turns WHERE session_id IN ({old_sessions})", {"t": t, "c": cut["sessions"]})
+    out["sessions"] = _n(
+        s, "DELETE FROM conversation_sessions WHERE tenant_id = :t AND updated_at < :c", {"t": t, "c": cut["sessions"]}
     )
-    out["callback_tickets"] = s.execute(
-        text("DELETE FROM callback_tickets WHERE tenant_id = :t AND created_at < :c"),
-        {**p, "c": cut["callback_tickets"]},
-    ).rowcount  # type: ignore[attr-defined]
+    turns += _n(s, f"DELETE FROM turns WHERE {_TENANT_TURNS} AND created_at < :c", {"t": t, "c": cut["turns"]})
+    out["turns"] = turns
+    out["callback_tickets"] = _n(
+        s,
+        "DELETE FROM callback_tickets WHERE tenant_id = :t AND created_at < :c",
+        {"t": t, "c": cut["callback_tickets"]},
+    )
     return out
 
 
@@ -138,7 +141,9 @@ def oldest(config: Config, db: Database) -> dict[str, str | None]:
         one = lambda sql: s.execute(text(sql), p).scalar()  # noqa: E731
         return {
             "turns": one(f"SELECT min(created_at) FROM turns WHERE {_TENANT_TURNS}"),
-            "timelines": one(f"SELECT min(created_at) FROM turns WHERE {_TENANT_TURNS} AND timeline != '{{}}'"),
+            "timelines": one(
+                f"SELECT min(created_at) FROM turns WHERE {_TENANT_TURNS} AND (timeline != '{{}}' OR total_ms IS NOT NULL)"
+            ),
             "sessions": one("SELECT min(updated_at) FROM conversation_sessions WHERE tenant_id = :t"),
             "callback_tickets": one("SELECT min(created_at) FROM callback_tickets WHERE tenant_id = :t"),
         }

@@ -60,6 +60,10 @@ def test_each_kind_goes_on_its_schedule_and_nothing_else(tmp_path: Path) -> None
     try:
         before = held(db, data)
         assert all(before[k] > 0 for k in SCHEDULE), before
+        from appliance.privacy.checks import privacy_checks
+
+        late = {n: st for _a, n, st, _d in privacy_checks(cfg, now=NOW + dt.timedelta(days=3))}
+        assert late["retention timelines"] == "warn" and late["retention callback_tickets"] == "ok"  # doctor sees it
         at = [NOW + dt.timedelta(hours=12)]
         assert not any(retention.run(cfg, db, clock=lambda: at[0]).values())  # nothing is due yet
         assert held(db, data) == before
@@ -77,6 +81,10 @@ def test_each_kind_goes_on_its_schedule_and_nothing_else(tmp_path: Path) -> None
             for k in ("bookings", "customers", "audit"):
                 assert now[k] == before[k]  # business records are not on a schedule
         assert retention.oldest(cfg, db) == dict.fromkeys(SCHEDULE)
+
+        rows = {name: (status, detail) for _a, name, status, detail in privacy_checks(cfg)}
+        assert rows["retention turns"] == ("ok", "kept 3 days; nothing held")
+        assert rows["erasure receipts"][0] == "ok" and rows["erasures"] == ("ok", "none pending")
     finally:
         db.close()
 
