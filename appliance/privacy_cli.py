@@ -123,6 +123,18 @@ def cmd_retention(load: Loader, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reapply(load: Loader, args: argparse.Namespace) -> int:
+    from appliance.privacy.reapply import reapply
+
+    cfg, db = _open(load, args)
+    try:
+        done = reapply(cfg, db)
+    finally:
+        db.close()
+    _print(args, done, f"{len(done)} erased caller(s) brought back by a restore erased again")
+    return 0
+
+
 def register(sub: Any, add: Adder, load: Loader) -> None:
     """Add ``appliance privacy ...`` to the parser."""
 
@@ -150,4 +162,5 @@ def register(sub: Any, add: Adder, load: Loader) -> None:
     rsub = rc.add_subparsers(dest="receipts_sub", required=True, metavar="SUBCOMMAND")
     add("list", bind(cmd_receipts_list), "list erasure receipts", rsub)
     add("verify", bind(cmd_receipts_verify), "check the receipts' hash chain (exit 4 when broken)", rsub)
+    add("reapply", bind(cmd_reapply), "after a backup restore: erase again callers with a receipt", psub)
     add("retention", bind(cmd_retention), "remove personal data older than the retention settings now", psub)

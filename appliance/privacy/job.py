@@ -1,4 +1,5 @@
-"""The daemon's privacy job: finish interrupted erasures at start, then enforce retention hourly."""
+"""The daemon's privacy job: at start, finish interrupted erasures and re-apply erasures a backup
+restore undid; then enforce retention hourly."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import logging
 
 from appliance.core.clock import Clock, system_clock
 from appliance.core.config import Config
-from appliance.privacy import erase, retention
+from appliance.privacy import erase, reapply, retention
 from appliance.store.db import Database
 
 log = logging.getLogger("appliance.privacy")
@@ -28,6 +29,7 @@ class PrivacyJob:
     async def start(self) -> PrivacyJob:
         """Finish pending erasures (before any channel opens), then start the retention loop."""
         await asyncio.to_thread(erase.recover, self.config, self.db, self.clock)
+        await asyncio.to_thread(reapply.reapply, self.config, self.db, self.clock)  # after a backup restore
         self._task = asyncio.get_running_loop().create_task(self._loop())
         return self
 

@@ -166,3 +166,21 @@ def test_receipt_chain_detects_an_edit(root: Path) -> None:
     path.write_text(lines[1] + "\n")  # the first one removed
     rc, verified = cli(root, "privacy", "receipts", "verify")
     assert rc == 4 and any("removed" in p for p in verified["problems"])
+
+
+def test_an_erasure_survives_a_backup_restore(root: Path, tmp_path: Path) -> None:
+    from appliance.ops import backup
+
+    cfg = make_config(root)
+    archive = backup.create(cfg, tmp_path / "before.tar.gz").path
+    assert cli(root, "privacy", "erase", "--phone", MARI.phone, "--reason", "asked", "--by", "anna")[0] == 0
+    backup.restore(cfg, archive)
+    assert rows(root, "SELECT count(*) FROM customers WHERE phone = ?", MARI.e164) == [(1,)]  # back again
+    jaan_before = snapshot(root, JAAN)
+    rc, done = cli(root, "privacy", "reapply")  # the daemon does this at start
+    assert rc == 0 and [r["reason"] for r in done] == ["re-applied after a restore"]
+    assert rows(root, "SELECT count(*) FROM customers WHERE phone = ?", MARI.e164) == [(0,)]
+    assert not list((root / "data" / "recordings").glob("*mari*"))
+    assert snapshot(root, JAAN) == jaan_before
+    assert cli(root, "privacy", "reapply")[1] == []  # nothing left to do
+    assert cli(root, "privacy", "receipts", "verify")[1]["ok"]
