@@ -37,13 +37,11 @@ from appliance.core.clock import Clock, system_clock
 from appliance.core.config import Config
 from appliance.core.logs import redact
 from appliance.privacy import receipts
-from appliance.privacy.find import Findings, Subject, find, line_is_about, log_files
+from appliance.privacy.find import ANON_PHONE, ERASED, Findings, Subject, find, line_is_about, log_files
 from appliance.store.db import Database
 
 log = logging.getLogger("appliance.privacy")
 PAUSE_ENV = "APPLIANCE_PRIVACY_PAUSE"
-ERASED = "[erased]"
-ANON_PHONE = "+0"
 
 
 def journal_dir(config: Config) -> Path:
@@ -208,7 +206,7 @@ def _erase_tx(config: Config, s: Session, subject: Subject, erase_id: str, clock
     elif bookings:
         _exec_in(s, "DELETE FROM idempotency_keys WHERE booking_id IN ({ids})", bookings)
         _exec_in(s, "DELETE FROM bookings WHERE tenant_id = :t AND id IN ({ids})", bookings, t=subject.tenant_id)
-    customers = [c for c in _ids(f.customers)]
+    customers = _ids(f.customers)
     pets_of = [p["id"] for p in f.pets if p["customer_id"] in customers]
     _exec_in(s, "DELETE FROM pets WHERE id IN ({ids})", pets_of)
     _exec_in(s, "DELETE FROM customers WHERE tenant_id = :t AND id IN ({ids})", customers, t=subject.tenant_id)

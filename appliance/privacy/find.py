@@ -41,6 +41,8 @@ from appliance.core.config import Config
 from appliance.core.errors import NotFound, ValidationError
 from appliance.core.logs import log_file
 
+ERASED = "[erased]"  # what an anonymised booking holds instead of names
+ANON_PHONE = "+0"  # ... and instead of the owner's number (bookings.owner_phone must start with "+")
 _DIGIT_RUN = re.compile(r"\+?\d[\d\s\-.()/]*\d")
 
 
@@ -70,8 +72,8 @@ def subject_for_booking(config: Config, s: Session, booking: str) -> Subject:
         text("SELECT owner_phone FROM bookings WHERE tenant_id = :t AND id = :id"),
         {"t": config.tenant.id, "id": number},
     ).first()
-    if row is None:
-        raise NotFound(f"no booking {number}")
+    if row is None or row[0] == ANON_PHONE:
+        raise NotFound(f"no booking {number}" if row is None else f"booking {number} belongs to an erased caller")
     base = subject_for_phone(config, row[0])
     return Subject(base.tenant_id, base.phone, base.national, number)
 

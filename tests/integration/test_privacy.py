@@ -5,6 +5,7 @@ caller's data is untouched and ``db check`` passes."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 import sqlite3
@@ -17,7 +18,7 @@ import pytest
 from appliance.cli import main
 from appliance.privacy import receipts
 from appliance.store.db import Database
-from tests.support.privacy_scenario import JAAN, MARI, Caller, build, grep_tree, make_config
+from tests.support.privacy_scenario import JAAN, MARI, Caller, World, build, grep_tree, make_config
 
 NEEDLES_MARI = [MARI.e164, MARI.phone, MARI.national, "5123 4567", MARI.name, "Tamm", MARI.sentence, "allergic to salmon",
                 "Rexy", "Rexo"]  # fmt: skip
@@ -183,4 +184,12 @@ def test_an_erasure_survives_a_backup_restore(root: Path, tmp_path: Path) -> Non
     assert not list((root / "data" / "recordings").glob("*mari*"))
     assert snapshot(root, JAAN) == jaan_before
     assert cli(root, "privacy", "reapply")[1] == []  # nothing left to do
+    # the caller comes back after the erasure: their new booking is theirs to keep
+    w = World(make_config(root)).start(now=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5))
+    try:
+        w.book(MARI, "web-mari-new", "Rex", "10th to the 12th")
+    finally:
+        w.close()
+    assert cli(root, "privacy", "reapply")[1] == []
+    assert rows(root, "SELECT count(*) FROM customers WHERE phone = ?", MARI.e164) == [(1,)]
     assert cli(root, "privacy", "receipts", "verify")[1]["ok"]
