@@ -8,6 +8,7 @@ pending journals first, as the daemon does at start).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -15,17 +16,27 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from appliance.privacy import erase
+from appliance.privacy.job import PrivacyJob
+from appliance.store.db import Database
 from tests.integration.test_privacy import NEEDLES_MARI, cli, root_fixture, rows, snapshot, world_fixture  # noqa: F401 (the fixtures)
-from tests.support.privacy_scenario import JAAN, MARI, grep_tree
+from tests.support.privacy_scenario import JAAN, MARI, grep_tree, make_config
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("step", ["journal", "db", "files"])
-def test_sigkill_mid_erase_is_finished_at_the_next_start(root: Path, step: str) -> None:
+async def _daemon_start(cfg: Any, db: Database) -> None:
+    job = await PrivacyJob(cfg, db, interval_s=3600).start()
+    await job.stop()
+    assert not erase.pending(cfg)
+
+
+@pytest.mark.parametrize(("step", "restart"), [("journal", "cli"), ("db", "cli"), ("files", "cli"), ("db", "daemon")])
+def test_sigkill_mid_erase_is_finished_at_the_next_start(root: Path, step: str, restart: str) -> None:
     jaan_before = snapshot(root, JAAN)
     journal = root / "data" / "privacy" / "journal"
     env = {**os.environ, "APPLIANCE_PRIVACY_PAUSE": step, "PYTHONPATH": str(REPO)}
@@ -51,6 +62,12 @@ def test_sigkill_mid_erase_is_finished_at_the_next_start(root: Path, step: str) 
         assert (len(recordings) == 3) == (step == "db")
     assert not (root / "data" / "privacy" / "receipts.jsonl").exists()
 
+    if restart == "daemon":  # the daemon's privacy job at start
+        db = Database.from_config(make_config(root))
+        try:
+            asyncio.run(_daemon_start(make_config(root), db))
+        finally:
+            db.close()
     rc, listed = cli(root, "privacy", "receipts", "list")  # any privacy command finishes the erase first
     assert rc == 0 and len(listed) == 1 and listed[0]["by"] == "anna"
     assert listed[0]["counts"]["bookings_anonymised"] == 3
