@@ -20,7 +20,7 @@ from aiohttp import web
 from appliance.api import CONTROL, Control, actor, body, ok
 from appliance.core.control import ApiError, ErrorCode
 from appliance.privacy import erase as erasing
-from appliance.privacy.export import summary, write_archive
+from appliance.privacy.export import record_export, summary, write_archive
 from appliance.privacy.find import Findings, Subject, find, mentions, subject_for_booking, subject_for_phone
 
 
@@ -47,6 +47,7 @@ async def export(request: web.Request) -> web.StreamResponse:
     q = request.query
     f = await _find(c, await _subject(c, q.get("phone"), q.get("booking")))
     language = q.get("language") or c.config.tenant.default_language
+    await asyncio.to_thread(record_export, c.config, _db(c), f, by=actor(request))
     if q.get("format") == "zip":
         with tempfile.TemporaryDirectory() as tmp:
             path = await asyncio.to_thread(write_archive, c.config, f, Path(tmp) / "export.zip", language=language)

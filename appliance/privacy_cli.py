@@ -8,6 +8,7 @@ lock). Every command first finishes an erase a crash interrupted.
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
 from collections.abc import Callable
@@ -63,14 +64,15 @@ def cmd_find(load: Loader, args: argparse.Namespace) -> int:
 
 
 def cmd_export(load: Loader, args: argparse.Namespace) -> int:
-    from appliance.privacy.export import write_archive
+    from appliance.privacy.export import record_export, write_archive
 
     cfg, db = _open(load, args)
     try:
         f = _findings(cfg, db, args)
+        path = write_archive(cfg, f, Path(args.out), language=args.language)
+        record_export(cfg, db, f, by=args.by)
     finally:
         db.close()
-    path = write_archive(cfg, f, Path(args.out), language=args.language)
     _print(args, {"archive": str(path), "counts": f.counts()}, f"export written to {path}")
     return 0
 
@@ -154,6 +156,7 @@ def register(sub: Any, add: Adder, load: Loader) -> None:
     who(p)
     p.add_argument("--out", required=True, help="the archive to write (.zip)")
     p.add_argument("--language", help="language of the summary (default: the tenant's)")
+    p.add_argument("--by", default=getpass.getuser(), help="who made the export (audit log; default: you)")
     p = add("erase", bind(cmd_erase), "erase everything about a caller and write a receipt", psub)
     who(p)
     p.add_argument("--reason", required=True, help="why (kept in the receipt; no personal data)")

@@ -19,7 +19,10 @@ from typing import Any
 
 from appliance.core.clock import Clock, system_clock
 from appliance.core.config import Config
+from appliance.privacy import receipts
 from appliance.privacy.find import Findings
+from appliance.store.db import Database
+from appliance.store.repos import audit_tx
 
 TEMPLATES = Path(__file__).resolve().parent / "summary"
 FORMAT_VERSION = 1
@@ -58,6 +61,17 @@ def summary(config: Config, f: Findings, *, language: str, now: dt.datetime) -> 
             lines.append(t["call"].format(date=when.strftime("%Y-%m-%d %H:%M") if when else "?"))
     lines += ["", t["footer"].format(business=business)]
     return "\n".join(lines) + "\n"
+
+
+def record_export(config: Config, db: Database, f: Findings, *, by: str, clock: Clock = system_clock) -> None:
+    """An audit row for the disclosure: who exported whose data (a salted hash), how much."""
+    subject = receipts.subject_hash(config, f.subject.phone)
+    db.write(
+        lambda s: audit_tx(
+            s, at=clock(), actor=by, action="privacy.export", entity="privacy", entity_id=subject[:16],
+            details={"subject": subject, "counts": f.counts()},
+        )
+    )  # fmt: skip
 
 
 def write_archive(

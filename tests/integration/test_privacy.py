@@ -104,6 +104,8 @@ def test_export_then_erase_leaves_nothing(root: Path, tmp_path: Path) -> None:
     assert MARI.sentence in said and "5123 4567" in said
     assert data["callback_tickets"][0]["phone"] == MARI.e164
     assert "Broneering" in summary and "tühistatud" in summary and MARI.e164 in summary
+    audit = rows(root, "SELECT actor, details FROM audit_log WHERE action = 'privacy.export'")
+    assert len(audit) == 1 and MARI.e164 not in audit[0][1]  # the disclosure is on record, without the number
 
     rc, receipt = cli(root, "privacy", "erase", "--phone", MARI.phone, "--reason", "caller asked by phone",
                       "--by", "anna")  # fmt: skip
