@@ -43,6 +43,7 @@ from appliance.core.logs import log_file
 
 ERASED = "[erased]"  # what an anonymised booking holds instead of names
 ANON_PHONE = "+0"  # ... and instead of the owner's number (bookings.owner_phone must start with "+")
+_SEVEN_DIGITS = "*" + "[0-9]*" * 7  # GLOB: at least seven digits anywhere (no number is shorter)
 _DIGIT_RUN = re.compile(r"\+?\d[\d\s\-.()/]*\d")
 
 
@@ -255,10 +256,10 @@ def find(config: Config, s: Session, subject: Subject, *, with_logs: bool = True
     for row in s.execute(
         text(
             "SELECT DISTINCT t.session_id, t.text FROM turns t JOIN conversation_sessions c ON c.id = t.session_id "
-            "WHERE c.tenant_id = :t AND t.role = 'user'"
+            "WHERE c.tenant_id = :t AND t.role = 'user' AND t.text GLOB :seven_digits"
         ),
-        {"t": t},
-    ):  # turns in which the number was said or typed
+        {"t": t, "seven_digits": _SEVEN_DIGITS},
+    ):  # turns in which the number was said or typed (SQLite skips those without 7 digits)
         if mentions(subject, row[1]):
             sessions.add(row[0])
     recordings = scan_recordings(config)
