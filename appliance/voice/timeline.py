@@ -15,6 +15,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+# fields of to_dict() that hold what was said or heard: at DEBUG only (docs/PRIVACY.md)
+_WORDS = ("text", "reply", "heard", "speculations", "pieces")
 log = logging.getLogger("appliance.voice.timeline")
 
 
@@ -134,6 +136,7 @@ class TurnTimeline:
     def log(self) -> None:
         """One structured line per turn; what was said only at DEBUG (docs/PRIVACY.md: no utterances in logs)."""
         data = self.to_dict()
-        log.debug("voice_turn_text %s", json.dumps({k: data[k] for k in ("turn", "text", "reply")}, ensure_ascii=False))
-        data = {k: v for k, v in data.items() if k not in ("text", "reply", "speculations")}
+        words = {k: data[k] for k in _WORDS if k in data}
+        log.debug("voice_turn_text %s", json.dumps({"turn": data["turn"], **words}, ensure_ascii=False, default=str))
+        data = {k: v for k, v in data.items() if k not in _WORDS}
         log.info("voice_turn %s", json.dumps(data, ensure_ascii=False, sort_keys=True))
