@@ -108,10 +108,15 @@ def erase(
     return _finish(config, db, journal, clock)
 
 
-def recover(config: Config, db: Database, clock: Clock = system_clock) -> list[dict[str, Any]]:
-    """Finish every erase a crash interrupted; return their receipts."""
+def recover(
+    config: Config, db: Database, clock: Clock = system_clock, *, min_age_s: float = 0.0
+) -> list[dict[str, Any]]:
+    """Finish every erase a crash interrupted; return their receipts. ``min_age_s`` leaves younger
+    journals alone (the daemon's hourly pass must not race an erase that is still running)."""
     done = []
     for journal in pending(config):
+        if min_age_s and time.time() - journal.stat().st_mtime < min_age_s:
+            continue
         log.warning("privacy: finishing interrupted erase %s", journal.stem)
         done.append(_finish(config, db, journal, clock))
     return done

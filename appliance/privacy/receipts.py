@@ -13,6 +13,7 @@ after the fact by someone without the code; it cannot prove that no receipt was 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import hmac
 import json
@@ -101,9 +102,20 @@ def _drop_torn_tail(path: Path) -> None:
 
 
 def append(config: Config, body: dict[str, Any]) -> dict[str, Any]:
-    """Chain ``body`` onto the log (durably) and return the stored receipt."""
+    """Chain ``body`` onto the log (durably) and return the stored receipt.
+
+    An exclusive ``flock`` on ``receipts.lock`` keeps two processes (the daemon's API and the CLI)
+    from chaining onto the same predecessor; a receipt with the same ``erase_id`` is not added twice.
+    """
     path = receipts_path(config)
     path.parent.mkdir(parents=True, exist_ok=True)
+    with (path.parent / "receipts.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        existing = find(config, str(body.get("erase_id")))
+        return existing if existing is not None else _append_locked(config, path, body)
+
+
+def _append_locked(config: Config, path: Path, body: dict[str, Any]) -> dict[str, Any]:
     _drop_torn_tail(path)
     existing = load(config)
     prev = existing[-1]["hash"] if existing else GENESIS
