@@ -148,7 +148,9 @@ def _finish(config: Config, db: Database, journal: Path, clock: Clock) -> dict[s
                 "categories": sorted(k for k, v in data["counts"].items() if v),
             },
         )
-    compact(db)
+    if not compact(db):  # deleted rows may still sit in free pages or the WAL: try again later
+        log.warning("privacy: erase %s kept pending until the database can be compacted", data["erase_id"])
+        return receipt
     journal.unlink(missing_ok=True)
     journal.with_suffix(".paused").unlink(missing_ok=True)
     _fsync_dir(journal.parent)

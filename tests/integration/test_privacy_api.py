@@ -13,7 +13,9 @@ import aiohttp
 
 from appliance.console.client import ApiError as ClientError
 from appliance.core.clock import fixed_clock
+from appliance.privacy.erase import pending
 from tests.support.control_harness import NOW, front_desk, make_config, say
+from tests.support.privacy_scenario import grep_tree
 
 
 def test_export_and_erase_over_the_control_api(tmp_path: Path) -> None:
@@ -56,6 +58,9 @@ def test_export_and_erase_over_the_control_api(tmp_path: Path) -> None:
                 e.session_id == "privacy-anna-0001" for e in desk.control.bus.recent
             )  # the daemon's memory too
             assert any(e.session_id == "privacy-other-0001" for e in desk.control.bus.recent)
+            # the daemon's own connections stay open: the checkpoint and VACUUM still reach every byte
+            assert grep_tree(cfg.data_path, ["Anna Lepp", "+37253334444", "5333 4444"]) == []
+            assert not pending(cfg)  # compacted, so the erasure is complete
             again = await desk.api.get("/privacy/export", phone="53334444")
             assert not any(again["counts"].values())
             other = await desk.api.get("/privacy/export", phone="+372 5999 8888")
