@@ -21,6 +21,7 @@ write ``<journal>.paused`` after that step and wait there, so a test can SIGKILL
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import os
@@ -196,7 +197,7 @@ def _anon_party(s: Session, tenant_id: str, pet_types: set[str], now: str) -> tu
 def _erase_tx(config: Config, s: Session, subject: Subject, erase_id: str, clock: Clock) -> dict[str, int]:
     """Step 2, inside one write transaction (finds again, so a repeat erases what is left)."""
     f: Findings = find(config, s, subject, with_logs=False)
-    now = clock().astimezone().replace(tzinfo=None).isoformat(sep=" ")
+    now = clock().astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")  # the store's UTC text
     bookings = _ids(f.bookings)
     if bookings and config.tenant.privacy.keep_bookings_for_accounting:
         cid, pets = _anon_party(s, subject.tenant_id, {b["pet_type"] for b in f.bookings}, now)

@@ -131,6 +131,11 @@ def test_export_then_erase_leaves_nothing(root: Path, tmp_path: Path) -> None:
     finally:
         db.close()
     assert report.ok, report.problems
+    assert main(["db", "check", "--config", str(root / "appliance.toml")]) == 0
+    erased_at = rows(root, "SELECT at FROM audit_log WHERE action = 'privacy.erase'")[0][0]
+    assert abs(dt.datetime.fromisoformat(erased_at).replace(tzinfo=dt.UTC) - dt.datetime.now(dt.UTC)) < dt.timedelta(
+        minutes=5
+    )
 
 
 def data_ids(data: dict[str, Any]) -> list[str]:
