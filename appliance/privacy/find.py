@@ -111,7 +111,7 @@ class Findings:
     callback_tickets: list[dict[str, Any]] = field(default_factory=list)
     audit: list[dict[str, Any]] = field(default_factory=list)
     recordings: list[Recording] = field(default_factory=list)
-    log_lines: dict[str, int] = field(default_factory=dict)  # log file -> lines about the caller
+    log_lines: dict[str, list[str]] = field(default_factory=dict)  # log file -> its lines about the caller
 
     @property
     def names(self) -> list[str]:
@@ -139,7 +139,7 @@ class Findings:
             "audit_entries": len(self.audit),
             "recordings": len(self.recordings),
             "recording_files": len(self.files),
-            "log_lines": sum(self.log_lines.values()),
+            "log_lines": sum(len(v) for v in self.log_lines.values()),
         }
 
     @property
@@ -289,15 +289,15 @@ def find(config: Config, s: Session, subject: Subject, *, with_logs: bool = True
     f.audit = sorted(audit, key=lambda r: int(r["id"]))
     if with_logs:
         for path in log_files(config):
-            n = _count_lines(path, subject, names)
-            if n:
-                f.log_lines[str(path)] = n
+            lines = _matching_lines(path, subject, names)
+            if lines:
+                f.log_lines[str(path)] = lines
     return f
 
 
-def _count_lines(path: Path, subject: Subject, names: list[str]) -> int:
+def _matching_lines(path: Path, subject: Subject, names: list[str]) -> list[str]:
     try:
         with path.open(encoding="utf-8", errors="replace") as fh:
-            return sum(1 for line in fh if line_is_about(subject, names, line))
+            return [line.rstrip("\n") for line in fh if line_is_about(subject, names, line)]
     except OSError:
-        return 0
+        return []

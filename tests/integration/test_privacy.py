@@ -83,8 +83,10 @@ def test_export_then_erase_leaves_nothing(root: Path, tmp_path: Path) -> None:
     jaan_before = snapshot(root, JAAN)
     assert len(jaan_before["bookings"]) == 3 and jaan_before["tickets"] and len(jaan_before["recordings"]) == 3
 
+    with (root / "data" / "logs" / "appliance.log").open("a") as fh:  # a DEBUG line, as on a developer's box
+        fh.write(f"2026-12-01 10:00:00,000 DEBUG appliance.test: caller {MARI.e164} said hello\n")
     rc, found = cli(root, "privacy", "find", "--phone", "5123 4567")
-    assert rc == 0
+    assert rc == 0 and found["log_lines"] == 1
     assert found["bookings"] == 3 and found["callback_tickets"] == 1 and found["recordings"] == 1
     assert found["sessions"] == 6  # four chats, the one where only the number was typed, the call
 
@@ -103,6 +105,9 @@ def test_export_then_erase_leaves_nothing(root: Path, tmp_path: Path) -> None:
     said = [t["text"] for c in data["conversations"] for t in c["turns"]]
     assert MARI.sentence in said and "5123 4567" in said
     assert data["callback_tickets"][0]["phone"] == MARI.e164
+    assert [ln for lines in data["log_lines"].values() for ln in lines] == [
+        f"2026-12-01 10:00:00,000 DEBUG appliance.test: caller {MARI.e164} said hello"
+    ]
     assert "Broneering" in summary and "tühistatud" in summary and MARI.e164 in summary
     audit = rows(root, "SELECT actor, details FROM audit_log WHERE action = 'privacy.export'")
     assert len(audit) == 1 and MARI.e164 not in audit[0][1]  # the disclosure is on record, without the number
