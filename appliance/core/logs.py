@@ -91,7 +91,9 @@ def log_file(cfg: Config) -> Path | None:
     return p if p.is_absolute() else cfg.data_path / p
 
 
-def setup_logging(cfg: Config) -> None:
+def setup_logging(cfg: Config, *, rotate: bool = True) -> None:
+    """Log to stderr and ``logging.file``. ``rotate=False`` for worker processes: they append to
+    the daemon's file and reopen it after the daemon rotated it (one rotating process only)."""
     formatter: logging.Formatter = (
         _JsonFormatter()
         if cfg.logging.format == "json"
@@ -104,6 +106,8 @@ def setup_logging(cfg: Config) -> None:
         keep = max(cfg.tenant.privacy.retention.logs_days, 1)
         handlers.append(
             logging.handlers.TimedRotatingFileHandler(path, when="midnight", backupCount=keep, encoding="utf-8")
+            if rotate
+            else logging.handlers.WatchedFileHandler(path, encoding="utf-8")
         )
     for handler in handlers:
         handler.setFormatter(formatter)
