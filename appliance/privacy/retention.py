@@ -40,7 +40,9 @@ _STAGES = ("speech_start", "speech_end", "stt_done", "first_output", "first_audi
 
 def days(config: Config) -> dict[str, int]:
     r = config.tenant.privacy.retention
-    recordings = r.recordings_days if r.recordings_days is not None else config.sip.recording_retention_days
+    recordings = config.sip.recording_retention_days  # the SIP channel purges at this age too: the shorter wins
+    if r.recordings_days is not None:
+        recordings = min(recordings, r.recordings_days)
     return {
         "timelines": r.timelines_days,
         "turns": r.turns_days,
