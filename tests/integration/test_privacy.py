@@ -205,3 +205,35 @@ def test_an_erasure_survives_a_backup_restore(root: Path, tmp_path: Path) -> Non
     assert cli(root, "privacy", "reapply")[1] == []
     assert rows(root, "SELECT count(*) FROM customers WHERE phone = ?", MARI.e164) == [(1,)]
     assert cli(root, "privacy", "receipts", "verify")[1]["ok"]
+
+
+def test_another_tenants_records_of_the_same_number_are_left_alone(root: Path) -> None:
+    """Every query is scoped by tenant: rows of tenant "other" with the same number stay."""
+    db_path = root / "data" / "appliance.db"
+    c = sqlite3.connect(db_path)
+    t = "2026-12-01 08:00:00.000000"
+    with c:
+        c.execute("INSERT INTO tenants VALUES ('other', 'Other Hotel', 'Europe/Tallinn', 'EUR', ?, ?)", (t, t))
+        c.execute("INSERT INTO customers (tenant_id, name, phone, created_at, updated_at) "
+                  "VALUES ('other', ?, ?, ?, ?)", (MARI.name, MARI.e164, t, t))  # fmt: skip
+        c.execute(
+            "INSERT INTO conversation_sessions VALUES ('other-s1', 'other', 'web', 'en', '{}', ?, ?, NULL)", (t, t)
+        )
+        c.execute("INSERT INTO turns (session_id, seq, role, text, language, channel, created_at) "
+                  "VALUES ('other-s1', 1, 'user', ?, 'en', 'web', ?)", (MARI.phone, t))  # fmt: skip
+        c.execute("INSERT INTO callback_tickets (tenant_id, phone, name, reason, language, channel, status, created_at) "
+                  "VALUES ('other', ?, ?, 'question', 'en', 'web', 'open', ?)", (MARI.e164, MARI.name, t))  # fmt: skip
+    c.close()
+    other = {
+        "customers": rows(root, "SELECT * FROM customers WHERE tenant_id = 'other'"),
+        "turns": rows(root, "SELECT * FROM turns WHERE session_id = 'other-s1'"),
+        "tickets": rows(root, "SELECT * FROM callback_tickets WHERE tenant_id = 'other'"),
+    }
+    rc, found = cli(root, "privacy", "find", "--phone", MARI.phone)
+    assert found["customers"] == 1 and found["callback_tickets"] == 1 and found["sessions"] == 6
+    assert cli(root, "privacy", "erase", "--phone", MARI.phone, "--reason", "asked", "--by", "anna")[0] == 0
+    assert other == {
+        "customers": rows(root, "SELECT * FROM customers WHERE tenant_id = 'other'"),
+        "turns": rows(root, "SELECT * FROM turns WHERE session_id = 'other-s1'"),
+        "tickets": rows(root, "SELECT * FROM callback_tickets WHERE tenant_id = 'other'"),
+    }
