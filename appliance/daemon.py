@@ -41,6 +41,7 @@ class Daemon:
         self.ops = DaemonOps(cfg, degraded=lambda: bool(self.brain is not None and self.brain.degraded))
         self._sweeper: asyncio.Task[None] | None = None
         self.control: Any = None  # the control API's view of the daemon (appliance.api.Control)
+        self.privacy: Any = None  # appliance.privacy.job.PrivacyJob: pending erasures, retention
 
     async def start(self) -> None:
         from appliance.brain.factory import build_brain
@@ -55,6 +56,9 @@ class Daemon:
         )
         self.brain = await build_brain(cfg, on_event=self.bus.publish)
         await warm
+        from appliance.privacy.job import PrivacyJob
+
+        self.privacy = await PrivacyJob(cfg, self.brain.sessions.db).start()
         log.info(
             "store %s; llm %s; knowledge %s",
             cfg.db_path,
@@ -181,6 +185,8 @@ class Daemon:
                     await asyncio.wait_for(part.stop(), 15)
                 except Exception:
                     log.exception("stopping %s failed", name)
+        if self.privacy is not None:
+            await self.privacy.stop()
         if self.brain is not None:
             await self.brain.aclose()
         log.info("stopped")

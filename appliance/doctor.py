@@ -139,6 +139,9 @@ def checks(cfg: Config) -> list[Check]:
     from appliance.ops.checks import ops_checks  # notify/watchdog, metrics, last backup, host name
 
     out.extend(Check(*row) for row in ops_checks(cfg))
+    from appliance.privacy.checks import privacy_checks  # retention, pending erasures, receipts
+
+    out.extend(Check(*row) for row in privacy_checks(cfg))
     return out
 
 

@@ -41,6 +41,29 @@ class _Model(BaseModel):
 LocalizedText = dict[str, str]
 
 
+class RetentionConfig(_Model):
+    """How long each kind of personal data is kept, in days (docs/PRIVACY.md). 0: never kept past
+    the next retention run. Recordings go after the shorter of ``recordings_days`` and
+    ``sip.recording_retention_days`` (the SIP channel's own hourly purge)."""
+
+    recordings_days: int | None = Field(default=None, ge=0)
+    turns_days: int = Field(default=180, ge=0)  # transcripts: the text of every turn
+    timelines_days: int = Field(default=30, ge=0)  # per-turn latency timelines
+    sessions_days: int = Field(default=180, ge=0)  # conversation sessions (their dialogue state)
+    callback_tickets_days: int = Field(default=90, ge=0)
+    logs_days: int = Field(default=14, ge=0)  # files of logging.file (journald: docs/PRIVACY.md)
+    backups_days: int = Field(default=30, ge=0)  # ``backup create`` archives in data_dir/backups
+
+
+class PrivacyConfig(_Model):
+    """Per tenant: erasure and retention of personal data (appliance/privacy, docs/PRIVACY.md)."""
+
+    # true: an erased caller's bookings stay for the books with name, phone and pet anonymised;
+    # false: they are deleted.
+    keep_bookings_for_accounting: bool = True
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
+
+
 class TenantConfig(_Model):
     id: str = "demo"
     name: str = "Demo Pet Hotel"
@@ -54,6 +77,7 @@ class TenantConfig(_Model):
     # the first words of a call or chat: "default" (the default language only) or "multilingual"
     # (hello in every tenant language, "Hello! Tere! Здравствуйте!", then the default language)
     greeting: Literal["default", "multilingual"] = "default"
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
 
     @field_validator("languages")
     @classmethod
@@ -304,6 +328,9 @@ class MetricsConfig(_Model):
 class LoggingConfig(_Model):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json"] = "text"
+    # also write the log to this file (relative: under store.data_dir), rotated at midnight and
+    # kept tenant.privacy.retention.logs_days days; empty: stderr only (journald under systemd)
+    file: str = ""
 
 
 class Config(_Model):

@@ -781,7 +781,7 @@ class EngineTTSProcessor(FrameProcessor):
                 audio = await self._resampler.resample(audio, chunk.sample_rate, self._out_rate)
             return audio
         except Exception as exc:  # noqa: BLE001 - a failed sentence must not leave the caller in silence
-            log.error("TTS failed for %r: %s", frame.text, exc)
+            log.error("TTS failed for a %d-character sentence: %s", len(frame.text), exc)
             self._rec.errors.append(f"tts: {exc}")
             if self._apologised:
                 return b""

@@ -33,6 +33,7 @@ from appliance.channels.sip.sipmsg import SourceFilter, caller_id_from_invite, h
 from appliance.core import metrics
 from appliance.core.config import SipAccount, SipConfig
 from appliance.core.errors import EngineUnavailable
+from appliance.core.logs import pii
 
 log = logging.getLogger("appliance.sip")
 
@@ -351,7 +352,7 @@ class SipEndpoint:
             source = header(msg, "x-appliance-source") or hop
         if not self.sources.allows(hop):
             self.stats.rejected_source += 1
-            log.warning("SIP: rejected a call from %s (not an allowed source), caller %s", source, caller)
+            log.warning("SIP: rejected a call from %s (not an allowed source), caller %s", source, pii(caller))
             call.answer_with(403)
             return
         if self.auth is not None and not self._authenticated(call, msg, source, caller):
@@ -366,7 +367,7 @@ class SipEndpoint:
         elif len(self._active) >= self.max_calls:
             if len(self._overflow) >= self.overflow_calls:
                 self.stats.rejected_busy += 1
-                log.warning("SIP: all %d lines busy, 486 to %s", self.max_calls, caller)
+                log.warning("SIP: all %d lines busy, 486 to %s", self.max_calls, pii(caller))
                 call.answer_with(486)
                 return
             overflow = True
@@ -404,7 +405,7 @@ class SipEndpoint:
         if verdict.result is AuthResult.BAD:
             self.stats.rejected_auth += 1
             log.warning("SIP: rejected a call from %s (bad credentials for %r), caller %s", source, verdict.username,
-                        caller)  # fmt: skip
+                        pii(caller))  # fmt: skip
             call.answer_with(403)
             return False
         self.stats.challenged += 1

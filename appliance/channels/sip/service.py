@@ -26,6 +26,7 @@ from appliance.channels.sip.recording import CallRecording, purge_recordings
 from appliance.core import metrics
 from appliance.core.config import Config
 from appliance.core.errors import ApplianceError, EngineUnavailable
+from appliance.core.logs import pii
 from appliance.core.messages import Channel, Event, EventType, Reply, Utterance
 from appliance.core.ports import BrainPort
 from appliance.engines.supervised import SupervisedSTT, SupervisedTTS
@@ -271,7 +272,7 @@ class SipService:
         self.records.append(rec)
         del self.records[:-200]
         self._emit(EventType.CALL_ENDED, {k: rec[k] for k in ("caller_id", "outcome", "mode", "end_code")}, sid)
-        log.info("SIP call %s from %s ended: %s", sid, handle.caller_id, rec["outcome"])
+        log.info("SIP call %s from %s ended: %s", sid, pii(handle.caller_id), rec["outcome"])
 
     # ------------------------------------------------------------------ audio helpers
 

@@ -47,7 +47,7 @@ async def serve(config_file: Path, index: int, scripted_stt: str | None = None) 
     from appliance.core.logs import setup_logging
 
     cfg = Config.model_validate(json.loads(config_file.read_text()))
-    setup_logging(cfg)
+    setup_logging(cfg, rotate=False)  # the daemon rotates logging.file
 
     def on_event(ev: Event) -> None:
         _out("app_event", **to_dict(ev))

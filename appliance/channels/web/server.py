@@ -177,7 +177,7 @@ async def post_message(request: web.Request) -> web.Response:
     try:
         reply = await request.app[ENGINE_KEY].handle(Utterance(session_id=session, channel=Channel.WEB, text=text))
     except ApplianceError as exc:
-        log.warning("session %s: %s", session, exc)
+        log.warning("session %s: %s", session, exc.code)
         message = error_text(cfg.tenant.default_language, exc.code)  # by code, from the templates
         return web.json_response(error_payload(exc.code, message), status=503 if exc.retryable else 500)
     payload = reply_payload(reply)
@@ -309,7 +309,7 @@ async def _guarded(ws: web.WebSocketResponse, session: str, work: Any, language:
     try:
         await work
     except ApplianceError as exc:
-        log.warning("session %s: %s", session, exc)
+        log.warning("session %s: %s", session, exc.code)
         await ws.send_json(error_payload(exc.code, error_text(language, exc.code)))
     except (ConnectionResetError, asyncio.CancelledError):
         raise
