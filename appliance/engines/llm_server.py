@@ -10,8 +10,8 @@ Schema-constrained extraction is sent as ``response_format``. Servers spell it d
 OpenAI, vLLM and llama.cpp's ``llama-server`` take ``{"type": "json_schema", "json_schema":
 {"name", "schema"}}``; llama-cpp-python's ``python -m llama_cpp.server`` takes only
 ``{"type": "json_object", "schema": ...}``. ``schema_format="auto"`` sends ``json_schema``
-first and, when the server refuses it (HTTP 400/422), ``json_object`` with the schema, and
-keeps whichever worked.
+first and, when the server refuses it (HTTP 400/422, or an error naming ``response_format``:
+llama-cpp-python says 500), ``json_object`` with the schema, and keeps whichever worked.
 
 No DNS: the host in ``base_url`` must be an IP address (config validation), and
 ``trust_env=False`` keeps proxy variables out of it. See docs/LLM.md.
@@ -45,7 +45,7 @@ def _unreachable(url: str, exc: BaseException) -> EngineError:
 
 
 class _Refused(Exception):
-    """The server answered 400/422: it does not take this request's shape (the schema format)."""
+    """The server does not take this request's shape (the schema format)."""
 
 
 class OpenAIServerEngine(LLMEngine):
@@ -135,6 +135,7 @@ class OpenAIServerEngine(LLMEngine):
         except TimeoutError:
             raise _timeout_error(timeout) from None
         except (aiohttp.ClientError, OSError) as exc:
+            await self.aclose()  # a restarted server gets fresh connections
             raise _unreachable(self.base_url, exc) from exc
 
     # --- plumbing -----------------------------------------------------------------
@@ -183,6 +184,7 @@ class OpenAIServerEngine(LLMEngine):
         except TimeoutError:
             raise _timeout_error(timeout) from None
         except (aiohttp.ClientError, OSError) as exc:
+            await self.aclose()  # a restarted server gets fresh connections
             raise _unreachable(self.base_url, exc) from exc
         except ValueError as exc:  # a body that is not JSON
             raise ModelError(f"the LLM server sent a body that is not JSON: {exc}") from exc
@@ -202,7 +204,8 @@ async def _check_status(resp: aiohttp.ClientResponse) -> None:
     if resp.status < 400:
         return
     text = (await resp.text())[:300]
-    if resp.status in (400, 422):
+    # llama-cpp-python answers a request it cannot validate with HTTP 500 naming the field.
+    if resp.status in (400, 422) or "response_format" in text:
         raise _Refused(f"HTTP {resp.status}: {text}")
     raise EngineError(f"the LLM server answered HTTP {resp.status}: {text}", code="engine_http", retryable=True)
 
