@@ -167,7 +167,9 @@ class OpenAIServerEngine(LLMEngine):
         try:
             self.model = str(data["data"][0]["id"])
         except (KeyError, IndexError, TypeError):
-            raise ModelError("the LLM server lists no model; set llm.model", details={"body": str(data)[:200]}) from None
+            raise ModelError(
+                "the LLM server lists no model; set llm.model", details={"body": str(data)[:200]}
+            ) from None
         log.info("LLM server %s serves %s", self.base_url, self.model)
         return self.model
 

@@ -23,7 +23,7 @@ from appliance.core.messages import Channel, ChunkType, ReplyChunk, Utterance
 from appliance.engines.llm_server import OpenAIServerEngine
 from appliance.voice.sentences import SentenceChunker
 from tests.integration.test_conversations import Convo, make_config
-from tests.support.llm_server import LlamaServer, RecordingProxy
+from tests.support.llm_server import LlamaServer, RecordingProxy, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -165,3 +165,15 @@ def test_server_killed_mid_conversation(
     finally:
         c.close()
         srv.stop()
+
+
+def test_doctor_reports_the_server(server: LlamaServer, tmp_path: Path) -> None:
+    from appliance.ops.checks import llm_server_check
+
+    name = server.models()["data"][0]["id"]
+    status, detail = llm_server_check(server_config(tmp_path, server.base_url))[2:]
+    assert status == "ok" and name in detail, detail
+    status, detail = llm_server_check(server_config(tmp_path, server.base_url, model="no-such-model"))[2:]
+    assert status == "warn" and "no-such-model" in detail
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    assert llm_server_check(server_config(tmp_path, dead))[2] == "warn"

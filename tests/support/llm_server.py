@@ -136,7 +136,9 @@ class RecordingProxy:
         self.requests.append((request.method, request.path, json.loads(raw) if raw else None))
         headers = {k: v for k, v in request.headers.items() if k.lower() in ("content-type", "authorization")}
         async with ClientSession() as session:
-            async with session.request(request.method, self.upstream + request.path_qs, data=raw, headers=headers) as up:
+            async with session.request(
+                request.method, self.upstream + request.path_qs, data=raw, headers=headers
+            ) as up:
                 resp = web.StreamResponse(status=up.status)
                 resp.content_type = up.content_type
                 await resp.prepare(request)
