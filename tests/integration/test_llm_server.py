@@ -10,8 +10,9 @@ fallbacks), never content.
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -177,3 +178,57 @@ def test_doctor_reports_the_server(server: LlamaServer, tmp_path: Path) -> None:
     assert status == "warn" and "no-such-model" in detail
     dead = f"http://127.0.0.1:{free_port()}/v1"
     assert llm_server_check(server_config(tmp_path, dead))[2] == "warn"
+
+
+def test_a_server_that_never_answers_times_out() -> None:
+    """A socket that accepts connections and says nothing: the request's timeout, as in-process."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        engine = OpenAIServerEngine(f"http://127.0.0.1:{silent.getsockname()[1]}/v1", model="m")
+        msgs = [{"role": "user", "content": "hi"}]
+
+        async def run() -> list[str]:
+            codes = []
+            try:
+                for call in (
+                    engine.complete_json(msgs, EXTRACTION_SCHEMA, timeout=0.5),
+                    engine.chat(msgs, timeout=0.5),
+                    _drain(engine.chat_stream(msgs, timeout=0.5)),
+                ):
+                    started = time.monotonic()
+                    with pytest.raises(EngineError) as exc:
+                        await call
+                    assert time.monotonic() - started < 5
+                    codes.append(exc.value.code)
+            finally:
+                await engine.aclose()
+            return codes
+
+        assert asyncio.run(run()) == ["engine_timeout"] * 3
+
+
+async def _drain(pieces: AsyncIterator[str]) -> None:
+    async for _ in pieces:
+        pass
+
+
+def test_api_key(test_models: dict[str, Path], tmp_path: Path) -> None:
+    srv = LlamaServer(test_models["chat_llm"], tmp_path / "server.log", api_key="s3cret")
+    srv.start()
+    msgs = [{"role": "user", "content": "hi"}]
+
+    async def run(key: str) -> str:
+        engine = OpenAIServerEngine(srv.base_url, model="tiny", api_key=key)
+        try:
+            return await engine.chat(msgs, timeout=30, max_tokens=4)
+        finally:
+            await engine.aclose()
+
+    try:
+        with pytest.raises(EngineError) as exc:
+            asyncio.run(run(""))
+        assert "401" in str(exc.value)
+        assert isinstance(asyncio.run(run("s3cret")), str)
+    finally:
+        srv.stop()
