@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 import aiohttp
 
+from appliance.core.config import check_server_url
 from appliance.core.errors import EngineError, ModelError
 from appliance.engines.llm import LLMCapabilities, LLMEngine, Message, parse_json_object
 
@@ -60,6 +61,7 @@ class OpenAIServerEngine(LLMEngine):
         context_length: int = 4096,
         schema_format: SchemaFormat = "auto",
     ) -> None:
+        check_server_url(base_url)  # an IP address: a host name would need a DNS lookup
         self.base_url = base_url.rstrip("/")
         self.model = model  # empty: the first of GET /models, asked once
         self.api_key = api_key

@@ -232,3 +232,8 @@ def test_api_key(test_models: dict[str, Path], tmp_path: Path) -> None:
         assert isinstance(asyncio.run(run("s3cret")), str)
     finally:
         srv.stop()
+
+
+def test_a_host_name_is_refused_before_any_lookup() -> None:
+    with pytest.raises(ValueError, match="no DNS lookups"):
+        OpenAIServerEngine("http://gpu-server.lan:8000/v1")
