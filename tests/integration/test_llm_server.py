@@ -120,10 +120,13 @@ def test_stream_cut_by_sigkill_is_an_engine_error(test_models: dict[str, Path], 
     async def run() -> None:
         engine = OpenAIServerEngine(srv.base_url)
         msgs = [{"role": "user", "content": "tell me a long story"}]
+        pieces = 0
         try:
-            with pytest.raises(EngineError):
+            with pytest.raises(EngineError) as exc:
                 async for _ in engine.chat_stream(msgs, timeout=60, max_tokens=400):
+                    pieces += 1
                     srv.kill()  # the first piece arrived: kill the server mid-answer
+            assert pieces >= 1 and exc.value.code == "engine_unreachable"
             with pytest.raises(EngineError):  # connection refused now
                 await engine.chat(msgs, timeout=5, max_tokens=4)
         finally:

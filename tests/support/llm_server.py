@@ -47,6 +47,7 @@ class LlamaServer:
     def start(self, timeout: float = 120.0) -> None:
         argv = [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model)]
         argv += ["--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", "2048", "--n_threads", "1"]
+        argv += ["--seed", "1234"]  # the same answers every run: a long story stays long enough to cut
         if self.api_key:
             argv += ["--api_key", self.api_key]
         with open(self.log_path, "ab") as log:
