@@ -217,12 +217,38 @@ class LLMConfig(_Model):
     # off: rules only. auto: use the model when it is present, else run degraded.
     # process/thread: require the model; it runs in a supervised worker process
     # (a crash costs one request, not the daemon) or a worker thread.
-    mode: Literal["off", "auto", "process", "thread"] = "auto"
-    model: str = ""  # path to a GGUF; empty: the manifest's "llm" role
+    # server: an OpenAI-compatible server at base_url (llama.cpp, vLLM; docs/LLM.md).
+    mode: Literal["off", "auto", "process", "thread", "server"] = "auto"
+    model: str = ""  # path to a GGUF; empty: the manifest's "llm" role. server: the served model name (empty: ask)
+    base_url: str = ""  # server mode: e.g. http://127.0.0.1:8000/v1 (an IP address: no DNS lookups)
+    api_key: str = ""  # server mode: sent as a Bearer token when set
+    schema_format: Literal["auto", "json_schema", "json_object"] = "auto"  # server mode: response_format spelling
     timeout_s: float = Field(default=4.0, gt=0)
     context: int = Field(default=2048, ge=256)
     threads: int = Field(default=2, ge=1)
     max_tokens: int = Field(default=256, ge=16)
+
+    @model_validator(mode="after")
+    def _server(self) -> LLMConfig:
+        if self.mode == "server":
+            check_server_url(self.base_url)
+        return self
+
+
+def check_server_url(url: str) -> None:
+    """``llm.base_url``: http(s) to an IP address literal, so that using it needs no DNS lookup."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    if not url:
+        raise ValueError("base_url: required when mode = 'server' (e.g. http://127.0.0.1:8000/v1)")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"base_url: use http://IP:PORT/v1, not {url!r}")
+    try:
+        ipaddress.ip_address(parts.hostname)
+    except ValueError:
+        raise ValueError(f"base_url: the host must be an IP address (no DNS lookups), not {url!r}") from None
 
 
 class ModelsConfig(_Model):
@@ -520,6 +546,8 @@ def dump_config(cfg: Config) -> dict[str, Any]:
     data = cfg.model_dump(mode="json")
     if data["tools"].get("http_token"):
         data["tools"]["http_token"] = "***"
+    if data["llm"].get("api_key"):
+        data["llm"]["api_key"] = "***"
     for acc in data["sip"].get("accounts", []):
         if acc.get("password"):
             acc["password"] = "***"
