@@ -11,7 +11,7 @@ Archive (a gzip'd tar)::
     data/recordings/...      call recordings (WAV + JSON)
 
 Restore refuses while the daemon runs (its local API socket answers), unpacks into a staging
-directory next to the data directory, verifies every checksum and ``PRAGMA integrity_check``
+directory inside the data directory (``.restore-*``), verifies every checksum and ``PRAGMA integrity_check``
 before anything is replaced, then swaps the database and the recordings in, keeping the old ones
 aside until the restored database opened and passed its checks; on any failure the old ones are
 put back. Everything else in the data directory (models, the derived knowledge index) is left.
@@ -262,9 +262,11 @@ def restore(cfg: Config, archive: Path) -> dict[str, Any]:
     if not archive.is_file():
         raise BackupError(f"{archive}: no such file", code="not_found")
     data = cfg.data_path
-    data.parent.mkdir(parents=True, exist_ok=True)
+    data.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    with tempfile.TemporaryDirectory(prefix=f".{data.name}.restore-", dir=data.parent) as tmp:
+    # Staged inside the data directory: the same file system (renames), and the one place the
+    # service user may write (/var/lib itself is root's).
+    with tempfile.TemporaryDirectory(prefix=".restore-", dir=data) as tmp:
         stage = Path(tmp)
         manifest = _unpack(archive, stage)
         db_file = str(manifest.get("db_file") or cfg.store.db_file)
@@ -273,7 +275,6 @@ def restore(cfg: Config, archive: Path) -> dict[str, Any]:
             raise BackupError(f"{archive}: no database in the archive", code="bad_archive")
         _integrity(staged_db)
         # Verified. Swap in: the old database (with its WAL) and recordings go aside first.
-        data.mkdir(parents=True, exist_ok=True)
         old = data / f".pre-restore-{stamp}"
         old.mkdir()
         targets = {cfg.db_path: staged_db, data / "recordings": stage / "data" / "recordings"}

@@ -140,7 +140,7 @@ def test_damaged_archive_is_refused_and_changes_nothing(
     assert r.returncode == 1, r.stdout
     assert message in r.stderr, r.stderr
     assert tree(target) == before
-    assert not list(tmp_path.glob(".live.restore-*"))  # the staging directory is gone too
+    assert not list(target.glob(".restore-*"))  # the staging directory is gone too
 
 
 def test_doctor_reports_the_last_backup(original: dict) -> None:
