@@ -149,3 +149,17 @@ def test_doctor_reports_the_last_backup(original: dict) -> None:
     last = checks["last backup"]
     assert last["status"] == "ok" and str(original["archive"]) in last["detail"], last
     assert checks["systemd notify/watchdog"]["status"] == "ok", checks["systemd notify/watchdog"]
+
+
+def test_plain_tar_archive_round_trip_into_an_empty_data_dir(original: dict, tmp_path: Path) -> None:
+    """A ``.tar`` name gives an uncompressed archive (WAV barely compresses); it restores into a
+    data directory that does not exist yet; archives are 0600 (the config file inside has secrets)."""
+    archive = tmp_path / "backup.tar"
+    r = cli("backup", "create", str(archive), data=original["data"])
+    assert r.returncode == 0, r.stderr
+    assert tarfile.is_tarfile(archive) and archive.read_bytes()[:2] != b"\x1f\x8b"  # not gzip
+    assert archive.stat().st_mode & 0o777 == 0o600
+    fresh = tmp_path / "new-box" / "data"
+    r = cli("backup", "restore", str(archive), data=fresh)
+    assert r.returncode == 0, r.stderr
+    assert cli("bookings", "list", "--json", data=fresh).stdout == original["bookings"]
