@@ -74,12 +74,6 @@ class Daemon:
             asyncio.to_thread(language.warm_up, tuple(cfg.tenant.languages)), asyncio.to_thread(verbalize.warm_up)
         )
         self.brain = await build_brain(cfg, on_event=self.bus.publish)
-        if self.brain.llm is not None:  # loaded now: READY=1 means the model answers, not the first caller waits
-            self.ops.status("loading the language model")
-            try:
-                await self.brain.llm.load()
-            except ApplianceError as exc:
-                log.error("language model failed to load (the rules answer meanwhile): %s", exc)
         await warm
         log.info(
             "store %s; llm %s; knowledge %s",
