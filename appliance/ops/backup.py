@@ -276,6 +276,19 @@ def _integrity(db: Path) -> None:
         )
 
 
+def _own_like(data: Path, paths: list[Path]) -> None:
+    """Run as root (``sudo appliance backup restore``), the restored files belong to the data
+    directory's owner (the service user), or the service could not write its own database."""
+    if os.geteuid() != 0:
+        return
+    st = data.stat()
+    for top in paths:
+        if not top.exists():
+            continue
+        for p in [top, *(top.rglob("*") if top.is_dir() else [])]:
+            os.chown(p, st.st_uid, st.st_gid, follow_symlinks=False)
+
+
 def restore(cfg: Config, archive: Path) -> dict[str, Any]:
     """Replace the database and the recordings with the archive's. See the module docstring."""
     from appliance.store.db import Database
@@ -321,6 +334,7 @@ def restore(cfg: Config, archive: Path) -> dict[str, Any]:
                 report = db.check()
             finally:
                 db.close()
+            _own_like(data, [*placed, Path(f"{cfg.db_path}-wal"), Path(f"{cfg.db_path}-shm")])
             if not report.ok:
                 raise BackupError(
                     f"the restored database fails its checks: {'; '.join(report.problems[:3])}", code="integrity_failed"

@@ -163,3 +163,17 @@ def test_plain_tar_archive_round_trip_into_an_empty_data_dir(original: dict, tmp
     r = cli("backup", "restore", str(archive), data=fresh)
     assert r.returncode == 0, r.stderr
     assert cli("bookings", "list", "--json", data=fresh).stdout == original["bookings"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to hand files to another user")
+def test_restore_as_root_leaves_files_to_the_data_dir_owner(original: dict, tmp_path: Path) -> None:
+    """``sudo appliance backup restore``: the service user must still own (and write) its database."""
+    target = tmp_path / "data"
+    target.mkdir()
+    os.chown(target, 65534, 65534)  # nobody: stands in for the service user
+    r = cli("backup", "restore", str(original["archive"]), data=target)
+    assert r.returncode == 0, r.stderr
+    owned = [target / "appliance.db", target / "recordings", *(target / "recordings").iterdir()]
+    assert all(p.stat().st_uid == 65534 and p.stat().st_gid == 65534 for p in owned), [
+        (p.name, p.stat().st_uid) for p in owned
+    ]
