@@ -365,6 +365,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if (args.command, getattr(args, "sub", None)) != ("models", "fetch"):  # the one command that downloads
+        from appliance.ops.offline import apply as stay_offline
+
+        stay_offline()
     try:
         return int(args.func(args))
     except ConfigError as exc:

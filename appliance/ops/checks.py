@@ -49,12 +49,16 @@ def metrics_check(cfg: Config) -> CheckRow:
         return ("ops", "metrics endpoint", OK, "disabled (metrics.enabled = false)")
     url = f"http://{m.host}:{m.port}/metrics"
     try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            serving = b"appliance_" in resp.read()
-        return ("ops", "metrics endpoint", OK if serving else WARN,
-                url + (" serving" if serving else " answers, but not with the appliance's metrics"))  # fmt: skip
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via an http_proxy
+        with direct.open(url, timeout=2) as resp:
+            text = resp.read().decode(errors="replace")
     except (urllib.error.URLError, OSError):
         return ("ops", "metrics endpoint", OK, f"{url} (not serving now: is the daemon running?)")
+    if "appliance_" not in text:
+        return ("ops", "metrics endpoint", WARN, f"{url} answers, but not with the appliance's metrics")
+    pings = re.search(r"^appliance_watchdog_pings_total ([\d.e+]+)$", text, flags=re.M)
+    watchdog = f"; watchdog pings sent: {int(float(pings.group(1)))}" if pings else ""
+    return ("ops", "metrics endpoint", OK, f"{url} serving{watchdog}")
 
 
 def backup_check(cfg: Config, now: dt.datetime | None = None) -> CheckRow:

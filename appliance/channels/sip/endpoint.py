@@ -241,8 +241,10 @@ class SipEndpoint:
 
     def _bind_media(self, acfg: Any) -> None:
         """RTP on the SIP address, not on every interface; this also spares pjsip the default-route
-        probe (a UDP connect to 1.1.1.1) it makes per call to find an address for unbound RTP."""
-        if self.config.host not in ("", "0.0.0.0", "::"):
+        probe (a UDP connect to 1.1.1.1) it makes per call to find an address for unbound RTP.
+        Not behind the SIP proxy: a worker's SIP address may be loopback while callers send RTP to
+        it directly from the network (sip.host = 0.0.0.0 with sip.workers > 1)."""
+        if not self.behind_proxy and self.config.host not in ("", "0.0.0.0", "::"):
             acfg.mediaConfig.transportConfig.boundAddress = self.config.host
 
     def _add_registered(self, account: SipAccount) -> None:
