@@ -269,7 +269,7 @@ class SmsConfig(_Model):
     outbound_transport: Literal["kannel", "sip"] = "kannel"  # confirmations and reminders go this way
     session_window_min: float = Field(default=1440, gt=0)  # a text within this resumes the conversation
     max_segments: int = Field(default=4, ge=1, le=10)  # longer replies are shortened to fit
-    inbound_per_minute: int = Field(default=6, ge=1)  # per number; more are stored, not answered
+    inbound_per_minute: int = Field(default=10, ge=1)  # per number; more are stored, not answered
     inbound_per_hour: int = Field(default=60, ge=1)
     outbound_per_hour: int = Field(default=30, ge=1)  # per number, whatever the kind
     # confirmations: after a booking made by SMS always; made by web or phone only with this on

@@ -314,3 +314,59 @@ class OptOuts:
                 s.delete(row)
 
         await self.db.awrite(w)
+
+
+# --- what the SMS channel reads of sessions and bookings --------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSeen:
+    id: str
+    updated_at: dt.datetime
+    ended: bool
+
+
+async def latest_session(db: Database, prefix: str) -> SessionSeen | None:
+    """The newest conversation whose id starts with ``prefix`` (the SMS sessions of one number)."""
+    from appliance.store.models import ConversationSession
+
+    def r(s: Session) -> SessionSeen | None:
+        row = s.exec(
+            select(ConversationSession)
+            .where(col(ConversationSession.id).startswith(prefix, autoescape=True))
+            .order_by(col(ConversationSession.updated_at).desc())
+            .limit(1)
+        ).first()
+        if row is None:
+            return None
+        return SessionSeen(row.id, from_db_time(row.updated_at) or row.updated_at, row.ended_at is not None)
+
+    return await db.aread(r)
+
+
+async def booking_status(db: Database, booking_id: str) -> str | None:
+    """held / confirmed / cancelled for a booking in the local store (None: not stored here)."""
+    from appliance.store.models import BookingRow
+
+    def r(s: Session) -> str | None:
+        row = s.get(BookingRow, booking_id)
+        return row.status if row is not None else None
+
+    return await db.aread(r)
+
+
+async def recent_bookings(db: Database, tenant_id: str, since: dt.datetime) -> list[dict[str, object]]:
+    """Bookings created since ``since`` (the notifier's restart sweep), as plain dicts."""
+    from appliance.store.models import BookingRow
+
+    def r(s: Session) -> list[dict[str, object]]:
+        rows = s.exec(
+            select(BookingRow).where(BookingRow.tenant_id == tenant_id, col(BookingRow.created_at) >= to_db_time(since))
+        ).all()
+        return [
+            {"id": b.id, "pet_name": b.pet_name, "start": b.start_date.isoformat(), "end": b.end_date.isoformat(),
+             "owner_phone": b.owner_phone, "status": b.status, "channel": b.channel, "session_id": b.session_id}
+            for b in rows
+        ]  # fmt: skip
+
+    return await db.aread(r)
