@@ -14,9 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from appliance.brain.factory import build_brain
+from appliance.brain.text import render
 from appliance.channels.sms import SmsChannel
 from appliance.channels.sms.encoding import plan
 from appliance.core.bus import EventBus
@@ -127,26 +129,36 @@ def test_bad_input_and_a_flood_nothing_lost_and_the_limit_holds(tmp_path: Path, 
         async with Appliance(cfg) as app:
             assert app.sms.service.transports["kannel"]
             # binary garbage: 8-bit data on the air
-            line = f"{PHONE} {SHORT} data %FF%FE%00%01garbage%80\n"
-            assert kannel.fake is not None and kannel.fake.stdin is not None
-            kannel.fake.stdin.write(line.encode())
-            kannel.fake.stdin.flush()
+            kannel.send_line(f"{PHONE} {SHORT} data %FF%FE%00%01garbage%80\n")
             await asyncio.to_thread(kannel.wait_for, 1, 30)
-            # a flood from one number: 8 texts, 2 more answered (3 a minute)
-            for i in range(8):
-                kannel.send_mo(PHONE, SHORT, f"Tere {i}")
-            await asyncio.sleep(6)
+            # a 5,000-character text: fakesmsc lines stop at 255 bytes, so it is posted the way smsbox
+            # posts a joined concatenated text (its post-url contract), and a text in an unknown charset
+            url = f"http://127.0.0.1:{kannel.inbound_port}/sms/kannel?from=%2B37251234567&to={SHORT}"
+            async with aiohttp.ClientSession() as http:
+                long = ("Tere, soovin broneerida toa. " * 200)[:5000]
+                async with http.post(url + "&id=long-1", data=long.encode(),
+                                     headers={"Content-Type": 'text/plain; charset="UTF-8"'}) as resp:
+                    assert resp.status == 200
+                async with http.post(url + "&id=odd-1", data=b"\x81\x82 hello",
+                                     headers={"Content-Type": "text/plain; charset=x-no-such-charset"}) as resp:
+                    assert resp.status == 200
+            await asyncio.to_thread(kannel.wait_for, 3, 30)
+            # a flood from one number: 8 texts as fast as the network sends them; 3 a minute answered
+            await asyncio.to_thread(kannel.flood, PHONE, SHORT, "Tere", 8)
+            await asyncio.sleep(4)
             return kannel.received()
 
     texts = asyncio.run(run())
-    assert texts[0].text.startswith("Vabandust, me ei suutnud teie sõnumit lugeda") or texts[0].text.startswith(
-        "Sorry, we could not read"
-    )
+    assert texts[0].text == texts[2].text == render.template("en", "sms_unreadable")
     con = sqlite3.connect(cfg.db_path)
     rows = con.execute("SELECT status, text, raw_hex FROM sms_inbound ORDER BY id").fetchall()
-    assert len(rows) == 9  # every text stored, answered or not
+    assert len(rows) == 11  # every text stored, answered or not
     assert rows[0][0] == "unreadable" and rows[0][2] and "fffe" in rows[0][2]
-    statuses = [r[0] for r in rows[1:]]
-    assert statuses.count("answered") == 2 and statuses.count("rate_limited") == 6
-    assert len(texts) == 3  # the unreadable notice and two replies: the limit holds
+    assert rows[1][0] == "answered" and len(rows[1][1]) == 5000  # kept whole
+    assert rows[2][0] == "unreadable" and rows[2][2] == b"\x81\x82 hello".hex()
+    statuses = [r[0] for r in rows[3:]]
+    assert statuses == ["rate_limited"] * 8, statuses  # 3 a minute: the three texts above used them up
+    assert len(texts) == 3  # two "could not read" notices and the reply to the long text: the limit holds
+    # a new conversation whose first text is too long to read is answered in the default language
+    assert texts[1].text == render.template("en", "input_too_long"), texts[1].text
     con.close()

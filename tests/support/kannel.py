@@ -154,13 +154,27 @@ post-url = "http://127.0.0.1:{self.inbound_port}/sms/kannel?from=%p&to=%P&id=%I"
         self._spawn([SMSBOX, "-v", "1", conf], "smsbox.log")
         wait_port(self.sendsms)
 
-    def start_fakesmsc(self) -> None:
+    def start_fakesmsc(self, *, flood: tuple[str, int] | None = None, interval: float = 0.0) -> None:
+        """Interactive (texts written to stdin, one at a time), or ``flood=(line, n)``: fakesmsc
+        itself sends that line n times, ``interval`` seconds apart, then keeps receiving."""
         wait_port(self.smsc)
+        argv = [FAKESMSC, "-H", "127.0.0.1", "-r", str(self.smsc), "-i", str(interval), "-v", "0"]
+        if flood is not None:
+            argv += ["-m", str(flood[1]), flood[0]]
         self.fake = subprocess.Popen(
-            [FAKESMSC, "-H", "127.0.0.1", "-r", str(self.smsc), "-i", "0", "-v", "0"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         threading.Thread(target=self._read, args=(self.fake,), daemon=True).start()
+
+    def flood(self, sender: str, receiver: str, text: str, n: int, interval: float = 0.02) -> None:
+        """Replace the phone network by one that sends ``text`` ``n`` times as fast as it can."""
+        self.stop_fakesmsc()
+        self.start_fakesmsc(flood=(f"{sender} {receiver} text {text}", n), interval=interval)
+
+    def stop_fakesmsc(self) -> None:
+        if self.fake is not None and self.fake.poll() is None:
+            os.killpg(self.fake.pid, signal.SIGINT)  # fakesmsc closes its connection on SIGINT
+            self.fake.wait(10)
 
     def _read(self, proc: subprocess.Popen[bytes]) -> None:
         assert proc.stdout is not None
@@ -178,9 +192,15 @@ post-url = "http://127.0.0.1:{self.inbound_port}/sms/kannel?from=%p&to=%P&id=%I"
         else:
             line = f"{sender} {receiver} ucs2 {urllib.parse.quote(text.encode('utf-16-be'))}\n"
         assert len(line.encode()) < 256, "fakesmsc reads at most 255 bytes a line"
+        self.send_line(line)
+
+    def send_line(self, line: str) -> None:
+        """One raw fakesmsc line (``sender receiver type data``). fakesmsc reads one line each time
+        its stdin becomes readable, so lines go one at a time, a moment apart."""
         assert self.fake is not None and self.fake.stdin is not None
         self.fake.stdin.write(line.encode())
         self.fake.stdin.flush()
+        time.sleep(0.3)
 
     def received(self) -> list[Mt]:
         """Every text the fake SMSC got, concatenated parts joined (their UDH dropped)."""
