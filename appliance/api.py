@@ -294,7 +294,7 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 
 def create_app(control: Control) -> web.Application:
-    from appliance import api_desk
+    from appliance import api_desk, api_outbox
 
     max_bytes = control.config.api.max_request_bytes
     app = web.Application(middlewares=[errors], client_max_size=max_bytes)
@@ -323,6 +323,7 @@ def create_app(control: Control) -> web.Application:
     r.add_get("/status", get_status)  # unversioned forms of the first API
     r.add_get("/events", events)
     api_desk.add_routes(r)
+    api_outbox.add_routes(r)
     return app
 
 

@@ -326,6 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
     from appliance.staff_cli import register as register_staff  # console, callbacks, sessions, approvals
 
     register_staff(sub, add, _load, bsub)
+    from appliance.outbox_cli import register as register_outbox  # outbox list (docs/SMS.md)
+
+    register_outbox(sub, add, _load)
 
     db = sub.add_parser("db", help="database maintenance")
     dsub = db.add_subparsers(dest="sub", required=True, metavar="SUBCOMMAND")

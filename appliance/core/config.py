@@ -291,6 +291,11 @@ class SmsConfig(_Model):
     sender: str = ""  # our number or short code (the From of outbound texts)
     sip_domain: str = ""  # SIP MESSAGE to a bare number goes to sip:NUMBER@sip_domain
 
+    @field_validator("sender", "kannel_password", mode="before")
+    @classmethod
+    def _digits_are_text(cls, v: object) -> object:
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v  # APPLIANCE__SMS__SENDER=1345
+
     @field_validator("checkin_time")
     @classmethod
     def _hhmm(cls, v: str) -> str:
