@@ -147,6 +147,14 @@ class Daemon:
             await self.sms.start(self.bus)
         except OSError as exc:
             raise ApplianceError(f"SMS channel cannot listen: {exc.strerror}", code="port_in_use") from None
+        if "sip" in self.cfg.sms.transports:  # SIP MESSAGE on the one pjsua2 endpoint (sip.workers = 1)
+            from appliance.channels.sip.service import SipService
+            from appliance.channels.sms.sip import SipMessageTransport
+
+            if isinstance(self.sip, SipService):
+                await self.sms.add_transport(SipMessageTransport(self.sip.endpoint, self.cfg.sms))
+            else:
+                log.error("SMS over SIP MESSAGE needs the SIP channel running with sip.workers = 1")
 
     async def stop(self) -> None:
         log.info("stopping")

@@ -141,7 +141,8 @@ class SmsService:
     async def _handle(self, sms: InboundSms, sender: str, inbound_id: int) -> tuple[InboundStatus, str | None]:
         reply_to = sms.reply_to or sms.sender
         word = keyword(sms.text) if sms.text else None
-        lang = self.config.tenant.default_language
+        session_id = await self._session_for(sender)
+        lang = await self._language(session_id)
         if word is Keyword.STOP:
             await self.optouts.opt_out(sender, (sms.text or "").strip())
             await self._notice(f"optout:{inbound_id}", "sms_opted_out", sms.transport, reply_to, lang)
@@ -155,11 +156,8 @@ class SmsService:
         if not self.inbound_limit.allow(sender, self.monotonic()):
             log.warning("sms from %s over the rate limit: stored, not answered", sender)
             return InboundStatus.RATE_LIMITED, None
-        session_id = await self._session_for(sender)
         if sms.text is None:
             log.info("sms from %s unreadable (%s): %d bytes kept", sender, sms.problem, len(sms.raw or b""))
-            rec = await self.brain.sessions.get(session_id)
-            lang = rec.language if rec is not None else lang
             await self._notice(f"unreadable:{inbound_id}", "sms_unreadable", sms.transport, reply_to, lang)
             return InboundStatus.UNREADABLE, None
         if self.desk is not None and self.desk.is_taken(session_id):
@@ -185,6 +183,11 @@ class SmsService:
         if seen is not None and not seen.ended and now - seen.updated_at <= window:
             return seen.id
         return f"{prefix}{now.astimezone(dt.UTC):%Y%m%d%H%M%S%f}"
+
+    async def _language(self, session_id: str) -> str:
+        """The language of the number's conversation (the tenant's default for a new one)."""
+        rec = await self.brain.sessions.get(session_id)
+        return str(rec.language) if rec is not None and rec.language else self.config.tenant.default_language
 
     async def _notice(self, key: str, template: str, transport: str, to: str, lang: str) -> None:
         text, _speak, _sms = self.renderer.render([Part(template)], lang)
