@@ -261,12 +261,15 @@ class SipConfig(_Model):
     workers: int = Field(default=1, ge=1, le=64)
 
 
+SmsTransportName = Literal["kannel", "sip"]
+
+
 class SmsConfig(_Model):
     """The SMS channel and the outbox (docs/SMS.md). Off by default: a gateway must be set up."""
 
     enabled: bool = False
-    transports: list[Literal["kannel", "sip"]] = Field(default_factory=lambda: ["kannel"])
-    outbound_transport: Literal["kannel", "sip"] = "kannel"  # confirmations and reminders go this way
+    transports: list[SmsTransportName] = Field(default_factory=lambda: list[SmsTransportName](["kannel"]))
+    outbound_transport: SmsTransportName = "kannel"  # confirmations and reminders go this way
     session_window_min: float = Field(default=1440, gt=0)  # a text within this resumes the conversation
     max_segments: int = Field(default=4, ge=1, le=10)  # longer replies are shortened to fit
     inbound_per_minute: int = Field(default=10, ge=1)  # per number; more are stored, not answered

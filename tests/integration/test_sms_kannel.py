@@ -136,11 +136,15 @@ def test_bad_input_and_a_flood_nothing_lost_and_the_limit_holds(tmp_path: Path, 
             url = f"http://127.0.0.1:{kannel.inbound_port}/sms/kannel?from=%2B37251234567&to={SHORT}"
             async with aiohttp.ClientSession() as http:
                 long = ("Tere, soovin broneerida toa. " * 200)[:5000]
-                async with http.post(url + "&id=long-1", data=long.encode(),
-                                     headers={"Content-Type": 'text/plain; charset="UTF-8"'}) as resp:
+                async with http.post(
+                    url + "&id=long-1", data=long.encode(), headers={"Content-Type": 'text/plain; charset="UTF-8"'}
+                ) as resp:
                     assert resp.status == 200
-                async with http.post(url + "&id=odd-1", data=b"\x81\x82 hello",
-                                     headers={"Content-Type": "text/plain; charset=x-no-such-charset"}) as resp:
+                async with http.post(
+                    url + "&id=odd-1",
+                    data=b"\x81\x82 hello",
+                    headers={"Content-Type": "text/plain; charset=x-no-such-charset"},
+                ) as resp:
                     assert resp.status == 200
             await asyncio.to_thread(kannel.wait_for, 3, 30)
             # a flood from one number: 8 texts as fast as the network sends them; 3 a minute answered

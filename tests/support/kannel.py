@@ -230,9 +230,7 @@ post-url = "http://127.0.0.1:{self.inbound_port}/sms/kannel?from=%p&to=%P&id=%I"
             else:
                 joining[ref] = len(out)
                 out.append(Mt(sender, receiver, "", raw, 1))
-        return [
-            Mt(x.sender, x.receiver, _read_parts(x.raw), x.raw, x.parts) if x.raw else x for x in out
-        ]
+        return [Mt(x.sender, x.receiver, _read_parts(x.raw), x.raw, x.parts) if x.raw else x for x in out]
 
     def wait_for(self, count: int, timeout: float = 20.0) -> list[Mt]:
         end = time.monotonic() + timeout

@@ -76,27 +76,27 @@ def main() -> int:
     buddy.create(acc, bcfg)
     emit("ready", local=local)
 
-    def send(content: str, ctype: str) -> None:
+    def send(to: pj.Buddy, content: str, ctype: str) -> None:
         prm = pj.SendInstantMessageParam()
         prm.content = content
         prm.contentType = ctype
-        buddy.sendInstantMessage(prm)
+        to.sendInstantMessage(prm)
 
-    def pump(until: float, want: int) -> None:
-        while time.monotonic() < until and len(acc.inbox) < want:
+    def pump(inbox: list[dict[str, str]], until: float, want: int) -> None:
+        while time.monotonic() < until and len(inbox) < want:
             ep.libHandleEvents(20)
 
     deadline = time.monotonic() + args.wait
     want = 0
     if args.raw_hex:
-        send(bytes.fromhex(args.raw_hex).decode("latin-1"), "application/octet-stream")
+        send(buddy, bytes.fromhex(args.raw_hex).decode("latin-1"), "application/octet-stream")
         want += 1
-        pump(deadline, want)
+        pump(acc.inbox, deadline, want)
     for text in args.text:
-        send(text, "text/plain;charset=UTF-8")
+        send(buddy, text, "text/plain;charset=UTF-8")
         want += 1
-        pump(deadline, want)
-    pump(deadline, args.expect)
+        pump(acc.inbox, deadline, want)
+    pump(acc.inbox, deadline, args.expect)
     end = time.monotonic() + 0.5
     while time.monotonic() < end:
         ep.libHandleEvents(20)

@@ -38,10 +38,10 @@ from appliance.store.outbox import (
     InboundLog,
     InboundStatus,
     NewMessage,
+    OptOuts,
     Outbox,
     OutboxKind,
     OutboxMessage,
-    OptOuts,
     booking_status,
     latest_session,
 )

@@ -82,7 +82,7 @@ class SipMessageTransport(SmsTransport):
         reply_to = f"sip:{user}@{source}" if user and source else uri
         sms = InboundSms(transport=self.name, sender=uri, text=text, raw=raw, reply_to=reply_to, problem=problem)
         assert self._receive is not None
-        task = asyncio.get_running_loop().create_task(self._receive(sms))
+        task: asyncio.Task[object] = asyncio.get_running_loop().create_task(self._receive(sms))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from appliance.channels.sms.encoding import SmsPlan
 
@@ -31,7 +32,7 @@ class SendError(Exception):
         self.retryable = retryable
 
 
-Receive = Callable[[InboundSms], Awaitable[object]]
+Receive = Callable[[InboundSms], Coroutine[Any, Any, object]]
 
 
 class SmsTransport(abc.ABC):
