@@ -169,13 +169,17 @@ class Outbox:
 
         return await self.db.awrite(w)
 
-    async def _update(self, msg_id: int, status: OutboxStatus, *, error: str | None, at: dt.datetime | None) -> None:
+    async def _update(
+        self, msg_id: int, status: OutboxStatus, *, error: str | None, at: dt.datetime | None, uncount: bool = False
+    ) -> None:
         now = to_db_time(self.clock())
 
         def w(s: Session) -> None:
             row = s.get(OutboxRow, msg_id)
             if row is None:
                 return
+            if uncount:
+                row.attempts = max(row.attempts - 1, 0)
             row.status = status.value
             row.last_error = error
             row.updated_at = now
@@ -190,8 +194,10 @@ class Outbox:
     async def mark_sent(self, msg_id: int) -> None:
         await self._update(msg_id, OutboxStatus.SENT, error=None, at=None)
 
-    async def retry_later(self, msg_id: int, error: str, at: dt.datetime) -> None:
-        await self._update(msg_id, OutboxStatus.PENDING, error=error[:500], at=at)
+    async def retry_later(self, msg_id: int, error: str, at: dt.datetime, *, attempted: bool = True) -> None:
+        """Back to pending until ``at``; ``attempted=False``: it was never tried (a rate limit), so the
+        attempt claim_due counted is given back."""
+        await self._update(msg_id, OutboxStatus.PENDING, error=error[:500], at=at, uncount=not attempted)
 
     async def mark_failed(self, msg_id: int, error: str) -> None:
         await self._update(msg_id, OutboxStatus.FAILED, error=error[:500], at=None)

@@ -236,7 +236,8 @@ class SmsService:
             await self._failed(msg, f"transport {msg.transport!r} is not running")
             return
         if not self.outbound_limit.allow(number, self.monotonic()):
-            await self.outbox.retry_later(msg.id, "rate_limited", self.clock() + dt.timedelta(minutes=1))
+            later = self.clock() + dt.timedelta(minutes=1)
+            await self.outbox.retry_later(msg.id, "rate_limited", later, attempted=False)
             return
         try:
             await transport.send(msg.recipient, plan(msg.text))
