@@ -46,6 +46,7 @@ class OutboxStatus(enum.StrEnum):
 
 
 class InboundStatus(enum.StrEnum):
+    RECEIVED = "received"  # stored, not yet handled (stays so if handling failed)
     ANSWERED = "answered"
     OPT_OUT = "opt_out"
     OPT_IN = "opt_in"

@@ -188,3 +188,37 @@ def test_a_cancelled_booking_gets_no_reminder(tmp_path: Path) -> None:
     rows = {r.kind.value: r for r in asyncio.run(run())}
     assert rows["confirmation"].status is OutboxStatus.SENT
     assert (rows["reminder"].status, rows["reminder"].last_error) == (OutboxStatus.SKIPPED, "booking_cancelled")
+
+
+def test_staff_take_over_an_sms_conversation_and_outbound_rate_limit(tmp_path: Path) -> None:
+    from appliance.core.bus import StaffDesk
+
+    clock = Clock()
+    cfg = config(tmp_path, outbound_per_hour=2)
+
+    async def run() -> tuple[Recorder, list[Any], list[Any]]:
+        bus = EventBus()
+        desk = StaffDesk(bus)
+        brain = await build_brain(cfg, clock=clock, on_event=bus.publish)
+        rec = Recorder()
+        sms = SmsChannel(cfg, brain, desk=desk, transports={"rec": rec}, clock=clock,
+                         monotonic=lambda: clock.now.timestamp())  # fmt: skip
+        try:
+            await _text(sms, "Hello", 1)
+            session = (await sms.service.inbound.list())[0].session_id
+            assert session and desk.reachable(session)
+            desk.take_over(session, "staff:anna")
+            await _text(sms, "Is anyone there?", 2)  # the AI stays quiet
+            assert await desk.reply(session, "staff:anna", "Hi, Anna here.") == 1
+            assert await desk.reply(session, "staff:anna", "One more thing.") == 1
+            await sms.service.flush()
+            return rec, await sms.service.outbox.list(), await sms.service.inbound.list()
+        finally:
+            await sms.stop()
+            await brain.aclose()
+
+    rec, rows, inbound = asyncio.run(run())
+    assert [t for _, t in rec.sent][1:] == ["Hi, Anna here."]  # 2 an hour: the greeting reply and Anna's first
+    waiting = [r for r in rows if r.text == "One more thing."]
+    assert [(r.status, r.attempts, r.last_error) for r in waiting] == [(OutboxStatus.PENDING, 0, "rate_limited")]
+    assert [r.status.value for r in inbound] == ["answered", "answered"]

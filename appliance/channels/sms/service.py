@@ -100,6 +100,7 @@ class SmsService:
         self.outbound_limit = RateLimiter(max(self.cfg.outbound_per_hour, 1), self.cfg.outbound_per_hour)
         self._wake = asyncio.Event()
         self._sender: asyncio.Task[None] | None = None
+        self._staff_sinks: dict[str, Callable[[], None]] = {}  # session -> detach
 
     # ------------------------------------------------------------------ life
 
@@ -118,6 +119,9 @@ class SmsService:
                 await self._sender
         for t in self.transports.values():
             await t.stop()
+        for detach in self._staff_sinks.values():
+            detach()
+        self._staff_sinks.clear()
 
     def wake(self) -> None:
         self._wake.set()
@@ -130,11 +134,15 @@ class SmsService:
         raw_hex = sms.raw.hex() if sms.raw is not None and sms.text is None else None
         inbound_id = await self.inbound.record(
             transport=sms.transport, sender=sender, text=sms.text if sms.text is not None else "",
-            status=InboundStatus.ANSWERED, message_id=sms.message_id, raw_hex=raw_hex,
+            status=InboundStatus.RECEIVED, message_id=sms.message_id, raw_hex=raw_hex,
         )  # fmt: skip
         if inbound_id is None:
             return None
-        status, session_id = await self._handle(sms, sender, inbound_id)
+        try:
+            status, session_id = await self._handle(sms, sender, inbound_id)
+        except Exception:  # stored as received: staff see it in sms_inbound, nothing is lost
+            log.exception("sms %s from %s: handling failed", inbound_id, sender)
+            return InboundStatus.RECEIVED
         await self.inbound.settle(inbound_id, status, session_id)
         return status
 
@@ -160,6 +168,7 @@ class SmsService:
             log.info("sms from %s unreadable (%s): %d bytes kept", sender, sms.problem, len(sms.raw or b""))
             await self._notice(f"unreadable:{inbound_id}", "sms_unreadable", sms.transport, reply_to, lang)
             return InboundStatus.UNREADABLE, None
+        self._attach_staff(session_id, sms.transport, reply_to)
         if self.desk is not None and self.desk.is_taken(session_id):
             self.desk.caller_said(session_id, sms.text)
             return InboundStatus.ANSWERED, session_id
@@ -183,6 +192,18 @@ class SmsService:
         if seen is not None and not seen.ended and now - seen.updated_at <= window:
             return seen.id
         return f"{prefix}{now.astimezone(dt.UTC):%Y%m%d%H%M%S%f}"
+
+    def _attach_staff(self, session_id: str, transport: str, reply_to: str) -> None:
+        """Staff replies to a taken-over SMS conversation (the console) go out as texts."""
+        if self.desk is None or session_id in self._staff_sinks:
+            return
+
+        async def sink(staff: str, text: str) -> None:
+            lang = await self._language(session_id)
+            key = f"staff:{session_id}:{time.time_ns()}"
+            await self.enqueue(key, OutboxKind.REPLY, transport, reply_to, text, lang, session_id=session_id)
+
+        self._staff_sinks[session_id] = self.desk.attach(session_id, sink)
 
     async def _language(self, session_id: str) -> str:
         """The language of the number's conversation (the tenant's default for a new one)."""

@@ -33,7 +33,7 @@ CREATE TABLE sms_inbound (
     message_id   TEXT UNIQUE,
     text         TEXT NOT NULL,
     raw_hex      TEXT,
-    status       TEXT NOT NULL CHECK (status IN ('answered', 'opt_out', 'opt_in', 'rate_limited', 'unreadable', 'ignored')),
+    status       TEXT NOT NULL CHECK (status IN ('received', 'answered', 'opt_out', 'opt_in', 'rate_limited', 'unreadable', 'ignored')),
     session_id   TEXT,
     received_at  DATETIME NOT NULL
 );
