@@ -291,6 +291,8 @@ class SmsService:
 
     async def _send_loop(self) -> None:
         while True:
+            self.inbound_limit.prune(self.monotonic())  # numbers quiet for an hour are forgotten
+            self.outbound_limit.prune(self.monotonic())
             try:
                 if await self.flush():
                     continue
