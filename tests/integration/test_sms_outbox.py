@@ -222,3 +222,20 @@ def test_staff_take_over_an_sms_conversation_and_outbound_rate_limit(tmp_path: P
     waiting = [r for r in rows if r.text == "One more thing."]
     assert [(r.status, r.attempts, r.last_error) for r in waiting] == [(OutboxStatus.PENDING, 0, "rate_limited")]
     assert [r.status.value for r in inbound] == ["answered", "answered"]
+
+
+def test_stop_and_start_receipts_only_when_something_changes(tmp_path: Path) -> None:
+    clock = Clock()
+    cfg = config(tmp_path)
+
+    async def run() -> list[str]:
+        brain, sms, rec, _bus = await _setup(cfg, clock)
+        try:
+            for i, text in enumerate(["START", "STOP", "stop", "Lõpeta", "Tere", "Alusta", "СТАРТ"]):
+                await _text(sms, text, i)
+            return [t for _, t in rec.sent]
+        finally:
+            await brain.aclose()
+
+    sent = asyncio.run(run())
+    assert [t.split(" ")[0] for t in sent] == ["You", "Texts"], sent  # one opt-out receipt, one opt-in receipt

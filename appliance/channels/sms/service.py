@@ -151,13 +151,16 @@ class SmsService:
         word = keyword(sms.text) if sms.text else None
         session_id = await self._session_for(sender)
         lang = await self._language(session_id)
-        if word is Keyword.STOP:
-            await self.optouts.opt_out(sender, (sms.text or "").strip())
-            await self._notice(f"optout:{inbound_id}", "sms_opted_out", sms.transport, reply_to, lang)
-            return InboundStatus.OPT_OUT, None
-        if word is Keyword.START:
+        if word is not None:  # honoured even over the rate limit; a receipt only when it changes something
+            was_out = await self.optouts.is_opted_out(sender)
+            if word is Keyword.STOP:
+                await self.optouts.opt_out(sender, (sms.text or "").strip())
+                if not was_out:
+                    await self._notice(f"optout:{inbound_id}", "sms_opted_out", sms.transport, reply_to, lang)
+                return InboundStatus.OPT_OUT, None
             await self.optouts.opt_in(sender)
-            await self._notice(f"optin:{inbound_id}", "sms_opted_in", sms.transport, reply_to, lang)
+            if was_out:
+                await self._notice(f"optin:{inbound_id}", "sms_opted_in", sms.transport, reply_to, lang)
             return InboundStatus.OPT_IN, None
         if await self.optouts.is_opted_out(sender):
             return InboundStatus.IGNORED, None
