@@ -12,9 +12,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from appliance.brain.text import render
 from tests.support.run_daemon import Daemon
 from tests.support.sip_harness import ROOT
+
+pytestmark = [pytest.mark.e2e]
 
 PEER = ROOT / "tests" / "support" / "sip_messenger.py"
 USER = "+37251234567"
