@@ -148,6 +148,8 @@ async def get_status(request: web.Request) -> web.Response:
 
 
 async def get_health(request: web.Request) -> web.Response:
+    from appliance.api_outbox import health_queues
+
     c = request.app[CONTROL]
     st = c.brain.status() if c.brain else None
     disk = shutil.disk_usage(c.config.data_path)
@@ -167,6 +169,7 @@ async def get_health(request: web.Request) -> web.Response:
                 "open_callbacks": open_tickets,
                 "held_bookings": held,
                 "event_clients": c.bus.clients,
+                **await health_queues(c),  # the SMS outbox (docs/SMS.md)
             },
             "uptime_s": round(time.monotonic() - c.started, 1),
         }

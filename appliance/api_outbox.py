@@ -39,5 +39,13 @@ async def list_outbox(request: web.Request) -> web.Response:
     return ok({"outbox": [message_dict(m) for m in rows]})
 
 
+async def health_queues(c: Any) -> dict[str, int]:
+    """The outbox lines of ``GET /v1/health`` (the console's Health tab shows every queue)."""
+    if not c.config.sms.enabled or c.brain is None:
+        return {}
+    counts = await Outbox(c.brain.sessions.db, tenant_id=c.config.tenant.id).counts()
+    return {"sms_waiting": counts.get("pending", 0) + counts.get("sending", 0), "sms_failed": counts.get("failed", 0)}
+
+
 def add_routes(r: web.UrlDispatcher) -> None:
     r.add_get("/v1/outbox", list_outbox)

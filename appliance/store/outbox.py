@@ -216,6 +216,16 @@ class Outbox:
 
         return await self.db.aread(r)
 
+    async def counts(self) -> dict[str, int]:
+        """Rows per status (the console's health pane)."""
+        from sqlalchemy import func
+
+        def r(s: Session) -> dict[str, int]:
+            q = select(OutboxRow.status, func.count()).where(OutboxRow.tenant_id == self.tenant_id)
+            return {str(st): int(n) for st, n in s.exec(q.group_by(OutboxRow.status)).all()}
+
+        return await self.db.aread(r)
+
     async def next_due(self) -> dt.datetime | None:
         """When the earliest pending row becomes due (the sender sleeps until then)."""
 

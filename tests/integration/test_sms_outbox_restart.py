@@ -8,6 +8,7 @@ and the fake SMSC gets it exactly once, also after one more restart.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -15,7 +16,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
+from appliance.console.client import ApiClient
 from tests.support import kannel as kn
 from tests.support.run_daemon import Daemon
 from tests.support.sip_harness import ROOT
@@ -50,6 +53,11 @@ def _outbox(data: Path) -> list[tuple[str, str, int]]:
     return [(m["kind"], m["status"], m["attempts"]) for m in reversed(json.loads(proc.stdout))]
 
 
+async def _health(data: Path) -> dict[str, Any]:
+    async with ApiClient(data / "appliance.sock") as api:
+        return dict(await api.get("/health"))
+
+
 def _wait(pred, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -72,6 +80,8 @@ def test_confirmation_sent_exactly_once_after_sigkill(tmp_path: Path) -> None:
         assert booking_id
         # committed, and its confirmation waits: sendsms is refused, the outbox retries
         _wait(lambda: any(k_ == "confirmation" and a >= 2 for k_, _s, a in _outbox(data)), 60)
+        queues = asyncio.run(_health(data))["queues"]  # the console's Health tab shows these
+        assert queues["sms_waiting"] >= 1 and queues["sms_failed"] == 0, queues
     finally:
         d.stop(signal.SIGKILL)
     rows = _outbox(data)
