@@ -289,6 +289,14 @@ class InboundLog:
 
         await self.db.awrite(w)
 
+    async def has_texted(self, sender: str) -> bool:
+        """Whether this number has ever texted us (its consent to get texts back)."""
+
+        def r(s: Session) -> bool:
+            return s.exec(select(SmsInboundRow.id).where(SmsInboundRow.sender == sender).limit(1)).first() is not None
+
+        return await self.db.aread(r)
+
     async def list(self, *, sender: str | None = None, limit: int = 100) -> list[InboundRecord]:
         def r(s: Session) -> list[InboundRecord]:
             q = select(SmsInboundRow).where(SmsInboundRow.tenant_id == self.tenant_id)

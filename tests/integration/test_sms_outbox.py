@@ -239,3 +239,23 @@ def test_stop_and_start_receipts_only_when_something_changes(tmp_path: Path) -> 
 
     sent = asyncio.run(run())
     assert [t.split(" ")[0] for t in sent] == ["You", "Texts"], sent  # one opt-out receipt, one opt-in receipt
+
+
+def test_a_web_booking_is_texted_only_to_a_number_that_has_texted_us(tmp_path: Path) -> None:
+    clock = Clock()
+    cfg = config(tmp_path)  # confirm_other_channels off: the customer's agreement decides
+
+    async def run() -> list[str]:
+        brain, sms, rec, _bus = await _setup(cfg, clock)
+        try:
+            web = {"id": "111111", "pet_name": "Tom", "start": "2026-12-12", "end": "2026-12-13",
+                   "owner_phone": PHONE, "channel": "web", "status": "confirmed"}  # fmt: skip
+            await sms.texts.booking_event(EventType.BOOKING_CREATED, web, None)  # never texted us: nothing
+            await _text(sms, "Hello", 1)
+            await sms.texts.booking_event(EventType.BOOKING_CREATED, {**web, "id": "222222"}, None)
+            await sms.service.flush()
+            return [r.idempotency_key for r in await sms.service.outbox.list() if r.kind == "confirmation"]
+        finally:
+            await brain.aclose()
+
+    assert asyncio.run(run()) == ["confirm:222222"]

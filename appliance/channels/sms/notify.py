@@ -1,8 +1,9 @@
 """Texts about bookings: a confirmation after a booking is committed, a reminder before check-in,
 and the staff's decision on a held booking. Fed by the daemon's event bus.
 
-Who gets one: bookings made by SMS always (the customer is texting us); bookings made
-on another channel only when ``sms.confirm_other_channels`` is on (the tenant's say-so).
+Who gets one: bookings made by SMS always (the customer is texting us); bookings made on
+another channel when the owner's number has texted us before (and not opted out), or when
+``sms.confirm_other_channels`` is on (the tenant's say-so).
 The text is in the session's language, to the booking's owner number; each kind has its
 idempotency key (``confirm:<id>``, ``remind:<id>``, ``approved:<id>``...), so an event seen
 twice, or the restart sweep finding a booking whose event died with the daemon, adds
@@ -62,10 +63,15 @@ class BookingTexts:
 
     # -- what is sent when --------------------------------------------------------------
 
-    def wanted(self, booking: dict[str, Any]) -> bool:
-        if not self.cfg.enabled or not booking.get("owner_phone"):
+    async def wanted(self, booking: dict[str, Any]) -> bool:
+        """Texts about a booking need the customer's agreement: the booking was made by text, or the
+        owner's number has texted us before, or the tenant texts every booking (its say-so)."""
+        phone = str(booking.get("owner_phone") or "")
+        if not self.cfg.enabled or not phone:
             return False
-        return booking.get("channel") == "sms" or self.cfg.confirm_other_channels
+        if booking.get("channel") == "sms" or self.cfg.confirm_other_channels:
+            return True
+        return await self.sms.inbound.has_texted(phone)
 
     async def _language(self, session_id: str | None) -> str:
         if session_id:
@@ -80,7 +86,7 @@ class BookingTexts:
         return phone
 
     async def booking_event(self, kind: EventType, booking: dict[str, Any], session_id: str | None) -> None:
-        if not self.wanted(booking):
+        if not await self.wanted(booking):
             return
         out_kind, prefix, template = _KINDS[kind]
         if out_kind is OutboxKind.CONFIRMATION and not self.cfg.confirmations:
@@ -124,7 +130,7 @@ class BookingTexts:
             if b["status"] == "cancelled" or await self.sms.outbox.has(f"confirm:{b['id']}"):
                 continue
             kind = EventType.BOOKING_HELD if b["status"] == "held" else EventType.BOOKING_CREATED
-            if self.wanted(b):
+            if await self.wanted(b):
                 await self.booking_event(kind, b, b.get("session_id"))  # type: ignore[arg-type]
                 added += 1
         return added
