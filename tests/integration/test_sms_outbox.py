@@ -259,3 +259,23 @@ def test_a_web_booking_is_texted_only_to_a_number_that_has_texted_us(tmp_path: P
             await brain.aclose()
 
     assert asyncio.run(run()) == ["confirm:222222"]
+
+
+def test_the_session_of_a_number_resumes_within_the_window(tmp_path: Path) -> None:
+    clock = Clock()
+    cfg = config(tmp_path, session_window_min=60)
+
+    async def run() -> list[str | None]:
+        brain, sms, rec, _bus = await _setup(cfg, clock)
+        try:
+            await asyncio.gather(*(_text(sms, f"Hello {i}", i) for i in range(3)))  # at once: one session
+            clock.now += dt.timedelta(minutes=50)
+            await _text(sms, "I need a room for my cat", 10)  # within the hour: the same conversation
+            clock.now += dt.timedelta(minutes=61)
+            await _text(sms, "Hello again", 11)  # after it: a new one
+            return [r.session_id for r in await sms.service.inbound.list()]
+        finally:
+            await brain.aclose()
+
+    sessions = asyncio.run(run())
+    assert len(set(sessions[:4])) == 1 and sessions[4] != sessions[0], sessions

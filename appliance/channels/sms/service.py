@@ -101,6 +101,7 @@ class SmsService:
         self._wake = asyncio.Event()
         self._sender: asyncio.Task[None] | None = None
         self._staff_sinks: dict[str, Callable[[], None]] = {}  # session -> detach
+        self._sender_locks: dict[str, list[Any]] = {}  # number -> [lock, users]
 
     # ------------------------------------------------------------------ life
 
@@ -138,11 +139,18 @@ class SmsService:
         )  # fmt: skip
         if inbound_id is None:
             return None
+        entry = self._sender_locks.setdefault(sender, [asyncio.Lock(), 0])
+        entry[1] += 1
         try:
-            status, session_id = await self._handle(sms, sender, inbound_id)
+            async with entry[0]:  # one text of a number at a time: its session and its order are kept
+                status, session_id = await self._handle(sms, sender, inbound_id)
         except Exception:  # stored as received: staff see it in sms_inbound, nothing is lost
             log.exception("sms %s from %s: handling failed", inbound_id, sender)
             return InboundStatus.RECEIVED
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:  # nobody holds or awaits it: a long-running appliance keeps no lock per number
+                self._sender_locks.pop(sender, None)
         await self.inbound.settle(inbound_id, status, session_id)
         return status
 
