@@ -148,6 +148,8 @@ async def get_status(request: web.Request) -> web.Response:
 
 
 async def get_health(request: web.Request) -> web.Response:
+    from appliance.api_outbox import health_queues
+
     c = request.app[CONTROL]
     st = c.brain.status() if c.brain else None
     disk = shutil.disk_usage(c.config.data_path)
@@ -167,6 +169,7 @@ async def get_health(request: web.Request) -> web.Response:
                 "open_callbacks": open_tickets,
                 "held_bookings": held,
                 "event_clients": c.bus.clients,
+                **await health_queues(c),  # the SMS outbox (docs/SMS.md)
             },
             "uptime_s": round(time.monotonic() - c.started, 1),
         }
@@ -297,7 +300,7 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 
 def create_app(control: Control) -> web.Application:
-    from appliance import api_desk, api_privacy
+    from appliance import api_desk, api_outbox, api_privacy
 
     max_bytes = control.config.api.max_request_bytes
     app = web.Application(middlewares=[errors], client_max_size=max_bytes)
@@ -327,6 +330,7 @@ def create_app(control: Control) -> web.Application:
     r.add_get("/events", events)
     api_desk.add_routes(r)
     api_privacy.add_routes(r)  # export/erase a caller (docs/PRIVACY.md)
+    api_outbox.add_routes(r)
     return app
 
 

@@ -329,6 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
     from appliance.privacy_cli import register as register_privacy  # export, erase, receipts, retention
 
     register_privacy(sub, add, _load)
+    from appliance.outbox_cli import register as register_outbox  # outbox list (docs/SMS.md)
+
+    register_outbox(sub, add, _load)
 
     db = sub.add_parser("db", help="database maintenance")
     dsub = db.add_subparsers(dest="sub", required=True, metavar="SUBCOMMAND")

@@ -36,6 +36,7 @@ class Daemon:
         self.web: Any = None
         self.api: Any = None
         self.sip: Any = None
+        self.sms: Any = None  # appliance.channels.sms.SmsChannel (docs/SMS.md)
         self.started_at = time.time()
         self.stopping = asyncio.Event()
         self.ops = DaemonOps(cfg, degraded=lambda: bool(self.brain is not None and self.brain.degraded))
@@ -82,6 +83,9 @@ class Daemon:
         if cfg.sip.enabled:
             self.ops.status("starting the SIP channel")
             await self._start_sip()
+        if cfg.sms.enabled:
+            self.ops.status("starting the SMS channel")
+            await self._start_sms()
         log.info("appliance running (pid %d)", os.getpid())
 
     async def _start_api(self) -> None:
@@ -174,11 +178,28 @@ class Daemon:
             log.error("SIP channel failed to start: %s", exc)
             self.sip = None
 
+    async def _start_sms(self) -> None:
+        from appliance.channels.sms import SmsChannel
+
+        self.sms = SmsChannel(self.cfg, self.brain, desk=self.desk)
+        try:
+            await self.sms.start(self.bus)
+        except OSError as exc:
+            raise ApplianceError(f"SMS channel cannot listen: {exc.strerror}", code="port_in_use") from None
+        if "sip" in self.cfg.sms.transports:  # SIP MESSAGE on the one pjsua2 endpoint (sip.workers = 1)
+            from appliance.channels.sip.service import SipService
+            from appliance.channels.sms.sip import SipMessageTransport
+
+            if isinstance(self.sip, SipService):
+                await self.sms.add_transport(SipMessageTransport(self.sip.endpoint, self.cfg.sms))
+            else:
+                log.error("SMS over SIP MESSAGE needs the SIP channel running with sip.workers = 1")
+
     async def stop(self) -> None:
         log.info("stopping")
         if self._sweeper is not None:
             self._sweeper.cancel()
-        for name in ("sip", "web", "api"):
+        for name in ("sms", "sip", "web", "api"):
             part = getattr(self, name)
             if part is not None:
                 try:

@@ -318,6 +318,52 @@ class SipConfig(_Model):
     workers: int = Field(default=1, ge=1, le=64)
 
 
+SmsTransportName = Literal["kannel", "sip"]
+
+
+class SmsConfig(_Model):
+    """The SMS channel and the outbox (docs/SMS.md). Off by default: a gateway must be set up."""
+
+    enabled: bool = False
+    transports: list[SmsTransportName] = Field(default_factory=lambda: list[SmsTransportName](["kannel"]))
+    outbound_transport: SmsTransportName = "kannel"  # confirmations and reminders go this way
+    session_window_min: float = Field(default=1440, gt=0)  # a text within this resumes the conversation
+    max_segments: int = Field(default=4, ge=1, le=10)  # longer replies are shortened to fit
+    inbound_per_minute: int = Field(default=10, ge=1)  # per number; more are stored, not answered
+    inbound_per_hour: int = Field(default=60, ge=1)
+    outbound_per_hour: int = Field(default=30, ge=1)  # per number, whatever the kind
+    # confirmations: after a booking made by SMS always; made by web or phone only with this on
+    confirm_other_channels: bool = False
+    confirmations: bool = True
+    reminder_hours: float = Field(default=24, ge=0)  # before check-in; 0: no reminders
+    checkin_time: str = "12:00"  # local time of day a stay starts (for reminders)
+    approvals: bool = True  # text the decision when staff approve or decline a held booking
+    retry_base_s: float = Field(default=30, gt=0)  # backoff: base * 2**(attempt-1), capped
+    retry_max_s: float = Field(default=3600, gt=0)
+    max_attempts: int = Field(default=8, ge=1)
+    # Kannel: smsbox posts received texts to http://listen_host:listen_port/sms/kannel
+    listen_host: str = "127.0.0.1"
+    listen_port: int = Field(default=13080, ge=0, le=65535)
+    kannel_sendsms_url: str = "http://127.0.0.1:13013/cgi-bin/sendsms"
+    kannel_username: str = ""
+    kannel_password: str = ""
+    kannel_smsc: str = ""  # route outbound texts to one smsc-id (empty: Kannel decides)
+    sender: str = ""  # our number or short code (the From of outbound texts)
+    sip_domain: str = ""  # SIP MESSAGE to a bare number goes to sip:NUMBER@sip_domain
+
+    @field_validator("sender", "kannel_password", mode="before")
+    @classmethod
+    def _digits_are_text(cls, v: object) -> object:
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v  # APPLIANCE__SMS__SENDER=1345
+
+    @field_validator("checkin_time")
+    @classmethod
+    def _hhmm(cls, v: str) -> str:
+        if not re.match(r"^([01]\d|2[0-3]):[0-5]\d$", v):
+            raise ValueError("want HH:MM")
+        return v
+
+
 class VoiceConfig(_Model):
     stt_model: str = ""
     # per-language STT (docs/MODELS.md): language -> a manifest role or a path, e.g. { et = "stt-et" };
@@ -376,6 +422,7 @@ class Config(_Model):
     api: ApiConfig = Field(default_factory=ApiConfig)
     sip: SipConfig = Field(default_factory=SipConfig)
     voice: VoiceConfig = Field(default_factory=VoiceConfig)
+    sms: SmsConfig = Field(default_factory=SmsConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
 

@@ -25,6 +25,7 @@ RANK = {
     "api": 6,
     "api_desk": 6,
     "api_privacy": 6,
+    "api_outbox": 6,
     "cli": 7,
     "chat_cli": 7,
     "call_cli": 7,
@@ -33,6 +34,7 @@ RANK = {
     "ops": 6,
     "staff_cli": 7,
     "privacy_cli": 7,
+    "outbox_cli": 7,
     "__main__": 8,
 }
 ENTRY_RANK = 6  # from here up, modules of one rank are entry points and may call each other

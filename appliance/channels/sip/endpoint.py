@@ -121,6 +121,8 @@ class SipEndpoint:
         self._accounts: list[Any] = []
         self._backoff: dict[str, float] = {}
         self.ep: Any = None
+        # SIP MESSAGE (RFC 3428) in: (from URI, content type, body, source) on the loop (channels/sms/sip.py)
+        self.on_message: Callable[[str, str, str, str], Any] | None = None
 
     # ------------------------------------------------------------------ lifecycle (asyncio)
 
@@ -414,6 +416,22 @@ class SipEndpoint:
         stale = verdict.result is AuthResult.STALE
         call.answer_with(401, {"WWW-Authenticate": self.auth.challenge(stale=stale)})
         return False
+
+    def instant_message(self, account: Any, prm: Any) -> None:
+        """A SIP MESSAGE outside a call (pjsua has answered it 200): to the SMS channel, when it
+        listens and the message comes from an allowed source."""
+        source = prm.rdata.srcAddress
+        if self.on_message is None or not self.sources.allows(source):
+            log.warning("SIP MESSAGE from %s (%s) dropped: %s", prm.fromUri, source,
+                        "not an allowed source" if self.on_message else "no SMS channel")  # fmt: skip
+            return
+        assert self.loop is not None
+        self.loop.call_soon_threadsafe(self.on_message, prm.fromUri, prm.contentType, prm.msgBody, source)
+
+    @property
+    def message_account(self) -> Any:
+        """The account outbound SIP MESSAGEs are sent from (the local trunk account)."""
+        return self._accounts[0]
 
     def forget_call(self, call: Any) -> None:
         cid = call.handle.call_id if call.handle else None

@@ -219,3 +219,6 @@ class PjAccount(pj.Account):
 
     def onRegState(self, prm: Any) -> None:  # noqa: N802
         self.endpoint.reg_state(self, int(prm.code), int(prm.expiration))
+
+    def onInstantMessage(self, prm: Any) -> None:  # noqa: N802 - SIP MESSAGE (RFC 3428): channels/sms/sip.py
+        self.endpoint.instant_message(self, prm)
