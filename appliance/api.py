@@ -35,7 +35,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from appliance.core.bus import EventBus, StaffDesk
+from appliance.core.bus import QUEUE, EventBus, StaffDesk
 from appliance.core.config import Config
 from appliance.core.control import (
     ApiError,
@@ -148,6 +148,8 @@ async def get_status(request: web.Request) -> web.Response:
 
 
 async def get_health(request: web.Request) -> web.Response:
+    from appliance.api_outbox import health_queues
+
     c = request.app[CONTROL]
     st = c.brain.status() if c.brain else None
     disk = shutil.disk_usage(c.config.data_path)
@@ -167,6 +169,7 @@ async def get_health(request: web.Request) -> web.Response:
                 "open_callbacks": open_tickets,
                 "held_bookings": held,
                 "event_clients": c.bus.clients,
+                **await health_queues(c),  # the SMS outbox (docs/SMS.md)
             },
             "uptime_s": round(time.monotonic() - c.started, 1),
         }
@@ -201,9 +204,9 @@ async def takeover(request: web.Request) -> web.Response:
         raise ApiError(ErrorCode.CONFLICT, "calls are transferred, not taken over", {"session_id": sid})
     owner = c.desk.taken.get(sid)
     who = actor(request)
-    if owner and owner != who:
+    if owner and owner not in (who, QUEUE):
         raise ApiError(ErrorCode.CONFLICT, f"already taken over by {owner}", {"staff": owner})
-    if not owner:
+    if owner != who:
         c.desk.take_over(sid, who)
     return ok({"session_id": sid, "taken_over_by": who})
 
@@ -233,7 +236,10 @@ async def transfer(request: web.Request) -> web.Response:
     _live_or_404(c, sid)
     if c.calls is None:
         raise ApiError(ErrorCode.UNAVAILABLE, "call control is not available on this SIP channel")
-    ok_ = await c.calls.transfer_call(sid, req.extension or c.config.tenant.transfer_extension)
+    ext = req.extension or c.config.tenant.transfer_extension
+    if not ext.replace("+", "", 1).isalnum() or len(ext) > 32:
+        raise ApiError(ErrorCode.BAD_REQUEST, "extension: digits or letters", {"field": "extension"})
+    ok_ = await c.calls.transfer_call(sid, ext)
     return ok({"session_id": sid, "transferred": ok_})
 
 
@@ -294,7 +300,7 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 
 def create_app(control: Control) -> web.Application:
-    from appliance import api_desk
+    from appliance import api_desk, api_outbox, api_privacy
 
     max_bytes = control.config.api.max_request_bytes
     app = web.Application(middlewares=[errors], client_max_size=max_bytes)
@@ -323,6 +329,8 @@ def create_app(control: Control) -> web.Application:
     r.add_get("/status", get_status)  # unversioned forms of the first API
     r.add_get("/events", events)
     api_desk.add_routes(r)
+    api_privacy.add_routes(r)  # export/erase a caller (docs/PRIVACY.md)
+    api_outbox.add_routes(r)
     return app
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
 from appliance.api import CONTROL, Control, actor, body, ok
+from appliance.booking.approvals import ApprovalResult, Approvals
 from appliance.booking.local import LocalBackend
 from appliance.core.clock import local_today
 from appliance.core.control import (
@@ -27,8 +29,12 @@ from appliance.core.control import (
     parse,
 )
 from appliance.core.messages import Channel, Event, EventType, OutcomeStatus, to_dict
+from appliance.core.tickets import CallbackTicket
+from appliance.store.tickets import TicketDesk
 
 MAX_LIST = 2000
+TicketOp = Callable[..., Awaitable[CallbackTicket]]  # TicketDesk.claim / complete / reopen
+ApprovalOp = Callable[..., Awaitable[ApprovalResult]]  # Approvals.approve / decline
 
 
 def _int_id(request: web.Request) -> int:
@@ -74,12 +80,12 @@ async def get_callback(request: web.Request) -> web.Response:
     return ok(await _ticket_dict(c, t, transcript=True))
 
 
-def _ticket_action(name: str, event: EventType) -> Any:
+def _ticket_action(pick: Callable[[TicketDesk], TicketOp], event: EventType) -> Any:
     async def handler(request: web.Request) -> web.Response:
         c = request.app[CONTROL]
         req = parse(NoteRequest, await body(request))
         who = actor(request)
-        t = await getattr(_need(c.tickets, "callbacks"), name)(_int_id(request), actor=who, note=req.note)
+        t = await pick(_need(c.tickets, "callbacks"))(_int_id(request), actor=who, note=req.note)
         c.bus.publish(Event(event, {"ticket": t.id, "staff": who, "note": req.note}, t.session_id))
         return ok(await _ticket_dict(c, t, transcript=False))
 
@@ -182,11 +188,11 @@ async def _tool(request: web.Request, name: str, args: dict[str, Any]) -> dict[s
     if res.status is OutcomeStatus.FALLBACK:
         raise ApiError(ErrorCode.UNAVAILABLE, "the booking backend is not answering", details)
     if res.error_code == "not_found":
-        raise ApiError(ErrorCode.NOT_FOUND, res.user_message or "not found", details)
+        raise ApiError(ErrorCode.NOT_FOUND, "not found", details)
     if res.error_code in ("no_availability", "conflict"):
-        raise ApiError(ErrorCode.CONFLICT, res.user_message or str(res.error_code), details)
+        raise ApiError(ErrorCode.CONFLICT, str(res.error_code), details)
     code = ErrorCode.BAD_REQUEST if res.status is OutcomeStatus.NEEDS_CLARIFICATION else ErrorCode.INTERNAL
-    raise ApiError(code, res.user_message or str(res.error_code), details)
+    raise ApiError(code, str(res.error_code), details)
 
 
 def _plain(req: Any) -> dict[str, Any]:
@@ -217,15 +223,32 @@ async def cancel_booking(request: web.Request) -> web.Response:
     return ok(data)
 
 
-def _approval(name: str, event: EventType) -> Any:
+async def _tell_caller(c: Control, booking: Any, key: str, staff: str) -> None:
+    """The outcome of an approval, in the caller's language, to their chat page when it is open."""
+    from appliance.brain.text.render import Digits, Part
+
+    sid = booking.session_id
+    if not sid or not c.desk.reachable(sid):
+        return
+    live = c.board.get(sid)
+    lang = live.language if live is not None and live.language else c.config.tenant.default_language
+    params = {"booking_id": Digits(booking.id), "pet_name": booking.pet_name, "start": booking.start,
+              "end": booking.end}  # fmt: skip
+    text, _speak, _sms = c.brain.renderer.render([Part(key, params)], lang)
+    await c.desk.reply(sid, staff, text)
+
+
+def _approval(pick: Callable[[Approvals], ApprovalOp], event: EventType) -> Any:
     async def handler(request: web.Request) -> web.Response:
         c = request.app[CONTROL]
         req = parse(NoteRequest, await body(request))
         approvals = _need(c.approvals, "approval")
-        result = await getattr(approvals, name)(request.match_info["bid"], actor=actor(request), note=req.note)
+        result = await pick(approvals)(request.match_info["bid"], actor=actor(request), note=req.note)
         data = _booking_dict(c, result.booking)
         if result.changed:
             c.bus.publish(Event(event, data, result.booking.session_id))
+            await _tell_caller(c, result.booking, "booking_approved" if event is EventType.BOOKING_APPROVED
+                               else "booking_declined", actor(request))  # fmt: skip
         return ok({**data, "changed": result.changed})
 
     return handler
@@ -248,15 +271,15 @@ async def reindex_kb(request: web.Request) -> web.Response:
 def add_routes(r: web.UrlDispatcher) -> None:
     r.add_get("/v1/callbacks", list_callbacks)
     r.add_get("/v1/callbacks/{tid}", get_callback)
-    r.add_post("/v1/callbacks/{tid}/claim", _ticket_action("claim", EventType.CALLBACK_CLAIMED))
-    r.add_post("/v1/callbacks/{tid}/done", _ticket_action("complete", EventType.CALLBACK_DONE))
-    r.add_post("/v1/callbacks/{tid}/reopen", _ticket_action("reopen", EventType.CALLBACK_REOPENED))
+    r.add_post("/v1/callbacks/{tid}/claim", _ticket_action(lambda d: d.claim, EventType.CALLBACK_CLAIMED))
+    r.add_post("/v1/callbacks/{tid}/done", _ticket_action(lambda d: d.complete, EventType.CALLBACK_DONE))
+    r.add_post("/v1/callbacks/{tid}/reopen", _ticket_action(lambda d: d.reopen, EventType.CALLBACK_REOPENED))
     r.add_get("/v1/bookings", list_bookings)
     r.add_post("/v1/bookings", create_booking)
     r.add_get("/v1/bookings/{bid}", get_booking)
     r.add_post("/v1/bookings/{bid}/change", change_booking)
     r.add_post("/v1/bookings/{bid}/cancel", cancel_booking)
-    r.add_post("/v1/bookings/{bid}/approve", _approval("approve", EventType.BOOKING_APPROVED))
-    r.add_post("/v1/bookings/{bid}/decline", _approval("decline", EventType.BOOKING_DECLINED))
+    r.add_post("/v1/bookings/{bid}/approve", _approval(lambda a: a.approve, EventType.BOOKING_APPROVED))
+    r.add_post("/v1/bookings/{bid}/decline", _approval(lambda a: a.decline, EventType.BOOKING_DECLINED))
     r.add_get("/v1/occupancy", occupancy)
     r.add_post("/v1/kb/reindex", reindex_kb)

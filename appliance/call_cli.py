@@ -123,7 +123,7 @@ def build_tts(cfg: Config) -> Any:
 async def _call(cfg: Config, args: argparse.Namespace, stt: Any, tts: Any, clock: Any, session: str) -> dict[str, Any]:
     from appliance.brain.factory import build_brain
     from appliance.channels.file_transport import run_call
-    from appliance.core.messages import Channel, Event, EventType
+    from appliance.core.messages import Event, EventType
 
     bookings: list[str] = []
 
@@ -136,11 +136,6 @@ async def _call(cfg: Config, args: argparse.Namespace, stt: Any, tts: Any, clock
     brain = await build_brain(cfg, clock=clock, on_event=on_event)
     try:
         engine = brain
-        caller_id = getattr(args, "caller_id", None)
-
-        async def greet() -> Any:
-            return await engine.greet(session, Channel.VOICE, caller_id=caller_id)
-
         result = await run_call(
             Path(args.wav),
             Path(args.out),
@@ -150,7 +145,8 @@ async def _call(cfg: Config, args: argparse.Namespace, stt: Any, tts: Any, clock
             session_id=session,
             timeline_out=Path(args.timeline) if getattr(args, "timeline", None) else None,
             config=cfg,
-            greeting=greet,
+            greet=True,
+            caller_id=getattr(args, "caller_id", None),
         )
     finally:
         await brain.aclose()

@@ -326,6 +326,12 @@ def build_parser() -> argparse.ArgumentParser:
     from appliance.staff_cli import register as register_staff  # console, callbacks, sessions, approvals
 
     register_staff(sub, add, _load, bsub)
+    from appliance.privacy_cli import register as register_privacy  # export, erase, receipts, retention
+
+    register_privacy(sub, add, _load)
+    from appliance.outbox_cli import register as register_outbox  # outbox list (docs/SMS.md)
+
+    register_outbox(sub, add, _load)
 
     db = sub.add_parser("db", help="database maintenance")
     dsub = db.add_subparsers(dest="sub", required=True, metavar="SUBCOMMAND")
@@ -362,6 +368,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if (args.command, getattr(args, "sub", None)) != ("models", "fetch"):  # the one command that downloads
+        from appliance.ops.offline import apply as stay_offline
+
+        stay_offline()
     try:
         return int(args.func(args))
     except ConfigError as exc:

@@ -36,10 +36,13 @@ class Daemon:
         self.web: Any = None
         self.api: Any = None
         self.sip: Any = None
+        self.sms: Any = None  # appliance.channels.sms.SmsChannel (docs/SMS.md)
         self.started_at = time.time()
         self.stopping = asyncio.Event()
         self.ops = DaemonOps(cfg, degraded=lambda: bool(self.brain is not None and self.brain.degraded))
         self._sweeper: asyncio.Task[None] | None = None
+        self.control: Any = None  # the control API's view of the daemon (appliance.api.Control)
+        self.privacy: Any = None  # appliance.privacy.job.PrivacyJob: pending erasures, retention
 
     async def start(self) -> None:
         from appliance.brain.factory import build_brain
@@ -54,6 +57,9 @@ class Daemon:
         )
         self.brain = await build_brain(cfg, on_event=self.bus.publish)
         await warm
+        from appliance.privacy.job import PrivacyJob
+
+        self.privacy = await PrivacyJob(cfg, self.brain.sessions.db).start()
         log.info(
             "store %s; llm %s; knowledge %s",
             cfg.db_path,
@@ -77,6 +83,9 @@ class Daemon:
         if cfg.sip.enabled:
             self.ops.status("starting the SIP channel")
             await self._start_sip()
+        if cfg.sms.enabled:
+            self.ops.status("starting the SMS channel")
+            await self._start_sms()
         log.info("appliance running (pid %d)", os.getpid())
 
     async def _start_api(self) -> None:
@@ -92,20 +101,47 @@ class Daemon:
             approvals=Approvals(backend) if isinstance(backend, LocalBackend) else None,
             tickets=TicketDesk(self.brain.sessions.db, tenant_id=self.cfg.tenant.id),
         )  # fmt: skip
+        self.control = control
         self.api = ApiServer(control, self.cfg.api_socket)
         await self.api.start()
-        if control.approvals is not None:
-            self._sweeper = asyncio.get_running_loop().create_task(self._sweep(control))
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweep(control))
 
     async def _sweep(self, control: Any) -> None:
+        """Every 2 s: SIP registration and degraded-mode changes become events; every 30 s: holds
+        expire and idle sessions leave the live board."""
+        tick = 0
+        last_reg: dict[str, Any] = {}
+        degraded = False
         while True:
-            await asyncio.sleep(30)
+            await asyncio.sleep(2)
+            tick += 1
             try:
-                for b in await control.approvals.expire_due():
-                    self.bus.publish(Event(EventType.BOOKING_EXPIRED, to_dict(b), b.session_id))
-                control.board.prune()
+                reg = self._registrations()
+                if reg != last_reg:
+                    last_reg = reg
+                    state = "registered" if reg and all(r["registered"] for r in reg.values()) else "failed"
+                    self.bus.publish(Event(EventType.SIP_REGISTRATION, {"state": state, "accounts": reg}))
+                now_degraded = bool(self.brain.degraded)
+                if now_degraded != degraded:  # the brain runs on rules only (no LLM) or is back
+                    degraded = now_degraded
+                    kind = EventType.DEGRADED if degraded else EventType.DEGRADED_OFF
+                    self.bus.publish(Event(kind, {"component": "llm", "llm": self.brain.status().llm}))
+                if tick % 15 == 0:
+                    if control.approvals is not None:
+                        for b in await control.approvals.expire_due():
+                            self.bus.publish(Event(EventType.BOOKING_EXPIRED, to_dict(b), b.session_id))
+                    control.board.prune()
             except Exception:
-                log.exception("expiring held bookings failed")
+                log.exception("the daemon's periodic sweep failed")
+
+    def _registrations(self) -> dict[str, Any]:
+        if self.sip is None:  # SIP off (or it failed to start): nothing to import
+            return {}
+        from appliance.channels.sip.service import SipService
+
+        if not isinstance(self.sip, SipService):
+            return {}
+        return {name: to_dict(r) for name, r in dict(self.sip.endpoint.stats.registrations).items()}
 
     async def _start_sip(self) -> None:
         try:
@@ -128,24 +164,50 @@ class Daemon:
 
         stt, tts = await load_speech_engines(self.cfg)
         try:
-            self.sip = SipService(self.cfg, self.brain, SipEngines(stt=stt, tts=tts), on_event=self.bus.publish)
+            self.sip = SipService(
+                self.cfg,
+                self.brain,
+                SipEngines(stt=stt, tts=tts),
+                callbacks=self.brain.callbacks,
+                on_event=self.bus.publish,
+            )
             ports = await self.sip.start()
+            self.control.calls = self.sip  # the console's transfer and end keys (not yet with sip.workers > 1)
             log.info("SIP on %s udp:%s tcp:%s", self.cfg.sip.host, ports.get("udp"), ports.get("tcp"))
         except ApplianceError as exc:
             log.error("SIP channel failed to start: %s", exc)
             self.sip = None
 
+    async def _start_sms(self) -> None:
+        from appliance.channels.sms import SmsChannel
+
+        self.sms = SmsChannel(self.cfg, self.brain, desk=self.desk)
+        try:
+            await self.sms.start(self.bus)
+        except OSError as exc:
+            raise ApplianceError(f"SMS channel cannot listen: {exc.strerror}", code="port_in_use") from None
+        if "sip" in self.cfg.sms.transports:  # SIP MESSAGE on the one pjsua2 endpoint (sip.workers = 1)
+            from appliance.channels.sip.service import SipService
+            from appliance.channels.sms.sip import SipMessageTransport
+
+            if isinstance(self.sip, SipService):
+                await self.sms.add_transport(SipMessageTransport(self.sip.endpoint, self.cfg.sms))
+            else:
+                log.error("SMS over SIP MESSAGE needs the SIP channel running with sip.workers = 1")
+
     async def stop(self) -> None:
         log.info("stopping")
         if self._sweeper is not None:
             self._sweeper.cancel()
-        for name in ("sip", "web", "api"):
+        for name in ("sms", "sip", "web", "api"):
             part = getattr(self, name)
             if part is not None:
                 try:
                     await asyncio.wait_for(part.stop(), 15)
                 except Exception:
                     log.exception("stopping %s failed", name)
+        if self.privacy is not None:
+            await self.privacy.stop()
         if self.brain is not None:
             await self.brain.aclose()
         log.info("stopped")
@@ -161,7 +223,11 @@ class Daemon:
                 "host": self.cfg.web.host,
                 "port": getattr(self.web, "port", None),
             },
-            "sip": {"enabled": self.sip is not None, "ports": getattr(self.sip, "ports", {})},
+            "sip": {
+                "enabled": self.sip is not None,
+                "ports": getattr(self.sip, "ports", {}),
+                "registrations": self._registrations() if self.sip is not None else {},
+            },
             "llm": st.llm if st else None,
             "knowledge": st.knowledge if st else None,
             "degraded": st.degraded if st else None,

@@ -136,9 +136,14 @@ def checks(cfg: Config) -> list[Check]:
     if cfg.sip.enabled:
         out.append(_port("sip udp", cfg.sip.host, cfg.sip.udp_port, udp=True))
         out.append(_port("sip tcp", cfg.sip.host, cfg.sip.tcp_port))
+    if cfg.sms.enabled and "kannel" in cfg.sms.transports:  # smsbox's post-url (docs/SMS.md)
+        out.append(_port("sms (Kannel post-url)", cfg.sms.listen_host, cfg.sms.listen_port))
     from appliance.ops.checks import ops_checks  # notify/watchdog, metrics, last backup, host name
 
     out.extend(Check(*row) for row in ops_checks(cfg))
+    from appliance.privacy.checks import privacy_checks  # retention, pending erasures, receipts
+
+    out.extend(Check(*row) for row in privacy_checks(cfg))
     return out
 
 

@@ -14,6 +14,7 @@ import json
 import os
 import pwd
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from appliance.console.client import ApiClient
@@ -41,12 +42,24 @@ def _print(args: argparse.Namespace, data: Any, lines: list[str]) -> None:
 
 
 async def _api(cfg: Config, call: Callable[[ApiClient], Awaitable[Any]]) -> Any:
-    async with ApiClient(cfg.api_socket, timeout_s=10) as client:
+    async with ApiClient(api_socket(cfg), timeout_s=10) as client:
         return await call(client)
 
 
+SERVICE_SOCKET = Path("/var/lib/appliance/appliance.sock")  # systemd/appliance.service's data dir
+
+
+def api_socket(cfg: Config, explicit: str | None = None) -> Path:
+    """The configured socket; for staff on a box where the service runs, the service's socket."""
+    if explicit:
+        return Path(explicit)
+    if not cfg.api_socket.exists() and not cfg.api.socket and SERVICE_SOCKET.exists():
+        return SERVICE_SOCKET
+    return cfg.api_socket
+
+
 def _daemon_up(cfg: Config) -> bool:
-    return cfg.api_socket.exists()
+    return api_socket(cfg).exists()
 
 
 def _run(
@@ -62,7 +75,7 @@ def _run(
                 if exc.code is not ErrorCode.UNAVAILABLE or direct is None or "not reachable" not in exc.message:
                     raise
         if direct is None:
-            raise ApiError(ErrorCode.UNAVAILABLE, f"the daemon is not running (no API at {cfg.api_socket})")
+            raise ApiError(ErrorCode.UNAVAILABLE, f"the daemon is not running (no API at {api_socket(cfg)})")
         return await direct()
 
     try:
@@ -117,7 +130,7 @@ def cmd_callbacks_list(load: Loader, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _ticket_cmd(action: str, method: str) -> Callable[[Loader, argparse.Namespace], int]:
+def _ticket_cmd(action: str, pick: Callable[[Any], Any]) -> Callable[[Loader, argparse.Namespace], int]:
     def cmd(load: Loader, args: argparse.Namespace) -> int:
         cfg = load(args)
 
@@ -127,7 +140,7 @@ def _ticket_cmd(action: str, method: str) -> Callable[[Loader, argparse.Namespac
             db = _store(cfg)
             try:
                 desk = TicketDesk(db, tenant_id=cfg.tenant.id)
-                return _ticket_plain(await getattr(desk, method)(args.ticket_id, actor=_me(), note=args.note))
+                return _ticket_plain(await pick(desk)(args.ticket_id, actor=_me(), note=args.note))
             finally:
                 db.close()
 
@@ -167,7 +180,7 @@ def cmd_sessions_show(load: Loader, args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------- approvals
 
 
-def _approval_cmd(action: str) -> Callable[[Loader, argparse.Namespace], int]:
+def _approval_cmd(action: str, pick: Callable[[Any], Any]) -> Callable[[Loader, argparse.Namespace], int]:
     def cmd(load: Loader, args: argparse.Namespace) -> int:
         cfg = load(args)
 
@@ -178,9 +191,8 @@ def _approval_cmd(action: str) -> Callable[[Loader, argparse.Namespace], int]:
 
             db = _store(cfg)
             try:
-                result = await getattr(Approvals(LocalBackend(db, cfg, actor="cli")), action)(
-                    args.booking_id, actor=_me(), note=args.note
-                )
+                approvals = Approvals(LocalBackend(db, cfg, actor="cli"))
+                result = await pick(approvals)(args.booking_id, actor=_me(), note=args.note)
                 return {**to_dict(result.booking), "changed": result.changed}
             finally:
                 db.close()
@@ -196,7 +208,7 @@ def cmd_console(load: Loader, args: argparse.Namespace) -> int:
     from appliance.console.app import run_console
 
     cfg = load(args)
-    return run_console(args.socket or cfg.api_socket)
+    return run_console(api_socket(cfg, args.socket))
 
 
 # ------------------------------------------------------------------------ parser
@@ -215,12 +227,13 @@ def register(sub: Any, add: Adder, load: Loader, bookings: Any) -> None:
     csub = cb.add_subparsers(dest="sub", required=True, metavar="SUBCOMMAND")
     p = add("list", bind(cmd_callbacks_list), "list open callback tickets, oldest first", csub)
     p.add_argument("--all", action="store_true", help="done tickets too")
-    for name, method, help_ in (
-        ("claim", "claim", "take a ticket"),
-        ("done", "complete", "mark a ticket done"),
-        ("reopen", "reopen", "reopen a done ticket"),
-    ):
-        p = add(name, bind(_ticket_cmd(name, method)), help_, csub)
+    ops: tuple[tuple[str, Callable[[Any], Any], str], ...] = (
+        ("claim", lambda d: d.claim, "take a ticket"),
+        ("done", lambda d: d.complete, "mark a ticket done"),
+        ("reopen", lambda d: d.reopen, "reopen a done ticket"),
+    )
+    for name, pick, help_ in ops:
+        p = add(name, bind(_ticket_cmd(name, pick)), help_, csub)
         p.add_argument("ticket_id", type=int)
         p.add_argument("--note", default="", help="a note for the ticket's history")
 
@@ -230,7 +243,11 @@ def register(sub: Any, add: Adder, load: Loader, bookings: Any) -> None:
     p = add("show", bind(cmd_sessions_show), "show one session's transcript and slots", ssub)
     p.add_argument("session_id")
 
-    for name in ("approve", "decline"):
-        p = add(name, bind(_approval_cmd(name)), f"{name} a held booking (bookings.require_approval)", bookings)
+    decisions: tuple[tuple[str, Callable[[Any], Any]], ...] = (
+        ("approve", lambda a: a.approve),
+        ("decline", lambda a: a.decline),
+    )
+    for name, decide in decisions:
+        p = add(name, bind(_approval_cmd(name, decide)), f"{name} a held booking (bookings.require_approval)", bookings)
         p.add_argument("booking_id")
         p.add_argument("--note", default="")

@@ -95,7 +95,7 @@ async def bench(calls: int, seconds: float, rate: int, switch_ms: float = 0.0, w
     else:
         brain = await build_brain(cfg, llm=None)
         service = SipService(cfg, brain, SipEngines(stt=ScriptedSTT(["hello"] * 10000), tts=EspeakTTS()),
-                             log_level=int(os.environ.get("PJ_LOG", "1")))  # fmt: skip
+                             callbacks=brain.callbacks, log_level=int(os.environ.get("PJ_LOG", "1")))  # fmt: skip
     await service.start()
     pids = [p.pid for p in getattr(service, "_procs", []) if p is not None]
     cpu_w0 = sum(_proc_cpu_rss(p)[0] for p in pids)

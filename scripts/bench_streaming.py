@@ -84,8 +84,13 @@ class _WholeReply:
     def __init__(self, engine: Any) -> None:
         self.engine = engine
 
-    async def handle(self, utterance: Any) -> Any:
-        return await self.engine.handle(utterance)
+    async def handle(self, utterance: Any, *, on_slow: Any = None) -> Any:
+        return await self.engine.handle(utterance, on_slow=on_slow)
+
+    def handle_stream(self, utterance: Any, chunker: Any, *, on_slow: Any = None) -> Any:
+        from appliance.voice.speaking import whole_reply_chunks
+
+        return whole_reply_chunks(self.handle(utterance, on_slow=on_slow))
 
 
 async def _one_call(tmp: Path, streamed: bool, tokens_per_s: float, ms_per_char: float, n: int) -> dict[str, float]:

@@ -119,14 +119,27 @@ class TimedBrain:
     def __init__(self, engine: Any, t0: float) -> None:
         self.engine, self.t0 = engine, t0
         self.spans: list[tuple[float, float]] = []
-        self.on_slow = None
 
-    async def handle(self, utt: Any) -> Any:
+    async def handle(self, utt: Any, *, on_slow: Any = None) -> Any:
         s = time.monotonic()
         try:
-            return await self.engine.handle(utt)
+            return await self.engine.handle(utt, on_slow=on_slow)
         finally:
             self.spans.append((s - self.t0, time.monotonic() - self.t0))
+
+    async def handle_stream(self, utt: Any, chunker: Any, *, on_slow: Any = None) -> Any:
+        s = time.monotonic()
+        try:
+            async for chunk in self.engine.handle_stream(utt, chunker, on_slow=on_slow):
+                yield chunk
+        finally:
+            self.spans.append((s - self.t0, time.monotonic() - self.t0))
+
+    async def greet(self, *a: Any, **kw: Any) -> Any:
+        return await self.engine.greet(*a, **kw)
+
+    async def snapshot(self, session_id: str) -> Any:
+        return await self.engine.snapshot(session_id)
 
     async def record_timeline(self, *a: Any, **kw: Any) -> None:
         await self.engine.record_timeline(*a, **kw)
@@ -421,7 +434,6 @@ async def barge_in_runs(cfg: Any, runs: int, tmp: Path) -> dict[str, Any]:
     from appliance.brain.factory import build_brain
     from appliance.channels.file_transport import run_call, write_wav
     from appliance.core.clock import fixed_clock
-    from appliance.core.messages import Channel
     from appliance.engines.stt import ScriptedSTT
     from appliance.engines.tts import EspeakTTS
 
@@ -443,7 +455,7 @@ async def barge_in_runs(cfg: Any, runs: int, tmp: Path) -> dict[str, Any]:
                 tts=EspeakTTS(),
                 session_id=sid,
                 config=cfg,
-                greeting=lambda sid=sid, b=brain: b.greet(sid, Channel.VOICE),
+                greet=True,
             )
         finally:
             await brain.aclose()

@@ -58,8 +58,8 @@ export DEBIAN_FRONTEND=noninteractive PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHE
 # Debian 12 packages. Required: voice tools (espeak-ng for piper, sox, libsndfile),
 # SIP test peer (sipp), Chromium for the web e2e tests, ffmpeg for audio conversion,
 # the toolchain that compiles llama-cpp-python, strace for the zero-egress test, tmux for the console's
-# terminal test. Optional: installed when Debian has them (systemd-analyze checks the unit in the tests).
-APT_REQUIRED=(espeak-ng sox libsndfile1 sip-tester chromium fonts-dejavu-core ffmpeg cmake build-essential git ca-certificates strace tmux)
+# terminal test, Kannel (bearerbox, smsbox and its fakesmsc test SMSC) for the SMS tests. Optional: installed when Debian has them (systemd-analyze checks the unit in the tests).
+APT_REQUIRED=(espeak-ng sox libsndfile1 sip-tester chromium fonts-dejavu-core ffmpeg cmake build-essential git ca-certificates strace tmux kannel kannel-extras)
 APT_OPTIONAL=(baresip systemd)
 
 # --- Python 3.11 --------------------------------------------------------------------

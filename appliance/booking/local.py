@@ -16,6 +16,9 @@ occupancy and writes rows. The guarantees:
 
 Cancelling an already cancelled booking returns it unchanged (no error, no new
 audit row): the caller wanted it cancelled and it is.
+
+Why one module of ~550 lines: each operation's check and write must share one write callable
+(the guarantees above), so the operations and the row helpers they share stay together.
 """
 
 from __future__ import annotations

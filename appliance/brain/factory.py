@@ -62,6 +62,13 @@ def make_llm(config: Config) -> Any:
     mode = config.llm.mode
     if mode == "off":
         return None
+    if mode == "server":  # an OpenAI-compatible server; failures are supervised per request
+        from appliance.engines.llm_server import OpenAIServerEngine
+
+        c = config.llm
+        return OpenAIServerEngine(
+            c.base_url, model=c.model, api_key=c.api_key, context_length=c.context, schema_format=c.schema_format
+        )
     try:
         from appliance.engines.llm import LlamaCppEngine
         from appliance.engines.manifest import resolve_model_ref

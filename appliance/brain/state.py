@@ -42,6 +42,7 @@ class Awaiting(enum.StrEnum):
     CALLBACK_PHONE = "callback_phone"
     CALLBACK_OFFER = "callback_offer"  # yes/no: shall a colleague call you back?
     YEAR_CONFIRMATION = "year_confirmation"  # yes/no: a far date said without its year, read back with it
+    RESUME_OFFER = "resume_offer"  # yes/no: continue the booking of a call that dropped?
 
 
 @dataclass

@@ -12,16 +12,18 @@ does not talk), written as a 16 kHz mono WAV.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
+import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pipecat.frames.frames import (
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
-    EndFrame,
     Frame,
     InputAudioRawFrame,
     InterruptionFrame,
@@ -34,11 +36,14 @@ from pipecat.transports.base_input import BaseInputTransport
 from pipecat.transports.base_output import BaseOutputTransport
 from pipecat.transports.base_transport import TransportParams
 
+from appliance.core.ports import BrainPort
+from appliance.voice.callrunner import CallRunner, CallSignal, CallSignalType, CallSpec
 from appliance.voice.clock import AudioClock
 from appliance.voice.frames import PlaybackControlFrame
 from appliance.voice.interruption import BargeInAction
 from appliance.voice.playback import PlaybackGate
 from appliance.voice.recorder import CallRecorder, CallResult
+from appliance.voice.supervision import SupervisionParams
 
 log = logging.getLogger("appliance.channels.file")
 
@@ -101,6 +106,7 @@ class FileInputTransport(BaseInputTransport):
         self._hold_timeout_s = hold_timeout_s
         self._feeder: asyncio.Task[None] | None = None
         self.done = asyncio.Event()
+        self.on_done: Callable[[], None] | None = None
         self.ended_by = "input_end"
         self.fed_s = 0.0
 
@@ -164,6 +170,8 @@ class FileInputTransport(BaseInputTransport):
             if not self._realtime:
                 await self._clock.wait_until(round(self.fed_s, 6))
             self.done.set()
+            if self.on_done is not None:
+                self.on_done()
 
 
 class FileOutputTransport(BaseOutputTransport):
@@ -263,11 +271,48 @@ class FileOutputTransport(BaseOutputTransport):
         return data + bytes(max(0, n - len(data)))
 
 
+class FileMedia:
+    """The file transports as the call runner sees them: the audio clock is the call's clock;
+    the feeder decides when the input (and its tail) is over and says so with INPUT_END."""
+
+    graceful_end = True
+
+    def __init__(self, source: FileInputTransport, output: FileOutputTransport, recorder: CallRecorder) -> None:
+        self.signals: asyncio.Queue[CallSignal] = asyncio.Queue()
+        self._source, self._output, self._clock = source, output, recorder.clock
+        source.on_done = lambda: self.signals.put_nowait(CallSignal(CallSignalType.INPUT_END, reason=source.ended_by))
+
+    @property
+    def input_transport(self) -> FileInputTransport:
+        return self._source
+
+    @property
+    def output_transport(self) -> FileOutputTransport:
+        return self._output
+
+    def now(self) -> float:
+        return self._clock.now()
+
+    def output_idle(self) -> bool:
+        return self._output.pending_s < 0.005
+
+    def last_caller_audio(self) -> float:
+        return self._clock.now()  # a file never goes silent on the line: its tail decides
+
+    def flush_output(self) -> None:
+        return None
+
+
+# A file call ends when its input (and tail) is over: the feeder decides, deterministically on the
+# audio clock; the runner's real-time checks (drain, re-prompts, silence) stay out of its way.
+FILE_SUPERVISION = SupervisionParams(max_call_s=math.inf, caller_silence_s=math.inf, no_input_s=0, drain_s=math.inf)
+
+
 async def run_call(
     wav_in: Path,
     wav_out: Path,
     *,
-    brain: Any,
+    brain: BrainPort,
     stt: Any,
     tts: Any,
     session_id: str,
@@ -276,23 +321,43 @@ async def run_call(
     realtime: bool = False,
     vad: Any | None = None,
     settings: Any | None = None,
+    greet: bool = False,
     greeting: Any | None = None,
     turn_model: Any | None = None,
+    caller_id: str | None = None,
+    on_event: Any | None = None,
 ) -> CallResult:
-    """Run one call from ``wav_in`` through the voice pipeline; write the appliance's side to
-    ``wav_out`` (aligned with the input) and, optionally, the turn timelines as JSON.
+    """Run one call from ``wav_in`` through the voice pipeline (the one
+    :class:`~appliance.voice.callrunner.CallRunner`); write the appliance's side to ``wav_out``
+    (aligned with the input) and, optionally, the turn timelines as JSON.
 
-    ``greeting`` (a Reply or an async function returning one) is spoken at the start of the
-    call. With a brain that has ``record_timeline`` (``Brain``) every turn's timeline is stored
-    with its reply in SQLite before this returns. ``turn_model``: the end-of-turn model of
-    ``turn_strategy = "smart_turn"`` (default: pipecat's smart-turn, shared by the process)."""
-    from pipecat.pipeline.worker import PipelineParams, PipelineWorker
-    from pipecat.workers.runner import WorkerRunner
-
-    from appliance.voice.pipeline import VoiceSettings, build_voice_pipeline
+    ``greet``: the brain greets first (``BrainPort.greet``); ``greeting`` (a Reply or an async
+    function returning one) overrides what is said. Every turn's timeline is stored with its
+    reply (``BrainPort.record_timeline``) before this returns. ``turn_model``: the end-of-turn
+    model of ``turn_strategy = "smart_turn"`` (default: pipecat's smart-turn, shared by the
+    process)."""
+    from appliance.voice.pipeline import VoiceSettings
 
     s = settings or VoiceSettings.from_config(config)
-    recorder = CallRecorder(session_id=session_id)
+    runner = CallRunner(
+        CallSpec(
+            session_id=session_id,
+            brain=brain,
+            stt=stt,
+            tts=tts,
+            settings=s,
+            supervision=FILE_SUPERVISION,
+            caller_id=caller_id,
+            greet=greet,
+            greeting=greeting,
+            vad=vad,
+            turn_model=turn_model,
+            sample_rate=RATE,
+            poll_s=0.02,
+            on_event=on_event,
+        )
+    )
+    recorder = runner.recorder
     pcm = await asyncio.to_thread(read_wav_16k, Path(wav_in))
     params = TransportParams(
         audio_in_enabled=True,
@@ -304,36 +369,11 @@ async def run_call(
     )
     output = FileOutputTransport(params=params, recorder=recorder)
     source = FileInputTransport(pcm, params=params, recorder=recorder, output=output, realtime=realtime)
-    pipeline = build_voice_pipeline(
-        input_transport=source,
-        output_transport=output,
-        brain=brain,
-        stt=stt,
-        tts=tts,
-        recorder=recorder,
-        settings=s,
-        vad=vad,
-        greeting=greeting,
-        turn_model=turn_model,
-    )
-    worker = PipelineWorker(
-        pipeline,
-        params=PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE),
-        cancel_on_idle_timeout=False,
-    )
-
-    async def stop_when_done() -> None:
-        await source.done.wait()
-        await worker.queue_frame(EndFrame())
-
-    runner = WorkerRunner(handle_sigint=False)
-    await runner.add_workers(worker)
-    await asyncio.gather(runner.run(), stop_when_done())
+    result = await runner.run(FileMedia(source, output, recorder))
 
     duration = max(source.fed_s, output.last_audio_end_s)
     await asyncio.to_thread(write_wav, Path(wav_out), output.audio(duration))
-    await recorder.finish()  # log the turns not logged yet; store the timelines
-    result = recorder.result(ended_by=source.ended_by, duration_s=duration)
+    result = dataclasses.replace(result, duration_s=round(duration, 3))
     if timeline_out is not None:
         text = json.dumps(result.to_dict(), ensure_ascii=False, indent=2)
         await asyncio.to_thread(Path(timeline_out).write_text, text, encoding="utf-8")

@@ -12,19 +12,22 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from textual import work
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
+from appliance.console.actions import StaffActions
 from appliance.console.client import ApiClient
-from appliance.console.forms import FormScreen, HelpScreen
 from appliance.console.panes import BookingsPane, CallbacksPane, HealthPane, LivePane
 from appliance.core.control import ApiError, BookingView, LiveSession, TicketView
+from appliance.core.live import LiveBoard
 from appliance.core.messages import Event, EventType
 
 log = logging.getLogger(__name__)
@@ -52,11 +55,21 @@ ACTION_TAB = {
 }
 
 
+FRAME_S = 0.04  # the Live view redraws at most 25 times a second, however many events arrive
+
+
+class _Quiet:
+    """The console's board publishes nothing (the daemon's board already did)."""
+
+    def publish(self, event: Event) -> None:
+        pass
+
+
 class StreamEnded(Exception):
     """The daemon closed the event stream."""
 
 
-class ConsoleApp(App[None]):
+class ConsoleApp(StaffActions):
     TITLE = "Appliance front desk"
     ENABLE_COMMAND_PALETTE = False
     CSS = """
@@ -118,8 +131,11 @@ class ConsoleApp(App[None]):
         self.sessions: dict[str, LiveSession] = {}
         self.tickets: list[TicketView] = []
         self.health: dict[str, Any] | None = None
-        self.seen: dict[str, float] = {}  # session -> monotonic time its last turn was drawn (benchmark)
-        self._pending: set[str] = set()
+        self.board = LiveBoard(_Quiet(), idle_s=10**9, linger_s=10**9)  # the daemon says when one is gone
+        self._dirty: set[str] = set()
+        self._snapshot_at: dict[str, dt.datetime] = {}
+        self._flush_pending = False
+        self._last_flush = 0.0
 
     # ------------------------------------------------------------------ layout
 
@@ -135,6 +151,9 @@ class ConsoleApp(App[None]):
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self.refresh_bindings()
+        table = {"live": "#live-list", "callbacks": "#cb-list", "bookings": "#bk-list"}.get(self.tab)
+        if table:  # arrow keys move in the list at once
+            self.query_one(table).focus()
 
     def compose(self) -> ComposeResult:
         yield Static("connecting...", id="conn", markup=False)
@@ -151,14 +170,24 @@ class ConsoleApp(App[None]):
 
     def on_mount(self) -> None:
         self.query_one(LivePane).detail(None)
+        self.query_one("#live-list").focus()
         self.stream()
+        self.set_interval(5, self._poll)  # queue lengths and disk change without events
+
+    async def _poll(self) -> None:
+        """A safety net under the events: the visible list is refreshed every few seconds."""
+        if not self.connected:
+            return
+        try:
+            if self.tab == "health":
+                await self.load_health()
+            elif self.tab == "callbacks":
+                await self.load_callbacks()
+        except (ApiError, NoMatches):
+            pass
 
     async def on_unmount(self) -> None:
         await self.client.close()
-
-    @property
-    def tab(self) -> str:
-        return str(self.query_one(TabbedContent).active)
 
     def _status(self, text: str, down: bool = False) -> None:
         conn = self.query_one("#conn", Static)
@@ -172,15 +201,19 @@ class ConsoleApp(App[None]):
         attempt = 0
         while True:
             try:
-                await self.reload()
-                self.connected = True
-                self._status(f"connected to the daemon ({Path(self.socket_path).name})")
-                if self.ever_connected and attempt:
-                    self.notify("Reconnected to the daemon", title="connection")
-                self.ever_connected, attempt = True, 0
                 async for ev in self.client.events():
-                    await self.on_api_event(ev)
+                    if ev is None:  # subscribed: now the snapshot, so nothing falls between the two
+                        await self.reload()
+                        self.connected = True
+                        self._status(f"connected to the daemon ({Path(self.socket_path).name})")
+                        if self.ever_connected and attempt:
+                            self.notify("Reconnected to the daemon", title="connection")
+                        self.ever_connected, attempt = True, 0
+                    else:
+                        await self.on_api_event(ev)
                 raise StreamEnded  # the daemon closed the stream (restart, shutdown): reconnect
+            except NoMatches:  # the app is closing: its widgets are gone
+                return
             except (ApiError, OSError, StreamEnded, KeyError, TypeError, ValueError) as exc:
                 log.info("console stream: %s", exc)
                 attempt += 1
@@ -193,37 +226,55 @@ class ConsoleApp(App[None]):
 
     async def reload(self) -> None:
         data = await self.client.get("/sessions")
-        self.sessions = {d["id"]: LiveSession.from_dict(d) for d in data["sessions"]}
+        snapshot = [LiveSession.from_dict(d) for d in data["sessions"]]
+        self._snapshot_at = {s.id: dt.datetime.fromisoformat(s.updated_at) for s in snapshot if s.updated_at}
+        self.board.seed(snapshot)
         self.draw_live()
         await asyncio.gather(self.load_callbacks(), self.load_bookings(), self.load_health())
 
     async def on_api_event(self, ev: Event) -> None:
-        if ev.type in SESSION_EVENTS and ev.session_id:
-            await self.load_session(ev.session_id)
+        sid = ev.session_id
+        if sid and ev.type is EventType.SESSION_ENDED and ev.data.get("removed"):
+            self.board.drop(sid)
+            self._dirty.add(sid)
+            self._kick()
+        elif sid and ev.type in SESSION_EVENTS:
+            seen = self._snapshot_at.get(sid)
+            if seen is not None and ev.at <= seen:  # already in the snapshot loaded after subscribing
+                return
+            self.board.on_event(ev)  # the same pure board the daemon keeps, fed by the same events
+            self._dirty.add(sid)
+            self._kick()
         if ev.type in CALLBACK_EVENTS:
             await self.load_callbacks()
         if ev.type in BOOKING_EVENTS:
             await self.load_bookings()
-        if ev.type in HEALTH_EVENTS or ev.type in (EventType.SESSION_STARTED, EventType.SESSION_ENDED):
+        if ev.type in HEALTH_EVENTS:
             await self.load_health()
 
-    async def load_session(self, sid: str) -> None:
-        if sid in self._pending:  # a fetch is on its way and will see this change too
+    def _kick(self) -> None:
+        """Redraw the Live view soon: at most every FRAME_S, so a burst of events costs one redraw."""
+        if self._flush_pending:
             return
-        self._pending.add(sid)
-        try:
-            d = await self.client.get(f"/sessions/{sid}")
-        except ApiError:
-            self.sessions.pop(sid, None)
+        self._flush_pending = True
+        delay = FRAME_S - (time.monotonic() - self._last_flush)
+        if delay > 0:
+            self.set_timer(delay, self._flush_live)
         else:
-            if "channel" in d:
-                self.sessions[sid] = LiveSession.from_dict(d)
-            else:
-                self.sessions.pop(sid, None)
-        finally:
-            self._pending.discard(sid)
-        self.draw_live()
-        self.seen[sid] = asyncio.get_running_loop().time()
+            self.call_later(self._flush_live)
+
+    def _flush_live(self) -> None:
+        self._flush_pending = False
+        self._last_flush = time.monotonic()
+        dirty, self._dirty = self._dirty, set()
+        try:
+            self.draw_live(dirty)
+        except NoMatches:  # the app is closing
+            return
+        self.drawn(dirty)
+
+    def drawn(self, sessions: set[str]) -> None:
+        """Hook: these sessions' latest state is on screen now (the benchmark times it)."""
 
     async def load_callbacks(self) -> None:
         data = await self.client.get("/callbacks", status="done" if self.show_done else "open")
@@ -245,7 +296,10 @@ class ConsoleApp(App[None]):
 
     @work(exclusive=True, group="ticket")
     async def refresh_ticket(self) -> None:
-        await self.show_ticket()
+        try:
+            await self.show_ticket()
+        except NoMatches:  # the app is closing
+            pass
 
     async def load_bookings(self) -> None:
         days = 7 if self.week else 1
@@ -265,11 +319,14 @@ class ConsoleApp(App[None]):
         self.health = await self.client.get("/health")
         self.query_one(HealthPane).show(self.health, True)
 
-    def draw_live(self) -> None:
+    def draw_live(self, dirty: set[str] | None = None) -> None:
+        self.sessions = {s.id: s for s in self.board.sessions()}
         pane = self.query_one(LivePane)
+        before = pane.selected
         pane.show(list(self.sessions.values()))
         sid = pane.selected
-        pane.detail(self.sessions.get(sid) if sid else None)
+        if dirty is None or sid != before or sid in dirty or sid is None:
+            pane.detail(self.sessions.get(sid) if sid else None)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "live-list":
@@ -277,162 +334,6 @@ class ConsoleApp(App[None]):
             self.query_one(LivePane).detail(self.sessions.get(sid))
         elif event.data_table.id == "cb-list":
             self.refresh_ticket()
-
-    # ------------------------------------------------------------------ actions
-
-    async def _call(self, coro: Any, done: str) -> Any:
-        try:
-            result = await coro
-        except ApiError as exc:
-            self.notify(f"{exc.code}: {exc.message}"[:200], severity="error", markup=False)
-            return None
-        self.notify(done, markup=False)
-        return result
-
-    def _ask(self, title: str, fields: list[tuple[str, str, str]], then: Callable[[dict[str, str]], Any]) -> None:
-        def answered(values: dict[str, str] | None) -> None:
-            if values is not None:
-                self.run_worker(then(values), group="action")
-
-        self.push_screen(FormScreen(title, fields), answered)
-
-    def action_tab(self, name: str) -> None:
-        self.query_one(TabbedContent).active = name
-
-    def action_help(self) -> None:
-        self.push_screen(HelpScreen())
-
-    async def action_pause(self) -> None:
-        paused = not bool((self.health or {}).get("ai_paused"))
-        await self._call(self.client.post("/ai/pause", {"paused": paused}), f"AI {'paused' if paused else 'resumed'}")
-        await self.load_health()
-
-    def _live(self) -> str | None:
-        sid = self.query_one(LivePane).selected if self.tab == "live" else None
-        if sid is None and self.tab == "live":
-            self.notify("Select a call or chat first", severity="warning")
-        return sid
-
-    async def action_takeover(self) -> None:
-        if sid := self._live():
-            await self._call(
-                self.client.post(f"/sessions/{sid}/takeover"), "You have the chat: r to reply, b to hand back"
-            )
-
-    async def action_handback(self) -> None:
-        if sid := self._live():
-            await self._call(self.client.post(f"/sessions/{sid}/handback"), "Handed back to the AI")
-
-    def action_reply(self) -> None:
-        if sid := self._live():
-            self._ask("Reply to the caller", [("text", "Message", "")], lambda v: self._reply(sid, v["text"]))
-
-    async def _reply(self, sid: str, text: str) -> None:
-        await self._call(self.client.post(f"/sessions/{sid}/reply", {"text": text}), "Sent")
-
-    def action_transfer(self) -> None:
-        if sid := self._live():
-            self._ask(
-                "Transfer the call", [("extension", "Extension (empty: the staff line)", "")],
-                lambda v: self._call(self.client.post(f"/sessions/{sid}/transfer", v), "Transferring"),
-            )  # fmt: skip
-
-    async def action_end_call(self) -> None:
-        if sid := self._live():
-            await self._call(self.client.post(f"/sessions/{sid}/end"), "Call ended")
-
-    def _ticket(self) -> str | None:
-        return self.query_one(CallbacksPane).selected if self.tab == "callbacks" else None
-
-    async def _ticket_action(self, action: str, note: str) -> None:
-        if tid := self._ticket():
-            await self._call(
-                self.client.post(f"/callbacks/{tid}/{action}", {"note": note}), f"Callback {tid}: {action}"
-            )
-            await self.load_callbacks()
-
-    async def action_claim(self) -> None:
-        await self._ticket_action("claim", "")
-
-    def action_done(self) -> None:
-        if self._ticket():
-            self._ask(
-                "Callback done",
-                [("note", "Note (what was agreed)", "")],
-                lambda v: self._ticket_action("done", v["note"]),
-            )
-
-    def action_reopen(self) -> None:
-        if self._ticket():
-            self._ask("Reopen callback", [("note", "Why", "")], lambda v: self._ticket_action("reopen", v["note"]))
-
-    async def action_toggle_done(self) -> None:
-        if self.tab == "callbacks":
-            self.show_done = not self.show_done
-            await self.load_callbacks()
-
-    def _booking(self) -> str | None:
-        return self.query_one(BookingsPane).selected if self.tab == "bookings" else None
-
-    def action_search(self) -> None:
-        if self.tab == "bookings":
-            self._ask(
-                "Search bookings (number, name, phone; empty: by day)", [("q", "Search", self.search_q)], self._search
-            )
-
-    async def _search(self, values: dict[str, str]) -> None:
-        self.search_q = values["q"].strip()
-        await self.load_bookings()
-
-    async def action_day(self, delta: int) -> None:
-        if self.tab == "bookings":
-            self.day += dt.timedelta(days=delta * (7 if self.week else 1))
-            self.search_q = ""
-            await self.load_bookings()
-
-    async def action_week(self) -> None:
-        if self.tab == "bookings":
-            self.week = not self.week
-            await self.load_bookings()
-
-    def action_new_booking(self) -> None:
-        if self.tab != "bookings":
-            return
-        d = self.day.isoformat()
-        fields = [("pet_name", "Pet name", ""), ("pet_type", "Pet type", "dog"), ("start_date", "From", d),
-                  ("end_date", "To", (self.day + dt.timedelta(days=1)).isoformat()),
-                  ("owner_name", "Owner", ""), ("owner_phone", "Phone", "")]  # fmt: skip
-        self._ask("New booking", fields, self._create)
-
-    async def _create(self, values: dict[str, str]) -> None:
-        b = await self._call(self.client.post("/bookings", values), "Booking made")
-        if b:
-            self.notify(f"Booking {b.get('id')} is {b.get('status')}", markup=False)
-        await self.load_bookings()
-
-    def action_change_booking(self) -> None:
-        if bid := self._booking():
-            fields = [("start_date", "New from (YYYY-MM-DD)", ""), ("end_date", "New to (YYYY-MM-DD)", "")]
-            self._ask(f"Change booking {bid}", fields, lambda v: self._change(bid, v))
-
-    async def _change(self, bid: str, values: dict[str, str]) -> None:
-        body = {k: v.strip() for k, v in values.items() if v.strip()}
-        await self._call(self.client.post(f"/bookings/{bid}/change", body), f"Booking {bid} changed")
-        await self.load_bookings()
-
-    async def _booking_action(self, action: str) -> None:
-        if bid := self._booking():
-            await self._call(self.client.post(f"/bookings/{bid}/{action}"), f"Booking {bid}: {action}")
-            await self.load_bookings()
-
-    async def action_cancel_booking(self) -> None:
-        await self._booking_action("cancel")
-
-    async def action_approve(self) -> None:
-        await self._booking_action("approve")
-
-    async def action_decline(self) -> None:
-        await self._booking_action("decline")
 
 
 def run_console(socket_path: Path | str) -> int:

@@ -66,10 +66,14 @@ class ApiClient:
     async def post(self, path: str, data: Any = None) -> Any:
         return await self.request("POST", path, data if data is not None else {})
 
-    async def events(self, recent: int = 0) -> AsyncIterator[Event]:
-        """Events as they happen, until the daemon closes the stream (then the iterator ends)."""
+    async def events(self, recent: int = 0) -> AsyncIterator[Event | None]:
+        """Events as they happen, until the daemon closes the stream (then the iterator ends).
+
+        The first item is ``None``, as soon as the stream is open: load a snapshot then, and no
+        event after it can be missed."""
         try:
             async with self._session().ws_connect(BASE + f"/events?recent={recent}", heartbeat=20) as ws:
+                yield None
                 async for msg in ws:
                     if msg.type == aiohttp.WSMsgType.TEXT:
                         yield event_from_dict(json.loads(msg.data))

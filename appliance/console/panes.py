@@ -21,9 +21,14 @@ SLOTS = ("pet_type", "pet_name", "start_date", "end_date", "owner_name", "owner_
 ROLE_STYLE = {"user": "bold cyan", "assistant": "green", "staff": "bold magenta"}
 
 
-def _table(widget_id: str, *columns: str) -> DataTable[Any]:
+def _table(widget_id: str, *columns: str, widths: tuple[int, ...] = ()) -> DataTable[Any]:
+    """A row-cursor table; fixed ``widths`` keep a live-updating table from jumping about."""
     t: DataTable[Any] = DataTable(id=widget_id, cursor_type="row", zebra_stripes=True)
-    t.add_columns(*columns)
+    if widths:
+        for label, width in zip(columns, widths, strict=True):
+            t.add_column(label, width=width)
+    else:
+        t.add_columns(*columns)
     return t
 
 
@@ -37,12 +42,22 @@ def _selected_key(table: DataTable[Any]) -> str | None:
 
 
 def _fill(table: DataTable[Any], rows: list[tuple[str, tuple[Any, ...]]]) -> None:
-    """Replace the rows, keeping the selected row selected."""
+    """Show these rows, keeping the selected row selected. With the same rows as before only the
+    changed cells are updated (a busy Live list must not rebuild itself on every turn)."""
+    keys = [k for k, _ in rows]
+    texts = [tuple(c if isinstance(c, Text) else inert(c, limit=80) for c in cells) for _k, cells in rows]
+    if [str(k.value) for k in table.rows] == keys:
+        columns = list(table.columns)
+        for key, cells in zip(keys, texts, strict=True):
+            old = table.get_row(key)
+            for col, new, was in zip(columns, cells, old, strict=False):
+                if str(new) != str(was) or getattr(new, "style", None) != getattr(was, "style", None):
+                    table.update_cell(key, col, new)
+        return
     keep = _selected_key(table)
     table.clear()
-    for key, cells in rows:
-        table.add_row(*(c if isinstance(c, Text) else inert(c, limit=80) for c in cells), key=key)
-    keys = [k for k, _ in rows]
+    for key, cells in zip(keys, texts, strict=True):
+        table.add_row(*cells, key=key)
     if keep in keys:
         table.move_cursor(row=keys.index(keep), animate=False)
 
@@ -52,15 +67,21 @@ class LivePane(Vertical):
 
     DEFAULT_CSS = """
     LivePane #live-list { height: 7; }
-    LivePane #live-head { height: auto; max-height: 5; padding: 0 1; background: $boost; }
-    LivePane #live-transcript { height: 1fr; padding: 0 1; }
+    LivePane #live-head { height: 3; padding: 0 1; background: $boost; }
+    LivePane #live-lines { height: 1fr; padding: 0 1; }
     """
 
     def compose(self) -> ComposeResult:
-        yield _table("live-list", "session", "kind", "caller", "lang", "awaiting", "flags")
+        yield _table(
+            "live-list", "session", "kind", "caller", "lang", "awaiting", "flags", widths=(18, 4, 14, 4, 12, 16)
+        )
+        # Fixed sizes: a new turn repaints these two widgets and never costs a layout pass (a
+        # scrolling log re-lays out the screen on every line). The transcript shows its newest
+        # lines; `appliance sessions show ID` prints all of it.
         yield Static(id="live-head", markup=False)
-        with VerticalScroll(id="live-transcript"):
-            yield Static(id="live-lines", markup=False)
+        yield Static(id="live-lines", markup=False)
+
+    shown_id: str | None = None  # whose details are on screen
 
     @property
     def selected(self) -> str | None:
@@ -78,9 +99,10 @@ class LivePane(Vertical):
 
     def detail(self, s: LiveSession | None) -> None:
         head, lines = self.query_one("#live-head", Static), self.query_one("#live-lines", Static)
+        self.shown_id = s.id if s else None
         if s is None:
-            head.update(Text("No live calls or chats. They appear here as they start."))
-            lines.update(Text(""))
+            head.update(Text("No live calls or chats. They appear here as they start."), layout=False)
+            lines.update(Text(""), layout=False)
             return
         filled = sum(1 for k in SLOTS if s.slots.get(k))
         lat = [t.ms for t in s.turns if t.ms is not None]
@@ -97,10 +119,10 @@ class LivePane(Vertical):
         top.append("\n")
         top.append_text(inert("  ".join(f"{k}={s.slots.get(k)}" for k in SLOTS if s.slots.get(k)), limit=200))
         if s.actions:
-            top.append("\n")
+            top.append("  ")
             acts = [f"{a.tool}:{a.status}" + (f"({a.error_code})" if a.error_code else "") for a in s.actions[-4:]]
             top.append_text(inert("tools: " + "  ".join(acts), limit=200))
-        head.update(top)
+        head.update(top, layout=False)
         body = Text()
         for t in s.turns:
             body.append(f"{t.role:>9}: ", ROLE_STYLE.get(t.role, ""))
@@ -108,8 +130,17 @@ class LivePane(Vertical):
             if t.ms is not None:
                 body.append(f"  ({t.ms:.0f} ms)", "dim")
             body.append("\n")
-        lines.update(body)
-        self.query_one("#live-transcript", VerticalScroll).scroll_end(animate=False)
+        lines.update(_tail(body, lines.content_size.width, lines.content_size.height), layout=False)
+
+
+def _tail(text: Text, width: int, height: int) -> Text:
+    """The last ``height`` lines of ``text`` wrapped at ``width`` (the newest turns stay in view)."""
+    if width <= 0 or height <= 0:
+        return text
+    from rich.console import Console
+
+    wrapped = text.wrap(Console(width=width, legacy_windows=False), width)
+    return Text("\n").join(wrapped[-height:])
 
 
 class CallbacksPane(Vertical):

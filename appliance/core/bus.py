@@ -97,6 +97,8 @@ class EventBus:
         return len(self._subs)
 
 
+QUEUE = "queue"  # the owner of a chat that arrived while the AI was paused, until a person takes it
+
 StaffSink = Callable[[str, str], Awaitable[None]]  # (staff name, text) -> delivered to the caller
 
 

@@ -41,6 +41,29 @@ class _Model(BaseModel):
 LocalizedText = dict[str, str]
 
 
+class RetentionConfig(_Model):
+    """How long each kind of personal data is kept, in days (docs/PRIVACY.md). 0: never kept past
+    the next retention run. Recordings go after the shorter of ``recordings_days`` and
+    ``sip.recording_retention_days`` (the SIP channel's own hourly purge)."""
+
+    recordings_days: int | None = Field(default=None, ge=0)
+    turns_days: int = Field(default=180, ge=0)  # transcripts: the text of every turn
+    timelines_days: int = Field(default=30, ge=0)  # per-turn latency timelines
+    sessions_days: int = Field(default=180, ge=0)  # conversation sessions (their dialogue state)
+    callback_tickets_days: int = Field(default=90, ge=0)
+    logs_days: int = Field(default=14, ge=0)  # files of logging.file (journald: docs/PRIVACY.md)
+    backups_days: int = Field(default=30, ge=0)  # ``backup create`` archives in data_dir/backups
+
+
+class PrivacyConfig(_Model):
+    """Per tenant: erasure and retention of personal data (appliance/privacy, docs/PRIVACY.md)."""
+
+    # true: an erased caller's bookings stay for the books with name, phone and pet anonymised;
+    # false: they are deleted.
+    keep_bookings_for_accounting: bool = True
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
+
+
 class TenantConfig(_Model):
     id: str = "demo"
     name: str = "Demo Pet Hotel"
@@ -54,6 +77,7 @@ class TenantConfig(_Model):
     # the first words of a call or chat: "default" (the default language only) or "multilingual"
     # (hello in every tenant language, "Hello! Tere! Здравствуйте!", then the default language)
     greeting: Literal["default", "multilingual"] = "default"
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
 
     @field_validator("languages")
     @classmethod
@@ -193,12 +217,38 @@ class LLMConfig(_Model):
     # off: rules only. auto: use the model when it is present, else run degraded.
     # process/thread: require the model; it runs in a supervised worker process
     # (a crash costs one request, not the daemon) or a worker thread.
-    mode: Literal["off", "auto", "process", "thread"] = "auto"
-    model: str = ""  # path to a GGUF; empty: the manifest's "llm" role
+    # server: an OpenAI-compatible server at base_url (llama.cpp, vLLM; docs/LLM.md).
+    mode: Literal["off", "auto", "process", "thread", "server"] = "auto"
+    model: str = ""  # path to a GGUF; empty: the manifest's "llm" role. server: the served model name (empty: ask)
+    base_url: str = ""  # server mode: e.g. http://127.0.0.1:8000/v1 (an IP address: no DNS lookups)
+    api_key: str = ""  # server mode: sent as a Bearer token when set
+    schema_format: Literal["auto", "json_schema", "json_object"] = "auto"  # server mode: response_format spelling
     timeout_s: float = Field(default=4.0, gt=0)
     context: int = Field(default=2048, ge=256)
     threads: int = Field(default=2, ge=1)
     max_tokens: int = Field(default=256, ge=16)
+
+    @model_validator(mode="after")
+    def _server(self) -> LLMConfig:
+        if self.mode == "server":
+            check_server_url(self.base_url)
+        return self
+
+
+def check_server_url(url: str) -> None:
+    """``llm.base_url``: http(s) to an IP address literal, so that using it needs no DNS lookup."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    if not url:
+        raise ValueError("base_url: required when mode = 'server' (e.g. http://127.0.0.1:8000/v1)")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"base_url: use http://IP:PORT/v1, not {url!r}")
+    try:
+        ipaddress.ip_address(parts.hostname)
+    except ValueError:
+        raise ValueError(f"base_url: the host must be an IP address (no DNS lookups), not {url!r}") from None
 
 
 class ModelsConfig(_Model):
@@ -257,11 +307,61 @@ class SipConfig(_Model):
     answer_delay_s: float = Field(default=0.5, ge=0)
     rtp_silence_timeout_s: float = Field(default=60.0, gt=0)
     max_call_s: float = Field(default=900.0, gt=0)
+    # the caller says nothing while the appliance waits: re-prompt after this long (0: never),
+    # at most no_input_reprompts times, then end the call (appliance/voice/supervision.py)
+    no_input_reprompt_s: float = Field(default=15.0, ge=0)
+    no_input_reprompts: int = Field(default=2, ge=0)
     record: bool = True
     recording_retention_days: int = Field(default=30, ge=0)
     # > 1: a SIP proxy on host:udp_port spreads calls over this many worker processes (each one
     # pjsua2 endpoint holding at most 3 lines + 1 overflow slot); max_calls is then the total.
     workers: int = Field(default=1, ge=1, le=64)
+
+
+SmsTransportName = Literal["kannel", "sip"]
+
+
+class SmsConfig(_Model):
+    """The SMS channel and the outbox (docs/SMS.md). Off by default: a gateway must be set up."""
+
+    enabled: bool = False
+    transports: list[SmsTransportName] = Field(default_factory=lambda: list[SmsTransportName](["kannel"]))
+    outbound_transport: SmsTransportName = "kannel"  # confirmations and reminders go this way
+    session_window_min: float = Field(default=1440, gt=0)  # a text within this resumes the conversation
+    max_segments: int = Field(default=4, ge=1, le=10)  # longer replies are shortened to fit
+    inbound_per_minute: int = Field(default=10, ge=1)  # per number; more are stored, not answered
+    inbound_per_hour: int = Field(default=60, ge=1)
+    outbound_per_hour: int = Field(default=30, ge=1)  # per number, whatever the kind
+    # confirmations: after a booking made by SMS always; made by web or phone only with this on
+    confirm_other_channels: bool = False
+    confirmations: bool = True
+    reminder_hours: float = Field(default=24, ge=0)  # before check-in; 0: no reminders
+    checkin_time: str = "12:00"  # local time of day a stay starts (for reminders)
+    approvals: bool = True  # text the decision when staff approve or decline a held booking
+    retry_base_s: float = Field(default=30, gt=0)  # backoff: base * 2**(attempt-1), capped
+    retry_max_s: float = Field(default=3600, gt=0)
+    max_attempts: int = Field(default=8, ge=1)
+    # Kannel: smsbox posts received texts to http://listen_host:listen_port/sms/kannel
+    listen_host: str = "127.0.0.1"
+    listen_port: int = Field(default=13080, ge=0, le=65535)
+    kannel_sendsms_url: str = "http://127.0.0.1:13013/cgi-bin/sendsms"
+    kannel_username: str = ""
+    kannel_password: str = ""
+    kannel_smsc: str = ""  # route outbound texts to one smsc-id (empty: Kannel decides)
+    sender: str = ""  # our number or short code (the From of outbound texts)
+    sip_domain: str = ""  # SIP MESSAGE to a bare number goes to sip:NUMBER@sip_domain
+
+    @field_validator("sender", "kannel_password", mode="before")
+    @classmethod
+    def _digits_are_text(cls, v: object) -> object:
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v  # APPLIANCE__SMS__SENDER=1345
+
+    @field_validator("checkin_time")
+    @classmethod
+    def _hhmm(cls, v: str) -> str:
+        if not re.match(r"^([01]\d|2[0-3]):[0-5]\d$", v):
+            raise ValueError("want HH:MM")
+        return v
 
 
 class VoiceConfig(_Model):
@@ -279,6 +379,14 @@ class VoiceConfig(_Model):
     # end_of_turn_silence_s), "smart_turn" (pipecat's bundled smart-turn model judges the audio)
     turn_strategy: Literal["silence", "fixed", "smart_turn"] = "silence"
     backchannel_max_s: float = Field(default=0.3, ge=0)
+    # supervised engines (appliance/engines/supervised.py): a speech-to-text or TTS call that takes
+    # longer fails, the caller hears the apology + keypad menu recorded at start, the engine restarts
+    stt_timeout_s: float = Field(default=1.5, gt=0)
+    tts_timeout_s: float = Field(default=1.5, gt=0)
+    brain_timeout_s: float = Field(default=12.0, gt=0)  # then the apology + keypad menu too
+    # the same caller ID calling back within this long after leaving a booking unfinished is
+    # offered to continue it (brain/engine.py, Engine.greet); 0 switches it off
+    resume_window_s: float = Field(default=1800.0, ge=0)
 
 
 class MetricsConfig(_Model):
@@ -292,6 +400,9 @@ class MetricsConfig(_Model):
 class LoggingConfig(_Model):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json"] = "text"
+    # also write the log to this file (relative: under store.data_dir), rotated at midnight and
+    # kept tenant.privacy.retention.logs_days days; empty: stderr only (journald under systemd)
+    file: str = ""
 
 
 class Config(_Model):
@@ -311,6 +422,7 @@ class Config(_Model):
     api: ApiConfig = Field(default_factory=ApiConfig)
     sip: SipConfig = Field(default_factory=SipConfig)
     voice: VoiceConfig = Field(default_factory=VoiceConfig)
+    sms: SmsConfig = Field(default_factory=SmsConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
 
@@ -481,6 +593,8 @@ def dump_config(cfg: Config) -> dict[str, Any]:
     data = cfg.model_dump(mode="json")
     if data["tools"].get("http_token"):
         data["tools"]["http_token"] = "***"
+    if data["llm"].get("api_key"):
+        data["llm"]["api_key"] = "***"
     for acc in data["sip"].get("accounts", []):
         if acc.get("password"):
             acc["password"] = "***"

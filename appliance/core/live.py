@@ -73,9 +73,25 @@ class LiveBoard:
         for sid, s in list(self._live.items()):
             gone = s.ended_at is not None and now - s.ended_at > self.linger_s
             if gone or now - s.seen > self.idle_s:
-                del self._live[sid]
-                if s.ended_at is None:
-                    self.bus.publish(Event(EventType.SESSION_ENDED, {"reason": "idle"}, sid))
+                del self._live[sid]  # consoles drop it from their Live list
+                self.bus.publish(Event(EventType.SESSION_ENDED, {"reason": "idle", "removed": True}, sid))
+
+    def seed(self, sessions: list[LiveSession]) -> None:
+        """Start from a snapshot (the console: ``GET /v1/sessions`` on connect), then follow events."""
+        self._live.clear()
+        now = time.monotonic()
+        for s in sessions:
+            live = _Live(
+                s.id, s.channel, s.started_at, s.updated_at, now, caller_id=s.caller_id, language=s.language,
+                slots=dict(s.slots), awaiting=s.awaiting, degraded=s.degraded, taken_over_by=s.taken_over_by,
+                ended_at=now if s.ended else None, mode=s.mode,
+            )  # fmt: skip
+            live.turns.extend(s.turns)
+            live.actions.extend(s.actions)
+            self._live[s.id] = live
+
+    def drop(self, session_id: str) -> None:
+        self._live.pop(session_id, None)
 
     # ------------------------------------------------------------------ events
 

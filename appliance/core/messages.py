@@ -113,6 +113,22 @@ class Reply:
     spoken_parts: tuple[tuple[str, str], ...] = ()
 
 
+class ChunkType(enum.StrEnum):
+    """A piece of a reply streamed to voice (``BrainPort.handle_stream``)."""
+
+    SENTENCE = "sentence"  # speak this now
+    REPLY = "reply"  # the whole reply (last chunk)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyChunk:
+    type: ChunkType
+    text: str = ""
+    language: str = ""
+    reply: Reply | None = None
+    protected: bool = False  # part of a read-back that must not be interrupted (Reply.protected)
+
+
 class EventType(enum.StrEnum):
     """Events the daemon publishes on its local API (console, CLI)."""
 

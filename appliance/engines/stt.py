@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -45,7 +46,8 @@ TextLanguage = Callable[[str], tuple[str | None, float, int]]
 
 
 class STTEngine(ABC):
-    capabilities: STTCapabilities
+    # engines set their own; the default: batch, any language the model knows, 16 kHz
+    capabilities: STTCapabilities = STTCapabilities(streaming=False, languages=(), sample_rate=WHISPER_RATE)
 
     @abstractmethod
     def transcribe_sync(
@@ -86,6 +88,21 @@ class STTEngine(ABC):
             lambda language: self.transcribe_sync(pcm16, sample_rate, language),
         )
 
+    async def transcribe_choosing_async(
+        self,
+        pcm16: bytes,
+        sample_rate: int,
+        session_language: str,
+        *,
+        params: LangIdParams = DECIDED,
+        text_language: TextLanguage | None = None,
+    ) -> Transcript:
+        """:meth:`transcribe_choosing` off the event loop."""
+        work = functools.partial(
+            self.transcribe_choosing, pcm16, sample_rate, session_language, params=params, text_language=text_language
+        )
+        return await asyncio.to_thread(work)
+
     def _choose(
         self,
         pcm16: bytes,
@@ -93,7 +110,7 @@ class STTEngine(ABC):
         session_language: str,
         params: LangIdParams,
         text_language: TextLanguage | None,
-        transcribe: Callable[[str], Transcript],
+        transcribe: Callable[[str | None], Transcript],
     ) -> Transcript:
         languages = self.capabilities.languages
         duration = voiced_seconds(pcm16, sample_rate) if sample_rate else 0.0  # speech, not the padding
@@ -103,6 +120,9 @@ class STTEngine(ABC):
         choice = replace(
             decide(session_language, probs, duration, params, languages=languages or None), detect_ms=detect_ms
         )
+        if not probs:  # no spoken-language detection here: never force a language, keep the engine's own
+            transcript = transcribe(languages[0] if len(languages) == 1 else None)
+            return replace(transcript, language=transcript.language or choice.language, language_id=choice)
         transcript = transcribe(choice.language)
         if choice.action is LangIdAction.CHECK:
             found: tuple[str | None, float, int] = (None, 0.0, 0)
@@ -412,7 +432,7 @@ class ScriptedSTT(STTEngine):
         (a second transcription returns the same item)."""
         taken: list[Transcript] = []
 
-        def transcribe(language: str) -> Transcript:
+        def transcribe(language: str | None) -> Transcript:
             if not taken:
                 taken.append(self.transcribe_sync(pcm16, sample_rate, language))
             return taken[0]

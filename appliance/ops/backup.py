@@ -1,17 +1,17 @@
 """``appliance backup create|restore``: the database, the call recordings and the effective
 configuration in one archive, with a manifest of sha256 checksums.
 
-Archive (a gzip'd tar)::
+Archive (a tar, gzip'd for ``.gz``/``.tgz`` names), in this order::
 
-    manifest.json            format, versions, created_at, every other file's sha256 and size
-    SHA256SUMS               the same checksums for ``sha256sum -c``
+    data/appliance.db        SQLite online backup (consistent while the daemon runs)
+    data/recordings/...      call recordings (WAV + JSON), streamed in
     effective-config.json    the configuration the appliance ran with (secrets masked)
     config/<file>.toml       the configuration file in use, when there is one (not restored)
-    data/appliance.db        SQLite online backup (consistent while the daemon runs)
-    data/recordings/...      call recordings (WAV + JSON)
+    manifest.json            format, versions, created_at, every other file's sha256 and size
+    SHA256SUMS               the same checksums for ``sha256sum -c``
 
 Restore refuses while the daemon runs (its local API socket answers), unpacks into a staging
-directory next to the data directory, verifies every checksum and ``PRAGMA integrity_check``
+directory inside the data directory (``.restore-*``), verifies every checksum and ``PRAGMA integrity_check``
 before anything is replaced, then swaps the database and the recordings in, keeping the old ones
 aside until the restored database opened and passed its checks; on any failure the old ones are
 put back. Everything else in the data directory (models, the derived knowledge index) is left.
@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -70,19 +71,6 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _copy_hashed(src: Path, dest: Path) -> tuple[str, int]:
-    """Copy ``src`` once, hashing exactly the bytes written (a recording may still be growing)."""
-    h = hashlib.sha256()
-    n = 0
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with src.open("rb") as fi, dest.open("wb") as fo:
-        for block in iter(lambda: fi.read(1 << 20), b""):
-            h.update(block)
-            fo.write(block)
-            n += len(block)
-    return h.hexdigest(), n
-
-
 def _config_file(config_path: str | Path | None) -> Path | None:
     if config_path:
         return Path(config_path)
@@ -91,8 +79,44 @@ def _config_file(config_path: str | Path | None) -> Path | None:
     return SYSTEM_CONFIG if SYSTEM_CONFIG.is_file() else None
 
 
+class _Hashing:
+    """A file read for the archive exactly once, ``size`` bytes (a recording may still be growing),
+    hashing what goes in."""
+
+    def __init__(self, f: Any, size: int) -> None:
+        self.f, self.left, self.sha = f, size, hashlib.sha256()
+
+    def read(self, n: int = -1) -> bytes:
+        n = self.left if n is None or n < 0 else min(n, self.left)
+        data = self.f.read(n) if n > 0 else b""
+        self.left -= len(data)
+        self.sha.update(data)
+        return bytes(data)
+
+
+def _add_file(tar: tarfile.TarFile, src: Path, name: str) -> dict[str, Any]:
+    with src.open("rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        info = tarfile.TarInfo(name)
+        info.size, info.mtime, info.mode = size, int(src.stat().st_mtime), 0o600
+        reader = _Hashing(f, size)
+        tar.addfile(info, reader)  # type: ignore[arg-type]
+    return {"sha256": reader.sha.hexdigest(), "size": size}
+
+
+def _add_bytes(tar: tarfile.TarFile, data: bytes, name: str) -> dict[str, Any]:
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode = len(data), int(dt.datetime.now().timestamp()), 0o600
+    tar.addfile(info, io.BytesIO(data))
+    return {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+
+
 def create(cfg: Config, dest: Path, *, config_path: str | Path | None = None) -> BackupInfo:
-    """Write the archive to ``dest`` (atomically: a ``.partial`` file renamed at the end)."""
+    """Write the archive to ``dest`` (atomically: a ``.partial`` file renamed at the end).
+
+    Gzip'd for ``.gz``/``.tgz`` names, a plain tar otherwise (WAV barely compresses). Recordings are
+    streamed into the archive, never copied first; only the database snapshot is a temporary file.
+    The manifest and SHA256SUMS come last (they list what was written)."""
     from appliance.store.db import Database
     from appliance.store.migrate import user_version
 
@@ -100,31 +124,17 @@ def create(cfg: Config, dest: Path, *, config_path: str | Path | None = None) ->
         raise BackupError(f"{cfg.db_path}: no database to back up (check --data-dir)", code="not_found")
     dest = dest.expanduser().resolve()
     dest.parent.mkdir(parents=True, exist_ok=True)
+    mode = "w:gz" if dest.name.endswith((".gz", ".tgz")) else "w"
     files: dict[str, dict[str, Any]] = {}
+    recordings = 0
+    partial = dest.with_name(dest.name + ".partial")
     with tempfile.TemporaryDirectory(prefix=".appliance-backup-", dir=dest.parent) as tmp:
-        stage = Path(tmp)
+        db_copy = Path(tmp) / cfg.store.db_file
         db = Database.from_config(cfg)
         try:
-            db.backup(stage / "data" / cfg.store.db_file)
+            db.backup(db_copy)
         finally:
             db.close()
-        db_copy = stage / "data" / cfg.store.db_file
-        files[f"data/{cfg.store.db_file}"] = {"sha256": _sha256_file(db_copy), "size": db_copy.stat().st_size}
-        rec_dir = cfg.data_path / "recordings"
-        recordings = 0
-        if rec_dir.is_dir():
-            for src in sorted(p for p in rec_dir.rglob("*") if p.is_file() and not p.is_symlink()):
-                rel = f"data/recordings/{src.relative_to(rec_dir).as_posix()}"
-                digest, size = _copy_hashed(src, stage / rel)
-                files[rel] = {"sha256": digest, "size": size}
-                recordings += 1
-        eff = json.dumps(dump_config(cfg), indent=2, ensure_ascii=False, default=str).encode()
-        (stage / "effective-config.json").write_bytes(eff)
-        files["effective-config.json"] = {"sha256": hashlib.sha256(eff).hexdigest(), "size": len(eff)}
-        source = _config_file(config_path)
-        if source is not None and source.is_file():
-            digest, size = _copy_hashed(source, stage / "config" / source.name)
-            files[f"config/{source.name}"] = {"sha256": digest, "size": size}
         import sqlean
 
         conn = sqlean.connect(str(db_copy))
@@ -132,24 +142,41 @@ def create(cfg: Config, dest: Path, *, config_path: str | Path | None = None) ->
             schema = user_version(conn)
         finally:
             conn.close()
-        manifest = {
-            "format": FORMAT,
-            "version": VERSION,
-            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "hostname": socket.gethostname(),
-            "tenant": cfg.tenant.id,
-            "db_file": cfg.store.db_file,
-            "schema_version": schema,
-            "files": files,
-        }
-        (stage / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-        sums = "".join(f"{meta['sha256']}  {name}\n" for name, meta in sorted(files.items()))
-        (stage / "SHA256SUMS").write_text(sums, encoding="utf-8")
-        partial = dest.with_name(dest.name + ".partial")
-        with tarfile.open(partial, "w:gz") as tar:
-            for name in ["manifest.json", "SHA256SUMS", *sorted(files)]:
-                tar.add(stage / name, arcname=name, recursive=False)
-        partial.replace(dest)
+        try:
+            with tarfile.open(partial, mode) as tar:  # type: ignore[call-overload]
+                files[f"data/{cfg.store.db_file}"] = _add_file(tar, db_copy, f"data/{cfg.store.db_file}")
+                rec_dir = cfg.data_path / "recordings"
+                if rec_dir.is_dir():
+                    for src in sorted(p for p in rec_dir.rglob("*") if p.is_file() and not p.is_symlink()):
+                        rel = f"data/recordings/{src.relative_to(rec_dir).as_posix()}"
+                        try:
+                            files[rel] = _add_file(tar, src, rel)
+                        except FileNotFoundError:  # purged by retention meanwhile
+                            continue
+                        recordings += 1
+                eff = json.dumps(dump_config(cfg), indent=2, ensure_ascii=False, default=str).encode()
+                files["effective-config.json"] = _add_bytes(tar, eff, "effective-config.json")
+                source = _config_file(config_path)
+                if source is not None and source.is_file():
+                    files[f"config/{source.name}"] = _add_file(tar, source, f"config/{source.name}")
+                manifest = {
+                    "format": FORMAT,
+                    "version": VERSION,
+                    "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                    "hostname": socket.gethostname(),
+                    "tenant": cfg.tenant.id,
+                    "db_file": cfg.store.db_file,
+                    "schema_version": schema,
+                    "files": files,
+                }
+                _add_bytes(tar, json.dumps(manifest, indent=2).encode(), "manifest.json")
+                sums = "".join(f"{meta['sha256']}  {name}\n" for name, meta in sorted(files.items()))
+                _add_bytes(tar, sums.encode(), "SHA256SUMS")
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+    os.chmod(partial, 0o600)  # it holds the configuration file, secrets included
+    partial.replace(dest)
     info = BackupInfo(dest, len(files), dest.stat().st_size, recordings, _sha256_file(dest))
     with contextlib.suppress(OSError):
         record = {**info.to_dict(), "created_at": manifest["created_at"]}
@@ -195,7 +222,7 @@ def _safe_members(tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
 def _unpack(archive: Path, stage: Path) -> dict[str, Any]:
     """Unpack and verify: manifest format, every checksum and size, nothing unlisted."""
     try:
-        with tarfile.open(archive, "r:gz") as tar:
+        with tarfile.open(archive, "r:*") as tar:
             members = _safe_members(tar)
             tar.extractall(stage, members=members, filter="data")
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
@@ -249,6 +276,19 @@ def _integrity(db: Path) -> None:
         )
 
 
+def _own_like(data: Path, paths: list[Path]) -> None:
+    """Run as root (``sudo appliance backup restore``), the restored files belong to the data
+    directory's owner (the service user), or the service could not write its own database."""
+    if os.geteuid() != 0:
+        return
+    st = data.stat()
+    for top in paths:
+        if not top.exists():
+            continue
+        for p in [top, *(top.rglob("*") if top.is_dir() else [])]:
+            os.chown(p, st.st_uid, st.st_gid, follow_symlinks=False)
+
+
 def restore(cfg: Config, archive: Path) -> dict[str, Any]:
     """Replace the database and the recordings with the archive's. See the module docstring."""
     from appliance.store.db import Database
@@ -262,9 +302,11 @@ def restore(cfg: Config, archive: Path) -> dict[str, Any]:
     if not archive.is_file():
         raise BackupError(f"{archive}: no such file", code="not_found")
     data = cfg.data_path
-    data.parent.mkdir(parents=True, exist_ok=True)
+    data.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    with tempfile.TemporaryDirectory(prefix=f".{data.name}.restore-", dir=data.parent) as tmp:
+    # Staged inside the data directory: the same file system (renames), and the one place the
+    # service user may write (/var/lib itself is root's).
+    with tempfile.TemporaryDirectory(prefix=".restore-", dir=data) as tmp:
         stage = Path(tmp)
         manifest = _unpack(archive, stage)
         db_file = str(manifest.get("db_file") or cfg.store.db_file)
@@ -273,7 +315,6 @@ def restore(cfg: Config, archive: Path) -> dict[str, Any]:
             raise BackupError(f"{archive}: no database in the archive", code="bad_archive")
         _integrity(staged_db)
         # Verified. Swap in: the old database (with its WAL) and recordings go aside first.
-        data.mkdir(parents=True, exist_ok=True)
         old = data / f".pre-restore-{stamp}"
         old.mkdir()
         targets = {cfg.db_path: staged_db, data / "recordings": stage / "data" / "recordings"}
@@ -293,6 +334,7 @@ def restore(cfg: Config, archive: Path) -> dict[str, Any]:
                 report = db.check()
             finally:
                 db.close()
+            _own_like(data, [*placed, Path(f"{cfg.db_path}-wal"), Path(f"{cfg.db_path}-shm")])
             if not report.ok:
                 raise BackupError(
                     f"the restored database fails its checks: {'; '.join(report.problems[:3])}", code="integrity_failed"

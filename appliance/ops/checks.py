@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.metadata
+import json
 import re
 import socket
 import urllib.error
@@ -48,12 +49,16 @@ def metrics_check(cfg: Config) -> CheckRow:
         return ("ops", "metrics endpoint", OK, "disabled (metrics.enabled = false)")
     url = f"http://{m.host}:{m.port}/metrics"
     try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            serving = b"appliance_" in resp.read()
-        return ("ops", "metrics endpoint", OK if serving else WARN,
-                url + (" serving" if serving else " answers, but not with the appliance's metrics"))  # fmt: skip
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via an http_proxy
+        with direct.open(url, timeout=2) as resp:
+            text = resp.read().decode(errors="replace")
     except (urllib.error.URLError, OSError):
         return ("ops", "metrics endpoint", OK, f"{url} (not serving now: is the daemon running?)")
+    if "appliance_" not in text:
+        return ("ops", "metrics endpoint", WARN, f"{url} answers, but not with the appliance's metrics")
+    pings = re.search(r"^appliance_watchdog_pings_total ([\d.e+]+)$", text, flags=re.M)
+    watchdog = f"; watchdog pings sent: {int(float(pings.group(1)))}" if pings else ""
+    return ("ops", "metrics endpoint", OK, f"{url} serving{watchdog}")
 
 
 def backup_check(cfg: Config, now: dt.datetime | None = None) -> CheckRow:
@@ -79,5 +84,21 @@ def hostname_check(hosts: Path = Path("/etc/hosts")) -> CheckRow:
     return ("ops", "host name in /etc/hosts", WARN, f"add '127.0.1.1 {name}' to {hosts}: else SIP start asks DNS")
 
 
+def llm_server_check(cfg: Config) -> CheckRow:
+    """``llm.mode = "server"``: the OpenAI-compatible server answers GET /models (an IP: no DNS)."""
+    url = cfg.llm.base_url.rstrip("/") + "/models"
+    headers = {"Authorization": f"Bearer {cfg.llm.api_key}"} if cfg.llm.api_key else {}
+    try:
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
+        with opener.open(urllib.request.Request(url, headers=headers), timeout=3) as resp:
+            served = [str(m.get("id")) for m in json.loads(resp.read()).get("data", [])]
+    except (urllib.error.URLError, OSError, ValueError, AttributeError) as exc:
+        return ("llm", "LLM server", WARN, f"{url}: {exc} (the appliance runs degraded until it answers)")
+    if cfg.llm.model and cfg.llm.model not in served:
+        return ("llm", "LLM server", WARN, f"{url} serves {served}, not llm.model = {cfg.llm.model!r}")
+    return ("llm", "LLM server", OK, f"{url} serves {', '.join(served) or 'no model'}")
+
+
 def ops_checks(cfg: Config) -> list[CheckRow]:
-    return [notify_check(), metrics_check(cfg), backup_check(cfg), hostname_check()]
+    rows = [notify_check(), metrics_check(cfg), backup_check(cfg), hostname_check()]
+    return rows + ([llm_server_check(cfg)] if cfg.llm.mode == "server" else [])

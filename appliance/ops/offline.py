@@ -14,7 +14,11 @@ import os
 # Each one keeps a library from phoning home: model hubs (huggingface_hub, transformers,
 # datasets; faster-whisper and pipecat's smart-turn load through huggingface_hub), their
 # telemetry, and the generic "do not track" convention other libraries honour.
+# ORT_DISABLE_TELEMETRY: onnxruntime >= 1.29 sends 1DS telemetry from Linux too (found by
+# tests/integration/test_egress.py: DNS queries for mobile.events.data.microsoft.com from Silero
+# VAD's and Piper's sessions); it must be set before onnxruntime initializes, and is latched.
 OFFLINE_ENV: dict[str, str] = {
+    "ORT_DISABLE_TELEMETRY": "1",
     "HF_HUB_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",
     "HF_DATASETS_OFFLINE": "1",

@@ -4,6 +4,7 @@ Prometheus endpoint. The daemon stays about wiring; this module is about running
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 from collections.abc import Callable
 
@@ -19,7 +20,10 @@ log = logging.getLogger("appliance.ops")
 
 
 def prepare_process() -> None:
-    """First thing in ``appliance run``: the offline switches (before any library reads them)."""
+    """First thing in ``appliance run``: the offline switches (before any library reads them), and
+    faulthandler: when the watchdog fires, systemd sends SIGABRT (``WatchdogSignal``), and every
+    thread's Python stack goes to the journal, showing where the event loop was stuck."""
+    faulthandler.enable()
     changed = offline.apply()
     if changed:
         log.debug("offline switches set: %s", ", ".join(sorted(changed)))

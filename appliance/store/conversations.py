@@ -137,6 +137,29 @@ class ConversationStore:
 
         return await self.db.awrite(w)
 
+    async def latest_for_caller(
+        self, caller_id: str, *, channel: str, since: dt.datetime, exclude: str | None = None
+    ) -> SessionRecord | None:
+        """The caller's most recent session on ``channel`` touched since ``since`` (voice:
+        resume a dropped call by caller ID). The caller ID lives in the state JSON."""
+        sessions = _table(ConversationSession)
+
+        def r(s: Session) -> SessionRecord | None:
+            q = (
+                select(ConversationSession)
+                .where(sessions.c.tenant_id == self.tenant_id)
+                .where(sessions.c.channel == channel)
+                .where(sessions.c.updated_at >= to_db_time(since))
+                .where(func.json_extract(sessions.c.state, "$.caller_id") == caller_id)
+                .where(sessions.c.id != (exclude or ""))
+                .order_by(sessions.c.updated_at.desc())
+                .limit(1)
+            )
+            row = s.execute(q).scalars().first()
+            return None if row is None else _session_record(row)
+
+        return await self.db.aread(r)
+
     async def append_turn(self, session_id: str, *, role: str, text: str, language: str, channel: str) -> int:
         """Append one turn the AI took no part in (a staff take-over); the session row is created
         if missing and its state is left as it is. Returns the turn's id."""

@@ -197,3 +197,55 @@ TURN_STAGES: tuple[str, ...] = (
     "playback_end",
     "interrupted",
 )
+
+
+class OutboxRow(StoreModel, table=True):
+    """One text to send (a reply, a confirmation, a reminder...); see appliance/store/outbox.py."""
+
+    __tablename__ = "outbox"
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: str
+    idempotency_key: str = Field(unique=True)
+    kind: str  # reply / confirmation / reminder / approved / declined / notice
+    transport: str  # kannel / sip
+    recipient: str  # E.164 number or SIP URI
+    text: str
+    language: str
+    encoding: str  # gsm7 / ucs2
+    segments: int
+    booking_id: str | None = None
+    session_id: str | None = None
+    status: str  # pending / sending / sent / failed / skipped
+    attempts: int = 0
+    not_before: dt.datetime
+    last_error: str | None = None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    sent_at: dt.datetime | None = None
+
+
+class SmsInboundRow(StoreModel, table=True):
+    """Every text received, whatever came of it (answered, rate limited, unreadable...)."""
+
+    __tablename__ = "sms_inbound"
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: str
+    transport: str
+    sender: str
+    message_id: str | None = Field(default=None, unique=True)
+    text: str
+    raw_hex: str | None = None
+    status: str
+    session_id: str | None = None
+    received_at: dt.datetime
+
+
+class SmsOptOut(StoreModel, table=True):
+    __tablename__ = "sms_optouts"
+
+    phone: str = Field(primary_key=True)
+    tenant_id: str
+    keyword: str
+    created_at: dt.datetime

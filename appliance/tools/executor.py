@@ -175,11 +175,11 @@ class ToolExecutor:
                 except BackendError as exc:
                     last_error = exc
                     if not exc.retryable:  # e.g. a rejected token: down for us, and retrying cannot help
-                        log.warning("tool %s: backend refused: %s", name, exc)
+                        log.warning("tool %s: backend refused: %s", name, exc.code)  # messages may quote input
                         break
                 except ApplianceError as exc:
                     if not exc.retryable:
-                        log.warning("tool %s failed: %s", name, exc)
+                        log.warning("tool %s failed: %s", name, exc.code)
                         return self._result(
                             OutcomeStatus.ERROR, name, args, started, error=exc, attempts=attempt, key=key
                         )
@@ -190,7 +190,13 @@ class ToolExecutor:
                     return self._result(OutcomeStatus.ERROR, name, args, started, error=err, attempts=attempt, key=key)
                 else:
                     return self._result(OutcomeStatus.OK, name, args, started, value=data, attempts=attempt, key=key)
-                log.info("tool %s attempt %d/%d failed: %s", name, attempt, self.config.max_retries + 1, last_error)
+                log.info(
+                    "tool %s attempt %d/%d failed: %s",
+                    name,
+                    attempt,
+                    self.config.max_retries + 1,
+                    getattr(last_error, "code", ""),
+                )
                 if attempt <= self.config.max_retries:
                     await self.timer.sleep(self.backoff(attempt))
             assert last_error is not None

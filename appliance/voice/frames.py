@@ -53,6 +53,15 @@ class SpeakFrame(DataFrame):
     first: bool = True
     last: bool = True
     notice: bool = False  # a "one moment" filler, not part of the reply
+    apology: bool = False  # degraded mode: play the apology recorded at start (no TTS needed)
+
+
+@dataclass
+class KeypadFrame(DataFrame):
+    """A DTMF digit the caller pressed; the brain processor hands it to the brain as an
+    ``Utterance`` with ``dtmf`` set (menus and transfers are the brain's decisions)."""
+
+    digit: str
 
 
 @dataclass

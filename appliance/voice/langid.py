@@ -1,6 +1,6 @@
 """Spoken language ID on a call: the voice side of :mod:`appliance.engines.langid`.
 
-Per caller utterance the STT processor calls :func:`transcribe_utterance` in its worker thread:
+Per caller utterance the STT processor awaits :func:`transcribe_utterance`:
 the engine detects the language among the tenant's languages (session language as the prior),
 transcribes in the chosen one, and when the detector is unsure the transcript is checked with
 the brain's text evidence (:class:`~appliance.brain.understanding.language.LanguageIdentifier`: the common-word
@@ -39,7 +39,7 @@ def params_for(decided: bool) -> LangIdParams:
     return DECIDED if decided else UNDECIDED
 
 
-def transcribe_utterance(
+async def transcribe_utterance(
     stt: Any,
     pcm16: bytes,
     sample_rate: int,
@@ -48,13 +48,15 @@ def transcribe_utterance(
     decided: bool,
     check: TextLanguage | None,
 ) -> Transcript:
-    """Blocking (run it in a worker thread). Engines that are not :class:`STTEngine` (an external
-    seam) get no language forced on them: ``transcribe_sync`` without a hint."""
+    """One caller utterance: the engine detects the spoken language (session language as the
+    prior) and transcribes in it, off the event loop (a supervised engine under its timeout).
+    An engine that is not an :class:`STTEngine` (a narrow test seam) gets no language forced
+    on it."""
     if isinstance(stt, STTEngine):
-        return stt.transcribe_choosing(
+        return await stt.transcribe_choosing_async(
             pcm16, sample_rate, session_language, params=params_for(decided), text_language=check
         )
-    result: Transcript = stt.transcribe_sync(pcm16, sample_rate, None)
+    result: Transcript = await stt.transcribe(pcm16, sample_rate, None)
     return result
 
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from appliance.core.ports import BrainPort
 from appliance.voice.interruption import InterruptionPolicy
-from appliance.voice.ports import BrainPort
 from appliance.voice.recorder import CallRecorder
 from appliance.voice.turns import TurnSegmenter
 
@@ -40,8 +40,8 @@ class VoiceSettings:
     languages: tuple[str, ...] = ()  # the tenant's languages (spoken language ID); () = the STT's own
     sample_rate: int = 16000
     speculative_stt: bool = True  # start STT at SPECULATIVE_END; the brain is never run speculatively
-    # "one moment" when the whole brain call is slow; None: slow_notice_s, or twice that when the
-    # brain has an on_slow hook (then a slow *tool* triggers the notice first, at slow_notice_s)
+    # "one moment" when the whole brain call is slow; None: twice slow_notice_s (a slow *tool*
+    # triggers the notice first, at slow_notice_s, through the per-call hook BrainPort.handle gets)
     brain_notice_s: float | None = None
     short_silence_s: float | None = 0.12
     # a transcript that only ends with a full stop (endpointing.TurnVerdict.STATEMENT) waits one VAD
@@ -52,6 +52,7 @@ class VoiceSettings:
     # (pipecat's smart-turn model on the audio at speculative_after_s; "complete" ends the turn
     # after short_silence_s, "incomplete" waits end_silence_s)
     turn_strategy: str = "silence"
+    brain_timeout_s: float = 12.0  # no reply by then: the apology + keypad menu (degraded mode)
 
     def __post_init__(self) -> None:
         if self.turn_strategy not in TURN_STRATEGIES:
@@ -65,15 +66,16 @@ class VoiceSettings:
             return cls()
         voice, tools, tenant = config.voice, config.tools, config.tenant
         end = voice.end_of_turn_silence_s
-        short = getattr(voice, "end_of_turn_short_silence_s", 0.0)
+        short = voice.end_of_turn_short_silence_s
         short = min(short, end) if short > 0 else None
-        strategy = getattr(voice, "turn_strategy", "silence")
+        strategy = voice.turn_strategy
         common: dict[str, Any] = {
             "min_barge_in_s": voice.backchannel_max_s,
             "pause_after_s": min(0.1, voice.backchannel_max_s),
             "slow_notice_s": tools.slow_notice_s,
             "default_language": tenant.default_language,
             "languages": tuple(tenant.languages),
+            "brain_timeout_s": voice.brain_timeout_s,
         }
         if strategy == "fixed" or (strategy == "silence" and short is None):
             return cls.fixed(end, **common)
@@ -140,13 +142,17 @@ def build_voice_pipeline(
     vad: Any | None = None,
     greeting: Any | None = None,
     turn_model: Any | None = None,
+    with_parts: bool = False,
+    apologies: Any | None = None,
 ) -> Any:
     """Return a pipecat ``Pipeline`` for one call.
 
     ``greeting``: a ``Reply``, or an async function returning one (``lambda: engine.greet(...)``),
     spoken first; None: the caller speaks first (or the transport queues its own SpeakFrame).
     ``turn_model``: the :class:`~appliance.voice.smart_turn.TurnModel` of ``turn_strategy =
-    "smart_turn"``; None there: the process-wide smart-turn model (loaded at the call's start)."""
+    "smart_turn"``; None there: the process-wide smart-turn model (loaded at the call's start).
+    ``with_parts``: return ``(pipeline, VoiceParts)`` so the call runner can flush turns in flight.
+    ``apologies``: the :class:`~appliance.voice.degraded.ApologyBank` of degraded mode."""
     from pipecat.pipeline.pipeline import Pipeline
 
     from appliance.voice.processors import BrainProcessor, EngineSTTProcessor, EngineTTSProcessor, VoiceInputProcessor
@@ -159,7 +165,24 @@ def build_voice_pipeline(
         from appliance.voice.smart_turn import shared_smart_turn
 
         turn_model = shared_smart_turn()
-    return Pipeline(
+    stt_proc = EngineSTTProcessor(
+        stt=stt,
+        recorder=recorder,
+        speculate=speculate,
+        verdicts=not smart,
+        language_hint=s.default_language,
+        languages=s.languages or _stt_languages(stt),
+    )
+    brain_proc = BrainProcessor(
+        brain=brain,
+        recorder=recorder,
+        default_language=s.default_language,
+        slow_notice_s=s.slow_notice_s,
+        brain_notice_s=s.brain_notice_s,
+        greeting=greeting,
+        brain_timeout_s=s.brain_timeout_s,
+    )
+    pipeline = Pipeline(
         [
             input_transport,
             VoiceInputProcessor(
@@ -169,26 +192,27 @@ def build_voice_pipeline(
                 vad=vad,
                 turn_model=turn_model if smart else None,
             ),
-            EngineSTTProcessor(
-                stt=stt,
-                recorder=recorder,
-                speculate=speculate,
-                verdicts=not smart,
-                language_hint=s.default_language,
-                languages=s.languages or _stt_languages(stt),
-            ),
-            BrainProcessor(
-                brain=brain,
-                recorder=recorder,
-                default_language=s.default_language,
-                slow_notice_s=s.slow_notice_s,
-                brain_notice_s=s.brain_notice_s,
-                greeting=greeting,
-            ),
-            EngineTTSProcessor(tts=tts, recorder=recorder),
+            stt_proc,
+            brain_proc,
+            EngineTTSProcessor(tts=tts, recorder=recorder, apologies=apologies),
             output_transport,
         ]
     )
+    return (pipeline, VoiceParts(stt_proc, brain_proc)) if with_parts else pipeline
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceParts:
+    """The processors whose work outlives a frame: what a call flushes before it stops."""
+
+    stt: Any
+    brain: Any
+
+    async def flush(self) -> None:
+        """Wait until every transcription in flight has reached the brain and every brain call
+        has been answered (and so stored)."""
+        await self.stt.drain()
+        await self.brain.drain()
 
 
 def _stt_languages(stt: Any) -> tuple[str, ...]:
@@ -199,5 +223,6 @@ def _stt_languages(stt: Any) -> tuple[str, ...]:
 
 def _scripted(stt: Any) -> bool:
     from appliance.engines.stt import ScriptedSTT
+    from appliance.engines.supervised import SupervisedSTT
 
-    return isinstance(stt, ScriptedSTT)
+    return isinstance(stt.inner if isinstance(stt, SupervisedSTT) else stt, ScriptedSTT)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -44,11 +43,13 @@ from pipecat.frames.frames import (
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
-from appliance.brain.dialogue.streaming import ChunkType, ReplyChunk
 from appliance.core.errors import ApplianceError
-from appliance.core.messages import Channel, Reply, Utterance
+from appliance.core.messages import Channel, ChunkType, Reply, ReplyChunk, Utterance
+from appliance.core.ports import BrainPort
+from appliance.voice.degraded import ApologyBank, apology_text
 from appliance.voice.endpointing import TurnVerdict, turn_verdict
 from appliance.voice.frames import (
+    KeypadFrame,
     PlaybackControlFrame,
     ProtectedSpeechFrame,
     SpeakFrame,
@@ -58,21 +59,14 @@ from appliance.voice.frames import (
 )
 from appliance.voice.interruption import BargeInAction, InterruptionPolicy
 from appliance.voice.langid import text_language, transcribe_utterance
-from appliance.voice.ports import BrainPort, slow_notice
 from appliance.voice.recorder import CallRecorder
-from appliance.voice.slow import attach_slow_notice
 from appliance.voice.smart_turn import TurnModel, TurnModelVerdict, turn_model_executor
 from appliance.voice.speaking import chunks_of, pieces, reply_chunks
+from appliance.voice.texts import error_text, voice_text
 from appliance.voice.timeline import Mark
 from appliance.voice.turns import TurnEventType, TurnSegmenter
 
 log = logging.getLogger("appliance.voice")
-
-APOLOGIES: dict[str, str] = {
-    "en": "Sorry, something went wrong. Could you say that again?",
-    "et": "Vabandust, midagi läks valesti. Kas saaksite seda korrata?",
-    "ru": "Извините, что-то пошло не так. Повторите, пожалуйста.",
-}
 
 
 def _pipecat_language(code: str | None) -> Any:
@@ -341,8 +335,9 @@ class VoiceInputProcessor(FrameProcessor):
 
 
 class EngineSTTProcessor(FrameProcessor):
-    """Wraps an ``STTEngine`` (sync, called in a worker thread). Speculative runs are reused
-    when the turn ends without more speech, and discarded on TurnResumedFrame."""
+    """Wraps an ``STTEngine`` (its async ``transcribe``; the engine runs the model off the event
+    loop). Speculative runs are reused when the turn ends without more speech, and discarded on
+    TurnResumedFrame. :meth:`_submit` is the one place STT is invoked (with the language hint)."""
 
     def __init__(
         self,
@@ -364,8 +359,8 @@ class EngineSTTProcessor(FrameProcessor):
         self._verdicts = verdicts  # False: a turn model decides (smart_turn), transcripts carry no verdict
         self._rec = recorder
         self._hint = language_hint
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stt")
         self._speculative: dict[int, asyncio.Future[Any]] = {}
+        self._stt_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
@@ -387,7 +382,6 @@ class EngineSTTProcessor(FrameProcessor):
         elif isinstance(frame, (EndFrame, CancelFrame)):
             if isinstance(frame, EndFrame) and self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
-            self._executor.shutdown(wait=False)
             await self.push_frame(frame, direction)
         else:
             await self.push_frame(frame, direction)
@@ -396,6 +390,11 @@ class EngineSTTProcessor(FrameProcessor):
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        """Wait for the final transcriptions in flight (the call is ending)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def _answer_speculation(self, frame: UtteranceAudioFrame, fut: asyncio.Future[Any]) -> None:
         """Tell the input processor whether the speculative transcript looks like a finished turn."""
@@ -420,19 +419,16 @@ class EngineSTTProcessor(FrameProcessor):
 
     def _submit(self, frame: UtteranceAudioFrame) -> asyncio.Future[Any]:
         session = self._rec.language or self._hint or "en"
-        loop = asyncio.get_running_loop()
-        if getattr(self._stt, "transcribe_sync", None) is not None:
-            work = functools.partial(
-                transcribe_utterance,
-                self._stt,
-                frame.audio,
-                frame.sample_rate,
-                session,
-                decided=self._heard > 0,
-                check=self._check,
+        return asyncio.ensure_future(self._transcribe(frame.audio, frame.sample_rate, session))
+
+    async def _transcribe(self, audio: bytes, sample_rate: int, session: str) -> Any:
+        """One transcription per call at a time (as with a one-thread executor): a speculative
+        run discarded before it started never costs CPU. The session language is a prior for
+        the spoken language ID, never forced on the recogniser (:mod:`appliance.voice.langid`)."""
+        async with self._stt_lock:
+            return await transcribe_utterance(
+                self._stt, audio, sample_rate, session, decided=self._heard > 0, check=self._check
             )
-            return loop.run_in_executor(self._executor, work)
-        return asyncio.ensure_future(self._stt.transcribe(frame.audio, frame.sample_rate, None))
 
     async def _final(self, frame: UtteranceAudioFrame) -> None:
         spec = self._speculative.pop(frame.turn, None)
@@ -443,12 +439,13 @@ class EngineSTTProcessor(FrameProcessor):
             log.error("STT failed on turn %s: %s", frame.turn, exc)
             self._rec.errors.append(f"stt: {exc}")
             self._rec.drop_turn(frame.turn, backchannel=False)
+            await self.push_frame(apology_frame(self._rec, "stt", self._hint))
             return
         self._rec.mark(frame.turn, Mark.STT_DONE)
         if transcript.text.strip():
             self._heard += 1
         tl = self._rec.timelines.get(frame.turn)
-        choice = getattr(transcript, "language_id", None)
+        choice = transcript.language_id
         if tl is not None:
             tl.text = transcript.text
             tl.language = transcript.language
@@ -469,18 +466,28 @@ class EngineSTTProcessor(FrameProcessor):
         await self.push_frame(out)
 
 
+BRAIN_NOTICE_MAX_S = 1.4  # real-time calls: "one moment" by then at the latest (docs/RELIABILITY.md)
+
+
+def apology_frame(rec: CallRecorder, component: str, default_language: str | None) -> SpeakFrame:
+    """Degraded mode: the apology and the keypad menu, in the session language."""
+    rec.degraded.append(component)
+    language = rec.language or default_language or "en"
+    return SpeakFrame(apology_text(language), language, turn=None, notice=True, apology=True)
+
+
 class BrainProcessor(FrameProcessor):
     """Hands each final transcript to the brain and speaks the reply sentence by sentence.
 
     * ``greeting``: a Reply (or an async function returning one, e.g. ``Brain.greet``) spoken
       first, as a turn of kind "greeting"; the clock is held until it is synthesized, so it
       starts at the beginning of the call.
-    * Slow tools: when the brain has an ``on_slow`` hook (``Brain``), the call registers for its
-      session (:mod:`appliance.voice.slow`) and says "one moment" when a tool is slow. A timer on
-      the whole brain call (``brain_notice_s``) covers brains without the hook and a slow LLM.
-      At most one notice per brain call.
-    * Timelines: when the brain has ``record_timeline`` (``Brain``), each turn's timeline is
-      stored with the brain's reply once its playback ended or was interrupted.
+    * Slow tools: each ``BrainPort.handle`` gets this call's ``on_slow`` hook, so "one moment" is
+      said on the call whose tool is slow. A timer on the whole brain call (``brain_notice_s``)
+      covers a slow LLM. At most one notice per brain call.
+    * Timelines: each turn's timeline is stored with the brain's reply (``record_timeline``)
+      once its playback ended or was interrupted.
+    * Keypad: a :class:`KeypadFrame` reaches the brain as an ``Utterance`` with ``dtmf`` set.
     """
 
     def __init__(
@@ -492,17 +499,21 @@ class BrainProcessor(FrameProcessor):
         slow_notice_s: float = 1.0,
         brain_notice_s: float | None = None,
         greeting: Reply | Callable[[], Awaitable[Reply]] | None = None,
+        brain_timeout_s: float = 12.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self._brain = brain
+        self._brain_timeout_s = brain_timeout_s
         self._rec = recorder
         self._default_language = default_language
         self._slow_notice_s = slow_notice_s
-        hooked = hasattr(brain, "on_slow")
-        self._brain_notice_s = brain_notice_s if brain_notice_s is not None else slow_notice_s * (2 if hooked else 1)
+        # the whole-brain timer: twice the tool notice (a slow tool speaks first); real-time calls
+        # pass BRAIN_NOTICE_MAX_S so dead air after the caller's turn stays under 2 s
+        self._brain_notice_s = brain_notice_s if brain_notice_s is not None else slow_notice_s * 2
         self._lock = asyncio.Lock()  # one brain call at a time, in turn order
         self._tasks: set[asyncio.Task[None]] = set()
+        self._abandoned: set[asyncio.Future[None]] = set()  # hung brain calls left to finish
         self._noticed = False  # a notice was said during the current brain call
         self._asking = False
         self._current_turn: int | None = None
@@ -511,10 +522,8 @@ class BrainProcessor(FrameProcessor):
         if greeting is not None:
             self._greeting_turn = recorder.new_turn("greeting")
             recorder.hold_turn(self._greeting_turn)  # the feeder waits: the greeting starts at 0
-        record = getattr(brain, "record_timeline", None)
-        if record is not None and recorder.timeline_sink is None:
-            recorder.timeline_sink = record
-        self._detach = attach_slow_notice(brain, recorder.session_id, self._tool_slow)
+        if recorder.timeline_sink is None:
+            recorder.timeline_sink = brain.record_timeline
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
@@ -524,25 +533,18 @@ class BrainProcessor(FrameProcessor):
                 self._spawn(self._greet())
         elif isinstance(frame, TranscriptionFrame) and direction is FrameDirection.DOWNSTREAM:
             self._spawn(self._handle(frame))
+        elif isinstance(frame, KeypadFrame):
+            self._spawn(self._keypad(frame.digit))
         elif isinstance(frame, EndFrame):
-            if self._tasks:
-                await asyncio.gather(*self._tasks, return_exceptions=True)
-            self._detach_slow()
-            await self.push_frame(frame, direction)
-        elif isinstance(frame, CancelFrame):
-            self._detach_slow()
+            await self.drain()
             await self.push_frame(frame, direction)
         else:
             await self.push_frame(frame, direction)
 
-    async def cleanup(self) -> None:
-        self._detach_slow()
-        await super().cleanup()
-
-    def _detach_slow(self) -> None:
-        if self._detach is not None:
-            self._detach()
-            self._detach = None
+    async def drain(self) -> None:
+        """Wait for the brain calls in flight (their turns are stored when they return)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -577,7 +579,7 @@ class BrainProcessor(FrameProcessor):
                 "wall_s": round(self._rec.clock.wall(), 4),
             }
         )
-        await self.push_frame(SpeakFrame(slow_notice(language), language, turn=None, notice=True))
+        await self.push_frame(SpeakFrame(voice_text("slow_notice", language), language, turn=None, notice=True))
 
     async def _tool_slow(self, language: str) -> None:
         await self._notice(language or self._rec.language or self._default_language, "tool")
@@ -600,47 +602,83 @@ class BrainProcessor(FrameProcessor):
         async with self._lock:
             await self._respond(utterance, turn)
 
+    async def _keypad(self, digit: str) -> None:
+        turn = self._rec.new_turn("keypad")
+        self._rec.timelines[turn].text = f"[{digit}]"
+        utterance = Utterance(
+            session_id=self._rec.session_id,
+            channel=Channel.VOICE,
+            text="",
+            language_hint=self._rec.language,
+            received_at=dt.datetime.now(dt.UTC),
+            dtmf=digit,
+        )
+        async with self._lock:
+            await self._respond(utterance, turn)
+
     async def _respond(self, utterance: Utterance, turn: int | None) -> None:
         """Ask the brain and speak its reply sentence by sentence as it is produced
-        (:mod:`appliance.voice.speaking`); "one moment" when nothing came within the notice time."""
+        (:mod:`appliance.voice.speaking`): "one moment" when nothing came within the notice
+        time; the apology and the keypad menu when the brain makes no progress within
+        ``brain_timeout_s`` (a hung brain or LLM), so the caller is never left in silence."""
         self._noticed, self._asking, self._current_turn = False, True, turn
-        chunks = reply_chunks(self._brain, utterance)
+        chunks = reply_chunks(self._brain, utterance, on_slow=self._tool_slow)
         spoken = 0
         reply: Reply | None = None
         failed: Reply | None = None
+        pending: asyncio.Future[ReplyChunk] = asyncio.ensure_future(anext(chunks))
+        hung = False
         try:
-            pending = asyncio.ensure_future(anext(chunks))
             done, _ = await asyncio.wait({pending}, timeout=self._brain_notice_s)
             if not done:
                 language = self._rec.language or utterance.language_hint or self._default_language
                 await self._notice(language, "timer")
-            while (chunk := await pending).type is ChunkType.SENTENCE:
+            wait_s = max(0.0, self._brain_timeout_s - self._brain_notice_s)
+            while True:
+                done, _ = await asyncio.wait({pending}, timeout=wait_s)
+                if not done:  # a hung brain (or LLM): keep the call, offer the keypad menu
+                    log.error("brain gave no answer on turn %s within %.0f s", turn, self._brain_timeout_s)
+                    self._rec.errors.append("brain: timeout")
+                    frame = apology_frame(self._rec, "brain", self._default_language)
+                    failed = Reply(self._rec.session_id, frame.text, frame.language, speakable=frame.text)
+                    hung = True
+                    break
+                chunk = pending.result()
+                if chunk.type is not ChunkType.SENTENCE:
+                    reply = chunk.reply
+                    break
                 self._asking = False  # the reply is being spoken: no "one moment" into it
                 spoken += await self._say(chunk, turn, first=spoken == 0)
                 pending = asyncio.ensure_future(anext(chunks))
-            reply = chunk.reply
+                wait_s = self._brain_timeout_s
         except ApplianceError as exc:
             log.error("brain failed on turn %s: %s", turn, exc)
             self._rec.errors.append(f"brain: {exc.code}")
             language = self._rec.language or self._default_language
-            failed = Reply(self._rec.session_id, exc.user_message, language, speakable=exc.user_message)
+            text = error_text(language, exc.code)  # by code, in the caller's language
+            failed = Reply(self._rec.session_id, text, language, speakable=text)
         except Exception as exc:  # noqa: BLE001 - keep the call alive, apologise
             log.exception("brain crashed on turn %s", turn)
             self._rec.errors.append(f"brain: {type(exc).__name__}")
             language = self._rec.language or self._default_language
-            text = APOLOGIES.get(language, APOLOGIES["en"])
+            text = voice_text("apology_repeat", language)
             failed = Reply(self._rec.session_id, text, language, speakable=text)
         finally:
             self._asking = False
-            await chunks.aclose()
-        if failed is not None:  # the apology (or the error's message) was not streamed: say it now
-            for chunk in chunks_of(failed)[:-1]:
-                spoken += await self._say(chunk, turn, first=spoken == 0)
+            if hung:  # the brain call goes on (never cancelled halfway through a booking); its turn is still saved
+                task = asyncio.ensure_future(_finish_quietly(pending, chunks))
+                self._abandoned.add(task)
+                task.add_done_callback(self._abandoned.discard)
+            else:
+                await chunks.aclose()
+        if failed is not None:  # the apology was not streamed: say it now
+            for piece in chunks_of(failed)[:-1]:
+                spoken += await self._say(piece, turn, first=spoken == 0)
         final = failed or reply or Reply(self._rec.session_id, "", self._rec.language or self._default_language)
         await self._reply_done(final, turn, spoken)
 
     async def _speak(self, reply: Reply, turn: int | None) -> None:
-        """A reply known in full (the greeting)."""
+        """A reply known in full (the greeting): each part in its own voice."""
         spoken = 0
         for chunk in chunks_of(reply)[:-1]:
             spoken += await self._say(chunk, turn, first=spoken == 0)
@@ -654,9 +692,8 @@ class BrainProcessor(FrameProcessor):
             if turn is not None:
                 self._rec.reply_issued(turn)
         for i, piece in enumerate(parts):
-            first_piece = first and i == 0
             # last=False: the reply's end is its own (empty) frame, pushed by _reply_done
-            frame = SpeakFrame(piece, chunk.language, turn, chunk.protected, first=first_piece, last=False)
+            frame = SpeakFrame(piece, chunk.language, turn, chunk.protected, first=first and i == 0, last=False)
             await self.push_frame(frame)
         return len(parts)
 
@@ -680,17 +717,37 @@ class BrainProcessor(FrameProcessor):
         await self.push_frame(SpeakFrame("", language, turn=turn, protected=reply.protected, first=False, last=True))
 
 
+async def _finish_quietly(pending: asyncio.Future[ReplyChunk], chunks: Any) -> None:
+    """Let an abandoned (hung) brain call run to its end without speaking it."""
+    try:
+        while (await pending).type is ChunkType.SENTENCE:
+            pending = asyncio.ensure_future(anext(chunks))
+    except Exception:  # noqa: BLE001 - logged by the brain; nobody waits for it
+        log.debug("abandoned brain call ended with an error", exc_info=True)
+    finally:
+        await chunks.aclose()
+
+
 class EngineTTSProcessor(FrameProcessor):
     """Wraps a ``TTSEngine``: one sentence at a time in a worker thread, resampled to the
     transport's output rate. The language travels with each sentence, so a ``MultiVoiceTTS``
     switches voice exactly where the reply language changes."""
 
-    def __init__(self, *, tts: Any, recorder: CallRecorder, chunk_s: float = 0.04, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        tts: Any,
+        recorder: CallRecorder,
+        chunk_s: float = 0.04,
+        apologies: ApologyBank | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self._tts = tts
+        self._apologies = apologies or ApologyBank()
+        self._apologised = False  # the apology already replaced a failed sentence of this reply
         self._rec = recorder
         self._chunk_s = chunk_s
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts")
         self._out_rate = 16000
         self._voice_language: str | None = None
         self._resampler: Any = None
@@ -709,16 +766,41 @@ class EngineTTSProcessor(FrameProcessor):
         elif isinstance(frame, InterruptionFrame):
             self._rec.finish_replied_turns()
             await self.push_frame(frame, direction)
-        elif isinstance(frame, (EndFrame, CancelFrame)):
-            self._executor.shutdown(wait=False)
-            await self.push_frame(frame, direction)
         else:
             await self.push_frame(frame, direction)
+
+    async def _audio(self, frame: SpeakFrame) -> bytes:
+        """The sentence's audio; the recorded apology when it is one, or when the TTS fails (once
+        per reply: the caller hears the apology and the keypad menu instead of silence)."""
+        if frame.apology and (recorded := self._recorded(frame.language)) is not None:
+            return recorded
+        try:
+            chunk = await self._tts.synthesize(frame.text, frame.language)
+            audio: bytes = chunk.pcm16
+            if chunk.sample_rate != self._out_rate:
+                audio = await self._resampler.resample(audio, chunk.sample_rate, self._out_rate)
+            return audio
+        except Exception as exc:  # noqa: BLE001 - a failed sentence must not leave the caller in silence
+            log.error("TTS failed for a %d-character sentence: %s", len(frame.text), exc)
+            self._rec.errors.append(f"tts: {exc}")
+            if self._apologised:
+                return b""
+            self._apologised = True
+            if not frame.apology:
+                self._rec.degraded.append("tts")
+            return self._recorded(frame.language) or b""
+
+    def _recorded(self, language: str) -> bytes | None:
+        found = self._apologies.get(language)
+        if found is None or self._apologies.rate != self._out_rate:
+            return None
+        return found[1]
 
     async def _speak(self, frame: SpeakFrame) -> None:
         try:
             if frame.first:
                 self._audio_pushed = False
+                self._apologised = False
                 self._rec.reply_queued(frame.turn)
                 if frame.turn is not None:
                     self._rec.speaking_turn = frame.turn
@@ -728,7 +810,7 @@ class EngineTTSProcessor(FrameProcessor):
             if frame.language != self._voice_language:
                 log.debug("TTS voice language %s -> %s", self._voice_language, frame.language)
                 self._voice_language = frame.language
-            audio = await self._synthesize(frame) if frame.text else b""  # "": the end of a reply
+            audio = await self._audio(frame) if frame.text else b""  # "": the end of a reply
             self._rec.spoken(frame.turn, frame.text, len(audio) / 2 / self._out_rate)
             step = int(self._out_rate * self._chunk_s) * 2
             for i in range(0, len(audio), step):
@@ -743,20 +825,3 @@ class EngineTTSProcessor(FrameProcessor):
         finally:
             if frame.last and frame.turn is not None:
                 self._rec.finish_turn(frame.turn)
-
-    async def _synthesize(self, frame: SpeakFrame) -> bytes:
-        loop = asyncio.get_running_loop()
-        try:
-            blocking = getattr(self._tts, "synthesize_sync", None)
-            if blocking is not None:
-                chunk = await loop.run_in_executor(self._executor, blocking, frame.text, frame.language)
-            else:
-                chunk = await self._tts.synthesize(frame.text, frame.language)
-            audio: bytes = chunk.pcm16
-            if chunk.sample_rate != self._out_rate:
-                audio = await self._resampler.resample(audio, chunk.sample_rate, self._out_rate)
-            return audio
-        except Exception as exc:  # noqa: BLE001 - a failed sentence is skipped, the call goes on
-            log.error("TTS failed for %r: %s", frame.text, exc)
-            self._rec.errors.append(f"tts: {exc}")
-            return b""

@@ -29,6 +29,7 @@ class CallResult:
     errors: tuple[str, ...] = ()
     barge_ins: tuple[dict[str, Any], ...] = ()
     notices: tuple[dict[str, Any], ...] = ()  # "one moment" fillers: {"source": "tool"|"timer", ...}
+    degraded: tuple[str, ...] = ()  # engines that failed mid-call (the caller got the apology + menu)
 
     @property
     def caller_turns(self) -> tuple[TurnTimeline, ...]:
@@ -47,6 +48,7 @@ class CallResult:
             "errors": list(self.errors),
             "barge_ins": list(self.barge_ins),
             "notices": list(self.notices),
+            "degraded": list(self.degraded),
         }
 
 
@@ -70,9 +72,12 @@ class CallRecorder:
     errors: list[str] = field(default_factory=list)
     barge_ins: list[dict[str, Any]] = field(default_factory=list)  # policy decisions (audio time)
     notices: list[dict[str, Any]] = field(default_factory=list)
-    # ``Brain.record_timeline``: set by the BrainProcessor when the brain has one. Each turn is
-    # reported once, when its playback ended or was interrupted (or at the end of the call).
+    # engines that failed during the call ("stt", "tts", "brain"), in order: degraded mode
+    degraded: list[str] = field(default_factory=list)
+    # ``BrainPort.record_timeline``, set by the BrainProcessor. Each turn is reported once,
+    # when its playback ended or was interrupted (or at the end of the call).
     timeline_sink: TimelineSink | None = None
+    caller_turns: int = 0  # caller turns started (the call runner counts them as input)
     _next_turn: int = 1
     _reported: set[int] = field(default_factory=set)
     _writes: set[asyncio.Task[None]] = field(default_factory=set)
@@ -85,6 +90,8 @@ class CallRecorder:
     def new_turn(self, kind: str = "caller") -> int:
         n = self._next_turn
         self._next_turn += 1
+        if kind == "caller":
+            self.caller_turns += 1
         self.timelines[n] = TurnTimeline(turn=n, session_id=self.session_id, kind=kind)
         return n
 
@@ -231,4 +238,5 @@ class CallRecorder:
             errors=tuple(self.errors),
             barge_ins=tuple(self.barge_ins),
             notices=tuple(self.notices),
+            degraded=tuple(self.degraded),
         )

@@ -3,34 +3,23 @@ clause-sized pieces of long sentences.
 
 ``reply_chunks`` is the one place the voice path asks the brain: a brain with the streaming
 form (``Brain.handle_stream``, :mod:`appliance.brain.dialogue.streaming`) yields sentences as they are
-produced; any other :class:`~appliance.voice.ports.BrainPort` is wrapped so its whole reply
-arrives as its sentences. ``pieces`` cuts a long sentence at clause marks so the first audio of
+produced; a brain that does not stream implements
+``handle_stream`` with :func:`whole_reply_chunks` (its whole reply as its sentences). ``pieces`` cuts a long sentence at clause marks so the first audio of
 a long sentence does not wait for the whole sentence to be synthesised.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from typing import Protocol, runtime_checkable
+from collections.abc import AsyncGenerator, Awaitable
 
-from appliance.brain.dialogue.streaming import Chunker, ChunkType, ReplyChunk
-from appliance.core.messages import Reply, Utterance
-from appliance.voice.ports import BrainPort
+from appliance.core.messages import ChunkType, Reply, ReplyChunk, Utterance
+from appliance.core.ports import BrainPort, SlowHook
 from appliance.voice.sentences import SentenceChunker
 
 CLAUSE_CHARS = 80  # a sentence longer than this is synthesised in clause-sized pieces
 MIN_CLAUSE_CHARS = 20  # never a piece shorter than this (prosody suffers)
 _CLAUSE_MARK = re.compile(r"(?<=[,;:–—])\s+")
-
-
-@runtime_checkable
-class StreamingBrainPort(Protocol):
-    """A brain that can stream its reply (``appliance.brain.dialogue.brain.Brain``)."""
-
-    async def handle(self, utterance: Utterance) -> Reply: ...
-
-    def handle_stream(self, utterance: Utterance, chunker: Callable[[], Chunker]) -> AsyncIterator[ReplyChunk]: ...
 
 
 def chunks_of(reply: Reply) -> list[ReplyChunk]:
@@ -45,13 +34,17 @@ def chunks_of(reply: Reply) -> list[ReplyChunk]:
     return [*out, ReplyChunk(ChunkType.REPLY, reply=reply)]
 
 
-async def reply_chunks(brain: BrainPort, utterance: Utterance) -> AsyncGenerator[ReplyChunk, None]:
+def reply_chunks(
+    brain: BrainPort, utterance: Utterance, *, on_slow: SlowHook | None = None
+) -> AsyncGenerator[ReplyChunk, None]:
     """The brain's reply to ``utterance``, sentence by sentence as it is produced."""
-    if isinstance(brain, StreamingBrainPort):
-        async for chunk in brain.handle_stream(utterance, SentenceChunker):
-            yield chunk
-        return
-    for chunk in chunks_of(await brain.handle(utterance)):
+    return brain.handle_stream(utterance, SentenceChunker, on_slow=on_slow)
+
+
+async def whole_reply_chunks(reply: Awaitable[Reply]) -> AsyncGenerator[ReplyChunk, None]:
+    """``handle_stream`` for a brain that does not stream (test fakes, benchmarks): the whole
+    reply as its sentences once it is known."""
+    for chunk in chunks_of(await reply):
         yield chunk
 
 
@@ -76,4 +69,4 @@ def pieces(sentence: str, max_chars: int = CLAUSE_CHARS) -> list[str]:
     return out
 
 
-__all__ = ["CLAUSE_CHARS", "StreamingBrainPort", "chunks_of", "pieces", "reply_chunks"]
+__all__ = ["CLAUSE_CHARS", "whole_reply_chunks", "chunks_of", "pieces", "reply_chunks"]

@@ -15,6 +15,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+# fields of to_dict() that hold what was said or heard: at DEBUG only (docs/PRIVACY.md)
+_WORDS = ("text", "reply", "heard", "speculations", "pieces")
 log = logging.getLogger("appliance.voice.timeline")
 
 
@@ -157,5 +159,9 @@ class TurnTimeline:
         }
 
     def log(self) -> None:
-        """One structured line per turn."""
-        log.info("voice_turn %s", json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True))
+        """One structured line per turn; what was said only at DEBUG (docs/PRIVACY.md: no utterances in logs)."""
+        data = self.to_dict()
+        words = {k: data[k] for k in _WORDS if k in data}
+        log.debug("voice_turn_text %s", json.dumps({"turn": data["turn"], **words}, ensure_ascii=False, default=str))
+        data = {k: v for k, v in data.items() if k not in _WORDS}
+        log.info("voice_turn %s", json.dumps(data, ensure_ascii=False, sort_keys=True))

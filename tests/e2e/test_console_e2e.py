@@ -34,12 +34,13 @@ def free_port() -> int:
 
 
 class Daemon:
-    def __init__(self, data: Path) -> None:
+    def __init__(self, data: Path, extra: dict[str, str] | None = None) -> None:
         self.data = data
         self.port = free_port()
         self.env = {
             **os.environ, "APPLIANCE__LLM__MODE": "off", "APPLIANCE__WEB__PORT": str(self.port),
             "APPLIANCE__SIP__ENABLED": "false", "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT),
+            **(extra or {}),
         }  # fmt: skip
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "appliance", "run", "--data-dir", str(data)],
@@ -201,3 +202,132 @@ def test_console_in_tmux_shows_the_live_chat(daemon: Daemon, tmp_path: Path) -> 
         subprocess.run(["tmux", "send-keys", "-t", name, "q"], check=True)
     finally:
         subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
+
+
+def test_sip_call_shows_in_live_and_its_dtmf_callback_ticket_in_console_and_cli(tmp_path: Path) -> None:
+    """A pjsua2 caller rings the real daemon with no speech recognition (the DTMF menu), presses 1."""
+    from tests.support.sip_harness import caller
+
+    port = free_port()
+    extra = {
+        "APPLIANCE__SIP__ENABLED": "true", "APPLIANCE__SIP__UDP_PORT": str(port),
+        "APPLIANCE__SIP__TCP_PORT": str(port), "APPLIANCE__SIP__ANSWER_DELAY_S": "0",
+        "APPLIANCE__VOICE__STT_MODEL": str(tmp_path / "no-such-stt-model"),
+    }  # fmt: skip
+    d = Daemon(tmp_path / "data", extra)
+
+    async def go() -> None:
+        app = ConsoleApp(d.socket)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await until(pilot, lambda: app.connected, 20, "console connected")
+            call = caller(f"sip:appliance@127.0.0.1:{port}", "--from-user", "+37255512345", "--dtmf", "1@6",
+                          "--max-s", "30")  # fmt: skip
+            try:
+                await until(pilot, lambda: any(s.channel == "voice" for s in app.sessions.values()), 30, "call in Live")
+                [s] = [s for s in app.sessions.values() if s.channel == "voice"]
+                assert s.caller_id and "37255512345" in s.caller_id and s.mode == "menu"
+                [listed] = [x for x in d.cli("sessions", "list") if x["channel"] == "voice"]
+                assert listed["id"] == s.id
+                await pilot.press("2")
+                await until(pilot, lambda: len(app.tickets) == 1, 40, "DTMF callback ticket in the console")
+                assert app.tickets[0].phone and "37255512345" in app.tickets[0].phone
+                [t] = d.cli("callbacks", "list")
+                assert t["channel"] == "voice" and t["reason"]
+                await asyncio.to_thread(call.wait_event, "done", 40)
+            finally:
+                if call.proc.poll() is None:
+                    call.proc.kill()
+
+    try:
+        asyncio.run(go())
+    finally:
+        d.stop()
+
+
+def test_transfer_key_sends_a_refer_for_a_live_call(tmp_path: Path) -> None:
+    from tests.support.sip_harness import caller
+
+    port = free_port()
+    extra = {
+        "APPLIANCE__SIP__ENABLED": "true", "APPLIANCE__SIP__UDP_PORT": str(port),
+        "APPLIANCE__SIP__TCP_PORT": str(port), "APPLIANCE__SIP__ANSWER_DELAY_S": "0",
+        "APPLIANCE__VOICE__STT_MODEL": str(tmp_path / "no-such-stt-model"),
+    }  # fmt: skip
+    d = Daemon(tmp_path / "data", extra)
+
+    async def go() -> None:
+        app = ConsoleApp(d.socket)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await until(pilot, lambda: app.connected, 20, "console connected")
+            call = caller(f"sip:appliance@127.0.0.1:{port}", "--max-s", "30")
+            try:
+                await until(pilot, lambda: any(s.channel == "voice" for s in app.sessions.values()), 30, "call in Live")
+                table = app.query_one("#live-list")
+                keys = [str(k.value) for k in table.rows]  # type: ignore[attr-defined]
+                sid = next(s.id for s in app.sessions.values() if s.channel == "voice")
+                table.move_cursor(row=keys.index(sid))  # type: ignore[attr-defined]
+                await pilot.press("x")
+                await until(pilot, lambda: isinstance(app.screen, FormScreen))
+                await fill_form(pilot, extension="101")
+                refer = await asyncio.to_thread(call.wait_event, "refer", 20)
+                assert refer["to"].startswith("sip:101@")
+                await asyncio.to_thread(call.wait_event, "done", 40)
+            finally:
+                if call.proc.poll() is None:
+                    call.proc.kill()
+
+    try:
+        asyncio.run(go())
+    finally:
+        d.stop()
+
+
+def test_sip_registration_state_reaches_health(tmp_path: Path) -> None:
+    """An account whose registrar is away: the Health view says the registration failed."""
+    port, reg_port = free_port(), free_port()
+    account = (
+        f'[{{id = "pbx", registrar = "sip:127.0.0.1:{reg_port};transport=tcp", username = "205", password = "s"}}]'
+    )
+    extra = {
+        "APPLIANCE__SIP__ENABLED": "true", "APPLIANCE__SIP__UDP_PORT": str(port),
+        "APPLIANCE__SIP__TCP_PORT": str(port), "APPLIANCE__SIP__ACCOUNTS": account,
+        "APPLIANCE__VOICE__STT_MODEL": str(tmp_path / "no-such-stt-model"),
+    }  # fmt: skip
+    d = Daemon(tmp_path / "data", extra)
+
+    async def go() -> None:
+        app = ConsoleApp(d.socket)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: app.connected, 20, "console connected")
+            await pilot.press("4")
+            await until(pilot, lambda: "failed" in text_of(app, "#health-text"), 30, "registration failed shown")
+            reg = (app.health or {})["sip"]["registration"]
+            assert reg["accounts"]["pbx"]["registered"] is False
+
+    try:
+        asyncio.run(go())
+    finally:
+        d.stop()
+
+
+def test_degraded_mode_is_an_event_and_shows_in_health(tmp_path: Path) -> None:
+    """The language model is configured but missing: the brain runs on rules; staff see it."""
+    from appliance.console.client import ApiClient
+    from appliance.core.messages import EventType
+
+    d = Daemon(tmp_path / "data", {"APPLIANCE__LLM__MODE": "auto", "APPLIANCE__LLM__MODEL": str(tmp_path / "x.gguf")})
+
+    async def go() -> None:
+        async with ApiClient(d.socket) as api:
+            kinds: list[EventType] = []
+            async for ev in api.events(recent=100):
+                if ev is not None:
+                    kinds.append(ev.type)
+                if EventType.DEGRADED in kinds:
+                    break
+            assert (await api.get("/health"))["degraded"] is True
+
+    try:
+        asyncio.run(asyncio.wait_for(go(), 30))
+    finally:
+        d.stop()

@@ -15,7 +15,7 @@ from appliance.booking.types import BookingRequest, BookingStatus
 from appliance.core.control import ApiError, ErrorCode
 from appliance.core.errors import Conflict, NoAvailability
 from appliance.store.db import Database
-from tests.support.control_harness import NOW, front_desk, make_config, say
+from tests.support.control_harness import NOW, front_desk, make_config, recv, say
 
 START, END = dt.date(2026, 12, 10), dt.date(2026, 12, 12)
 
@@ -139,6 +139,8 @@ def test_chat_booking_is_held_caller_told_staff_approve_over_the_api(tmp_path: P
             )
             assert sorted(x["changed"] for x in results) == [False, True]
             assert {x["status"] for x in results} == {"confirmed"}
+            told = await recv(ws)  # the caller's open chat page hears the outcome (once)
+            assert told["staff"] is True and "is confirmed" in told["text"] and r["booking_id"][-2:] in told["text"]
             with pytest.raises(ApiError) as err:
                 await desk.api.post(f"/bookings/{r['booking_id']}/decline")
             assert err.value.code is ErrorCode.CONFLICT

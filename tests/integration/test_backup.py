@@ -140,7 +140,7 @@ def test_damaged_archive_is_refused_and_changes_nothing(
     assert r.returncode == 1, r.stdout
     assert message in r.stderr, r.stderr
     assert tree(target) == before
-    assert not list(tmp_path.glob(".live.restore-*"))  # the staging directory is gone too
+    assert not list(target.glob(".restore-*"))  # the staging directory is gone too
 
 
 def test_doctor_reports_the_last_backup(original: dict) -> None:
@@ -149,3 +149,31 @@ def test_doctor_reports_the_last_backup(original: dict) -> None:
     last = checks["last backup"]
     assert last["status"] == "ok" and str(original["archive"]) in last["detail"], last
     assert checks["systemd notify/watchdog"]["status"] == "ok", checks["systemd notify/watchdog"]
+
+
+def test_plain_tar_archive_round_trip_into_an_empty_data_dir(original: dict, tmp_path: Path) -> None:
+    """A ``.tar`` name gives an uncompressed archive (WAV barely compresses); it restores into a
+    data directory that does not exist yet; archives are 0600 (the config file inside has secrets)."""
+    archive = tmp_path / "backup.tar"
+    r = cli("backup", "create", str(archive), data=original["data"])
+    assert r.returncode == 0, r.stderr
+    assert tarfile.is_tarfile(archive) and archive.read_bytes()[:2] != b"\x1f\x8b"  # not gzip
+    assert archive.stat().st_mode & 0o777 == 0o600
+    fresh = tmp_path / "new-box" / "data"
+    r = cli("backup", "restore", str(archive), data=fresh)
+    assert r.returncode == 0, r.stderr
+    assert cli("bookings", "list", "--json", data=fresh).stdout == original["bookings"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to hand files to another user")
+def test_restore_as_root_leaves_files_to_the_data_dir_owner(original: dict, tmp_path: Path) -> None:
+    """``sudo appliance backup restore``: the service user must still own (and write) its database."""
+    target = tmp_path / "data"
+    target.mkdir()
+    os.chown(target, 65534, 65534)  # nobody: stands in for the service user
+    r = cli("backup", "restore", str(original["archive"]), data=target)
+    assert r.returncode == 0, r.stderr
+    owned = [target / "appliance.db", target / "recordings", *(target / "recordings").iterdir()]
+    assert all(p.stat().st_uid == 65534 and p.stat().st_gid == 65534 for p in owned), [
+        (p.name, p.stat().st_uid) for p in owned
+    ]

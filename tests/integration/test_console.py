@@ -79,7 +79,7 @@ def test_hostile_caller_text_is_shown_inert(tmp_path: Path) -> None:
         assert "\x1b" not in shown and "\x07" not in shown
         assert "chars]" in shown and len(shown) < 2000  # a 10 kB line is cut with a marker
 
-    run(tmp_path, scenario)
+    run(tmp_path, scenario, size=(120, 40))
 
 
 def test_callbacks_claim_done_reopen_and_toggle(tmp_path: Path) -> None:
@@ -205,3 +205,19 @@ def test_reconnects_by_itself_when_the_daemon_restarts(tmp_path: Path) -> None:
         assert "connected to the daemon" in text_of(app, "#conn")
 
     run(tmp_path, scenario)
+
+
+def test_hostile_ticket_fields_are_shown_inert(tmp_path: Path) -> None:
+    async def scenario(desk: Desk, app: ConsoleApp, pilot: Pilot[Any]) -> None:
+        await desk.brain.callbacks.create(
+            phone="+37255551234", name="[b]Boss[/b]\x1b[2J", reason="[link=x]click[/link]", language="en",
+            session_id=None, channel="web", details={},
+        )  # fmt: skip
+        desk.control.bus.publish(Event(EventType.CALLBACK_REQUESTED, {}, None))
+        await pilot.press("2")
+        await until(pilot, lambda: "[b]Boss[/b]␛[2J" in text_of(app, "#cb-text"), what="inert ticket")
+        assert "[link=x]click[/link]" in text_of(app, "#cb-text")
+        row = [str(c) for c in app.query_one("#cb-list").get_row_at(0)]
+        assert "[link=x]click[/link]" in row and "[b]Boss[/b]␛[2J" in row
+
+    run(tmp_path, scenario, size=(120, 40))

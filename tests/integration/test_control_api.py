@@ -60,7 +60,8 @@ def test_live_chat_shows_transcript_slots_actions_and_events(tmp_path: Path) -> 
 
         async def listen() -> None:
             async for ev in desk.api.events():
-                events.append(ev)
+                if ev is not None:  # None: the stream is open
+                    events.append(ev)
 
         task = asyncio.create_task(listen())
         await asyncio.sleep(0.2)
@@ -226,3 +227,31 @@ def test_a_client_that_falls_behind_is_dropped_with_a_reason(tmp_path: Path) -> 
         assert (await desk.api.get("/status"))["tenant"]
 
     run(tmp_path, scenario, api={"client_queue": 10})
+
+
+def test_paused_ai_sends_new_chat_messages_to_staff(tmp_path: Path) -> None:
+    async def scenario(desk: Desk) -> None:
+        ws = await desk.chat("paused-chat-01")
+        await desk.api.post("/ai/pause", {"paused": True})
+        assert (await desk.api.get("/health"))["ai_paused"] is True
+        await ws.send_json({"type": "message", "text": "hello, anyone there?"})
+        with pytest.raises(asyncio.TimeoutError):
+            await recv(ws, timeout=0.5)  # no AI answer
+        live = await desk.api.get("/sessions/paused-chat-01")
+        assert live["taken_over_by"] == "queue" and live["turns"][-1]["text"] == "hello, anyone there?"
+        await desk.api.post("/sessions/paused-chat-01/takeover")  # a person takes it from the queue
+        await desk.api.post("/sessions/paused-chat-01/reply", {"text": "Yes, Anna here."})
+        assert (await recv(ws))["text"] == "Yes, Anna here."
+        await desk.api.post("/ai/pause", {"paused": False})
+        await ws.close()
+
+    run(tmp_path, scenario)
+
+
+def test_kb_reindex_and_status_over_the_api(tmp_path: Path) -> None:
+    async def scenario(desk: Desk) -> None:
+        stats = await desk.api.post("/kb/reindex")
+        assert stats["files"] >= 1 and stats["chunks"] >= 1
+        assert (await desk.api.get("/status"))["tenant"] == desk.cfg.tenant.name
+
+    run(tmp_path, scenario)

@@ -119,3 +119,56 @@ def test_the_year_question_is_kept_across_a_restart(tmp_path: Path) -> None:
 
 
 assert dt.date(2026, 11, 20) < NOW.date()  # the premise of the first case
+
+
+@pytest.mark.parametrize(
+    ("lang", "book", "change", "new_dates", "yes"),
+    [
+        (
+            "en",
+            ["A room for my dog Rex from 10 December to 12 December", "Mari Maasikas", "+372 5123 4567", "yes"],
+            "I want to change booking {id}",
+            "20 November to 23 November",
+            "yes",
+        ),
+        (
+            "et",
+            ["Tuba koerale Rex 10. detsembrist 12. detsembrini", "Mari Maasikas", "+372 5123 4567", "jah"],
+            "Soovin muuta broneeringut {id}",
+            "20. novembrist 23. novembrini",
+            "jah",
+        ),
+        (
+            "ru",
+            ["Номер для собаки Рекс с 10 декабря по 12 декабря", "Мария Иванова", "+372 5123 4567", "да"],
+            "Хочу изменить бронь {id}",
+            "с 20 ноября по 23 ноября",
+            "да",
+        ),
+    ],
+)
+def test_a_change_to_a_passed_date_is_asked_about_too(
+    tmp_path: Path, lang: str, book: list[str], change: str, new_dates: str, yes: str
+) -> None:
+    cfg = make_config(tmp_path)
+    first = Convo(cfg, session=f"book-{lang}")
+    try:
+        for text in book:
+            reply = first.say(text, lang)
+        booking_id = reply.booking_id
+        assert booking_id
+    finally:
+        first.close()
+    c = Convo(cfg, session=f"change-{lang}")
+    try:
+        c.say(change.format(id=booking_id), lang)
+        asked = c.say(new_dates, lang)
+        assert "2027" in asked.text and asked.awaiting == "confirmation", asked.text
+        read_back = c.say(yes, lang)
+        assert "2027" in read_back.text and read_back.awaiting == "confirmation", read_back.text
+        done = c.say(yes, lang)
+        assert done.booking_id == booking_id
+        rows = c.rows("SELECT start_date, end_date FROM bookings WHERE id = ?", booking_id)
+        assert rows == [("2027-11-20", "2027-11-23")]
+    finally:
+        c.close()

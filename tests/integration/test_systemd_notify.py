@@ -141,3 +141,21 @@ def test_sigterm_says_goodbye_to_a_caller_and_stops_in_time(
             call.kill()
         d.stop()
         listener.close()
+
+
+def test_watchdog_abort_leaves_the_stuck_stacks_in_the_log(tmp_path: Path) -> None:
+    """What systemd does when the watchdog expires (SIGABRT to a blocked daemon): faulthandler
+    writes every thread's Python stack to stderr, i.e. the journal."""
+    d, listener = _start(tmp_path, APPLIANCE__SIP__ENABLED="false")
+    try:
+        listener.wait_for("READY", 120)
+        os.kill(d.proc.pid, signal.SIGUSR2)  # block the loop (test hook)
+        time.sleep(1.0)
+        os.kill(d.proc.pid, signal.SIGABRT)
+        assert d.proc.wait(30) == -signal.SIGABRT
+        log = d.log()
+        assert "Fatal Python error: Aborted" in log, log[-2000:]
+        assert "asyncio/base_events.py" in log and "most recent call first" in log, log[-3000:]
+    finally:
+        d.stop()
+        listener.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from typing import Any
 
 import pytest
 
@@ -18,10 +19,11 @@ if shutil.which("espeak-ng") is None:  # pragma: no cover - the test image insta
     pytest.fail("espeak-ng is required: apt-get install -y espeak-ng", pytrace=False)
 
 from appliance.channels.file_transport import RATE, run_call, write_wav  # noqa: E402
-from appliance.engines.stt import Transcript  # noqa: E402
+from appliance.engines.stt import STTEngine, Transcript  # noqa: E402
 from appliance.engines.tts import EspeakTTS  # noqa: E402
 from appliance.voice.pipeline import VoiceSettings  # noqa: E402
 from appliance.voice.timeline import Mark  # noqa: E402
+from tests.support.brains import FakeBrainBase  # noqa: E402
 from tests.support.speech import silence, speech  # noqa: E402
 
 
@@ -29,7 +31,7 @@ def secs(pcm: bytes) -> float:
     return len(pcm) / 2 / RATE
 
 
-class ContentSTT:
+class ContentSTT(STTEngine):
     """Returns ``first + "."`` for audio that ends inside the pause, ``full`` otherwise."""
 
     def __init__(self, first: str, full: str, language: str, cut_s: float) -> None:
@@ -42,11 +44,12 @@ class ContentSTT:
         return Transcript(text, self.language, 0.95, secs(pcm16))
 
 
-class EchoBrain:
+class EchoBrain(FakeBrainBase):
     def __init__(self) -> None:
+        super().__init__()
         self.seen: list[str] = []
 
-    async def handle(self, utterance: Utterance) -> Reply:
+    async def handle(self, utterance: Utterance, *, on_slow: Any = None) -> Reply:
         self.seen.append(utterance.text)
         return Reply("s", "Okay.", "en", speakable="Okay.")
 

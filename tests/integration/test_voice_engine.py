@@ -1,6 +1,6 @@
 """The voice pipeline with the real brain (Engine on a real SQLite file): the TTS voice follows a
 language switch mid-call (tiny Piper voices for en/ru, espeak-ng for et), and a slow tool on a
-real (slow) HTTP booking backend makes the call say "one moment" through ``Brain.on_slow``."""
+real (slow) HTTP booking backend makes the call say "one moment" through the per-call ``on_slow`` hook ``BrainPort.handle`` gets."""
 
 from __future__ import annotations
 
@@ -21,12 +21,10 @@ from appliance.brain.factory import build_brain  # noqa: E402
 from appliance.channels.file_transport import run_call, write_wav  # noqa: E402
 from appliance.core.clock import fixed_clock  # noqa: E402
 from appliance.core.config import load_config  # noqa: E402
-from appliance.core.messages import Channel  # noqa: E402
 from appliance.engines.stt import ScriptedSTT, Transcript  # noqa: E402
 from appliance.engines.tts import AudioChunk, EspeakTTS, MultiVoiceTTS, PiperTTS  # noqa: E402
 from appliance.voice.pipeline import VoiceSettings  # noqa: E402
-from appliance.voice.ports import SLOW_NOTICES  # noqa: E402
-from appliance.voice.slow import SlowNoticeRouter  # noqa: E402
+from appliance.voice.texts import voice_text  # noqa: E402
 from tests.support.http_backend_server import serve_in_thread  # noqa: E402
 from tests.support.speech import silence, speech  # noqa: E402
 
@@ -85,7 +83,7 @@ def test_language_switch_mid_call_switches_the_voice(tmp_path: Path, test_models
                 tts=tts,
                 session_id="switch",
                 config=cfg,
-                greeting=lambda: brain.greet("switch", Channel.VOICE),
+                greet=True,
             )
         finally:
             await brain.aclose()
@@ -138,8 +136,6 @@ def test_slow_tool_says_one_moment_in_the_session_language(tmp_path: Path) -> No
                     config=cfg,
                     settings=VoiceSettings.from_config(cfg),
                 )
-                # the call's handler is gone from the engine's hook afterwards
-                assert isinstance(brain.on_slow, SlowNoticeRouter) and len(brain.on_slow) == 0
                 return result
             finally:
                 await brain.aclose()
@@ -152,8 +148,8 @@ def test_slow_tool_says_one_moment_in_the_session_language(tmp_path: Path) -> No
     assert [n["source"] for n in result.notices] == ["tool"], result.notices
     assert result.notices[0]["language"] == "ru"
     texts = [text for _, _, text in said]
-    assert texts.count(SLOW_NOTICES["ru"]) == 1
-    notice_at = texts.index(SLOW_NOTICES["ru"])
+    assert texts.count(voice_text("slow_notice", "ru")) == 1
+    notice_at = texts.index(voice_text("slow_notice", "ru"))
     last = result.turns[-1]
     assert last.reply and texts[notice_at + 1] in last.reply
     c = sqlite3.connect(tmp_path / "data" / "appliance.db")

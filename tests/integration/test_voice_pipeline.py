@@ -10,6 +10,7 @@ import asyncio
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -24,8 +25,9 @@ from appliance.channels.file_transport import RATE, run_call, write_wav  # noqa:
 from appliance.engines.stt import ScriptedSTT, Transcript  # noqa: E402
 from appliance.engines.tts import EspeakTTS  # noqa: E402
 from appliance.voice.pipeline import VoiceSettings  # noqa: E402
-from appliance.voice.ports import SLOW_NOTICES  # noqa: E402
+from appliance.voice.texts import voice_text  # noqa: E402
 from appliance.voice.timeline import Mark  # noqa: E402
+from tests.support.brains import FakeBrainBase  # noqa: E402
 from tests.support.speech import silence, speech  # noqa: E402
 
 
@@ -36,20 +38,21 @@ class SpyTTS(EspeakTTS):
         super().__init__()
         self.said: list[tuple[str, str]] = []
 
-    def synthesize_sync(self, text: str, language: str):
+    async def synthesize(self, text: str, language: str):
         self.said.append((text, language))
-        return super().synthesize_sync(text, language)
+        return await super().synthesize(text, language)
 
 
-class ScriptedBrain:
+class ScriptedBrain(FakeBrainBase):
     """Answers each utterance with the next scripted reply (or a function of the utterance)."""
 
     def __init__(self, replies, delay_s: float = 0.0) -> None:
+        super().__init__()
         self.replies = list(replies)
         self.delay_s = delay_s
         self.seen: list[Utterance] = []
 
-    async def handle(self, utterance: Utterance) -> Reply:
+    async def handle(self, utterance: Utterance, *, on_slow: Any = None) -> Reply:
         self.seen.append(utterance)
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
@@ -253,7 +256,7 @@ def test_slow_brain_says_one_moment_in_the_session_language(tmp_path):
             settings=VoiceSettings(slow_notice_s=0.5),
         )
     )
-    assert tts.said[0] == (SLOW_NOTICES["et"], "et")
+    assert tts.said[0] == (voice_text("slow_notice", "et"), "et")
     assert tts.said[1] == ("Jah, on küll.", "et")
     assert result.turns[0].complete
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from typing import Any
 
 import pytest
 
@@ -14,13 +15,14 @@ from pipecat.tests.utils import SleepFrame, run_test  # noqa: E402
 
 from appliance.core.errors import BackendUnavailable  # noqa: E402
 from appliance.core.messages import Channel, Reply, Utterance  # noqa: E402
-from appliance.engines.stt import Transcript  # noqa: E402
-from appliance.engines.tts import AudioChunk  # noqa: E402
+from appliance.engines.stt import STTEngine, Transcript  # noqa: E402
+from appliance.engines.tts import AudioChunk, TTSEngine  # noqa: E402
 from appliance.voice.frames import SpeakFrame, TurnResumedFrame, UtteranceAudioFrame  # noqa: E402
-from appliance.voice.ports import SLOW_NOTICES  # noqa: E402
 from appliance.voice.processors import BrainProcessor, EngineSTTProcessor, EngineTTSProcessor  # noqa: E402
 from appliance.voice.recorder import CallRecorder  # noqa: E402
+from appliance.voice.texts import error_text, voice_text  # noqa: E402
 from appliance.voice.timeline import Mark  # noqa: E402
+from tests.support.brains import FakeBrainBase  # noqa: E402
 
 
 def arun(fn):
@@ -33,13 +35,14 @@ def arun(fn):
     return wrapper
 
 
-class Brain:
+class Brain(FakeBrainBase):
     def __init__(self, reply: Reply | Exception, delay_s: float = 0.0) -> None:
+        super().__init__()
         self.reply = reply
         self.delay_s = delay_s
         self.seen: list[Utterance] = []
 
-    async def handle(self, utterance: Utterance) -> Reply:
+    async def handle(self, utterance: Utterance, *, on_slow: Any = None) -> Reply:
         self.seen.append(utterance)
         await asyncio.sleep(self.delay_s)
         if isinstance(self.reply, Exception):
@@ -91,7 +94,7 @@ async def test_brain_processor_slow_notice_in_session_language():
         frames_to_send=[transcription("есть места", turn, "ru")],
         expected_down_frames=[SpeakFrame, SpeakFrame, SpeakFrame],
     )
-    assert (down[0].text, down[0].notice, down[0].turn) == (SLOW_NOTICES["ru"], True, None)
+    assert (down[0].text, down[0].notice, down[0].turn) == (voice_text("slow_notice", "ru"), True, None)
     assert down[1].text == "Свободно."
 
 
@@ -114,7 +117,8 @@ async def test_brain_processor_speaks_the_error_message():
         frames_to_send=[transcription("book", turn, "en")],
         expected_down_frames=[SpeakFrame, SpeakFrame],
     )
-    assert down[0].text == BackendUnavailable.user_message and (down[1].text, down[1].last) == ("", True)
+    # said by its code from the templates, in the caller's language; then the reply's end frame
+    assert down[0].text == error_text("en", "backend_unavailable") and (down[1].text, down[1].last) == ("", True)
     assert rec.errors == ["brain: backend_unavailable"]
 
 
@@ -130,7 +134,7 @@ async def test_brain_processor_skips_empty_transcripts():
     assert brain.seen == [] and rec.clock.idle
 
 
-class CountingSTT:
+class CountingSTT(STTEngine):
     """Transcribes by content (the audio's length), so speculative calls can be counted."""
 
     def __init__(self) -> None:
@@ -181,7 +185,7 @@ async def test_stt_discards_speculation_when_speech_resumes():
     assert rec.timelines[turn].speculative_hit is False
 
 
-class ToneTTS:
+class ToneTTS(TTSEngine):
     """A fixed-length tone at 22.05 kHz (a narrow seam: only the sample rate matters here)."""
 
     def __init__(self) -> None:

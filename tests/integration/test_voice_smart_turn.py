@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from typing import Any
 
 import pytest
 
@@ -24,16 +25,18 @@ from appliance.engines.tts import EspeakTTS  # noqa: E402
 from appliance.voice.pipeline import VoiceSettings  # noqa: E402
 from appliance.voice.smart_turn import SmartTurnModel, TurnModel, TurnModelVerdict, shared_smart_turn  # noqa: E402
 from appliance.voice.timeline import Mark  # noqa: E402
+from tests.support.brains import FakeBrainBase  # noqa: E402
 from tests.support.speech import silence, speech  # noqa: E402
 
 UTTERANCES = [("en", "How much is a room for my dog?"), ("ru", "Спасибо большое.")]
 
 
-class EchoBrain:
+class EchoBrain(FakeBrainBase):
     def __init__(self) -> None:
+        super().__init__()
         self.seen: list[str] = []
 
-    async def handle(self, utterance: Utterance) -> Reply:
+    async def handle(self, utterance: Utterance, *, on_slow: Any = None) -> Reply:
         self.seen.append(utterance.text)
         return Reply("s", "Okay.", "en", speakable="Okay.")
 

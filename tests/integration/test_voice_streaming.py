@@ -16,7 +16,7 @@ from appliance.channels.file_transport import run_call, write_wav
 from appliance.core.clock import fixed_clock
 from appliance.core.config import load_config
 from appliance.engines.stt import ScriptedSTT, Transcript
-from appliance.voice.ports import SLOW_NOTICES
+from appliance.voice.texts import voice_text
 from appliance.voice.timeline import Mark
 from tests.support.paced import VACCINATION_ANSWER, PacedLLM, PacedTTS
 from tests.support.speech import silence, speech
@@ -71,7 +71,7 @@ def test_first_audio_starts_after_the_first_sentence_not_the_whole_reply(tmp_pat
     (turn,) = result.caller_turns
     assert stored[-1][0] == VACCINATION_ANSWER  # the whole reply is stored (and shown to staff)
     assert turn.reply == VACCINATION_ANSWER.replace("14", "fourteen")  # ... and was spoken whole, once
-    calls = [c for c in tts.calls if c[2] != SLOW_NOTICES["en"]]  # a slow first run may say "one moment"
+    calls = [c for c in tts.calls if c[2] != voice_text("slow_notice", "en")]  # a slow first run may say "one moment"
     assert " ".join(text for _, _, text in calls) == turn.reply
     first_sentence_at = next(t for t, tok in llm.token_times if tok.endswith("cough."))
     first_tts_start = calls[0][0]

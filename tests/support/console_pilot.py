@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from textual.pilot import Pilot
-from textual.widgets import Input, Static
+from textual.widgets import Input, RichLog, Static
 
 SNAPSHOTS = Path(__file__).resolve().parents[1] / "snapshots"
 
@@ -27,8 +27,11 @@ async def until(pilot: Pilot[Any], cond: Callable[[], Any], timeout: float = 10.
 
 
 def text_of(app: Any, selector: str) -> str:
-    """The plain text a Static shows (what the terminal would print)."""
-    widget = app.query_one(selector, Static)
+    """The plain text a Static or a RichLog shows (a log's wrapped lines joined with single spaces)."""
+    widget = app.query_one(selector)
+    if isinstance(widget, RichLog):
+        return " ".join(" ".join(strip.text.split()) for strip in widget.lines)
+    assert isinstance(widget, Static)
     return str(widget.render())
 
 

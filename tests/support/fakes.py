@@ -14,14 +14,15 @@ import heapq
 import itertools
 import json
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from appliance.core.errors import EngineError
-from appliance.core.messages import Channel, Reply, Utterance
+from appliance.core.messages import Channel, Reply, ReplyChunk, Utterance
 from appliance.engines.llm import LLMCapabilities, LLMEngine, Message, parse_json_object
 from appliance.engines.stt import STTCapabilities, STTEngine, Transcript
 from appliance.engines.tts import AudioChunk, TTSCapabilities, TTSEngine
+from appliance.voice.speaking import whole_reply_chunks
 
 T = TypeVar("T")
 
@@ -222,6 +223,12 @@ class FakeBrain:
         if isinstance(item, BaseException):
             raise item
         return dataclasses.replace(item, session_id=utterance.session_id)
+
+    def handle_stream(
+        self, utterance: Utterance, chunker: Any, *, on_slow: Any = None
+    ) -> AsyncGenerator[ReplyChunk, None]:
+        """A brain that does not stream: its whole reply as its sentences."""
+        return whole_reply_chunks(self.handle(utterance, on_slow=on_slow))
 
     async def greet(self, session_id: str, channel: Channel, *, caller_id: str | None = None) -> Reply:
         self.greeted.append(session_id)

@@ -99,7 +99,7 @@ class BookingServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, 0)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        port = self._runner.addresses[0][1]  # the port the OS gave (public AppRunner API)
         self.base_url = f"http://{self.host}:{port}"
         return self.base_url
 

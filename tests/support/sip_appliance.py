@@ -25,6 +25,7 @@ from appliance.core.config import load_config
 from appliance.core.messages import Event
 from appliance.engines.stt import FasterWhisperSTT, ScriptedSTT
 from appliance.engines.tts import EspeakTTS
+from tests.support.faults import FaultySTT, FaultyTTS, HangingBrain, indices
 
 NOW = dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))
 
@@ -55,6 +56,15 @@ async def main() -> int:
     ap.add_argument("--wpm", type=int, default=240)
     ap.add_argument("--account", default="", help="id,registrar,username,password")
     ap.add_argument("--inbound-auth", default="", help="USER:PASSWORD required on INVITEs (digest)")
+    # fault injection (tests/support/faults.py): 0-based call indices
+    ap.add_argument("--stt-fail-at", default="")
+    ap.add_argument("--stt-hang-at", default="")
+    ap.add_argument("--tts-fail-from", type=int, default=None)
+    ap.add_argument("--tts-hang-from", type=int, default=None)
+    ap.add_argument("--brain-hang-at", default="")
+    ap.add_argument("--brain-timeout", type=float, default=12.0)
+    ap.add_argument("--backend", default="", help="URL of an HTTP booking backend (token 'test-token')")
+    ap.add_argument("--tool-timeout", type=float, default=2.0)
     args = ap.parse_args()
 
     sip: dict[str, Any] = {
@@ -72,19 +82,30 @@ async def main() -> int:
     if args.account:
         acc_id, registrar, user, password = args.account.split(",")
         sip["accounts"] = [{"id": acc_id, "registrar": registrar, "username": user, "password": password}]
+    tools: dict[str, Any] = {}
+    if args.backend:
+        tools = {"tools": {"backend": "http", "http_url": args.backend, "http_token": "test-token",
+                           "timeout_s": args.tool_timeout, "max_retries": 1}}  # fmt: skip
     cfg = load_config(
         environ={}, use_system=False,
-        overrides={"store": {"data_dir": args.data}, "llm": {"mode": "off"}, "sip": sip},
+        overrides={"store": {"data_dir": args.data}, "llm": {"mode": "off"}, "sip": sip,
+                   "voice": {"brain_timeout_s": args.brain_timeout}, **tools},
     )  # fmt: skip
     brain = await build_brain(cfg, clock=fixed_clock(NOW), llm=None)
     script = json.loads(Path(args.script).read_text()) if args.script else []
-    stt = FasterWhisperSTT(Path(args.data) / "no-such-model") if args.stt_broken else ScriptedSTT(script)
-    engines = SipEngines(stt=stt, tts=EspeakTTS(words_per_minute=args.wpm))
+    stt: Any = FasterWhisperSTT(Path(args.data) / "no-such-model") if args.stt_broken else ScriptedSTT(script)
+    if args.stt_fail_at or args.stt_hang_at:
+        stt = FaultySTT(script, fail_at=indices(args.stt_fail_at), hang_at=indices(args.stt_hang_at))
+    tts: Any = EspeakTTS(words_per_minute=args.wpm)
+    if args.tts_fail_from is not None or args.tts_hang_from is not None:
+        tts = FaultyTTS(fail_from=args.tts_fail_from, hang_from=args.tts_hang_from, words_per_minute=args.wpm)
+    engines = SipEngines(stt=stt, tts=tts)
 
     def on_event(ev: Event) -> None:
         out("app_event", type=str(ev.type), session_id=ev.session_id, data=ev.data)
 
-    service = SipService(cfg, brain, engines, on_event=on_event)
+    port: Any = HangingBrain(brain, indices(args.brain_hang_at)) if args.brain_hang_at else brain
+    service = SipService(cfg, port, engines, callbacks=brain.callbacks, on_event=on_event)
     ports = await service.start()
     out("ready", **ports, speech_ok=service.speech_ok)
     seen = 0

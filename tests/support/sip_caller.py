@@ -140,6 +140,8 @@ def main() -> int:
     )
     ap.add_argument("--quiet-s", type=float, default=1.2)
     ap.add_argument("--hangup-after-turns", action="store_true")
+    ap.add_argument("--hangup-during-reply", action="store_true", help="hang up as the last turn's reply plays")
+    ap.add_argument("--dtmf-after-turns", default="", help="DIGIT to press once the reply to the last turn ended")
     ap.add_argument("--record", default="")
     ap.add_argument("--dtmf", action="append", default=[], help="DIGITS@SECONDS after answer")
     ap.add_argument("--dtmf-method", choices=["rfc4733", "info"], default="rfc4733")
@@ -252,13 +254,29 @@ def _drive_turns(call: Caller, turns: list[str], args: argparse.Namespace, state
     """Play the next turn once the appliance has said something and gone quiet."""
     lis = call.listener
     now = time.monotonic()
-    if lis is None or call.media is None or now < state["busy_until"]:
+    if lis is None or call.media is None:
+        return
+    if state.get("gap_from") is not None and lis.last_voice > state["gap_from"]:
+        # dead air: from the end of the caller's turn to the first audible frame of the answer
+        emit("reply_gap", n=state["next"], s=round(lis.last_voice - state["gap_from"], 3))
+        state["gap_from"] = None
+    if now < state["busy_until"]:
         return
     spoke = lis.voice_frames > state["voice_mark"] + 10
+    if args.hangup_during_reply and spoke and state["next"] >= len(turns) and state.get("hung") is None:
+        state["hung"] = True  # ~0.2 s into the reply to the last turn
+        emit("hangup", during_reply=True)
+        call.hangup(pj.CallOpParam(True))
+        return
     if not spoke or now - lis.last_voice < args.quiet_s:
         return
     i = state["next"]
     if i >= len(turns):
+        if args.dtmf_after_turns and not state.get("dtmf_sent"):
+            state["dtmf_sent"] = True
+            call.dialDtmf(args.dtmf_after_turns)
+            emit("dtmf_out", digits=args.dtmf_after_turns, method="rfc4733")
+            return
         if args.hangup_after_turns and not call.disconnected and state.get("hung") is None:
             state["hung"] = True
             emit("hangup")
@@ -270,6 +288,7 @@ def _drive_turns(call: Caller, turns: list[str], args: argparse.Namespace, state
     call.turn_players.append(player)
     size = os.path.getsize(turns[i]) - 44
     state["busy_until"] = now + size / 32000 + 0.2
+    state["gap_from"] = now + size / 32000
     state["next"] = i + 1
     state["voice_mark"] = lis.voice_frames
     emit("turn", n=i + 1, file=turns[i])

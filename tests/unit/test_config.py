@@ -109,3 +109,26 @@ def test_unknown_turn_strategy_names_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as exc:
         load_config(f, environ={})
     assert "voice.turn_strategy" in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "what"),
+    [
+        ("", "required when mode = 'server'"),
+        ("http://localhost:8000/v1", "must be an IP address (no DNS lookups)"),
+        ("gpu.example.org:8000", "use http://IP:PORT/v1"),
+    ],
+)
+def test_llm_server_url_needs_an_ip(tmp_path: Path, url: str, what: str) -> None:
+    f = tmp_path / "a.toml"
+    f.write_text(f'[llm]\nmode = "server"\nbase_url = "{url}"\n')
+    with pytest.raises(ConfigError) as exc:
+        load_config(f, environ={})
+    assert "llm.base_url" in str(exc.value) and what in str(exc.value)
+
+
+def test_llm_server_config_loads_and_masks_the_key() -> None:
+    env = {"APPLIANCE__LLM__MODE": "server", "APPLIANCE__LLM__BASE_URL": "http://[::1]:8000/v1"}
+    cfg = load_config(environ={**env, "APPLIANCE__LLM__API_KEY": "s3cret"}, use_system=False)
+    assert (cfg.llm.base_url, cfg.llm.schema_format) == ("http://[::1]:8000/v1", "auto")
+    assert dump_config(cfg)["llm"]["api_key"] == "***"

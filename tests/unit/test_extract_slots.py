@@ -131,7 +131,7 @@ PET_NAMES = [
     ("en", "a room for Fluffy", None, "Fluffy"),
     ("en", "I want to book Fluffy for next weekend", None, "Fluffy"),
     ("et", "tahan tuua Muri reedel", None, "Muri"),
-    ("ru", "хочу оставить Барсика", None, "Барсика"),
+    ("ru", "хочу оставить Барсика", None, "Барсик"),  # stored in its base form
     ("en", "I want to book Friday", None, None),
     ("en", "my dog's name is Rex", None, "Rex"),
     ("en", "she is called Luna", None, "Luna"),
@@ -180,8 +180,9 @@ PET_NAMES = [
 def test_pet_names(lang: str, text: str, awaiting: str | None, name: str | None) -> None:
     e = extract(text, lang, today=TODAY, awaiting=awaiting)
     assert e.pet_name == name, e
-    if name:
-        assert e.spans["pet_name"].lower() == name.lower()
+    if name:  # the span is what was said ("Барсика"), the name its base form ("Барсик")
+        assert e.spans["pet_name"].lower() in text.lower()
+        assert e.spans["pet_name"].lower().startswith(name.lower()[:3])
 
 
 OWNER_NAMES = [

@@ -17,12 +17,15 @@ RANK = {
     "engines": 1,
     "booking": 1.5,  # the local backend stores bookings; the store knows no booking
     "tools": 2,
+    "privacy": 2.5,  # find/export/erase/retention of personal data: core, store, booking
     "brain": 3,
     "voice": 4,
     "channels": 5,
     "daemon": 6,
     "api": 6,
     "api_desk": 6,
+    "api_privacy": 6,
+    "api_outbox": 6,
     "cli": 7,
     "chat_cli": 7,
     "call_cli": 7,
@@ -30,6 +33,8 @@ RANK = {
     "console": 7,
     "ops": 6,
     "staff_cli": 7,
+    "privacy_cli": 7,
+    "outbox_cli": 7,
     "__main__": 8,
 }
 ENTRY_RANK = 6  # from here up, modules of one rank are entry points and may call each other

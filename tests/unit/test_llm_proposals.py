@@ -69,3 +69,21 @@ def test_a_value_in_the_callers_words_is_taken(lang: str, text: str, proposal: d
     rules = und.rules(text, state, TODAY)
     ex = und.validate(llm.replies[0], text, state, TODAY, rules)  # type: ignore[arg-type]
     assert ex.pet_name == expected
+
+
+def test_a_failed_model_is_asked_again_after_the_retry_window() -> None:
+    from appliance.brain.understanding.proposal import RETRY_AFTER_FAILURE_S
+    from tests.support.fakes import VirtualClock
+
+    clock = VirtualClock()
+    llm = FakeLLM([hostile_proposals()["timeout"], {"intent": "thanks"}])
+    und = Understanding(CONFIG, llm, monotonic=clock.monotonic)
+    state = DialogueState(session_id="s", channel="web", language="en")
+    asyncio.run(und.understand(VAGUE["en"], state, TODAY))
+    assert und.llm_status in ("failing", "off")
+    clock.advance(RETRY_AFTER_FAILURE_S - 1)
+    asyncio.run(und.understand(VAGUE["en"], state, TODAY))
+    assert len(llm.calls) == 1  # still resting
+    clock.advance(2)
+    ex = asyncio.run(und.understand(VAGUE["en"], state, TODAY))
+    assert len(llm.calls) == 2 and ex.intents == (Intent.THANKS,)

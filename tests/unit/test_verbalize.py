@@ -411,3 +411,20 @@ def test_speakable_output_has_no_digits() -> None:
     text = "Booking 2025-12-06, 10:00, €70.00, 3 nights, 12.5 kg, +372 5555 1234, 6.12.2025, 50%"
     for lang in ("en", "et", "ru"):
         assert not any(ch.isdigit() for ch in speakable(text, lang)), lang
+
+
+@pytest.mark.parametrize(
+    ("n", "en", "et", "ru"),
+    [
+        (1, "1 day", "1 päev", "1 день"),
+        (2, "2 days", "2 päeva", "2 дня"),
+        (21, "21 days", "21 päeva", "21 день"),
+        (30, "30 days", "30 päeva", "30 дней"),
+        (252, "252 days", "252 päeva", "252 дня"),
+    ],
+)
+def test_days_agree_with_their_number(n: int, en: str, et: str, ru: str) -> None:
+    from appliance.brain.text.verbalize import format_days
+
+    assert (format_days(n, "en"), format_days(n, "et"), format_days(n, "ru")) == (en, et, ru)
+    assert format_days(21, "ru", spoken=True) == "двадцать один день"

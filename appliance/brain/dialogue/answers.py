@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 
 _HOURS = re.compile(
     r"\b(open|opening|hours|close|closing|lahti|avatud|lahtioleku\w*|suletud|töötate|"
-    r"работаете|работает|часы работы|открыт\w*|закрыт\w*|график)\b",
+    r"работаете|(?:когда|до\s+скольки|со\s+скольки|во\s+сколько)\s+(?:\w+\s+)?работает|часы работы|"
+    r"открыт\w*|закрыт\w*|график)\b",
     re.IGNORECASE,
 )
 _PRICE = re.compile(

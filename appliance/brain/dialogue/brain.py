@@ -13,24 +13,26 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from appliance.brain.dialogue.policy import YES_NO, Dialogue, TurnOutput
-from appliance.brain.dialogue.streaming import Chunker, ReplyChunk, stream_handle
+from appliance.brain.dialogue.streaming import stream_handle
 from appliance.brain.state import Awaiting, DialogueState, Task
 from appliance.brain.text.render import Part, Renderer, quick_label, word
-from appliance.brain.understanding import safety
+from appliance.brain.understanding import markup, safety
 from appliance.brain.understanding.extract import Extraction, extract
 from appliance.brain.understanding.language import LanguageTracker, identifier_for
 from appliance.brain.understanding.proposal import Understanding
 from appliance.core import metrics
 from appliance.core.clock import Clock, local_today, system_clock
 from appliance.core.config import Config
-from appliance.core.messages import Channel, Event, EventType, Intent, QuickReply, Reply, Utterance
+from appliance.core.messages import Channel, Event, EventType, Intent, QuickReply, Reply, ReplyChunk, Utterance
+from appliance.core.ports import Chunker, SlowHook
 from appliance.tools.context import CallbackSink, ToolContext
 from appliance.tools.executor import SlowNotice, ToolExecutor, ToolResult
 
@@ -78,8 +80,6 @@ class Brain:
         self.clock = clock
         self.on_event = on_event
         self.resources = resources
-        # Voice sets this to say "one moment, I'm checking" when a tool is slow.
-        self.on_slow: Callable[[str, str], Awaitable[None]] | None = None
         rooms = {r.id: dict(r.name) for r in config.resources}
         by_pet: dict[str, str] = {}
         for r in config.resources:
@@ -129,14 +129,18 @@ class Brain:
         """Sessions with a turn running or waiting (their per-session lock exists only then)."""
         return len(self._locks)
 
-    async def handle(self, utt: Utterance) -> Reply:
+    async def handle(self, utt: Utterance, *, on_slow: SlowHook | None = None) -> Reply:
+        """One turn. ``on_slow`` (voice): called with the session language when a tool is slow,
+        so the call that waits says "one moment"; it is passed per call, never stored here."""
         async with self._session_lock(utt.session_id):
-            return await self._handle(utt)
+            return await self._handle(utt, on_slow)
 
-    def handle_stream(self, utt: Utterance, chunker: Callable[[], Chunker]) -> AsyncIterator[ReplyChunk]:
+    def handle_stream(
+        self, utt: Utterance, chunker: Callable[[], Chunker], *, on_slow: SlowHook | None = None
+    ) -> AsyncGenerator[ReplyChunk, None]:
         """Voice: the reply sentence by sentence as it is produced, then the whole reply
         (:mod:`appliance.brain.dialogue.streaming`; ``chunker`` makes the voice layer's sentence splitter)."""
-        return stream_handle(self.handle, utt, chunker)
+        return stream_handle(functools.partial(self.handle, on_slow=on_slow), utt, chunker)
 
     async def greet(self, session_id: str, channel: Channel, *, caller_id: str | None = None) -> Reply:
         """The first words of a call or chat, in the tenant's default language."""
@@ -146,13 +150,46 @@ class Brain:
                 state.caller_id = caller_id
             state.greeted = True
             out = TurnOutput()
-            multilingual = self.config.tenant.greeting == "multilingual" and len(self.config.tenant.languages) > 1
-            out.say("greeting_intro" if multilingual else "greeting")
-            reply = self._reply(state, out)
+            if state.caller_id and channel is Channel.VOICE and not state.turns:
+                await self._offer_resume(state, out)
+            resumed = state.awaiting is Awaiting.RESUME_OFFER
+            multilingual = (
+                not resumed and self.config.tenant.greeting == "multilingual" and len(self.config.tenant.languages) > 1
+            )
+            if not resumed:
+                out.say("greeting_intro" if multilingual else "greeting")
+            reply = self._reply(state, out, Part("greeting"))
             if multilingual:
                 reply = _multilingual(reply, self.config.tenant.languages)
             turn_id = await self._save(state, None, reply, channel)
             return dataclasses.replace(reply, turn_id=turn_id)
+
+    async def _offer_resume(self, state: DialogueState, out: TurnOutput) -> None:
+        """The same caller ID called within ``voice.resume_window_s`` and left a booking
+        unfinished: take its task and slots over and offer to continue, in its language."""
+        window = self.config.voice.resume_window_s
+        if window <= 0 or state.caller_id is None:
+            return
+        since = self.clock() - dt.timedelta(seconds=window)
+        prev = await self.sessions.latest_for_caller(
+            state.caller_id, channel=state.channel, since=since, exclude=state.session_id
+        )
+        try:
+            old = DialogueState.from_dict(prev.state) if prev is not None and prev.state else None
+        except (KeyError, TypeError, ValueError):
+            old = None
+        if old is None or old.task is not Task.BOOK or old.ended or not any(old.slots.to_public().values()):
+            return
+        state.task, state.slots, state.room = old.task, old.slots, old.room
+        state.language, state.language_state = old.language, old.language_state
+        state.awaiting = Awaiting.RESUME_OFFER
+        out.parts.clear()  # "Hello, this is ..." without "How can I help you?"
+        out.say("greeting_short")
+        s = old.slots
+        if s.pet_name and s.start_date and s.end_date:
+            out.say("resume_offer", pet_name=s.pet_name, start=s.start_date, end=s.end_date)
+        else:
+            out.say("resume_offer_short")
 
     async def record_timeline(self, turn_id: int, stages: dict[str, float], *, total_ms: float | None = None) -> None:
         """Voice: attach a turn's timeline (speech start ... playback end) to its stored reply."""
@@ -171,7 +208,7 @@ class Brain:
             "slots": state.slots.to_public(),
         }
 
-    async def _handle(self, utt: Utterance) -> Reply:
+    async def _handle(self, utt: Utterance, on_slow: SlowHook | None = None) -> Reply:
         started = time.perf_counter()
         channel = Channel(utt.channel)
         state = await self._load(utt.session_id, channel)
@@ -187,28 +224,36 @@ class Brain:
             identifier=self.identifier,
         )
         text, problem = safety.clean(utt.text, self.config.web.max_message_chars)
+        said = markup.plain(text) if problem is None else text  # pasted markup and code are not the message
+        if problem is None and not said:
+            problem = "empty"
         out = TurnOutput()
+        if utt.dtmf:  # a keypad digit: no language evidence, no text to understand
+            text, problem = f"[{utt.dtmf}]", "dtmf"
         if problem is None:
-            decision = tracker.observe(text, utt.language_hint, utt.language_probability)
+            decision = tracker.observe(said, utt.language_hint, utt.language_probability)
             if decision.language != state.language:
                 metrics.LANGUAGE_SWITCHES.labels(state.language, decision.language).inc()
             state.language = decision.language
             state.language_state = tracker.to_dict()
-        if problem == "too_long":
+        if problem == "dtmf":
+            dialogue = Dialogue(self.config, self.tool_runner(state, on_slow), self._answer)
+            out = await dialogue.keypad(state, utt.dtmf or "")
+        elif problem == "too_long":
             out.say("input_too_long")
         elif problem == "empty":
             out.say("empty_input")
             self._reask(state, out)
-        elif safety.is_injection(text):
+        elif safety.is_injection(said):
             log.warning("session %s: prompt-injection attempt refused", utt.session_id)
             out.say("injection")
             self._reask(state, out)
         else:
             today = local_today(self.clock, self.config.tenant.tz)
             ex = await self.understanding.understand(text, state, today)
-            dialogue = Dialogue(self.config, self.tool_runner(state), self._answer)
+            dialogue = Dialogue(self.config, self.tool_runner(state, on_slow), self._answer)
             try:
-                out = await dialogue.step(state, ex, text, today)
+                out = await dialogue.step(state, ex, said, today)
             except Exception:  # a bug must not lose the conversation: apologise, keep state
                 log.exception("session %s: dialogue step failed", utt.session_id)
                 out = TurnOutput()
@@ -239,7 +284,7 @@ class Brain:
         """After an interruption (injection, empty input), repeat the pending question."""
         Dialogue(self.config, self.tool_runner(state), self._answer).ask_again(state, out)
 
-    def tool_runner(self, state: DialogueState) -> Any:
+    def tool_runner(self, state: DialogueState, on_slow: SlowHook | None = None) -> Any:
         async def run(name: str, args: dict[str, Any], *, idempotency_key: str | None = None) -> ToolResult:
             # Built per call: the slots (phone, name) may have changed earlier in this turn.
             ctx = ToolContext(
@@ -257,8 +302,8 @@ class Brain:
                 self._publish(
                     EventType.LOG, state.session_id, {"slow_tool": notice.tool, "elapsed_s": notice.elapsed_s}
                 )
-                if self.on_slow is not None:
-                    await self.on_slow(state.session_id, state.language)
+                if on_slow is not None:
+                    await on_slow(state.language)
 
             return await self.executor.execute(name, args, ctx, idempotency_key=idempotency_key, on_slow=slow)
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from appliance.booking.types import DateRange
 from appliance.brain.state import Awaiting, DialogueState, Task
-from appliance.brain.text.render import Choice, Ranges, Room
+from appliance.brain.text.render import Choice, Days, Nights, Ranges, Room
 from appliance.core.config import Config
 from appliance.core.messages import OutcomeStatus
 from appliance.tools.executor import ToolResult
@@ -93,10 +93,10 @@ class Clarifications:
             out.say("too_soon", date=dt.date.fromisoformat(str(details["earliest"])))
             return True
         if fld == "start_date" and details.get("latest"):
-            out.say("too_far_ahead", max_days=self.config.booking.max_advance_days)
+            out.say("too_far_ahead", max_days=Days(self.config.booking.max_advance_days))
             return True
         if fld == "end_date" and details.get("max_stay_nights"):
-            out.say("stay_too_long", max_nights=int(details["max_stay_nights"]))
+            out.say("stay_too_long", max_nights=Nights(int(details["max_stay_nights"])))
             return True
         if fld == "pet_type" and (details.get("offered") or details.get("allowed")):
             offered = details.get("offered") or details.get("allowed") or []

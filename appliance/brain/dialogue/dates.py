@@ -1,5 +1,8 @@
 """Dates a receptionist would question.
 
+A weekday said with a date that falls on another weekday ("Friday 5 December" when the 5th is a
+Saturday) is asked about, naming the weekday the date really has; neither is guessed.
+
 A day and month said without a year are resolved to the next such day, so "20 November" said on
 1 December means November of next year, and "20 December" said in January means eleven months
 ahead. Both are more often a slip (a past date, a wrong month) than a plan, so a start date said
@@ -14,7 +17,7 @@ import dataclasses
 import datetime as dt
 
 from appliance.brain.state import Awaiting, DialogueState
-from appliance.brain.text.render import DateWithYear, Part
+from appliance.brain.text.render import DateWithYear, DayMonth, Part, Word
 from appliance.brain.understanding.extract import Extraction
 
 YEAR_CHECK_DAYS = 180
@@ -59,3 +62,15 @@ def answer(state: DialogueState, ex: Extraction) -> tuple[Extraction, bool]:
         state.awaiting = Awaiting.START_DATE
         return ex, True
     return ex, False
+
+
+def weekday_question(ex: Extraction) -> tuple[Extraction, Part | None]:
+    """A date and a weekday that disagree: the extraction without its dates, and the question."""
+    if ex.weekday_conflict is None:
+        return ex, None
+    day, said = ex.weekday_conflict
+    question = Part(
+        "weekday_conflict",
+        {"date": DayMonth(day), "actual": Word(f"weekday_{day.weekday()}"), "said": Word(f"weekday_{said}")},
+    )
+    return dataclasses.replace(ex, start=None, end=None, single_date=None, nights=None), question

@@ -13,6 +13,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from appliance.booking.types import Booking, BookingStatus, Quote
+from appliance.brain.dialogue import dates
 from appliance.brain.state import Awaiting, DialogueState, Task
 from appliance.brain.text.render import BookingList, Digits, Money, Nights, Part, Ranges, Room, Word
 from appliance.brain.understanding.extract import Extraction
@@ -106,6 +107,12 @@ class ExistingBookingFlows:
                 state.reset_task()
                 return
             # maybe new dates instead of yes/no: fall through
+        if state.awaiting is Awaiting.YEAR_CONFIRMATION:
+            ex, ask_again = dates.answer(state, ex)
+            if ask_again:
+                state.awaiting = Awaiting.CHANGE_DATES
+                out.say("ask_change", pet_name=state.target_summary.get("pet_name", ""))
+                return
         await self._change_dates(state, ex, today, out)
 
     async def _identify(self, state: DialogueState, ex: Extraction, out: TurnOutput) -> None:
@@ -185,6 +192,17 @@ class ExistingBookingFlows:
 
     async def _change_dates(self, state: DialogueState, ex: Extraction, today: dt.date, out: TurnOutput) -> None:
         t = state.target_summary
+        ex, question = dates.weekday_question(ex)
+        if question is None:
+            ex, question = dates.hold_questionable(state, ex, today)
+            if question is not None:
+                out.parts.append(question)
+                state.awaiting = Awaiting.YEAR_CONFIRMATION
+                return
+        else:
+            out.parts.append(question)
+            state.awaiting = Awaiting.CHANGE_DATES
+            return
         old_start, old_end = _day(t["start"]), _day(t["end"])
         start, end = ex.start, ex.end
         if start is None and ex.single_date is not None:

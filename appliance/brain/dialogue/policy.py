@@ -22,7 +22,7 @@ from appliance.brain.dialogue import dates
 from appliance.brain.dialogue.clarify import Clarifications
 from appliance.brain.dialogue.flows import ExistingBookingFlows, idempotency_key
 from appliance.brain.state import Awaiting, DialogueState, Task
-from appliance.brain.text.render import Choice, Digits, Money, Nights, Part, Room
+from appliance.brain.text.render import Choice, Days, Digits, Money, Nights, Part, Room
 from appliance.brain.understanding.extract import Extraction
 from appliance.core.config import Config
 from appliance.core.messages import Action, Intent, OutcomeStatus
@@ -35,6 +35,7 @@ YES_NO = {
     Awaiting.CALLER_ID,
     Awaiting.CALLBACK_OFFER,
     Awaiting.YEAR_CONFIRMATION,
+    Awaiting.RESUME_OFFER,
 }
 _ISO_RANGE = re.compile(r"(\d{4}-\d{2}-\d{2})\s*(?:/|–|-{1,2}|\.\.)\s*(\d{4}-\d{2}-\d{2})")
 
@@ -93,6 +94,15 @@ class Dialogue(Clarifications, ExistingBookingFlows):
             state.ended = True
             out.end = True
             return out
+        if state.awaiting is Awaiting.RESUME_OFFER:  # a caller back after a dropped call
+            state.awaiting = None
+            if ex.yes is not None and not has_slots:
+                if ex.yes:
+                    await self._next(state, out, today)
+                else:
+                    state.reset_task()
+                    out.say("resume_declined")
+                return out
         starting_other = self._new_task(state, ex, intents)
         if starting_other is not None:
             state.reset_task()
@@ -128,6 +138,27 @@ class Dialogue(Clarifications, ExistingBookingFlows):
             state.misunderstood += 1
             out.say("not_understood")
             out.say("help")
+        return out
+
+    async def keypad(self, state: DialogueState, digit: str) -> TurnOutput:
+        """A keypad digit (voice): 0 asks for staff (a transfer on the phone), 1 for a callback
+        (the ticket points at this session, so staff read the transcript so far; the call ends
+        after it); any other digit repeats the keypad menu."""
+        out = TurnOutput()
+        if digit == "0":
+            await self._transfer(state, out, reason="transfer_requested_keypad")
+        elif digit == "1":
+            phone = state.slots.owner_phone or state.caller_id
+            if phone:
+                await self._request_callback(state, out, phone, "callback_requested_keypad")
+                out.end = state.task is not Task.CALLBACK
+            else:
+                state.reset_task()
+                state.task = Task.CALLBACK
+                state.awaiting = Awaiting.CALLBACK_PHONE
+                out.say("ask_callback_phone")
+        else:
+            out.say("keypad_menu")
         return out
 
     def _new_task(self, state: DialogueState, ex: Extraction, intents: set[Intent]) -> Task | None:
@@ -171,9 +202,14 @@ class Dialogue(Clarifications, ExistingBookingFlows):
             if ask_date:
                 out.say("ask_start_date", pet_name=s.pet_name or "")
                 return
+        ex, weekday_question = dates.weekday_question(ex)
         ex, year_question = dates.hold_questionable(state, ex, today)
 
         changed = self._apply_slots(state, ex, today, out)
+        if weekday_question is not None:
+            out.parts.append(weekday_question)
+            state.awaiting = Awaiting.START_DATE if state.slots.start_date is None else Awaiting.END_DATE
+            return
         if year_question is not None:
             out.parts.append(year_question)
             state.awaiting = Awaiting.YEAR_CONFIRMATION
@@ -261,7 +297,7 @@ class Dialogue(Clarifications, ExistingBookingFlows):
             state.awaiting = Awaiting.START_DATE
         elif s.start_date is not None and s.start_date > today + dt.timedelta(days=rules.max_advance_days):
             s.start_date = None
-            out.say("too_far_ahead", max_days=rules.max_advance_days)
+            out.say("too_far_ahead", max_days=Days(rules.max_advance_days))
             state.awaiting = Awaiting.START_DATE
         if s.start_date is not None and s.end_date is not None:
             if s.end_date <= s.start_date:
@@ -270,7 +306,7 @@ class Dialogue(Clarifications, ExistingBookingFlows):
                 state.awaiting = Awaiting.END_DATE
             elif (s.end_date - s.start_date).days > rules.max_stay_nights:
                 s.end_date = None
-                out.say("stay_too_long", max_nights=rules.max_stay_nights)
+                out.say("stay_too_long", max_nights=Nights(rules.max_stay_nights))
                 state.awaiting = Awaiting.END_DATE
         changed = s.to_dict() != before
         if changed:

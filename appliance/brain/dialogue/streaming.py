@@ -17,37 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import enum
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import AsyncGenerator, Awaitable, Callable
 
-from appliance.core.messages import Reply, Utterance
-
-
-class ChunkType(enum.StrEnum):
-    SENTENCE = "sentence"  # speak this now
-    REPLY = "reply"  # the whole reply (last chunk)
-
-
-@dataclass(frozen=True, slots=True)
-class ReplyChunk:
-    type: ChunkType
-    text: str = ""
-    language: str = ""
-    reply: Reply | None = None
-    protected: bool = False  # part of a read-back that must not be interrupted (Reply.protected)
-
-
-class Chunker(Protocol):
-    """Incremental sentence splitter (``appliance.voice.sentences.SentenceChunker``)."""
-
-    def feed(self, text: str) -> list[str]: ...
-
-    def flush(self) -> list[str]: ...
-
-    def split(self, text: str) -> list[str]: ...
+from appliance.core.messages import ChunkType, Reply, ReplyChunk, Utterance
+from appliance.core.ports import Chunker
 
 
 class SpeechStream:
@@ -102,7 +76,7 @@ def remainder(speakable: str, spoken: list[str]) -> str:
 
 async def stream_handle(
     handle: Callable[[Utterance], Awaitable[Reply]], utt: Utterance, chunker: Callable[[], Chunker]
-) -> AsyncIterator[ReplyChunk]:
+) -> AsyncGenerator[ReplyChunk, None]:
     """Run ``handle(utt)`` and yield its reply as it is produced (see the module docstring).
     ``chunker`` makes the sentence splitter (the voice layer's ``SentenceChunker``)."""
     stream = SpeechStream(chunker())

@@ -36,6 +36,13 @@ class Nights:
 
 
 @dataclass(frozen=True, slots=True)
+class Days:
+    """A number of days, the noun agreeing with it ("21 день", "30 дней")."""
+
+    n: int
+
+
+@dataclass(frozen=True, slots=True)
 class Digits:
     """A booking number or phone number: read digit by digit on voice."""
 
@@ -72,6 +79,13 @@ class Room:
 @dataclass(frozen=True, slots=True)
 class DateWithYear:
     """A date read back with its year whatever the year (to check a date said without one)."""
+
+    date: dt.date
+
+
+@dataclass(frozen=True, slots=True)
+class DayMonth:
+    """A date without its weekday ("5 December"), e.g. to say which weekday it really is."""
 
     date: dt.date
 
@@ -155,6 +169,11 @@ class Renderer:
     def fact(self, value: Any, lang: str, voice: bool, role: str | None = None) -> str:
         if isinstance(value, dt.date) and role in ("start", "end"):
             return vb.date_in_range(value, lang, role, voice=voice, year=self._other_year(value))
+        if isinstance(value, DayMonth):
+            year = self._other_year(value.date)
+            if voice:
+                return vb.speak_date(value.date, lang, weekday=False, year=year)
+            return vb.format_date(value.date, lang, weekday=False, year=year)
         if isinstance(value, dt.date | DateWithYear):
             day = value.date if isinstance(value, DateWithYear) else value
             year = isinstance(value, DateWithYear) or self._other_year(day)
@@ -168,6 +187,8 @@ class Renderer:
                 if voice
                 else vb.format_money(value.minor, value.currency, lang)
             )
+        if isinstance(value, Days):
+            return vb.format_days(value.n, lang, spoken=voice)
         if isinstance(value, Nights):
             text = vb.format_nights(value.n, lang)
             return vb.speakable(text, lang) if voice else text

@@ -18,6 +18,7 @@ import datetime as dt
 import logging
 import re
 import time
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -97,12 +98,20 @@ def is_useful(ex: Extraction) -> bool:
 
 
 class Understanding:
-    def __init__(self, config: Config, llm: Any = None, *, configured: bool | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        llm: Any = None,
+        *,
+        configured: bool | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.config = config
         self.llm = llm
+        self._monotonic = monotonic  # when a failed LLM may be asked again (a virtual clock in tests)
         # "configured": the tenant wants an LLM. Configured but missing/broken = degraded.
         self.configured = (config.llm.mode != "off") if configured is None else configured
-        self._failed_at: float | None = None if llm is not None or not self.configured else time.monotonic()
+        self._failed_at: float | None = None if llm is not None or not self.configured else monotonic()
         self.llm_calls = 0
         self.llm_rejected = 0
 
@@ -119,7 +128,7 @@ class Understanding:
         return "failing" if self._failed_at is not None else "ready"
 
     def mark_failed(self) -> None:
-        self._failed_at = time.monotonic()
+        self._failed_at = self._monotonic()
 
     def rules(self, text: str, state: DialogueState, today: dt.date) -> Extraction:
         return extract(
@@ -135,7 +144,7 @@ class Understanding:
         ex = self.rules(text, state, today)
         if is_useful(ex) or self.llm is None:
             return ex
-        if self._failed_at is not None and time.monotonic() - self._failed_at < RETRY_AFTER_FAILURE_S:
+        if self._failed_at is not None and self._monotonic() - self._failed_at < RETRY_AFTER_FAILURE_S:
             return ex
         proposal = await self._ask_llm(text, state)
         if proposal is None:
@@ -154,11 +163,11 @@ class Understanding:
             )
         except ApplianceError as exc:
             log.warning("LLM extraction failed (%s); continuing on the rules", exc)
-            self._failed_at = time.monotonic()
+            self._failed_at = self._monotonic()
             return None
         except Exception:
             log.exception("LLM extraction crashed; continuing on the rules")
-            self._failed_at = time.monotonic()
+            self._failed_at = self._monotonic()
             return None
         self._failed_at = None
         return out if isinstance(out, dict) else None

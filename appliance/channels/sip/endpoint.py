@@ -33,6 +33,7 @@ from appliance.channels.sip.sipmsg import SourceFilter, caller_id_from_invite, h
 from appliance.core import metrics
 from appliance.core.config import SipAccount, SipConfig
 from appliance.core.errors import EngineUnavailable
+from appliance.core.logs import pii
 
 log = logging.getLogger("appliance.sip")
 
@@ -116,9 +117,12 @@ class SipEndpoint:
         self._active: set[int] = set()  # accepted, non-overflow calls
         self._overflow: set[int] = set()
         self._reap: list[Any] = []
+        self.media_ports: Any = None  # pjobjects.MediaPortPool, once the endpoint thread runs
         self._accounts: list[Any] = []
         self._backoff: dict[str, float] = {}
         self.ep: Any = None
+        # SIP MESSAGE (RFC 3428) in: (from URI, content type, body, source) on the loop (channels/sms/sip.py)
+        self.on_message: Callable[[str, str, str, str], Any] | None = None
 
     # ------------------------------------------------------------------ lifecycle (asyncio)
 
@@ -160,6 +164,7 @@ class SipEndpoint:
 
     def _main(self, pjobjects: Any, ready: concurrent.futures.Future[dict[str, int]]) -> None:
         self._pjo = pjobjects
+        self.media_ports = pjobjects.MediaPortPool()  # created on this thread; see pjobjects.py
         try:
             ports = self._init()
         except BaseException as exc:  # noqa: BLE001 - report start failures to the awaiting side
@@ -238,8 +243,10 @@ class SipEndpoint:
 
     def _bind_media(self, acfg: Any) -> None:
         """RTP on the SIP address, not on every interface; this also spares pjsip the default-route
-        probe (a UDP connect to 1.1.1.1) it makes per call to find an address for unbound RTP."""
-        if self.config.host not in ("", "0.0.0.0", "::"):
+        probe (a UDP connect to 1.1.1.1) it makes per call to find an address for unbound RTP.
+        Not behind the SIP proxy: a worker's SIP address may be loopback while callers send RTP to
+        it directly from the network (sip.host = 0.0.0.0 with sip.workers > 1)."""
+        if not self.behind_proxy and self.config.host not in ("", "0.0.0.0", "::"):
             acfg.mediaConfig.transportConfig.boundAddress = self.config.host
 
     def _add_registered(self, account: SipAccount) -> None:
@@ -310,11 +317,14 @@ class SipEndpoint:
                 pass
         self._accounts.clear()
         for call in list(self._calls.values()) + self._reap:
+            call._disconnect_media()
             if call.handle is not None:
                 call.handle._pj = None
             call.handle = None
         self._calls.clear()
         self._reap.clear()
+        if self.media_ports is not None:
+            self.media_ports.close()
         import gc
 
         gc.collect()
@@ -346,7 +356,7 @@ class SipEndpoint:
             source = header(msg, "x-appliance-source") or hop
         if not self.sources.allows(hop):
             self.stats.rejected_source += 1
-            log.warning("SIP: rejected a call from %s (not an allowed source), caller %s", source, caller)
+            log.warning("SIP: rejected a call from %s (not an allowed source), caller %s", source, pii(caller))
             call.answer_with(403)
             return
         if self.auth is not None and not self._authenticated(call, msg, source, caller):
@@ -361,7 +371,7 @@ class SipEndpoint:
         elif len(self._active) >= self.max_calls:
             if len(self._overflow) >= self.overflow_calls:
                 self.stats.rejected_busy += 1
-                log.warning("SIP: all %d lines busy, 486 to %s", self.max_calls, caller)
+                log.warning("SIP: all %d lines busy, 486 to %s", self.max_calls, pii(caller))
                 call.answer_with(486)
                 return
             overflow = True
@@ -399,13 +409,29 @@ class SipEndpoint:
         if verdict.result is AuthResult.BAD:
             self.stats.rejected_auth += 1
             log.warning("SIP: rejected a call from %s (bad credentials for %r), caller %s", source, verdict.username,
-                        caller)  # fmt: skip
+                        pii(caller))  # fmt: skip
             call.answer_with(403)
             return False
         self.stats.challenged += 1
         stale = verdict.result is AuthResult.STALE
         call.answer_with(401, {"WWW-Authenticate": self.auth.challenge(stale=stale)})
         return False
+
+    def instant_message(self, account: Any, prm: Any) -> None:
+        """A SIP MESSAGE outside a call (pjsua has answered it 200): to the SMS channel, when it
+        listens and the message comes from an allowed source."""
+        source = prm.rdata.srcAddress
+        if self.on_message is None or not self.sources.allows(source):
+            log.warning("SIP MESSAGE from %s (%s) dropped: %s", prm.fromUri, source,
+                        "not an allowed source" if self.on_message else "no SMS channel")  # fmt: skip
+            return
+        assert self.loop is not None
+        self.loop.call_soon_threadsafe(self.on_message, prm.fromUri, prm.contentType, prm.msgBody, source)
+
+    @property
+    def message_account(self) -> Any:
+        """The account outbound SIP MESSAGEs are sent from (the local trunk account)."""
+        return self._accounts[0]
 
     def forget_call(self, call: Any) -> None:
         cid = call.handle.call_id if call.handle else None

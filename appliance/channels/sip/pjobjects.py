@@ -1,6 +1,15 @@
 """pjsua2 subclasses. Imported lazily (it imports pjsua2); every method here runs on the
 endpoint thread, except the media port callbacks, which run on pjmedia's clock thread and
-only copy bytes."""
+only copy bytes.
+
+Media ports are never destroyed while calls run (:class:`MediaPortPool`). A call's port is
+detached when the call ends (its callbacks turn into no-ops, its buffers are dropped) and kept
+for the next call. Destroying it instead raced with pjmedia's clock thread: when the last
+reference went, Python cleared the object's ``__dict__`` before SWIG deleted the C++ port, the
+clock thread (conference mutex held, GIL released by the wrapper) called ``onFrameReceived`` on
+the half-dead object (``AttributeError: 'MediaPort' object has no attribute 'buffers'``) and the
+worker died with SIGSEGV. pjmedia 2.14+ also removes conference ports asynchronously, so a
+deleted port could still be called one tick later."""
 
 from __future__ import annotations
 
@@ -10,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pjsua2 as pj
 
-from appliance.channels.sip.call import FRAME_BYTES, RATE, AudioBuffers, CallEvent, CallEventType, CallHandle
+from appliance.channels.sip.call import FRAME_BYTES, RATE, SILENCE, AudioBuffers, CallEvent, CallEventType, CallHandle
 
 if TYPE_CHECKING:
     from appliance.channels.sip.endpoint import SipEndpoint
@@ -45,26 +54,72 @@ def _vector_bytes(vec: Any) -> bytes:
 
 class MediaPort(pj.AudioMediaPort):
     """16 kHz mono 20 ms PCM port bridged into the call's conference slot (pjmedia resamples
-    8 kHz PCMU/PCMA calls to it)."""
+    8 kHz PCMU/PCMA calls to it). Attached to one call's buffers at a time.
 
-    def __init__(self, buffers: AudioBuffers) -> None:
+    ``buffers`` is also a class attribute (None): a callback that runs while the port is
+    detached, or on an object being torn down, finds None and does nothing."""
+
+    buffers: AudioBuffers | None = None
+
+    def __init__(self, name: str) -> None:
         super().__init__()
-        self.buffers = buffers
-
-    def create(self, name: str) -> None:
+        self.name = name
         fmt = pj.MediaFormatAudio()
         fmt.init(pj.PJMEDIA_FORMAT_PCM, RATE, 1, 20000, 16)
         self.createPort(name, fmt)
 
+    def attach(self, buffers: AudioBuffers) -> None:
+        self.buffers = buffers
+
+    def detach(self) -> None:
+        """The call ended: from now on the clock thread's callbacks are no-ops."""
+        self.buffers = None
+
     def onFrameRequested(self, frame: Any) -> None:  # noqa: N802 - pjsua2 API
-        data = self.buffers.take_tx()
+        buffers = self.buffers  # one read: detach() may run on the endpoint thread meanwhile
+        data = buffers.take_tx() if buffers is not None else SILENCE
         frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
         frame.buf = pj.ByteVector(data)
         frame.size = FRAME_BYTES
 
     def onFrameReceived(self, frame: Any) -> None:  # noqa: N802 - pjsua2 API
-        if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and frame.size:
-            self.buffers.on_rx(_vector_bytes(frame.buf))
+        buffers = self.buffers
+        if buffers is not None and frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and frame.size:
+            buffers.on_rx(_vector_bytes(frame.buf))
+
+
+class MediaPortPool:
+    """Media ports for the endpoint's calls, reused and never destroyed while the library runs
+    (see the module docstring). Endpoint thread only. At most one port per concurrent call."""
+
+    def __init__(self) -> None:
+        self._idle: list[MediaPort] = []
+        self.created = 0
+
+    def take(self, buffers: AudioBuffers) -> MediaPort:
+        if self._idle:
+            port = self._idle.pop()
+        else:
+            self.created += 1
+            port = MediaPort(f"call-port{self.created}")
+        port.attach(buffers)
+        return port
+
+    def give_back(self, port: MediaPort) -> None:
+        port.detach()
+        if port not in self._idle:
+            self._idle.append(port)
+
+    def close(self) -> None:
+        """At shutdown, before libDestroy, with the calls hung up: delete the C++ ports while
+        their Python objects are whole (callbacks already no-ops)."""
+        for port in self._idle:
+            port.detach()
+            try:
+                pj.AudioMediaPort.__swig_destroy__(port)
+            except Exception:  # noqa: BLE001
+                log.debug("media port destroy failed", exc_info=True)
+        self._idle.clear()
 
 
 class PjCall(pj.Call):
@@ -121,17 +176,22 @@ class PjCall(pj.Call):
             media = self.getAudioMedia(-1)
         except pj.Error:
             return
-        port = MediaPort(self.handle.audio)
-        port.create(f"call{self.handle.call_id}")
+        port = self.endpoint.media_ports.take(self.handle.audio)
+        self.port = port
         media.startTransmit(port)
         port.startTransmit(media)
-        self.port = port
         self.connected = True
         self.handle.post(CallEvent(CallEventType.MEDIA_READY))
 
     def _disconnect_media(self) -> None:
-        # pjsua removes the call's conference slot itself; the port is dropped with us.
+        """pjsua removes the call's own conference slot (and with it every connection to our
+        port); the port is detached first, so no callback touches this call's buffers again,
+        and goes back to the pool."""
         self.connected = False
+        port, self.port = self.port, None
+        if port is not None:
+            port.detach()
+            self.endpoint.media_ports.give_back(port)
 
     def onDtmfDigit(self, prm: Any) -> None:  # noqa: N802
         if self.handle:
@@ -159,3 +219,6 @@ class PjAccount(pj.Account):
 
     def onRegState(self, prm: Any) -> None:  # noqa: N802
         self.endpoint.reg_state(self, int(prm.code), int(prm.expiration))
+
+    def onInstantMessage(self, prm: Any) -> None:  # noqa: N802 - SIP MESSAGE (RFC 3428): channels/sms/sip.py
+        self.endpoint.instant_message(self, prm)

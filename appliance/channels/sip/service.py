@@ -1,11 +1,13 @@
 """``SipService``: the daemon's SIP channel. One :class:`SipEndpoint`, one task per call.
 
-Per call: answer after ``answer_delay_s``; then either the voice pipeline (greeting in the
-tenant's default language, turns through the brain), the degraded DTMF menu (when speech
+Per call: answer after ``answer_delay_s``; then either the voice pipeline (the one call
+runner, :mod:`appliance.channels.sip.voicecall`), the degraded DTMF menu (when speech
 recognition is unavailable), or, for an overflow call above ``max_calls``, a short busy
-notice and a callback ticket. DTMF 0 transfers to staff with REFER at any time; a failed
-transfer takes a callback. Calls end on BYE/CANCEL, the brain's end of conversation,
-``max_call_s`` and ``rtp_silence_timeout_s``. Models are shared; per-call state is not.
+notice and a callback ticket. Digits go to the brain, which decides: 0 transfers to staff
+(REFER), 1 takes a callback; a failed transfer takes a callback. Calls end on BYE/CANCEL, the
+brain's end of conversation, ``max_call_s``, ``rtp_silence_timeout_s`` and unanswered
+re-prompts. Every sentence comes from the brain's templates. Models are shared; per-call
+state is not.
 """
 
 from __future__ import annotations
@@ -20,14 +22,23 @@ from typing import Any
 
 from appliance.channels.sip.call import RATE, CallEventType, CallHandle
 from appliance.channels.sip.endpoint import SipEndpoint
-from appliance.channels.sip.prompts import prompt
 from appliance.channels.sip.recording import CallRecording, purge_recordings
 from appliance.core import metrics
 from appliance.core.config import Config
 from appliance.core.errors import ApplianceError, EngineUnavailable
-from appliance.core.messages import Channel, Event, EventType
+from appliance.core.logs import pii
+from appliance.core.messages import Channel, Event, EventType, Reply, Utterance
+from appliance.core.ports import BrainPort
+from appliance.engines.supervised import SupervisedSTT, SupervisedTTS
+from appliance.tools.context import CallbackSink
+from appliance.voice.degraded import shared_apologies
+from appliance.voice.texts import voice_text, voice_texts
 
 log = logging.getLogger("appliance.sip")
+
+
+# how a voice call can end with the caller gone in the middle of a conversation
+DROPPED = frozenset({"caller_hung_up", "rtp_silence", "no_input", "max_duration"})
 
 
 @dataclass
@@ -55,9 +66,10 @@ class SipService:
     def __init__(
         self,
         config: Config,
-        brain: Any,
+        brain: BrainPort,
         engines: SipEngines,
         *,
+        callbacks: CallbackSink,
         on_event: Any | None = None,
         recordings_dir: Path | None = None,
         log_level: int = 1,
@@ -65,7 +77,16 @@ class SipService:
     ) -> None:
         self.config = config
         self.sip = config.sip
-        self.engine = getattr(brain, "engine", brain)
+        self.brain = brain
+        # prompts outside the pipeline (menus, notices) use the engine as it is; calls use it
+        # supervised (engines/supervised.py): a timeout or a crash costs one sentence, not the call
+        self._prompt_tts = engines.tts
+        if engines.stt is not None and not isinstance(engines.stt, SupervisedSTT):
+            engines.stt = SupervisedSTT(engines.stt, timeout_s=config.voice.stt_timeout_s)
+        if engines.tts is not None and not isinstance(engines.tts, SupervisedTTS):
+            engines.tts = SupervisedTTS(engines.tts, timeout_s=config.voice.tts_timeout_s)
+        self.apologies = shared_apologies()
+        self.callbacks = callbacks
         self.engines = engines
         self.on_event = on_event
         self.recordings_dir = recordings_dir or (config.data_path / "recordings")
@@ -76,11 +97,14 @@ class SipService:
         self.ports: dict[str, int] = {}
         self._purger: asyncio.Task[None] | None = None
         self.closing = False  # stop() called: calls end with a goodbye
+        self.live_calls: dict[str, CallHandle] = {}  # session -> call, for staff call control
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> dict[str, int]:
         self.speech_ok = await self._check_speech()
+        tenant = self.config.tenant
+        await self.apologies.prepare([tenant.default_language, *tenant.languages])
         await asyncio.to_thread(self._warm_up)
         self.ports = await self.endpoint.start()
         if self.sip.record:
@@ -174,6 +198,7 @@ class SipService:
         self._emit(EventType.CALL_STARTED, {"caller_id": handle.caller_id, "mode": rec["mode"]}, sid)
         metrics.CALLS.labels(rec["mode"]).inc()
         metrics.ACTIVE_CALLS.inc()
+        self.live_calls[sid] = handle
         recording: CallRecording | None = None
         try:
             await asyncio.sleep(self.sip.answer_delay_s)
@@ -204,6 +229,7 @@ class SipService:
             log.exception("SIP call %s failed", sid)
             rec["outcome"] = f"error: {type(exc).__name__}"
         finally:
+            self.live_calls.pop(sid, None)
             try:
                 await self._finish(handle, sid, rec, recording)
             finally:
@@ -213,7 +239,9 @@ class SipService:
         if self.closing and handle.active and handle.media_ready.is_set():
             try:
                 handle.audio.flush_tx()
-                await asyncio.wait_for(self._say(handle, prompt("shutdown", rec["language"]), rec["language"]), 9)
+                await asyncio.wait_for(
+                    self._say(handle, voice_text("shutdown_goodbye", rec["language"]), rec["language"]), 9
+                )
                 rec["goodbye"] = True
             except Exception:  # noqa: BLE001 - the hangup below still happens
                 log.debug("goodbye to %s failed", sid, exc_info=True)
@@ -244,18 +272,18 @@ class SipService:
         self.records.append(rec)
         del self.records[:-200]
         self._emit(EventType.CALL_ENDED, {k: rec[k] for k in ("caller_id", "outcome", "mode", "end_code")}, sid)
-        log.info("SIP call %s from %s ended: %s", sid, handle.caller_id, rec["outcome"])
+        log.info("SIP call %s from %s ended: %s", sid, pii(handle.caller_id), rec["outcome"])
 
     # ------------------------------------------------------------------ audio helpers
 
     async def _synth(self, text: str, language: str) -> bytes:
         from appliance.engines.base import float32_to_pcm16, pcm16_to_float32, resample
 
-        tts = self.engines.tts
+        tts = self._prompt_tts
         if tts is None:
             from appliance.engines.tts import EspeakTTS
 
-            tts = self.engines.tts = EspeakTTS()
+            tts = self._prompt_tts = EspeakTTS()
         chunk = await tts.synthesize(text, language)
         if chunk.sample_rate == RATE:
             return chunk.pcm16
@@ -295,6 +323,24 @@ class SipService:
                 return str(ev.data["digit"])
         return None
 
+    # ------------------------------------------------------------------ staff call control (console)
+
+    async def transfer_call(self, session_id: str, extension: str) -> bool:
+        """Blind-transfer a live call (REFER) to a staff extension; False when it is not live here."""
+        handle = self.live_calls.get(session_id)
+        if handle is None or not handle.active:
+            return False
+        uri = self._staff_uri(handle, extension)
+        self._emit(EventType.TRANSFER, {"to": uri, "by": "staff"}, session_id)
+        return await handle.transfer(uri)
+
+    async def end_call(self, session_id: str) -> bool:
+        handle = self.live_calls.get(session_id)
+        if handle is None or not handle.active:
+            return False
+        await handle.hangup()
+        return True
+
     def _staff_uri(self, handle: CallHandle, extension: str | None = None) -> str:
         ext = extension or self.config.tenant.transfer_extension
         if ext.startswith(("sip:", "sips:", "tel:")):
@@ -304,11 +350,7 @@ class SipService:
         return f"sip:{ext}@{handle.source}"
 
     async def _callback(self, handle: CallHandle, sid: str, rec: dict[str, Any], reason: str, language: str) -> None:
-        callbacks = getattr(self.engine, "callbacks", None)
-        if callbacks is None:
-            log.error("SIP: no callback sink; caller %s not recorded", handle.caller_id)
-            return
-        ticket = await callbacks.create(
+        ticket = await self.callbacks.create(
             phone=handle.caller_id,
             name=None,
             reason=reason,
@@ -317,14 +359,14 @@ class SipService:
             channel=str(Channel.VOICE),
             details={"source": handle.source, "sip_call_id": handle.sip_call_id},
         )
-        rec["callback_ticket"] = getattr(ticket, "id", None)
+        rec["callback_ticket"] = ticket.id
         self._emit(EventType.CALLBACK_REQUESTED, {"phone": handle.caller_id, "reason": reason}, sid)
 
-    async def _transfer(
+    async def transfer(
         self, handle: CallHandle, sid: str, rec: dict[str, Any], language: str, ext: str | None = None
     ) -> bool:
+        """Blind transfer (REFER) after the brain said so; a failed one takes a callback."""
         uri = self._staff_uri(handle, ext)
-        await self._say(handle, prompt("transferring", language), language)
         self._emit(EventType.TRANSFER, {"to": uri}, sid)
         ok = await handle.transfer(uri)
         rec["transfer"] = {"to": uri, "ok": ok}
@@ -334,7 +376,7 @@ class SipService:
         log.warning("SIP: transfer of %s to %s failed; taking a callback", sid, uri)
         if handle.active:
             await self._callback(handle, sid, rec, "transfer_failed", language)
-            await self._say(handle, prompt("transfer_failed", language), language)
+            await self._say(handle, voice_text("transfer_failed", language), language)
         rec["outcome"] = "transfer_failed_callback"
         return False
 
@@ -343,40 +385,53 @@ class SipService:
     async def _overflow_call(self, handle: CallHandle, sid: str, rec: dict[str, Any], recording: Any) -> None:
         language = self.config.tenant.default_language
         await self._callback(handle, sid, rec, "all_lines_busy", language)
-        await self._record_while(recording, handle, self._say(handle, prompt("busy", language), language))
+        await self._record_while(recording, handle, self._say(handle, voice_text("lines_busy", language), language))
         rec["outcome"] = "busy_callback"
 
     async def _menu_call(self, handle: CallHandle, sid: str, rec: dict[str, Any], recording: Any) -> None:
-        """Degraded mode: a DTMF menu in each of the tenant's languages."""
+        """Degraded mode: a DTMF menu in each of the tenant's languages; the digit goes to the
+        brain, which decides (0: transfer to staff, 1: callback ticket)."""
         self._emit(EventType.DEGRADED, {"mode": "dtmf_menu"}, sid)
 
         async def run() -> None:
             languages = list(dict.fromkeys([self.config.tenant.default_language, *self.config.tenant.languages]))
+            menu = ("voice_unavailable", "keypad_menu")
+            lang = languages[0]
             for _attempt in range(2):
                 digit = None
                 for lang in languages:
-                    digit = await self._say(handle, prompt("menu", lang), lang, stop_on_dtmf=True)
+                    digit = await self._say(handle, voice_texts(menu, lang), lang, stop_on_dtmf=True)
                     if digit or not handle.active:
                         break
                 if digit is None and handle.active:
                     digit = await self._wait_digit(handle, 6.0)
+                    lang = languages[0]
                 if not handle.active:
                     break
-                if digit is not None:
-                    rec["dtmf"].append(digit)
-                if digit == "0":
-                    await self._transfer(handle, sid, rec, languages[0])
+                if digit is None:
+                    continue
+                rec["dtmf"].append(digit)
+                reply = await self.keypad(handle, sid, digit, lang)
+                if reply.transfer_to:
+                    await self._say(handle, reply.speakable or reply.text, reply.language)
+                    await self.transfer(handle, sid, rec, reply.language, reply.transfer_to)
                     return
-                if digit == "1":
-                    break
-            lang = languages[0]
-            if handle.active or handle.caller_id:
+                if reply.end_of_conversation:  # the brain took a callback ticket
+                    rec["outcome"] = "menu_callback"
+                    self._emit(EventType.CALLBACK_REQUESTED, {"phone": handle.caller_id, "reason": "keypad"}, sid)
+                    await self._say(handle, reply.speakable or reply.text, reply.language)
+                    return
+            if handle.caller_id:  # no (usable) digit: staff call back anyway
                 await self._callback(handle, sid, rec, "callback_requested_degraded", lang)
                 rec["outcome"] = "menu_callback"
                 if handle.active:
-                    await self._say(handle, prompt("callback", lang), lang)
+                    await self._say(handle, voice_text("callback_goodbye", lang), lang)
 
         await self._record_while(recording, handle, run())
+
+    async def keypad(self, handle: CallHandle, sid: str, digit: str, language: str) -> Reply:
+        utterance = Utterance(sid, Channel.VOICE, "", language_hint=language, caller_id=handle.caller_id, dtmf=digit)
+        return await self.brain.handle(utterance)
 
     async def _wait_digit(self, handle: CallHandle, timeout_s: float) -> str | None:
         deadline = time.monotonic() + timeout_s
@@ -407,8 +462,22 @@ class SipService:
         from appliance.channels.sip.voicecall import run_voice_call
 
         try:
-            await run_voice_call(self, handle, sid, rec, recording)
+            result = await run_voice_call(self, handle, sid, rec, recording)
         except EngineUnavailable as exc:
             log.error("SIP: speech unavailable mid-call (%s): falling back to the DTMF menu", exc)
             rec["mode"] = "menu"
             await self._menu_call(handle, sid, rec, recording)
+            return
+        if result.ended_by in DROPPED and not rec["callback_ticket"]:
+            await self._ticket_if_unfinished(handle, sid, rec)
+
+    async def _ticket_if_unfinished(self, handle: CallHandle, sid: str, rec: dict[str, Any]) -> None:
+        """The line dropped (or went silent) in the middle of something, e.g. a booking: the
+        turns and slots are stored already; staff get a callback ticket to finish it."""
+        try:
+            snap = await self.brain.snapshot(sid)
+        except Exception:  # noqa: BLE001 - no snapshot, no ticket; the turns are stored anyway
+            log.exception("SIP: no snapshot of %s", sid)
+            return
+        if snap.get("awaiting") and any(v for v in (snap.get("slots") or {}).values()) and handle.caller_id:
+            await self._callback(handle, sid, rec, "call_dropped_unfinished", str(snap.get("language") or ""))

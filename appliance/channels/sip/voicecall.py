@@ -1,16 +1,20 @@
-"""One SIP call through the voice pipeline, supervised: greeting, DTMF 0 -> transfer, the
-brain's end of conversation or transfer request, max duration, long RTP silence, hang-up."""
+"""One SIP call through the voice pipeline: the SIP side of the one call runner
+(:class:`~appliance.voice.callrunner.CallRunner`). This module only adapts the call's media
+(:class:`SipMedia`) and maps how the call ended onto the SIP call record; greeting, DTMF (to the
+brain), supervision, flushing and storing are the runner's."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from typing import TYPE_CHECKING, Any
 
 from appliance.channels.sip.call import RATE, CallEventType, CallHandle
-from appliance.channels.sip.prompts import prompt
-from appliance.core.messages import Channel
+from appliance.voice.callrunner import CallRunner, CallSignal, CallSignalType, CallSpec
+from appliance.voice.recorder import CallRecorder, CallResult
+from appliance.voice.supervision import SupervisionParams
 
 if TYPE_CHECKING:
     from appliance.channels.sip.recording import CallRecording
@@ -18,117 +22,114 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("appliance.sip")
 
+# how a runner ending maps onto the call record's outcome ("" : the service decides, e.g. hung up)
+OUTCOMES = {
+    "end_of_conversation": "completed",
+    "max_duration": "max_duration",
+    "rtp_silence": "rtp_silence",
+    "no_input": "no_input",
+}
+
+
+class SipMedia:
+    """A SIP call's media and events as the call runner sees them (real time)."""
+
+    graceful_end = False
+
+    def __init__(self, handle: CallHandle, recorder: CallRecorder, rec: dict[str, Any], recording: Any) -> None:
+        from appliance.channels.sip.transport import SipInputTransport, SipOutputTransport, sip_transport_params
+
+        self.handle = handle
+        self.signals: asyncio.Queue[CallSignal] = asyncio.Queue()
+        params = sip_transport_params()
+        self._input = SipInputTransport(handle.audio, params=params, recording=recording)
+        self._output = SipOutputTransport(handle.audio, params=params, recorder=recorder)
+        self._rec = rec
+        self._pump = asyncio.ensure_future(self._events())
+
+    async def _events(self) -> None:
+        handle = self.handle
+        if not handle.active:
+            self.signals.put_nowait(CallSignal(CallSignalType.HANGUP))
+            return
+        while True:
+            ev = await handle.events.get()
+            if ev.type is CallEventType.DTMF:
+                digit = str(ev.data["digit"])
+                self._rec["dtmf"].append(digit)
+                self.signals.put_nowait(CallSignal(CallSignalType.DTMF, digit=digit))
+            elif ev.type is CallEventType.DISCONNECTED:
+                self.signals.put_nowait(CallSignal(CallSignalType.HANGUP))
+                return
+
+    def close(self) -> None:
+        self._pump.cancel()
+
+    @property
+    def input_transport(self) -> Any:
+        return self._input
+
+    @property
+    def output_transport(self) -> Any:
+        return self._output
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def output_idle(self) -> bool:
+        return self.handle.audio.tx_queued_s() == 0
+
+    def last_caller_audio(self) -> float:
+        return self.handle.audio.last_rx_audio
+
+    def flush_output(self) -> None:
+        self.handle.audio.flush_tx()
+
 
 async def run_voice_call(
     svc: SipService, handle: CallHandle, sid: str, rec: dict[str, Any], recording: CallRecording | None
-) -> None:
-    from pipecat.pipeline.worker import PipelineParams, PipelineWorker
-    from pipecat.workers.runner import WorkerRunner
-
-    from appliance.channels.sip.transport import SipInputTransport, SipOutputTransport, sip_transport_params
-    from appliance.voice.frames import SpeakFrame
-    from appliance.voice.pipeline import VoiceSettings, build_voice_pipeline
-    from appliance.voice.recorder import CallRecorder
+) -> CallResult:
+    from appliance.voice.pipeline import VoiceSettings
+    from appliance.voice.processors import BRAIN_NOTICE_MAX_S
 
     cfg = svc.config
     settings = VoiceSettings.from_config(cfg)
-    recorder = CallRecorder(session_id=sid)
-    params = sip_transport_params()
-    source = SipInputTransport(handle.audio, params=params, recording=recording)
-    output = SipOutputTransport(handle.audio, params=params, recorder=recorder)
-    pipeline = build_voice_pipeline(
-        input_transport=source,
-        output_transport=output,
-        brain=svc.engine,
-        stt=svc.engines.stt,
-        tts=svc.engines.tts,
-        recorder=recorder,
-        settings=settings,
-        vad=svc.engines.vad() if callable(svc.engines.vad) else None,
+    runner = CallRunner(
+        CallSpec(
+            session_id=sid,
+            brain=svc.brain,
+            stt=svc.engines.stt,
+            tts=svc.engines.tts,
+            settings=dataclasses.replace(settings, brain_notice_s=min(settings.slow_notice_s * 2, BRAIN_NOTICE_MAX_S)),
+            supervision=SupervisionParams(
+                max_call_s=cfg.sip.max_call_s,
+                caller_silence_s=cfg.sip.rtp_silence_timeout_s,
+                no_input_s=cfg.sip.no_input_reprompt_s,
+                max_reprompts=cfg.sip.no_input_reprompts,
+            ),
+            caller_id=handle.caller_id,
+            notices=("recording_notice",) if cfg.sip.record else (),
+            vad=svc.engines.vad() if callable(svc.engines.vad) else None,
+            sample_rate=RATE,
+            apologies=svc.apologies,
+            on_event=svc.on_event,
+            end_event=False,  # the service publishes CALL_ENDED for every kind of call
+        )
     )
-    worker = PipelineWorker(
-        pipeline,
-        params=PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE),
-        cancel_on_idle_timeout=False,
-    )
-    runner = WorkerRunner(handle_sigint=False)
-    run_task = asyncio.ensure_future(_run(runner, worker))
-
-    greeting = await svc.engine.greet(sid, Channel.VOICE, caller_id=handle.caller_id)
-    language = greeting.language or cfg.tenant.default_language
-    recorder.language = language
-    rec["language"] = language
-    # each part in its own voice (the multilingual greeting: "Hello! Tere! Здравствуйте!")
-    parts = list(greeting.spoken_parts) or [(greeting.speakable or greeting.text, language)]
-    if cfg.sip.record:
-        parts.insert(0, (prompt("recording", language), language))
-    for i, (text, lang) in enumerate(parts):
-        await worker.queue_frame(SpeakFrame(text, lang, turn=None, first=i == 0, last=i == len(parts) - 1))
-
-    started = time.monotonic()
-    quiet_since: float | None = None
+    media = SipMedia(handle, runner.recorder, rec, recording)
     try:
-        while handle.active and not run_task.done():
-            try:
-                ev = await asyncio.wait_for(handle.events.get(), 0.1)
-            except TimeoutError:
-                ev = None
-            if ev is not None and ev.type is CallEventType.DTMF:
-                rec["dtmf"].append(ev.data["digit"])
-                if ev.data["digit"] == "0":
-                    await _stop(worker, run_task, handle)
-                    await svc._transfer(handle, sid, rec, recorder.language or language)
-                    break
-            now = time.monotonic()
-            if now - started > cfg.sip.max_call_s:
-                log.info("SIP call %s reached max_call_s", sid)
-                rec["outcome"] = "max_duration"
-                break
-            if now - handle.audio.last_rx_audio > cfg.sip.rtp_silence_timeout_s:
-                log.info("SIP call %s: no audio from the caller for %.0f s", sid, cfg.sip.rtp_silence_timeout_s)
-                rec["outcome"] = "rtp_silence"
-                break
-            drained = (
-                recorder.clock.idle
-                and not recorder.bot_speaking
-                and not recorder.user_in_turn
-                and handle.audio.tx_queued_s() == 0
-            )
-            if recorder.end_of_conversation or recorder.transfer_to:
-                quiet_since = quiet_since or (now if drained else None)
-                if drained and quiet_since is not None and now - quiet_since > 0.5:
-                    if recorder.transfer_to:
-                        await _stop(worker, run_task, handle)
-                        await svc._transfer(handle, sid, rec, recorder.language or language, recorder.transfer_to)
-                    else:
-                        rec["outcome"] = "completed"
-                    break
-                if not drained:
-                    quiet_since = None
+        result = await runner.run(media)
     finally:
-        await _stop(worker, run_task, handle)
-        rec["language"] = recorder.language or language
+        media.close()
+        recorder = runner.recorder
+        rec["language"] = recorder.language or rec["language"]
         rec["transcript"] = [
             {"turn": t.turn, "user": t.text, "reply": t.reply, "language": t.language}
             for t in (recorder.timelines[k] for k in sorted(recorder.timelines))
+            if t.kind in ("caller", "keypad")
         ]
         rec["errors"] = list(recorder.errors)
-
-
-async def _run(runner: Any, worker: Any) -> None:
-    await runner.add_workers(worker)
-    await runner.run()
-
-
-async def _stop(worker: Any, run_task: asyncio.Future[None], handle: CallHandle) -> None:
-    if run_task.done():
-        return
-    handle.audio.flush_tx()
-    try:
-        await asyncio.wait_for(worker.cancel(), 5)
-    except (TimeoutError, Exception):  # noqa: BLE001
-        log.debug("pipeline cancel", exc_info=True)
-    try:
-        await asyncio.wait_for(run_task, 5)
-    except (TimeoutError, asyncio.CancelledError, Exception):  # noqa: BLE001
-        run_task.cancel()
+    rec["outcome"] = rec["outcome"] or OUTCOMES.get(result.ended_by, "")
+    if result.ended_by == "transfer" and handle.active:
+        await svc.transfer(handle, sid, rec, rec["language"], result.transfer_to)
+    return result

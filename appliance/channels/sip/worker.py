@@ -47,13 +47,14 @@ async def serve(config_file: Path, index: int, scripted_stt: str | None = None) 
     from appliance.core.logs import setup_logging
 
     cfg = Config.model_validate(json.loads(config_file.read_text()))
-    setup_logging(cfg)
+    setup_logging(cfg, rotate=False)  # the daemon rotates logging.file
 
     def on_event(ev: Event) -> None:
         _out("app_event", **to_dict(ev))
 
     brain = await build_brain(cfg, on_event=on_event)
-    service = SipService(cfg, brain, await _engines(cfg, scripted_stt), on_event=on_event, behind_proxy=True)
+    engines = await _engines(cfg, scripted_stt)
+    service = SipService(cfg, brain, engines, callbacks=brain.callbacks, on_event=on_event, behind_proxy=True)
     try:
         ports = await service.start()
     except ApplianceError as exc:

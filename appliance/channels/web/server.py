@@ -28,8 +28,9 @@ from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
+from appliance.brain.text.render import error_text
 from appliance.core import metrics
-from appliance.core.bus import StaffDesk
+from appliance.core.bus import QUEUE, StaffDesk
 from appliance.core.config import Config
 from appliance.core.errors import ApplianceError
 from appliance.core.messages import Channel, Reply, Utterance, to_dict
@@ -176,8 +177,9 @@ async def post_message(request: web.Request) -> web.Response:
     try:
         reply = await request.app[ENGINE_KEY].handle(Utterance(session_id=session, channel=Channel.WEB, text=text))
     except ApplianceError as exc:
-        log.warning("session %s: %s", session, exc)
-        return web.json_response(error_payload(exc.code, exc.user_message), status=503 if exc.retryable else 500)
+        log.warning("session %s: %s", session, exc.code)
+        message = error_text(cfg.tenant.default_language, exc.code)  # by code, from the templates
+        return web.json_response(error_payload(exc.code, message), status=503 if exc.retryable else 500)
     payload = reply_payload(reply)
     payload["ms"] = round((time.perf_counter() - started) * 1000, 2)
     return web.json_response(payload)
@@ -274,7 +276,7 @@ async def _dispatch(
         if new is None:
             await ws.send_json(error_payload("bad_session", "bad session id: 8-64 characters of [A-Za-z0-9_-]"))
             return session
-        await _guarded(ws, new, _resume(ws, engine, new))
+        await _guarded(ws, new, _resume(ws, engine, new), cfg.tenant.default_language)
         return new
     if kind == "message":
         if session is None:
@@ -288,10 +290,12 @@ async def _dispatch(
         if problem:
             await ws.send_json(error_payload("too_long", problem))
             return session
+        if desk is not None and desk.ai_paused and not desk.is_taken(session):
+            desk.take_over(session, QUEUE)  # the AI is paused: this chat waits for a person
         if desk is not None and desk.is_taken(session):  # staff have this chat: the AI stays quiet
             desk.caller_said(session, text)
             return session
-        await _guarded(ws, session, _turn(ws, engine, session, text))
+        await _guarded(ws, session, _turn(ws, engine, session, text), cfg.tenant.default_language)
         return session
     if kind == "ping":
         await ws.send_json({"type": "pong"})
@@ -300,13 +304,13 @@ async def _dispatch(
     return session
 
 
-async def _guarded(ws: web.WebSocketResponse, session: str, work: Any) -> None:
+async def _guarded(ws: web.WebSocketResponse, session: str, work: Any, language: str) -> None:
     """Run one engine call; a failure becomes an error frame, never a closed socket."""
     try:
         await work
     except ApplianceError as exc:
-        log.warning("session %s: %s", session, exc)
-        await ws.send_json(error_payload(exc.code, exc.user_message))
+        log.warning("session %s: %s", session, exc.code)
+        await ws.send_json(error_payload(exc.code, error_text(language, exc.code)))
     except (ConnectionResetError, asyncio.CancelledError):
         raise
     except Exception:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from appliance.brain.text.verbalize.forms import (
     date_in_range,
     format_date,
+    format_days,
     format_money,
     format_nights,
     night_word,
@@ -27,6 +28,7 @@ from appliance.brain.text.verbalize.sentences import speakable, warm_up
 __all__ = [
     "date_in_range",
     "format_date",
+    "format_days",
     "format_money",
     "format_nights",
     "night_word",

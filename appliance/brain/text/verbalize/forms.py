@@ -225,6 +225,20 @@ def format_nights(n: int, lang: str, *, spoken: bool = False) -> str:
     return f"{count} {night_word(n, lang)}"
 
 
+def day_word(n: int, lang: str) -> str:
+    if lang == "et":
+        return "päev" if n == 1 else "päeva"
+    if lang == "ru":
+        return plural_ru(n, "день", "дня", "дней")
+    return "day" if n == 1 else "days"
+
+
+def format_days(n: int, lang: str, *, spoken: bool = False) -> str:
+    """ "30 days" / "30 päeva" / "30 дней", the noun agreeing with the number ("21 день")."""
+    count = number_words(n, lang) if spoken else str(n)
+    return f"{count} {day_word(n, lang)}"
+
+
 # --- dates in a range ("from X to Y"), inflected where the language needs it ------------------
 
 

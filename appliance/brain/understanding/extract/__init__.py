@@ -16,6 +16,7 @@ from typing import Any
 
 from appliance.brain.understanding.extract.dates import DateResult, parse_dates
 from appliance.brain.understanding.extract.intents import correction_cue, intents, yes_no
+from appliance.brain.understanding.extract.morph import base_name, word_before
 from appliance.brain.understanding.extract.names import owner_name, pet_name, pet_type
 from appliance.brain.understanding.extract.numbers import find_numbers
 from appliance.brain.understanding.extract.tokens import normalize, tokenize
@@ -47,6 +48,7 @@ class Extraction:
     booking_id: str | None = None  # 6-digit booking number (first digit 1-9)
     correction: bool = False  # "actually", "no, it's a cat", "tegelikult", "нет, это кошка", "не ..., а ..."
     year_given: bool = False  # a date named its year; without it a far date is a guess worth checking
+    weekday_conflict: tuple[dt.date, int] | None = None  # (the date, the weekday said with it: 0 = Monday)
     spans: dict[str, str] = field(default_factory=dict)  # slot -> the text it came from
 
 
@@ -161,11 +163,13 @@ def extract(
     owner = owner_name(text, norm, awaiting)
     if owner:
         ground("owner_name", owner[1])
+        owner = (base_name(owner[0]), owner[1])
     pname = None
     if awaiting != "owner_name" or owner is None:
         pname = pet_name(text, norm, awaiting, exclude=owner[0] if owner else None)
         if pname:
             ground("pet_name", pname[1])
+            pname = (base_name(pname[0], before=word_before(text, pname[1][0])), pname[1])
 
     answer, leading_no = yes_no(norm, awaiting)
     has_slot = any(x is not None for x in (pt, pname, owner, start, end, single, d.nights, nums.phone, nums.booking_id))
@@ -189,5 +193,6 @@ def extract(
         booking_id=nums.booking_id,
         correction=correction,
         year_given=year_given,
+        weekday_conflict=d.weekday_conflict,
         spans=spans,
     )

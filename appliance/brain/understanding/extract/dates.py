@@ -72,6 +72,7 @@ class DateResult:
     date_spans: list[tuple[int, int]] = field(default_factory=list)  # every date-like atom, for masking numbers
     unparsed_month: bool = False  # a month word no rule could use (dateparser fallback)
     year_given: bool = False  # some date in the turn named its year ("5 June 2027")
+    weekday_conflict: tuple[dt.date, int] | None = None  # "Friday 5 December" when the 5th is a Saturday
 
 
 def _nxt(toks: list[Tok], i: int) -> int:
@@ -299,6 +300,30 @@ def _resolve(a: Atom, today: dt.date, after: dt.date | None = None) -> dt.date |
     return None
 
 
+def _weekdays_with_dates(toks: list[Tok], atoms: list[Atom]) -> tuple[list[Atom], list[tuple[int, Atom]]]:
+    """A weekday said right next to a date ("Friday 5 December", "5. detsember, reede") names the
+    same day: it is taken out of the atoms (the date decides) and returned with its date, to be
+    checked once the date is resolved."""
+    said: list[tuple[int, Atom]] = []
+    drop: set[int] = set()
+    for a, b in zip(atoms, atoms[1:], strict=False):
+        if {a.kind, b.kind} not in ({"wd", "day"}, {"wd", "bare"}) or a.neg or b.neg:
+            continue
+        if any(t.kind not in _SKIP for t in toks[a.j : b.i]):
+            continue
+        wd, day = (a, b) if a.kind == "wd" else (b, a)
+        if wd.mod is not None or id(wd) in drop:
+            continue
+        assert wd.wd is not None
+        drop.add(id(wd))
+        if day.kind == "bare":
+            day.strength = max(day.strength, 1)  # "Friday the 5th": a weekday makes a bare number a date
+        day.role = day.role or wd.role
+        day.i, day.j = min(day.i, wd.i), max(day.j, wd.j)  # the weekday is part of the date's words
+        said.append((wd.wd, day))
+    return [a for a in atoms if id(a) not in drop], said
+
+
 def weekend_saturday(today: dt.date, mod: str | None) -> dt.date:
     """The Saturday a weekend phrase means.
 
@@ -328,6 +353,7 @@ def parse_dates(toks: list[Tok], today: dt.date) -> DateResult:
     res.date_spans = [(toks[a.i].start, toks[a.j - 1].end) for a in atoms if a.kind != "bare"]
     res.year_given = any(a.year is not None and not a.neg for a in atoms)
     _lookback(toks, atoms)
+    atoms, said_weekdays = _weekdays_with_dates(toks, atoms)
     pairs = _pair_ranges(toks, atoms)
     res.negated = any(a.neg for a in atoms)
 
@@ -386,4 +412,8 @@ def parse_dates(toks: list[Tok], today: dt.date) -> DateResult:
     if durs:
         res.nights = durs[-1].nights
         res.spans["nights"] = span(durs[-1])
+    for wd, day in said_weekdays:
+        d = _resolve(day, today) if day.kind == "day" else None
+        if d is not None and d.weekday() != wd:
+            res.weekday_conflict = (d, wd)
     return res

@@ -27,7 +27,7 @@ _RULES: list[tuple[Intent, int, re.Pattern[str]]] = [
     (
         Intent.CANCEL_BOOKING,
         3,
-        _rx(r"cancel\w*|call\s+off|tühista\w*|tühistamine|отмени\w*|отменить|отмена|аннулир\w*"),
+        _rx(r"cancel\w*|call\s+off|tühista\w*|tühistamine|отмен\w*|аннулир\w*"),
     ),
     (
         Intent.CHANGE_BOOKING,
@@ -57,6 +57,20 @@ _RULES: list[tuple[Intent, int, re.Pattern[str]]] = [
             r"board|boarding|stay\s+with\s+you|need\s+a\s+room|"
             r"broneeri(?!ng)\w*|reserveeri(?!ng)\w*|tuua|tooksin|toon|jätta|jätaksin|majutada|majutust|"
             r"забронир\w*|бронировать|заброниров\w*|оставить|оставлю|оставим|записать|передержк\w*"
+        ),
+    ),
+    # A request phrased as a question: "could my cat stay with you", "kas mu kass saaks teie juures
+    # olla", "может ли моя кошка пожить у вас", "do you have a free room from ...".
+    (
+        Intent.BOOK,
+        2,
+        _rx(
+            r"(?:could|can|may)\s+(?:my|our|we|i)\s+(?:\w+\s+){0,2}(?:stay|board|come)|"
+            r"do\s+you\s+have\s+(?:a\s+)?(?:free\s+|available\s+)?(?:room|space|place|spot)|"
+            r"saaks\w*(?:\s+\w+){0,4}\s+(?:olla|jääda|ööbida|peatuda|viibida)|"
+            r"teie\s+juures\s+(?:olla|ööbida|peatuda|viibida)|kas\s+teil\s+on\s+(?:vaba\w*\s+)?(?:tuba|kohta|ruumi)|"
+            r"пожить|побыть|погостить|переночевать|остаться\s+у\s+вас|"
+            r"есть\s+ли\s+(?:у\s+вас\s+)?(?:свободн\w+\s+)?(?:номер\w*|мест\w*|комнат\w*)"
         ),
     ),
     (
@@ -120,6 +134,19 @@ _PRIORITY = {
 }
 
 
+# "How does cancelling work?", "kuidas muutmine käib", "как работает отмена": a question about how
+# something works is for the knowledge base, not the start of that action.
+_HOW = _rx(
+    r"how\s+(?:does|do|can|could|would|should|is|are)|how's|what\s+(?:is|are)\s+(?:the|your)\s+\w*\s*"
+    r"(?:policy|policies|rules|terms|conditions)|what\s+happens\s+if|"
+    r"kuidas|mis\s+tingimustel|mis\s+juhtub|millised\s+on\s+(?:reeglid|tingimused)|"
+    r"как\s+(?:работает|происходит|проходит|устроен\w*|можно|мне)|каким\s+образом|какие\s+(?:правила|условия)|"
+    r"что\s+будет,?\s+если"
+)
+# ... unless it names the booking to act on.
+_BOOKING_NUMBER = re.compile(r"(?<!\d)[1-9]\d{5}(?!\d)")
+
+
 def intents(norm: str) -> tuple[Intent, ...]:
     """Intents with any evidence, most evidence first (ties: the more specific intent first)."""
     scores: dict[Intent, int] = {}
@@ -129,6 +156,11 @@ def intents(norm: str) -> tuple[Intent, ...]:
             scores[intent] = scores.get(intent, 0) + weight * hits
     if "?" in norm:
         scores[Intent.QUESTION] = scores.get(Intent.QUESTION, 0) + 1
+    if _HOW.search(norm) and not _BOOKING_NUMBER.search(norm):
+        for i in _SPECIFIC:
+            scores.pop(i, None)
+        scores[Intent.QUESTION] = scores.get(Intent.QUESTION, 0) + 3
+        return tuple(sorted(scores, key=lambda i: (-scores[i], _PRIORITY.get(i, 99))))
     nouns = len(_NOUNS.findall(norm))
     if nouns:
         if any(i in scores for i in _SPECIFIC):

@@ -36,6 +36,8 @@ _PET_WEAK = [
         rf"(?:^|[\s,.;!?])(?:{_PET_ALT})\s+",
         r"\bfor\s+",
         r"\b(?:book|board|bring|drop\s+off|broneerida|broneerin|tuua|toon|забронировать|оставить|оставлю|привезу)\s+",
+        r"\b(?:toa|tuba)\s+",  # "broneerida toa Pätule"
+        r"\bдля\s+",  # "номер для Барсика"
     )
 ]
 _PET_AFTER = re.compile(r"\s+(?:the|is\s+(?:my|a|an|our))\s+(?:dog|cat|puppy|kitten)\b")
@@ -50,6 +52,8 @@ _OWNER_CUES = [
         r"\bменя\s+зовут\s+",
         r"\b(?:мое|моё)\s+имя\s+",
         r"\bмоя\s+фамилия\s+",
+        r"\bна\s+имя\s+",  # "бронь на имя Ивановой Марии"
+        r"\b(?:nimele|nime\s+peale)\s+",  # "broneering Mari Tamme nimele" is after; "nimele Mari Tamm"
     )
 ]
 _OWNER_WEAK = [

@@ -1,0 +1,317 @@
+"""The SMS channel: received texts go to the one brain, every text sent goes through the outbox.
+
+``receive`` (called by a transport for each text): store it in the inbound log (a
+redelivery of a gateway message id stops here), then
+- STOP/START words opt the number out or in (with one receipt text);
+- an opted-out number is not answered (its texts are still stored);
+- over the per-number rate limit: stored as ``rate_limited``, not answered;
+- unreadable (binary, unknown charset): a polite "please resend as text";
+- else an :class:`Utterance` on the ``sms`` channel, in the session of that number
+  (resumed when its last turn is within ``sms.session_window_min``), and the reply
+  goes into the outbox, shortened to ``sms.max_segments``.
+
+The sender task claims due outbox rows and hands each to its transport, with
+backoff retries; opted-out numbers are never texted (the row is marked skipped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from appliance.brain.text.render import Part, Renderer
+from appliance.channels.sms.encoding import fit, plan
+from appliance.channels.sms.rules import Keyword, RateLimiter, keyword
+from appliance.channels.sms.transport import InboundSms, SendError, SmsTransport
+from appliance.core.bus import StaffDesk
+from appliance.core.clock import Clock, system_clock
+from appliance.core.config import Config
+from appliance.core.messages import Channel, Utterance
+from appliance.store.db import Database
+from appliance.store.outbox import (
+    InboundLog,
+    InboundStatus,
+    NewMessage,
+    OptOuts,
+    Outbox,
+    OutboxKind,
+    OutboxMessage,
+    booking_status,
+    latest_session,
+)
+
+log = logging.getLogger(__name__)
+
+_NOT_DIGITS = re.compile(r"[^0-9A-Za-z]+")
+
+
+def number_of(address: str, region: str) -> str:
+    """The E.164 number in a sender address (``+372...``, ``372...``, ``sip:+372...@pbx``), or the
+    address itself when it holds none (a SIP user name)."""
+    import phonenumbers
+
+    text = address.strip()
+    if text.lower().startswith(("sip:", "sips:", "tel:")):
+        text = text.split(":", 1)[1]
+    text = text.split("@", 1)[0].split(";", 1)[0].strip("<> ")
+    candidates = [text] if text.startswith("+") else [text, "+" + text]
+    for c in candidates:
+        try:
+            n = phonenumbers.parse(c, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(n):
+            return phonenumbers.format_number(n, phonenumbers.PhoneNumberFormat.E164)
+    return text or address
+
+
+class SmsService:
+    def __init__(
+        self,
+        config: Config,
+        brain: Any,
+        db: Database,
+        transports: dict[str, SmsTransport],
+        *,
+        desk: StaffDesk | None = None,
+        clock: Clock = system_clock,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.cfg = config.sms
+        self.brain = brain
+        self.db = db
+        self.transports = transports
+        self.desk = desk
+        self.clock = clock
+        self.monotonic = monotonic
+        tenant = config.tenant.id
+        self.outbox = Outbox(db, tenant_id=tenant, clock=clock)
+        self.inbound = InboundLog(db, tenant_id=tenant, clock=clock)
+        self.optouts = OptOuts(db, tenant_id=tenant, clock=clock)
+        self.renderer = Renderer(config.tenant.name)
+        self.inbound_limit = RateLimiter(self.cfg.inbound_per_minute, self.cfg.inbound_per_hour)
+        self.outbound_limit = RateLimiter(max(self.cfg.outbound_per_hour, 1), self.cfg.outbound_per_hour)
+        self._wake = asyncio.Event()
+        self._sender: asyncio.Task[None] | None = None
+        self._staff_sinks: dict[str, Callable[[], None]] = {}  # session -> detach
+        self._sender_locks: dict[str, list[Any]] = {}  # number -> [lock, users]
+
+    # ------------------------------------------------------------------ life
+
+    async def start(self) -> None:
+        back = await self.outbox.recover()
+        if back:
+            log.info("outbox: %d message(s) a stopped daemon was sending are pending again", back)
+        for t in self.transports.values():
+            await t.start(self.receive)
+        self._sender = asyncio.get_running_loop().create_task(self._send_loop(), name="sms-outbox")
+
+    async def stop(self) -> None:
+        if self._sender is not None:
+            self._sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sender
+        for t in self.transports.values():
+            await t.stop()
+        for detach in self._staff_sinks.values():
+            detach()
+        self._staff_sinks.clear()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # --------------------------------------------------------------- inbound
+
+    async def receive(self, sms: InboundSms) -> InboundStatus | None:
+        """Handle one received text; None when it was a redelivery of one handled before."""
+        sender = number_of(sms.sender, self.config.tenant.phone_region)
+        raw_hex = sms.raw.hex() if sms.raw is not None and sms.text is None else None
+        inbound_id = await self.inbound.record(
+            transport=sms.transport, sender=sender, text=sms.text if sms.text is not None else "",
+            status=InboundStatus.RECEIVED, message_id=sms.message_id, raw_hex=raw_hex,
+        )  # fmt: skip
+        if inbound_id is None:
+            return None
+        entry = self._sender_locks.setdefault(sender, [asyncio.Lock(), 0])
+        entry[1] += 1
+        try:
+            async with entry[0]:  # one text of a number at a time: its session and its order are kept
+                status, session_id = await self._handle(sms, sender, inbound_id)
+        except Exception:  # stored as received: staff see it in sms_inbound, nothing is lost
+            log.exception("sms %s from %s: handling failed", inbound_id, sender)
+            return InboundStatus.RECEIVED
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:  # nobody holds or awaits it: a long-running appliance keeps no lock per number
+                self._sender_locks.pop(sender, None)
+        await self.inbound.settle(inbound_id, status, session_id)
+        return status
+
+    async def _handle(self, sms: InboundSms, sender: str, inbound_id: int) -> tuple[InboundStatus, str | None]:
+        reply_to = sms.reply_to or sms.sender
+        word = keyword(sms.text) if sms.text else None
+        session_id = await self._session_for(sender)
+        lang = await self._language(session_id)
+        if word is not None:  # honoured even over the rate limit; a receipt only when it changes something
+            was_out = await self.optouts.is_opted_out(sender)
+            if word is Keyword.STOP:
+                await self.optouts.opt_out(sender, (sms.text or "").strip())
+                if not was_out:
+                    await self._notice(f"optout:{inbound_id}", "sms_opted_out", sms.transport, reply_to, lang)
+                return InboundStatus.OPT_OUT, None
+            await self.optouts.opt_in(sender)
+            if was_out:
+                await self._notice(f"optin:{inbound_id}", "sms_opted_in", sms.transport, reply_to, lang)
+            return InboundStatus.OPT_IN, None
+        if await self.optouts.is_opted_out(sender):
+            return InboundStatus.IGNORED, None
+        if not self.inbound_limit.allow(sender, self.monotonic()):
+            log.warning("sms from %s over the rate limit: stored, not answered", sender)
+            return InboundStatus.RATE_LIMITED, None
+        if sms.text is None:
+            log.info("sms from %s unreadable (%s): %d bytes kept", sender, sms.problem, len(sms.raw or b""))
+            await self._notice(f"unreadable:{inbound_id}", "sms_unreadable", sms.transport, reply_to, lang)
+            return InboundStatus.UNREADABLE, None
+        self._attach_staff(session_id, sms.transport, reply_to)
+        if self.desk is not None and self.desk.is_taken(session_id):
+            self.desk.caller_said(session_id, sms.text)
+            return InboundStatus.ANSWERED, session_id
+        utt = Utterance(
+            session_id=session_id, channel=Channel.SMS, text=sms.text, received_at=self.clock(), caller_id=sender
+        )
+        reply = await self.brain.handle(utt)
+        text = reply.text if plan(reply.text).segments <= self.cfg.max_segments else (reply.sms or reply.text)
+        await self.enqueue(
+            f"reply:{inbound_id}", OutboxKind.REPLY, sms.transport, reply_to, fit(text, self.cfg.max_segments),
+            reply.language, session_id=session_id, booking_id=reply.booking_id,
+        )  # fmt: skip
+        return InboundStatus.ANSWERED, session_id
+
+    async def _session_for(self, sender: str) -> str:
+        """The number's conversation: the latest one when it was active within the window, else a new one."""
+        prefix = f"sms-{_NOT_DIGITS.sub('', sender)}-"
+        now = self.clock()
+        seen = await latest_session(self.db, prefix)
+        window = dt.timedelta(minutes=self.cfg.session_window_min)
+        if seen is not None and not seen.ended and now - seen.updated_at <= window:
+            return seen.id
+        return f"{prefix}{now.astimezone(dt.UTC):%Y%m%d%H%M%S%f}"
+
+    def _attach_staff(self, session_id: str, transport: str, reply_to: str) -> None:
+        """Staff replies to a taken-over SMS conversation (the console) go out as texts."""
+        if self.desk is None or session_id in self._staff_sinks:
+            return
+
+        async def sink(staff: str, text: str) -> None:
+            lang = await self._language(session_id)
+            key = f"staff:{session_id}:{time.time_ns()}"
+            await self.enqueue(key, OutboxKind.REPLY, transport, reply_to, text, lang, session_id=session_id)
+
+        self._staff_sinks[session_id] = self.desk.attach(session_id, sink)
+
+    async def _language(self, session_id: str) -> str:
+        """The language of the number's conversation (the tenant's default for a new one)."""
+        rec = await self.brain.sessions.get(session_id)
+        return str(rec.language) if rec is not None and rec.language else self.config.tenant.default_language
+
+    async def _notice(self, key: str, template: str, transport: str, to: str, lang: str) -> None:
+        text, _speak, _sms = self.renderer.render([Part(template)], lang)
+        await self.enqueue(key, OutboxKind.NOTICE, transport, to, text, lang)
+
+    # --------------------------------------------------------------- outbound
+
+    async def enqueue(
+        self, key: str, kind: OutboxKind, transport: str, recipient: str, text: str, language: str, *,
+        not_before: dt.datetime | None = None, session_id: str | None = None, booking_id: str | None = None,
+    ) -> tuple[OutboxMessage, bool]:  # fmt: skip
+        """Put one text in the outbox (once per key); its encoding and segments are known now."""
+        text = fit(text, self.cfg.max_segments)
+        p = plan(text)
+        skip = None
+        if kind is not OutboxKind.NOTICE and await self.optouts.is_opted_out(
+            number_of(recipient, self.config.tenant.phone_region)
+        ):
+            skip = "opted_out"
+        msg = NewMessage(
+            idempotency_key=key, kind=kind, transport=transport, recipient=recipient, text=text, language=language,
+            encoding=p.encoding.value, segments=p.segments, not_before=not_before or self.clock(),
+            session_id=session_id, booking_id=booking_id,
+        )  # fmt: skip
+        row, new = await self.outbox.enqueue(msg, skip_reason=skip)
+        if new and skip is None:
+            self.wake()
+        return row, new
+
+    def _backoff(self, attempts: int) -> dt.timedelta:
+        delay = min(self.cfg.retry_base_s * 2 ** max(attempts - 1, 0), self.cfg.retry_max_s)
+        return dt.timedelta(seconds=delay)
+
+    async def deliver(self, msg: OutboxMessage) -> None:
+        """Send one claimed row and record the outcome (sent / later / failed / skipped)."""
+        number = number_of(msg.recipient, self.config.tenant.phone_region)
+        if msg.kind is not OutboxKind.NOTICE and await self.optouts.is_opted_out(number):
+            await self.outbox.mark_skipped(msg.id, "opted_out")
+            return
+        if msg.kind is OutboxKind.REMINDER and msg.booking_id:
+            if await booking_status(self.db, msg.booking_id) == "cancelled":
+                await self.outbox.mark_skipped(msg.id, "booking_cancelled")
+                return
+        transport = self.transports.get(msg.transport)
+        if transport is None:
+            await self._failed(msg, f"transport {msg.transport!r} is not running")
+            return
+        if not self.outbound_limit.allow(number, self.monotonic()):
+            later = self.clock() + dt.timedelta(minutes=1)
+            await self.outbox.retry_later(msg.id, "rate_limited", later, attempted=False)
+            return
+        try:
+            await transport.send(msg.recipient, plan(msg.text))
+        except SendError as exc:
+            if exc.retryable:
+                await self._failed(msg, str(exc))
+            else:
+                await self.outbox.mark_failed(msg.id, str(exc))
+            return
+        await self.outbox.mark_sent(msg.id)
+        log.info("sms %s %s to %s sent (%d segment(s))", msg.kind, msg.id, msg.recipient, msg.segments)
+
+    async def _failed(self, msg: OutboxMessage, error: str) -> None:
+        if msg.attempts >= self.cfg.max_attempts:
+            log.warning("sms %s to %s failed for good: %s", msg.id, msg.recipient, error)
+            await self.outbox.mark_failed(msg.id, error)
+        else:
+            await self.outbox.retry_later(msg.id, error, self.clock() + self._backoff(msg.attempts))
+
+    async def flush(self) -> int:
+        """Send every due row once; returns how many were claimed."""
+        batch = await self.outbox.claim_due()
+        for msg in batch:
+            try:
+                await self.deliver(msg)
+            except Exception as exc:  # a bug with one row must not stop the outbox
+                log.exception("outbox row %s", msg.id)
+                await self._failed(msg, f"internal: {type(exc).__name__}")
+        return len(batch)
+
+    async def _send_loop(self) -> None:
+        while True:
+            self.inbound_limit.prune(self.monotonic())  # numbers quiet for an hour are forgotten
+            self.outbound_limit.prune(self.monotonic())
+            try:
+                if await self.flush():
+                    continue
+                nxt = await self.outbox.next_due()
+            except Exception:
+                log.exception("outbox sender")
+                nxt = None
+            wait = 30.0 if nxt is None else (nxt - self.clock()).total_seconds()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), max(0.05, min(wait, 30.0)))
+            self._wake.clear()

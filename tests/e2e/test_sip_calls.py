@@ -1,0 +1,57 @@
+"""SIP calls through the one call runner (appliance/voice/callrunner.py) against a real pjsua2
+caller on loopback: what is stored when a call ends in the middle of things."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.support.sip_harness import Appliance, caller, speech_wav
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+TURNS = ["I need a room for my dog Rex from the 10th to the 15th", "Mari Tamm"]
+
+
+def _turns(db: Path, session_id: str) -> list[tuple[str, str, dict[str, float], float | None]]:
+    c = sqlite3.connect(db)
+    try:
+        rows = c.execute(
+            "SELECT role, text, timeline, first_audio FROM turns WHERE session_id = ? ORDER BY seq", (session_id,)
+        ).fetchall()
+    finally:
+        c.close()
+    return [(r[0], r[1], json.loads(r[2] or "{}"), r[3]) for r in rows]
+
+
+def test_a_hang_up_during_a_reply_stores_every_turn_and_timeline_and_takes_a_ticket(tmp_path: Path) -> None:
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps(TURNS))
+    wavs = [speech_wav(t, tmp_path / f"turn{i}.wav") for i, t in enumerate(TURNS)]
+    app = Appliance(tmp_path, "--script", str(script), "--record", "0")
+    try:
+        call = caller(app.uri, "--from-user", "+37251234567", "--turns", ",".join(map(str, wavs)),
+                      "--hangup-during-reply", "--max-s", "90")  # fmt: skip
+        hangup = call.wait_event("hangup", 100)
+        assert hangup.get("during_reply") is True
+        call.wait_event("done", 30)
+        record = app.wait_event("call_ended", 30)
+    finally:
+        summary = app.stop()
+    assert record["outcome"] == "caller_hung_up", record
+    # the booking was not finished: staff get a callback ticket pointing at the stored session
+    assert [t[1:3] for t in summary["tickets"]] == [["+37251234567", "call_dropped_unfinished"]], summary
+    assert summary["tickets"][0][4] == record["session_id"]
+    assert [t["user"] for t in record["transcript"]] == TURNS
+    rows = _turns(tmp_path / "appliance.db", record["session_id"])
+    users = [text for role, text, _, _ in rows if role == "user"]
+    replies = [(tl, first) for role, _, tl, first in rows if role == "assistant"]
+    assert users == TURNS
+    assert len(replies) == 1 + len(TURNS)  # the greeting and one reply per turn
+    # every reply has its timeline, the one cut off by the hang-up included (it started playing)
+    for tl, first_audio in replies:
+        assert tl and first_audio is not None, rows
+    assert "speech_start" in replies[-1][0] or "end_of_speech" in replies[-1][0], replies[-1]

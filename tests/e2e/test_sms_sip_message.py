@@ -1,0 +1,68 @@
+"""SMS over SIP MESSAGE (RFC 3428): a real pjsua2 peer on loopback texts a real ``appliance run``
+(SIP channel on, SMS over SIP on) and gets SMS-style replies by SIP MESSAGE; a binary body gets
+the polite "could not read" text; STOP opts the peer out and it is not answered afterwards."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from appliance.brain.text import render
+from tests.support.run_daemon import Daemon
+from tests.support.sip_harness import ROOT
+
+pytestmark = [pytest.mark.e2e]
+
+PEER = ROOT / "tests" / "support" / "sip_messenger.py"
+USER = "+37251234567"
+
+
+def text_by_sip(port: int, *texts: str, raw_hex: str = "", expect: int = 1, wait: float = 30.0) -> list[dict[str, Any]]:
+    argv = [sys.executable, str(PEER), "--target", f"sip:appliance@127.0.0.1:{port}", "--from-user", USER,
+            "--expect", str(expect), "--wait", str(wait)]  # fmt: skip
+    for t in texts:
+        argv += ["--text", t]
+    if raw_hex:
+        argv += ["--raw-hex", raw_hex]
+    proc = subprocess.run(
+        argv, capture_output=True, text=True, timeout=wait + 30, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+
+
+def test_sip_message_gets_sms_style_replies(tmp_path: Path) -> None:
+    env = {
+        "APPLIANCE__SIP__RECORD": "false",
+        "APPLIANCE__SMS__ENABLED": "true",
+        "APPLIANCE__SMS__TRANSPORTS": '["sip"]',
+        "APPLIANCE__SMS__OUTBOUND_TRANSPORT": "sip",
+    }
+    d = Daemon(tmp_path / "data", sip=True, env=env)
+    try:
+        events = text_by_sip(d.sip_port, "Tere, sooviks broneerida", "Kass", expect=2)
+        replies = [e for e in events if e["event"] == "message"]
+        assert [r["text"] for r in replies] == ["Kas see on koer või kass?", "Mis on teie lemmiklooma nimi?"], events
+        assert all(r["content_type"].startswith("text/plain") and len(r["text"]) <= 160 for r in replies)
+        assert [e for e in events if e["event"] == "status"] and all(
+            e["code"] == 200 for e in events if e["event"] == "status"
+        )
+        events = text_by_sip(d.sip_port, raw_hex="fffe0001802a00", expect=1)
+        assert [e["text"] for e in events if e["event"] == "message"] == [render.template("et", "sms_unreadable")]
+        events = text_by_sip(d.sip_port, "STOP", "Tere", expect=2, wait=6)
+        got = [e["text"] for e in events if e["event"] == "message"]
+        assert got == [render.template("et", "sms_opted_out")], got  # and nothing for the text after STOP
+    finally:
+        assert d.stop() == 0, d.log()[-3000:]
+    con = sqlite3.connect(tmp_path / "data" / "appliance.db")
+    rows = con.execute("SELECT transport, sender, status FROM sms_inbound ORDER BY id").fetchall()
+    con.close()
+    assert [r[2] for r in rows] == ["answered", "answered", "unreadable", "opt_out", "ignored"]
+    assert {r[0] for r in rows} == {"sip"} and rows[0][1] == USER
