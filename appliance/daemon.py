@@ -170,6 +170,7 @@ class Daemon:
                 SipEngines(stt=stt, tts=tts),
                 callbacks=self.brain.callbacks,
                 on_event=self.bus.publish,
+                ai_paused=lambda: self.desk.ai_paused,
             )
             ports = await self.sip.start()
             self.control.calls = self.sip  # the console's transfer and end keys (not yet with sip.workers > 1)
