@@ -57,6 +57,13 @@ class Daemon:
         )
         self.brain = await build_brain(cfg, on_event=self.bus.publish)
         await warm
+        llm = self.brain.understanding.llm
+        if llm is not None:  # loaded before READY=1, not on the first caller's turn
+            self.ops.status("loading the language model")
+            try:
+                await llm.load()
+            except ApplianceError as exc:  # the rules path serves; the brain says it is in basic mode
+                log.warning("language model not loaded at start: %s", exc.code)
         from appliance.privacy.job import PrivacyJob
 
         self.privacy = await PrivacyJob(cfg, self.brain.sessions.db).start()
@@ -170,6 +177,7 @@ class Daemon:
                 SipEngines(stt=stt, tts=tts),
                 callbacks=self.brain.callbacks,
                 on_event=self.bus.publish,
+                ai_paused=lambda: self.desk.ai_paused,
             )
             ports = await self.sip.start()
             self.control.calls = self.sip  # the console's transfer and end keys (not yet with sip.workers > 1)

@@ -514,6 +514,7 @@ class BrainProcessor(FrameProcessor):
         self._lock = asyncio.Lock()  # one brain call at a time, in turn order
         self._tasks: set[asyncio.Task[None]] = set()
         self._abandoned: set[asyncio.Future[None]] = set()  # hung brain calls left to finish
+        self._silenced: int | None = None  # the caller barged in on this turn's (streamed) reply
         self._noticed = False  # a notice was said during the current brain call
         self._asking = False
         self._current_turn: int | None = None
@@ -535,6 +536,10 @@ class BrainProcessor(FrameProcessor):
             self._spawn(self._handle(frame))
         elif isinstance(frame, KeypadFrame):
             self._spawn(self._keypad(frame.digit))
+        elif isinstance(frame, InterruptionFrame):
+            # a barge-in: the rest of the reply being streamed is not spoken (its turn is still saved)
+            self._silenced = self._current_turn
+            await self.push_frame(frame, direction)
         elif isinstance(frame, EndFrame):
             await self.drain()
             await self.push_frame(frame, direction)
@@ -622,6 +627,9 @@ class BrainProcessor(FrameProcessor):
         time; the apology and the keypad menu when the brain makes no progress within
         ``brain_timeout_s`` (a hung brain or LLM), so the caller is never left in silence."""
         self._noticed, self._asking, self._current_turn = False, True, turn
+        self._silenced = None
+        if turn is not None:
+            self._rec.answering(turn)
         chunks = reply_chunks(self._brain, utterance, on_slow=self._tool_slow)
         spoken = 0
         reply: Reply | None = None
@@ -648,7 +656,8 @@ class BrainProcessor(FrameProcessor):
                     reply = chunk.reply
                     break
                 self._asking = False  # the reply is being spoken: no "one moment" into it
-                spoken += await self._say(chunk, turn, first=spoken == 0)
+                if self._silenced is None or self._silenced != turn:  # a barge-in stops the rest of it
+                    spoken += await self._say(chunk, turn, first=spoken == 0)
                 pending = asyncio.ensure_future(anext(chunks))
                 wait_s = self._brain_timeout_s
         except ApplianceError as exc:
@@ -665,7 +674,9 @@ class BrainProcessor(FrameProcessor):
             failed = Reply(self._rec.session_id, text, language, speakable=text)
         finally:
             self._asking = False
-            if hung:  # the brain call goes on (never cancelled halfway through a booking); its turn is still saved
+            if (
+                hung or not pending.done()
+            ):  # the brain call goes on (never cancelled halfway through a booking); its turn is still saved
                 task = asyncio.ensure_future(_finish_quietly(pending, chunks))
                 self._abandoned.add(task)
                 task.add_done_callback(self._abandoned.discard)
@@ -675,6 +686,8 @@ class BrainProcessor(FrameProcessor):
             for piece in chunks_of(failed)[:-1]:
                 spoken += await self._say(piece, turn, first=spoken == 0)
         final = failed or reply or Reply(self._rec.session_id, "", self._rec.language or self._default_language)
+        if self._silenced is not None and self._silenced == turn:
+            spoken = 0  # the caller barged in: what was queued was dropped, the turn just ends
         await self._reply_done(final, turn, spoken)
 
     async def _speak(self, reply: Reply, turn: int | None) -> None:
@@ -709,6 +722,8 @@ class BrainProcessor(FrameProcessor):
         if turn is not None and turn in self._rec.timelines:
             self._rec.timelines[turn].reply = reply.speakable or reply.text
             self._rec.timelines[turn].reply_turn_id = reply.turn_id
+        if turn is not None:
+            self._rec.answered(turn)
         if not spoken:
             if turn is not None:
                 self._rec.finish_turn(turn)

@@ -86,6 +86,10 @@ class CallRecorder:
     _playing: deque[int | None] = field(default_factory=deque)
     _finished: set[int] = field(default_factory=set)
     _replied: set[int] = field(default_factory=set)
+    # turns whose brain call is still producing the reply: reported when it is stored, not when a
+    # barge-in cut the playback (the stored reply id is known only then)
+    _answering: set[int] = field(default_factory=set)
+    _report_later: set[int] = field(default_factory=set)
 
     def new_turn(self, kind: str = "caller") -> int:
         n = self._next_turn
@@ -194,10 +198,26 @@ class CallRecorder:
 
     # -- per-turn report: one log line, and the timeline stored with the turn ----------
 
-    def turn_done(self, turn: int) -> None:
-        """The turn's playback ended or was interrupted: log it and store its timeline (once)."""
+    def answering(self, turn: int) -> None:
+        """The brain is producing this turn's reply (it may be streamed and cut by a barge-in)."""
+        self._answering.add(turn)
+
+    def answered(self, turn: int) -> None:
+        """The whole reply is known and stored (``reply_turn_id`` set): report a turn whose
+        playback ended, or was interrupted, while the reply was still being produced."""
+        self._answering.discard(turn)
+        if turn in self._report_later:
+            self._report_later.discard(turn)
+            self.turn_done(turn)
+
+    def turn_done(self, turn: int, *, final: bool = False) -> None:
+        """The turn's playback ended or was interrupted: log it and store its timeline (once).
+        While its reply is still being produced, the report waits for :meth:`answered`."""
         tl = self.timelines.get(turn)
         if tl is None or turn in self._reported:
+            return
+        if turn in self._answering and not final:
+            self._report_later.add(turn)
             return
         self._reported.add(turn)
         tl.log()
@@ -222,7 +242,7 @@ class CallRecorder:
     async def finish(self) -> None:
         """End of call: report the turns not reported yet and wait for the timeline writes."""
         for turn in sorted(self.timelines):
-            self.turn_done(turn)
+            self.turn_done(turn, final=True)
         if self._writes:
             await asyncio.gather(*list(self._writes), return_exceptions=True)
 

@@ -155,6 +155,22 @@ def test_stt_unavailable_gives_dtmf_menu_and_callback_ticket(tmp_path: Path) -> 
     ]  # the brain took it
 
 
+def test_ai_paused_by_staff_gives_new_calls_the_keypad_menu(tmp_path: Path) -> None:
+    """The console's pause key: speech works, yet a new call goes to the keypad menu (1: callback)."""
+    app = Appliance(tmp_path, "--script", str(_script(tmp_path, ["I need a room"])), "--ai-paused", "--record", "0")
+    assert app.ready["speech_ok"] is True
+    try:
+        call = caller(app.uri, "--from-user", "+37255512346", "--dtmf", "1@4", "--record",
+                      str(tmp_path / "heard.wav"), "--max-s", "30")  # fmt: skip
+        done = call.wait_event("done", 40)
+        record = app.wait_event("call_ended", 30)
+    finally:
+        summary = app.stop()
+    assert done["voiced_s"] > 2  # the menu prompt and the thanks were heard
+    assert record["mode"] == "menu" and record["outcome"] == "menu_callback", record
+    assert [t[1:3] for t in summary["tickets"]] == [["+37255512346", "callback_requested_keypad"]]
+
+
 @pytest.mark.parametrize("mode", ["busy", "callback"])
 def test_call_above_max_calls_takes_the_busy_path(tmp_path: Path, mode: str) -> None:
     app = Appliance(tmp_path, "--script", str(_script(tmp_path, [])), "--max-calls", "1", "--over-capacity", mode,

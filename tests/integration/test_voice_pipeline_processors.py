@@ -231,3 +231,50 @@ async def test_tts_marks_protected_audio_uninterruptible():
     audio = [f for f in down if isinstance(f, TTSAudioRawFrame)]
     assert audio and not any(f.interruptible for f in audio)
     assert [type(f).__name__ for f in up] == ["ProtectedSpeechFrame"]
+
+
+class StreamingBrain(FakeBrainBase):
+    """Streams three sentences 0.2 s apart (an LLM phrasing a knowledge-base answer)."""
+
+    SENTENCES = ("First we check in.", "Then we walk the dog.", "Then we say goodbye.")
+
+    def __init__(self, on_first_sent: Any = None) -> None:
+        super().__init__()
+        self.on_first_sent = on_first_sent
+
+    async def handle(self, utterance: Utterance, *, on_slow: Any = None) -> Reply:
+        text = " ".join(self.SENTENCES)
+        return Reply(utterance.session_id, text, "en", speakable=text, turn_id=41)
+
+    async def handle_stream(self, utterance: Utterance, chunker: Any, *, on_slow: Any = None):  # type: ignore[override]
+        from appliance.core.messages import ChunkType, ReplyChunk
+
+        for i, sentence in enumerate(self.SENTENCES):
+            yield ReplyChunk(ChunkType.SENTENCE, sentence, "en")
+            await asyncio.sleep(0.2)
+            if i == 0 and self.on_first_sent is not None:
+                self.on_first_sent()
+        yield ReplyChunk(ChunkType.REPLY, reply=await self.handle(utterance))
+
+
+@arun
+async def test_barge_in_stops_the_rest_of_a_streamed_reply_and_its_timeline_is_still_stored():
+    from pipecat.frames.frames import InterruptionFrame
+
+    rec, turn = recorder_with_turn()
+    rec.timeline_sink = None
+    # the input processor marks the playing turn interrupted while the LLM is still phrasing
+    brain = StreamingBrain(on_first_sent=lambda: rec.interrupted(0.5))
+    rec.speaking_turn = turn
+    down, _ = await run_test(
+        BrainProcessor(brain=brain, recorder=rec),
+        frames_to_send=[transcription("how does it work", turn, "en"), SleepFrame(0.1), InterruptionFrame(),
+                        SleepFrame(0.7)],
+        expected_down_frames=[SpeakFrame, InterruptionFrame],
+    )  # fmt: skip
+    assert down[0].text == StreamingBrain.SENTENCES[0]  # nothing after the barge-in reached the TTS
+    await asyncio.sleep(0)
+    tl = rec.timelines[turn]
+    assert tl.reply_turn_id == 41 and tl.reply == " ".join(StreamingBrain.SENTENCES)  # the whole reply is kept
+    await rec.finish()
+    assert [t for t, _ in brain.timelines] == [41]  # stored once, with its reply's id

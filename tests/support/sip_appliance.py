@@ -65,6 +65,7 @@ async def main() -> int:
     ap.add_argument("--brain-timeout", type=float, default=12.0)
     ap.add_argument("--backend", default="", help="URL of an HTTP booking backend (token 'test-token')")
     ap.add_argument("--tool-timeout", type=float, default=2.0)
+    ap.add_argument("--ai-paused", action="store_true", help="staff paused the AI for new calls")
     args = ap.parse_args()
 
     sip: dict[str, Any] = {
@@ -105,7 +106,8 @@ async def main() -> int:
         out("app_event", type=str(ev.type), session_id=ev.session_id, data=ev.data)
 
     port: Any = HangingBrain(brain, indices(args.brain_hang_at)) if args.brain_hang_at else brain
-    service = SipService(cfg, port, engines, callbacks=brain.callbacks, on_event=on_event)
+    paused = bool(args.ai_paused)
+    service = SipService(cfg, port, engines, callbacks=brain.callbacks, on_event=on_event, ai_paused=lambda: paused)
     ports = await service.start()
     out("ready", **ports, speech_ok=service.speech_ok)
     seen = 0

@@ -16,6 +16,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,8 +75,12 @@ class SipService:
         recordings_dir: Path | None = None,
         log_level: int = 1,
         behind_proxy: bool = False,
+        ai_paused: Callable[[], bool] | None = None,
     ) -> None:
         self.config = config
+        # staff paused the AI for new calls (the console's pause key): they get the keypad menu
+        # (1: callback, 0: staff) instead of the voice pipeline
+        self.ai_paused: Callable[[], bool] = ai_paused or (lambda: False)
         self.sip = config.sip
         self.brain = brain
         # prompts outside the pipeline (menus, notices) use the engine as it is; calls use it
@@ -188,7 +193,7 @@ class SipService:
             "sip_call_id": handle.sip_call_id,
             "started_at": handle.started_at,
             "language": language,
-            "mode": "overflow" if handle.overflow else ("voice" if self.speech_ok else "menu"),
+            "mode": "overflow" if handle.overflow else ("voice" if self.speech_ok and not self.ai_paused() else "menu"),
             "transcript": [],
             "outcome": "",
             "transfer": None,
@@ -218,7 +223,7 @@ class SipService:
                 recording = CallRecording(self.recordings_dir, sid, started_at=handle.started_at)
             if handle.overflow:
                 await self._overflow_call(handle, sid, rec, recording)
-            elif not self.speech_ok:
+            elif rec["mode"] == "menu":
                 await self._menu_call(handle, sid, rec, recording)
             else:
                 await self._voice_call(handle, sid, rec, recording)
