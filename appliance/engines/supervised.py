@@ -141,7 +141,7 @@ class Supervisor:
 class SupervisedSTT(STTEngine):
     """An STT engine behind a :class:`Supervisor` (the voice path calls ``transcribe``)."""
 
-    def __init__(self, engine: STTEngine, *, timeout_s: float = 1.5) -> None:
+    def __init__(self, engine: STTEngine, *, timeout_s: float = 1.2) -> None:
         self.inner = engine
         self.capabilities = engine.capabilities
         self.supervisor = Supervisor("speech-to-text", engine, timeout_s=timeout_s)
@@ -159,7 +159,7 @@ class SupervisedSTT(STTEngine):
 class SupervisedTTS(TTSEngine):
     """A TTS engine behind a :class:`Supervisor`."""
 
-    def __init__(self, engine: TTSEngine, *, timeout_s: float = 1.5) -> None:
+    def __init__(self, engine: TTSEngine, *, timeout_s: float = 1.2) -> None:
         self.inner = engine
         self.capabilities = engine.capabilities
         self.supervisor = Supervisor("text-to-speech", engine, timeout_s=timeout_s)
