@@ -96,6 +96,7 @@ def main() -> int:
         for i in range(args.runs):
             with tempfile.TemporaryDirectory(prefix=f"deadair-{fault}-{i}-") as tmp:
                 runs.append(one_run(Path(tmp), fault))
+                print(json.dumps({"fault": fault, "run": i, **runs[-1]}), file=sys.stderr, flush=True)
         gaps = [g for r in runs for g in r["gaps"]]
         out["faults"][fault] = {
             "dead_air_max_s": round(max(gaps), 3) if gaps else None,

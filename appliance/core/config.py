@@ -381,8 +381,8 @@ class VoiceConfig(_Model):
     backchannel_max_s: float = Field(default=0.3, ge=0)
     # supervised engines (appliance/engines/supervised.py): a speech-to-text or TTS call that takes
     # longer fails, the caller hears the apology + keypad menu recorded at start, the engine restarts
-    stt_timeout_s: float = Field(default=1.5, gt=0)
-    tts_timeout_s: float = Field(default=1.5, gt=0)
+    stt_timeout_s: float = Field(default=1.2, gt=0)
+    tts_timeout_s: float = Field(default=1.2, gt=0)
     brain_timeout_s: float = Field(default=12.0, gt=0)  # then the apology + keypad menu too
     # the same caller ID calling back within this long after leaving a booking unfinished is
     # offered to continue it (brain/engine.py, Engine.greet); 0 switches it off

@@ -7,9 +7,10 @@ timeout; a failure (an exception, or no answer within ``timeout_s``) raises
 path can apologise and offer the keypad menu while the call goes on. The engine is then
 restarted in the background (``load()`` again);
 calls made while it restarts fail fast instead of queueing behind a hung thread. A hung
-thread itself cannot be killed from Python: the supervisor runs the engine in a small thread
-pool of its own, and a restart replaces that pool, abandoning the hung thread (counted in
-:attr:`Health.abandoned`) without starving anything else of threads.
+thread itself cannot be killed from Python: each engine call runs in a daemon thread of its
+own, so a hung one is abandoned (counted in :attr:`Health.abandoned`) without starving anything
+else of threads and without holding up the process's exit (a ``ThreadPoolExecutor`` joins its
+threads at exit: a hung TTS kept a stopped SIP worker alive).
 
 Process isolation (an engine that can crash the interpreter or hold the GIL in a worker
 process) exists for the LLM (``engines/llm.py``); for STT and TTS it is future work
@@ -21,9 +22,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -61,10 +62,36 @@ class Supervisor:
         self.restart_backoff_s = restart_backoff_s
         self.health = Health()
         self._restart: asyncio.Task[None] | None = None
-        self._pool = self._new_pool()
 
-    def _new_pool(self) -> ThreadPoolExecutor:
-        return ThreadPoolExecutor(max_workers=2, thread_name_prefix=self.name.replace("-", ""))
+    def _in_thread(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """Run ``fn`` in a daemon thread of its own; its result (or error) lands in the future."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[T] = loop.create_future()
+
+        def settle(result: Any, error: BaseException | None) -> None:
+            if fut.done():
+                return
+            if error is not None:
+                fut.set_exception(error)
+            else:
+                fut.set_result(result)
+
+        def deliver(result: Any, error: BaseException | None) -> None:
+            try:
+                loop.call_soon_threadsafe(settle, result, error)
+            except RuntimeError:  # the loop is gone (the process is stopping): nobody waits
+                pass
+
+        def work() -> None:
+            try:
+                result = fn(*args)
+            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting side
+                deliver(None, exc)
+                return
+            deliver(result, None)
+
+        threading.Thread(target=work, name=self.name, daemon=True).start()
+        return fut
 
     async def call(self, fn: Callable[..., T], *args: Any, timeout_s: float | None = None) -> T:
         h = self.health
@@ -72,13 +99,13 @@ class Supervisor:
         if h.restarting:
             raise EngineError(f"{self.name} is restarting", code="engine_restarting", retryable=True)
         limit = self.timeout_s if timeout_s is None else timeout_s
-        work = asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        work = self._in_thread(fn, *args)
         try:
             return await asyncio.wait_for(asyncio.shield(work), limit)
         except TimeoutError:
             h.timeouts += 1
             h.abandoned += 1
-            work.add_done_callback(lambda _f: None)  # its late result is dropped
+            work.add_done_callback(lambda f: f.cancelled() or f.exception())  # a late result is dropped
             self._failed(f"no answer within {limit:.1f} s")
             raise EngineError(f"{self.name} did not answer within {limit:.1f} s", code="engine_timeout") from None
         except asyncio.CancelledError:
@@ -95,8 +122,6 @@ class Supervisor:
         log.error("%s failed (%s); restarting it in the background", self.name, why)
         if self._restart is None or self._restart.done():
             h.restarting = True
-            old, self._pool = self._pool, self._new_pool()  # a hung thread stays behind in the old one
-            old.shutdown(wait=False, cancel_futures=True)
             self._restart = asyncio.get_running_loop().create_task(self._restart_engine())
 
     async def _restart_engine(self) -> None:
@@ -104,8 +129,7 @@ class Supervisor:
         started = time.monotonic()
         try:
             await asyncio.sleep(self.restart_backoff_s)
-            loop = asyncio.get_running_loop()
-            await asyncio.wait_for(loop.run_in_executor(self._pool, self.engine.load), max(30.0, self.timeout_s * 10))
+            await asyncio.wait_for(self._in_thread(self.engine.load), max(30.0, self.timeout_s * 10))
             h.restarts += 1
             h.events.append(f"restarted in {time.monotonic() - started:.1f} s")
             log.info("%s restarted", self.name)
@@ -119,7 +143,7 @@ class Supervisor:
 class SupervisedSTT(STTEngine):
     """An STT engine behind a :class:`Supervisor` (the voice path calls ``transcribe``)."""
 
-    def __init__(self, engine: STTEngine, *, timeout_s: float = 1.5) -> None:
+    def __init__(self, engine: STTEngine, *, timeout_s: float = 1.2) -> None:
         self.inner = engine
         self.capabilities = engine.capabilities
         self.supervisor = Supervisor("speech-to-text", engine, timeout_s=timeout_s)
@@ -169,7 +193,7 @@ class SupervisedSTT(STTEngine):
 class SupervisedTTS(TTSEngine):
     """A TTS engine behind a :class:`Supervisor`."""
 
-    def __init__(self, engine: TTSEngine, *, timeout_s: float = 1.5) -> None:
+    def __init__(self, engine: TTSEngine, *, timeout_s: float = 1.2) -> None:
         self.inner = engine
         self.capabilities = engine.capabilities
         self.supervisor = Supervisor("text-to-speech", engine, timeout_s=timeout_s)

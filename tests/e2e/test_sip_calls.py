@@ -4,7 +4,10 @@ caller on loopback: what is stored when a call ends in the middle of things."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,3 +58,44 @@ def test_a_hang_up_during_a_reply_stores_every_turn_and_timeline_and_takes_a_tic
     for tl, first_audio in replies:
         assert tl and first_audio is not None, rows
     assert "speech_start" in replies[-1][0] or "end_of_speech" in replies[-1][0], replies[-1]
+
+
+def test_sigkill_mid_booking_then_the_same_caller_is_offered_to_continue(tmp_path: Path) -> None:
+    """The appliance is SIGKILLed while the reply to the first turn plays; restarted on the same
+    data, it offers the same caller ID to continue the booking with the same slots."""
+    first, yes = speech_wav(TURNS[0], tmp_path / "turn0.wav"), speech_wav("yes", tmp_path / "yes.wav")
+    (tmp_path / "s1.json").write_text(json.dumps(TURNS[:1]))
+    app = Appliance(tmp_path, "--script", str(tmp_path / "s1.json"), "--record", "0")
+    try:
+        call = caller(app.uri, "--from-user", "+37251234567", "--turns", str(first), "--max-s", "15")
+        call.wait_event("reply_gap", 60)  # the reply to the first turn is playing
+    finally:
+        app.kill()  # SIGKILL: no shutdown, no flush
+    call.wait_event("done", 30)
+    (tmp_path / "s2.json").write_text(json.dumps(["yes"]))
+    app = Appliance(tmp_path, "--script", str(tmp_path / "s2.json"), "--record", "0")
+    try:
+        again = caller(app.uri, "--from-user", "+37251234567", "--turns", str(yes), "--hangup-after-turns",
+                       "--max-s", "40")  # fmt: skip
+        again.wait_event("done", 60)
+        record = app.wait_event("call_ended", 30)
+    finally:
+        summary = app.stop()
+    assert summary["bookings"] == []  # nothing booked twice (or at all: it was not confirmed)
+    db = tmp_path / "appliance.db"
+    rows = _turns(db, record["session_id"])
+    assert "continue" in rows[0][1] and "Rex" in rows[0][1], rows[0]  # the greeting offered to go on
+    assert [text for role, text, _, _ in rows if role == "user"] == ["yes"]
+    c = sqlite3.connect(db)
+    try:
+        (state,) = c.execute("SELECT state FROM conversation_sessions WHERE id = ?", (record["session_id"],)).fetchone()
+    finally:
+        c.close()
+    state = json.loads(state)
+    assert state["slots"]["pet_name"] == "Rex" and state["slots"]["start_date"].endswith("-12-10"), state
+    assert state["awaiting"] == "owner_name", state  # yes: on from where the first call stopped
+    check = subprocess.run(
+        [sys.executable, "-m", "appliance", "db", "check", "--json", "--data-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "APPLIANCE__LLM__MODE": "off"},
+    )  # fmt: skip
+    assert check.returncode == 0 and json.loads(check.stdout)["ok"] is True, check.stdout + check.stderr

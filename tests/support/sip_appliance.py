@@ -31,7 +31,10 @@ NOW = dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))
 
 
 def out(event: str, **data: Any) -> None:
-    print(json.dumps({"event": event, **data}, default=str, ensure_ascii=False), flush=True)
+    # one write: with PYTHONUNBUFFERED print() writes the line and its newline separately, and a
+    # log line on stderr (the same pipe) could land between them
+    sys.stdout.write(json.dumps({"event": event, **data}, default=str, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
 
 
 def rows(db: Path, sql: str) -> list[list[Any]]:

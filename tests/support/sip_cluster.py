@@ -21,7 +21,10 @@ from appliance.core.messages import Event
 
 
 def out(event: str, **data: Any) -> None:
-    print(json.dumps({"event": event, **data}, default=str, ensure_ascii=False), flush=True)
+    # one write: with PYTHONUNBUFFERED print() writes the line and its newline separately, and a
+    # log line on stderr (the same pipe) could land between them
+    sys.stdout.write(json.dumps({"event": event, **data}, default=str, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
 
 
 def rows(db: Path, sql: str) -> list[list[Any]]:

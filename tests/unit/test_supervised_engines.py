@@ -72,3 +72,27 @@ def test_a_crash_is_one_failed_call() -> None:
         assert (await stt.transcribe(b"\0" * 320)).text == "one"
 
     asyncio.run(main())
+
+
+def test_a_hung_engine_thread_does_not_keep_the_process_alive(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A stopped SIP worker must exit although a TTS call is still stuck (daemon threads)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import asyncio, time\n"
+        "from appliance.engines.supervised import Supervisor\n"
+        "class E:\n"
+        "    def load(self): pass\n"
+        "async def main():\n"
+        "    s = Supervisor('tts', E(), timeout_s=0.1)\n"
+        "    try:\n"
+        "        await s.call(time.sleep, 60)\n"
+        "    except Exception as exc:\n"
+        "        print(type(exc).__name__)\n"
+        "asyncio.run(main())\n"
+    )
+    t0 = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0 and "EngineError" in proc.stdout, proc.stderr
+    assert time.monotonic() - t0 < 15
