@@ -14,14 +14,15 @@ Latency depends on a model's shape, not its values, so no real weights are neede
   marks each), so all N finish together; mode ``threads``: N threads share one ``WhisperModel``.
   Output is capped (``--stt-tokens``) and temperature fallback is off: random weights would
   otherwise decode to the 448-token limit and retry at every temperature.
-* **LLM**: a llama-architecture GGUF of a 9B-class shape (hidden 4096, 36 layers, 32 heads,
-  8 KV heads, FFN 14336, vocabulary 128256: ~8.9 B parameters) written with ``gguf`` from one
+* **LLM**: a llama-architecture GGUF of EuroLLM-9B's shape (hidden 4096, 42 layers, 32 heads,
+  8 KV heads, FFN 12288, vocabulary 128000: ~9.2 B parameters) written with ``gguf`` from one
   random tensor per distinct shape (so writing it is cheap), prompted with as many tokens as the
   real extraction system prompt (``appliance/brain/understanding/prompts/extract.*.md``) has at
   ~3 characters per token, and an output capped at ``--llm-tokens`` with EOS banned. In-process
   (llama-cpp-python, one model: concurrent calls queue, as in the appliance's worker) or, with
   ``--llm-server URL``, N concurrent requests to an OpenAI-compatible server (``llama-server
-  -np 20``, vLLM ``--load-format dummy``) that batches them.
+  -np 20`` serving the same GGUF, or vLLM) that batches them; the prompt goes as token ids to
+  ``/v1/completions``, so its length does not depend on the server's tokenizer.
 * **TTS**: Piper on a typical reply. ``--tts-model`` names a real Piper voice (``.onnx`` with its
   ``.onnx.json``); without one the tiny random graph of ``make_test_models.py`` runs (plumbing
   only: its cost is not a production voice's).
@@ -82,7 +83,8 @@ STT_SHAPES: dict[str, dict[str, int]] = {
     "tiny": {"num_mel_bins": 80},  # make_test_models.py's defaults: d_model 64, 1 layer each side
 }
 LLM_SHAPES: dict[str, dict[str, int]] = {
-    "production": {"hidden": 4096, "layers": 36, "heads": 32, "kv_heads": 8, "ff": 14336, "vocab": 128256},
+    # EuroLLM-9B-Instruct (docs/MODELS.md), a llama: 42 layers, GQA 32/8, FFN 12288, vocab 128000
+    "production": {"hidden": 4096, "layers": 42, "heads": 32, "kv_heads": 8, "ff": 12288, "vocab": 128000},
     "tiny": {"hidden": 64, "layers": 2, "heads": 4, "kv_heads": 4, "ff": 128, "vocab": 512},
 }
 
@@ -304,19 +306,23 @@ def bench_llm(args: argparse.Namespace, calls: list[int], emit: Callable[..., No
     prompt_chars = system_prompt_chars() + 200  # + the caller's turn and the context lines
     prompt_tokens = args.prompt_tokens or int(prompt_chars / CHARS_PER_TOKEN)
     extra = {"prompt_chars": prompt_chars, "prompt_tokens": prompt_tokens, "max_tokens": args.llm_tokens}
+    rng = np.random.default_rng(3)
+    prompt = [1] + [int(t) for t in rng.integers(5, 261, prompt_tokens - 1)]  # byte tokens: valid in any vocab
     if args.llm_server:
-        text = "x " * prompt_tokens  # ~1 token per "x " in BPE vocabularies
+        # /v1/completions with token ids (vLLM and llama-server accept them): the prompt has exactly
+        # prompt_tokens tokens whatever the served model's tokenizer.
 
         def ask(i: int) -> None:
             body = {
                 "model": args.llm_model,
-                "messages": [{"role": "system", "content": text}, {"role": "user", "content": f"call {i}"}],
+                "prompt": prompt,
                 "max_tokens": args.llm_tokens,
                 "temperature": 0.0,
                 "ignore_eos": True,  # vLLM and llama-server honour it; others ignore it
+                "cache_prompt": False,  # llama-server: no prefix reuse between calls
             }
             req = urllib.request.Request(
-                args.llm_server.rstrip("/") + "/chat/completions",
+                args.llm_server.rstrip("/") + "/completions",
                 data=json.dumps(body).encode(),
                 headers={"Content-Type": "application/json"},
             )
@@ -344,8 +350,6 @@ def bench_llm(args: argparse.Namespace, calls: list[int], emit: Callable[..., No
         n_gpu_layers=-1 if args.device == "cuda" else 0,
         verbose=False,
     )
-    rng = np.random.default_rng(3)
-    prompt = [1] + [int(t) for t in rng.integers(5, 261, prompt_tokens - 1)]  # byte tokens
     lock = threading.Lock()  # one model, one request at a time: the in-process worker's shape
 
     def ask_local(i: int) -> None:
