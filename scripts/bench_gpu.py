@@ -310,12 +310,15 @@ def bench_llm(args: argparse.Namespace, calls: list[int], emit: Callable[..., No
     prompt = [1] + [int(t) for t in rng.integers(5, 261, prompt_tokens - 1)]  # byte tokens: valid in any vocab
     if args.llm_server:
         # /v1/completions with token ids (vLLM and llama-server accept them): the prompt has exactly
-        # prompt_tokens tokens whatever the served model's tokenizer.
+        # prompt_tokens tokens whatever the served model's tokenizer. llama-cpp-python's server takes
+        # only text: --server-prompt text sends prompt_tokens letters (one token each in the
+        # byte-level GGUF this script writes; fewer with a real BPE vocabulary).
+        text = "".join(chr(97 + (t % 26)) for t in prompt[1:])
 
         def ask(i: int) -> None:
             body = {
                 "model": args.llm_model,
-                "prompt": prompt,
+                "prompt": prompt if args.server_prompt == "ids" else text,
                 "max_tokens": args.llm_tokens,
                 "temperature": 0.0,
                 "ignore_eos": True,  # vLLM and llama-server honour it; others ignore it
@@ -412,6 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--llm-vocab", type=int)
     parser.add_argument("--llm-server", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1")
     parser.add_argument("--llm-model", default="", help="model name for --llm-server")
+    parser.add_argument("--server-prompt", choices=["ids", "text"], default="ids", help="prompt as token ids or text")
     parser.add_argument("--tts-model", type=Path, help="a real Piper voice .onnx (default: the tiny random graph)")
     args = parser.parse_args(argv)
     calls = [int(c) for c in args.calls.split(",") if c.strip()]
