@@ -340,6 +340,12 @@ def bench_llm(args: argparse.Namespace, calls: list[int], emit: Callable[..., No
 
     import llama_cpp
 
+    if args.device == "cuda" and not llama_cpp.llama_supports_gpu_offload():
+        # A 9B model on the CPU would spend the GPU machine's time for nothing: say so and go on.
+        reason = "this llama-cpp-python build has no GPU offload: install a CUDA build or use --llm-server"
+        log(reason)
+        print(json.dumps({"stage": "llm", "device": args.device, "shape": args.shape, "skipped": reason}), flush=True)
+        return
     dims = dict(LLM_SHAPES[args.shape])
     for key in ("hidden", "layers", "ff", "vocab"):
         if getattr(args, f"llm_{key}") is not None:
