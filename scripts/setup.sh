@@ -58,8 +58,9 @@ export DEBIAN_FRONTEND=noninteractive PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHE
 # Debian 12 packages. Required: voice tools (espeak-ng for piper, sox, libsndfile),
 # SIP test peer (sipp), Chromium for the web e2e tests, ffmpeg for audio conversion,
 # the toolchain that compiles llama-cpp-python, strace for the zero-egress test, tmux for the console's
-# terminal test, Kannel (bearerbox, smsbox and its fakesmsc test SMSC) for the SMS tests. Optional: installed when Debian has them (systemd-analyze checks the unit in the tests).
-APT_REQUIRED=(espeak-ng sox libsndfile1 sip-tester chromium fonts-dejavu-core ffmpeg cmake build-essential git ca-certificates strace tmux kannel kannel-extras)
+# terminal test, Kannel (bearerbox, smsbox and its fakesmsc test SMSC) for the SMS tests, Kamailio (the
+# multi-box SIP dispatcher test runs its own instance; the packaged service is disabled). Optional: installed when Debian has them (systemd-analyze checks the unit in the tests).
+APT_REQUIRED=(espeak-ng sox libsndfile1 sip-tester chromium fonts-dejavu-core ffmpeg cmake build-essential git ca-certificates strace tmux kannel kannel-extras kamailio)
 APT_OPTIONAL=(baresip systemd)
 
 # --- Python 3.11 --------------------------------------------------------------------
@@ -124,6 +125,10 @@ apt_packages() {
     for p in "${optional[@]}"; do has_candidate "$p" && want_optional+=("$p"); done
     say "apt-get install ${missing[*]}"
     as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # Kamailio's packaged service would bind every address's port 5060, the appliance's SIP port.
+    if [[ " ${missing[*]} " == *" kamailio "* ]] && command -v systemctl >/dev/null 2>&1; then
+      as_root systemctl disable --now kamailio >/dev/null 2>&1 || true
+    fi
   fi
   for p in "${want_optional[@]}"; do
     say "apt-get install $p (optional)"
