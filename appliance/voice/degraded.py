@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
+from appliance.voice.frames import SpeakFrame
+from appliance.voice.recorder import CallRecorder
 from appliance.voice.texts import voice_texts
 
 log = logging.getLogger("appliance.voice")
@@ -66,3 +68,10 @@ def shared_apologies(rate: int = 16000) -> ApologyBank:
     if bank is None:
         bank = _SHARED[rate] = ApologyBank(rate)
     return bank
+
+
+def apology_frame(rec: CallRecorder, component: str, default_language: str | None) -> SpeakFrame:
+    """Degraded mode: the apology and the keypad menu, in the session language."""
+    rec.degraded.append(component)
+    language = rec.language or default_language or "en"
+    return SpeakFrame(apology_text(language), language, turn=None, notice=True, apology=True)

@@ -155,7 +155,10 @@ def build_voice_pipeline(
     ``apologies``: the :class:`~appliance.voice.degraded.ApologyBank` of degraded mode."""
     from pipecat.pipeline.pipeline import Pipeline
 
-    from appliance.voice.processors import BrainProcessor, EngineSTTProcessor, EngineTTSProcessor, VoiceInputProcessor
+    from appliance.voice.listen import VoiceInputProcessor
+    from appliance.voice.respond import BrainProcessor
+    from appliance.voice.speak import EngineTTSProcessor
+    from appliance.voice.transcribe import EngineSTTProcessor
 
     s = settings or VoiceSettings()
     # ScriptedSTT answers by call count: a discarded speculative call would shift its script.

@@ -18,10 +18,12 @@ from appliance.core.messages import Channel, Reply, Utterance  # noqa: E402
 from appliance.engines.stt import STTEngine, Transcript  # noqa: E402
 from appliance.engines.tts import AudioChunk, TTSEngine  # noqa: E402
 from appliance.voice.frames import SpeakFrame, TurnResumedFrame, UtteranceAudioFrame  # noqa: E402
-from appliance.voice.processors import BrainProcessor, EngineSTTProcessor, EngineTTSProcessor  # noqa: E402
 from appliance.voice.recorder import CallRecorder  # noqa: E402
+from appliance.voice.respond import BrainProcessor  # noqa: E402
+from appliance.voice.speak import EngineTTSProcessor  # noqa: E402
 from appliance.voice.texts import error_text, voice_text  # noqa: E402
 from appliance.voice.timeline import Mark  # noqa: E402
+from appliance.voice.transcribe import EngineSTTProcessor  # noqa: E402
 from tests.support.brains import FakeBrainBase  # noqa: E402
 
 

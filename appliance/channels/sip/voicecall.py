@@ -90,7 +90,7 @@ async def run_voice_call(
     svc: SipService, handle: CallHandle, sid: str, rec: dict[str, Any], recording: CallRecording | None
 ) -> CallResult:
     from appliance.voice.pipeline import VoiceSettings
-    from appliance.voice.processors import BRAIN_NOTICE_MAX_S
+    from appliance.voice.respond import BRAIN_NOTICE_MAX_S
 
     cfg = svc.config
     settings = VoiceSettings.from_config(cfg)
