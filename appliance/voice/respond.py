@@ -134,11 +134,12 @@ class BrainProcessor(FrameProcessor):
         try:
             async with self._lock:
                 reply = greeting if isinstance(greeting, Reply) else await greeting()  # type: ignore[misc]
-        except Exception as exc:  # noqa: BLE001 - no greeting is better than no call
+        except Exception as exc:  # noqa: BLE001 - the caller still hears something: apology + keypad menu
             log.error("greeting failed: %s", exc)
             self._rec.errors.append(f"greeting: {exc}")
             if turn is not None:
                 self._rec.drop_turn(turn, backchannel=False)
+            await self.push_frame(apology_frame(self._rec, "brain", self._default_language))
             return
         await self._speak(reply, turn)
 

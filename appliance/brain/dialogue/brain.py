@@ -402,6 +402,9 @@ class Brain:
     def _emit(
         self, state: DialogueState, reply: Reply, out: TurnOutput, *, user_text: str | None = None, ms: float = 0.0
     ) -> None:
+        for action in out.actions:  # counted whether or not anyone listens to the events
+            if action.status == "ok" and action.tool in ("create_booking", "cancel_booking", "change_booking"):
+                metrics.BOOKINGS.labels(action.tool.removesuffix("_booking")).inc()
         if self.on_event is None:
             return
         turn = {
@@ -417,8 +420,6 @@ class Brain:
         self._publish(EventType.TURN, state.session_id, turn)
         self._publish(EventType.SLOTS, state.session_id, {"slots": reply.slots, "awaiting": reply.awaiting})
         for action in out.actions:
-            if action.status == "ok" and action.tool in ("create_booking", "cancel_booking", "change_booking"):
-                metrics.BOOKINGS.labels(action.tool.removesuffix("_booking")).inc()
             self._publish(
                 EventType.TOOL_ACTION,
                 state.session_id,

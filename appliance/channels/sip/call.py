@@ -132,6 +132,8 @@ class CallHandle:
         self.events: asyncio.Queue[CallEvent] = asyncio.Queue()
         self.disconnected = asyncio.Event()
         self.media_ready = asyncio.Event()
+        # the NOTIFYs of a transfer in progress (transfer()); None while none is
+        self._transfer_status: asyncio.Queue[tuple[int, bool]] | None = None
         self.end_code: int | None = None
         self.end_reason: str = ""
         self.started_at = time.time()
@@ -176,7 +178,7 @@ class CallHandle:
     async def transfer(self, target_uri: str, *, timeout_s: float = 10.0) -> bool:
         """Blind transfer with REFER. True when the far end reports success (a 2xx NOTIFY), or
         when the caller's side hangs up after accepting the REFER."""
-        self._transfer_status: asyncio.Queue[tuple[int, bool]] = asyncio.Queue()
+        self._transfer_status = asyncio.Queue()
         try:
             await self.send_transfer(target_uri)
         except Exception:  # noqa: BLE001 - a REFER that cannot be sent is a failed transfer
@@ -207,6 +209,6 @@ class CallHandle:
                 return False
 
     def transfer_status(self, code: int, final: bool) -> None:
-        q = getattr(self, "_transfer_status", None)
+        q = self._transfer_status
         if q is not None:
             q.put_nowait((code, final))

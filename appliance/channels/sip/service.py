@@ -48,7 +48,7 @@ class SipEngines:
 
     stt: Any | None
     tts: Any | None
-    vad: Any | None = None  # a pipecat VADAnalyzer factory result; None: Silero per call
+    vad: Callable[[], Any] | None = None  # makes a pipecat VADAnalyzer per call; None: Silero per call
 
 
 def frame_interval_stats(times: list[float]) -> dict[str, float]:

@@ -109,7 +109,7 @@ async def run_voice_call(
             ),
             caller_id=handle.caller_id,
             notices=("recording_notice",) if cfg.sip.record else (),
-            vad=svc.engines.vad() if callable(svc.engines.vad) else None,
+            vad=svc.engines.vad() if svc.engines.vad is not None else None,
             sample_rate=RATE,
             apologies=svc.apologies,
             on_event=svc.on_event,
