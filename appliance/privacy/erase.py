@@ -247,11 +247,12 @@ def _erase_tx(config: Config, s: Session, subject: Subject, erase_id: str, clock
         s.execute(
             text(
                 "INSERT OR IGNORE INTO sms_optouts (phone, tenant_id, keyword, created_at) "
-                "SELECT :k, tenant_id, '', created_at FROM sms_optouts WHERE phone = :p"
+                "SELECT :k, tenant_id, '', created_at FROM sms_optouts WHERE tenant_id = :t AND phone = :p"
             ),
-            {"k": key, "p": subject.phone},
+            {"k": key, "p": subject.phone, "t": subject.tenant_id},
         )
-        s.execute(text("DELETE FROM sms_optouts WHERE phone = :p"), {"p": subject.phone})
+        s.execute(text("DELETE FROM sms_optouts WHERE tenant_id = :t AND phone = :p"),
+                  {"p": subject.phone, "t": subject.tenant_id})  # fmt: skip
     # audit rows stay (who did what, when: the booking numbers are not personal); details that
     # quote the caller (a name in a note, the number) and those of deleted tickets (their reason
     # may be the caller's own question) are cleared

@@ -326,7 +326,7 @@ def find(config: Config, s: Session, subject: Subject, *, with_logs: bool = True
         r for r in _rows(s, "SELECT * FROM outbox WHERE tenant_id = :t ORDER BY id", t=t)
         if mentions(subject, r["recipient"]) or r.get("booking_id") in booking_ids or r.get("session_id") in sessions
     ]  # fmt: skip
-    f.sms_optout = _rows(s, "SELECT * FROM sms_optouts WHERE phone = :p", p=subject.phone)
+    f.sms_optout = _rows(s, "SELECT * FROM sms_optouts WHERE tenant_id = :t AND phone = :p", t=t, p=subject.phone)
     ids = [("booking", b["id"]) for b in f.bookings]
     ids += [("callback", str(tk["id"])) for tk in f.callback_tickets]
     ids += [("session", sid) for sid in sessions]

@@ -260,12 +260,15 @@ def test_another_tenants_records_of_the_same_number_are_left_alone(root: Path) -
         "customers": rows(root, "SELECT * FROM customers WHERE tenant_id = 'other'"),
         "turns": rows(root, "SELECT * FROM turns WHERE session_id = 'other-s1'"),
         "tickets": rows(root, "SELECT * FROM callback_tickets WHERE tenant_id = 'other'"),
+        "sms": rows(root, "SELECT * FROM sms_inbound WHERE tenant_id = 'other'"),
     }
     rc, found = cli(root, "privacy", "find", "--phone", MARI.phone)
-    assert found["customers"] == 1 and found["callback_tickets"] == 1 and found["sessions"] == 6
+    assert found["customers"] == 1 and found["callback_tickets"] == 1 and found["sessions"] == 7
+    assert found["sms_received"] == 2
     assert cli(root, "privacy", "erase", "--phone", MARI.phone, "--reason", "asked", "--by", "anna")[0] == 0
     assert other == {
         "customers": rows(root, "SELECT * FROM customers WHERE tenant_id = 'other'"),
         "turns": rows(root, "SELECT * FROM turns WHERE session_id = 'other-s1'"),
         "tickets": rows(root, "SELECT * FROM callback_tickets WHERE tenant_id = 'other'"),
+        "sms": rows(root, "SELECT * FROM sms_inbound WHERE tenant_id = 'other'"),
     }
