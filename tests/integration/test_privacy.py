@@ -19,8 +19,8 @@ import pytest
 from appliance.cli import main
 from appliance.privacy import receipts
 from appliance.privacy.find import optout_key
-from appliance.store.outbox import OutboxStatus
 from appliance.store.db import Database
+from appliance.store.outbox import OutboxStatus
 from tests.support.privacy_scenario import JAAN, MARI, Caller, World, build, grep_tree, make_config
 
 NEEDLES_MARI = [MARI.e164, MARI.phone, MARI.national, "5123 4567", MARI.name, "Tamm", MARI.sentence, "allergic to salmon",
@@ -137,7 +137,9 @@ def test_export_then_erase_leaves_nothing(root: Path, tmp_path: Path) -> None:
     assert rows(root, "SELECT owner_name, owner_phone, pet_name, status FROM bookings WHERE id IN (?, ?, ?) ORDER BY status",
                 *data_ids(data)) == [("[erased]", "+0", "[erased]", "cancelled")] + [("[erased]", "+0", "[erased]", "confirmed")] * 2  # fmt: skip
     assert snapshot(root, JAAN) == jaan_before
-    assert rows(root, "SELECT recipient, text, status FROM outbox WHERE recipient = ? ORDER BY id", JAAN.e164) == jaan_sms
+    assert (
+        rows(root, "SELECT recipient, text, status FROM outbox WHERE recipient = ? ORDER BY id", JAAN.e164) == jaan_sms
+    )
     rc, found = cli(root, "privacy", "find", "--phone", MARI.phone)
     assert not any(found.values())
     # her STOP outlives her number: kept as its salted hash, so she is never texted again

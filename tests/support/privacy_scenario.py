@@ -15,17 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from appliance.brain.factory import build_brain
 from appliance.booking.serialize import booking_to_dict
+from appliance.brain.factory import build_brain
 from appliance.channels.sip.recording import CallRecording
 from appliance.channels.sms import SmsChannel
 from appliance.channels.sms.encoding import SmsPlan
 from appliance.channels.sms.transport import InboundSms, Receive, SmsTransport
-from appliance.core.messages import EventType
 from appliance.core.clock import fixed_clock
 from appliance.core.config import Config, load_config
 from appliance.core.logs import setup_logging
-from appliance.core.messages import Channel, Reply, Utterance
+from appliance.core.messages import Channel, EventType, Reply, Utterance
 
 NOW = dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))  # Tuesday
 

@@ -107,9 +107,7 @@ class BookingTexts:
         key = f"{prefix}:{bid}"
         if kind is EventType.BOOKING_CHANGED:  # one text per change (a second change gets its own)
             key += f":{booking.get('updated_at') or f'{start.isoformat()}:{end.isoformat()}'}"
-        await self.sms.enqueue(
-            key, out_kind, transport, to, text, lang, session_id=session_id, booking_id=bid
-        )
+        await self.sms.enqueue(key, out_kind, transport, to, text, lang, session_id=session_id, booking_id=bid)
         if kind is EventType.BOOKING_DECLINED or self.cfg.reminder_hours <= 0:
             return
         at = self.reminder_at(start)

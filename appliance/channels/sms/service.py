@@ -38,6 +38,7 @@ from appliance.core.config import Config
 from appliance.core.messages import Channel, Utterance
 from appliance.privacy.find import optout_key
 from appliance.store.db import Database
+from appliance.store.models import BookingRow
 from appliance.store.outbox import (
     InboundLog,
     InboundStatus,
@@ -48,7 +49,6 @@ from appliance.store.outbox import (
     OutboxMessage,
     latest_session,
 )
-from appliance.store.models import BookingRow
 
 log = logging.getLogger(__name__)
 
