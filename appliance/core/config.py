@@ -53,6 +53,7 @@ class RetentionConfig(_Model):
     callback_tickets_days: int = Field(default=90, ge=0)
     logs_days: int = Field(default=14, ge=0)  # files of logging.file (journald: docs/PRIVACY.md)
     backups_days: int = Field(default=30, ge=0)  # ``backup create`` archives in data_dir/backups
+    sms_days: int = Field(default=90, ge=0)  # texts received (sms_inbound) and sent (outbox, once settled)
 
 
 class PrivacyConfig(_Model):

@@ -8,7 +8,10 @@ daemon and the ``appliance privacy`` commands run at start):
    names, the files to delete, the counts, the reason and who asked;
 2. one write transaction: delete the customer, pets, sessions, turns and callback tickets;
    bookings are anonymised (``tenant.privacy.keep_bookings_for_accounting``) or deleted; the
-   details of audit rows about them are cleared; a ``privacy.erase`` audit row is added;
+   details of audit rows about them are cleared; the texts received from and sent to the caller
+   (``sms_inbound``, ``outbox``, pending ones too) are deleted; an ``sms_optouts`` row is kept
+   under the salted hash of the number instead of the number (:func:`find.optout_key`), so an
+   opted-out number is never texted again; a ``privacy.erase`` audit row is added;
 3. delete the recordings (audio is deleted, never anonymised) and the log lines;
 4. append the receipt (:mod:`appliance.privacy.receipts`) unless one with this ``erase_id``
    is already there, so it is written exactly once;
@@ -38,7 +41,16 @@ from appliance.core.clock import Clock, system_clock
 from appliance.core.config import Config
 from appliance.core.logs import redact
 from appliance.privacy import receipts
-from appliance.privacy.find import ANON_PHONE, ERASED, Findings, Subject, find, line_is_about, log_files
+from appliance.privacy.find import (
+    ANON_PHONE,
+    ERASED,
+    Findings,
+    Subject,
+    find,
+    line_is_about,
+    log_files,
+    optout_key,
+)
 from appliance.store.db import Database
 
 log = logging.getLogger("appliance.privacy")
@@ -227,6 +239,20 @@ def _erase_tx(config: Config, s: Session, subject: Subject, erase_id: str, clock
         s, "DELETE FROM callback_tickets WHERE tenant_id = :t AND id IN ({ids})", _ids(f.callback_tickets),
         t=subject.tenant_id,
     )  # fmt: skip
+    _exec_in(s, "DELETE FROM sms_inbound WHERE tenant_id = :t AND id IN ({ids})", _ids(f.sms_received),
+             t=subject.tenant_id)  # fmt: skip
+    _exec_in(s, "DELETE FROM outbox WHERE tenant_id = :t AND id IN ({ids})", _ids(f.sms_sent), t=subject.tenant_id)
+    if f.sms_optout:  # the opt-out outlives the number: kept as its salted hash, without the keyword used
+        key = optout_key(config, subject.phone, create=True)
+        s.execute(
+            text(
+                "INSERT OR IGNORE INTO sms_optouts (phone, tenant_id, keyword, created_at) "
+                "SELECT :k, tenant_id, '', created_at FROM sms_optouts WHERE tenant_id = :t AND phone = :p"
+            ),
+            {"k": key, "p": subject.phone, "t": subject.tenant_id},
+        )
+        s.execute(text("DELETE FROM sms_optouts WHERE tenant_id = :t AND phone = :p"),
+                  {"p": subject.phone, "t": subject.tenant_id})  # fmt: skip
     # audit rows stay (who did what, when: the booking numbers are not personal); details that
     # quote the caller (a name in a note, the number) and those of deleted tickets (their reason
     # may be the caller's own question) are cleared

@@ -16,6 +16,9 @@ What is looked at, and how a record is tied to the caller:
 - ``audit_log`` rows about those bookings, tickets and sessions (their details may quote names);
 - call recordings in ``<data_dir>/recordings`` (``channels/sip/recording.py``: two WAVs and a
   JSON call record with the caller ID and the transcript) from the number or of those sessions;
+- texts: ``sms_inbound`` rows from the number (or in its sessions) and ``outbox`` rows to it, about
+  its bookings or in its sessions; the number's SMS conversations (``sms-<digits>-...``) and
+  its ``sms_optouts`` row (an erasure keeps only a salted hash of it: :func:`optout_key`);
 - lines of the log files (``logging.file`` and its rotations) that hold the number or a name.
 
 The knowledge base holds nothing personal: it is built only from the business's own documents
@@ -40,6 +43,7 @@ from appliance.booking.numbers import normalise_booking_number
 from appliance.core.config import Config
 from appliance.core.errors import NotFound, ValidationError
 from appliance.core.logs import log_file
+from appliance.privacy import receipts
 
 ERASED = "[erased]"  # what an anonymised booking holds instead of names
 ANON_PHONE = "+0"  # ... and instead of the owner's number (bookings.owner_phone must start with "+")
@@ -111,6 +115,9 @@ class Findings:
     callback_tickets: list[dict[str, Any]] = field(default_factory=list)
     audit: list[dict[str, Any]] = field(default_factory=list)
     recordings: list[Recording] = field(default_factory=list)
+    sms_received: list[dict[str, Any]] = field(default_factory=list)  # sms_inbound rows
+    sms_sent: list[dict[str, Any]] = field(default_factory=list)  # outbox rows (sent, pending, failed...)
+    sms_optout: list[dict[str, Any]] = field(default_factory=list)  # the number's sms_optouts row, if any
     log_lines: dict[str, list[str]] = field(default_factory=dict)  # log file -> its lines about the caller
 
     @property
@@ -139,6 +146,9 @@ class Findings:
             "audit_entries": len(self.audit),
             "recordings": len(self.recordings),
             "recording_files": len(self.files),
+            "sms_received": len(self.sms_received),
+            "sms_sent": len(self.sms_sent),
+            "sms_optouts": len(self.sms_optout),
             "log_lines": sum(len(v) for v in self.log_lines.values()),
         }
 
@@ -163,8 +173,28 @@ class Findings:
                 {"session_id": r.session_id, "files": [p.name for p in r.files], "call_record": r.data}
                 for r in self.recordings
             ],
+            "sms_received": self.sms_received,
+            "sms_sent": self.sms_sent,
+            "sms_opted_out": bool(self.sms_optout),
             "log_lines": self.log_lines,
         }
+
+
+OPTOUT_PREFIX = "hmac:"  # an sms_optouts key that is a salted hash, not a number
+
+
+def optout_key(config: Config, phone_e164: str, *, create: bool = False) -> str | None:
+    """The key an erased caller's opt-out is kept under: the salted hash of the number (the receipts'
+    salt), so the number is never texted again though it is no longer stored. None before the
+    install has a salt (no erasure yet: no hashed opt-out can exist) unless ``create``."""
+    if not create and not (receipts.privacy_dir(config) / "salt").exists():
+        return None
+    return OPTOUT_PREFIX + receipts.subject_hash(config, phone_e164)
+
+
+def sms_session_prefix(phone_e164: str) -> str:
+    """The id prefix of a number's SMS conversations (``channels/sms/service.py``)."""
+    return "sms-" + re.sub(r"[^0-9A-Za-z]+", "", phone_e164) + "-"
 
 
 def _rows(s: Session, sql: str, **params: Any) -> list[dict[str, Any]]:
@@ -262,6 +292,17 @@ def find(config: Config, s: Session, subject: Subject, *, with_logs: bool = True
     ):  # turns in which the number was said or typed (SQLite skips those without 7 digits)
         if mentions(subject, row[1]):
             sessions.add(row[0])
+    sessions |= {
+        r[0] for r in s.execute(
+            text("SELECT id FROM conversation_sessions WHERE tenant_id = :t AND substr(id, 1, :n) = :pre"),
+            {"t": t, "n": len(sms_session_prefix(subject.phone)), "pre": sms_session_prefix(subject.phone)},
+        )
+    }  # fmt: skip
+    f.sms_received = [
+        r for r in _rows(s, "SELECT * FROM sms_inbound WHERE tenant_id = :t ORDER BY id", t=t)
+        if r["sender"] == subject.phone or mentions(subject, r["sender"])
+    ]  # fmt: skip
+    sessions |= {r["session_id"] for r in f.sms_received if r.get("session_id")}
     recordings = scan_recordings(config)
     f.recordings = [r for r in recordings if _recording_is_about(subject, config, r, sessions)]
     sessions |= {r.session_id for r in f.recordings if r.session_id}
@@ -276,6 +317,16 @@ def find(config: Config, s: Session, subject: Subject, *, with_logs: bool = True
         t=t, **sess_p,
     )  # fmt: skip
     f.turns = _rows(s, f"SELECT * FROM turns WHERE session_id IN {sess_in} ORDER BY session_id, seq", **sess_p)
+    f.sms_received += [
+        r for r in _rows(s, "SELECT * FROM sms_inbound WHERE tenant_id = :t ORDER BY id", t=t)
+        if r.get("session_id") in sessions and r not in f.sms_received
+    ]  # fmt: skip
+    booking_ids = {b["id"] for b in f.bookings}
+    f.sms_sent = [
+        r for r in _rows(s, "SELECT * FROM outbox WHERE tenant_id = :t ORDER BY id", t=t)
+        if mentions(subject, r["recipient"]) or r.get("booking_id") in booking_ids or r.get("session_id") in sessions
+    ]  # fmt: skip
+    f.sms_optout = _rows(s, "SELECT * FROM sms_optouts WHERE tenant_id = :t AND phone = :p", t=t, p=subject.phone)
     ids = [("booking", b["id"]) for b in f.bookings]
     ids += [("callback", str(tk["id"])) for tk in f.callback_tickets]
     ids += [("session", sid) for sid in sessions]

@@ -7,6 +7,8 @@ daemon's hourly job and ``appliance privacy retention``) removes, for the tenant
 - ``turns``: older turns (what was said, both sides);
 - ``sessions``: conversations not touched for longer, with all their turns;
 - ``callback_tickets``: older tickets, open or done;
+- ``sms``: texts received (``sms_inbound``) and texts sent, failed or skipped (``outbox``; a
+  pending text stays until it is settled);
 - ``recordings``: call audio and call records (by file time) in ``<data_dir>/recordings``;
 - ``logs``: rotated files of ``logging.file``;
 - ``backups``: ``*.tar.gz`` archives in ``<data_dir>/backups``.
@@ -33,7 +35,8 @@ from appliance.privacy.find import recordings_dir
 from appliance.store.db import Database
 
 log = logging.getLogger("appliance.privacy")
-KINDS = ("timelines", "turns", "sessions", "callback_tickets", "recordings", "logs", "backups")
+KINDS = ("timelines", "turns", "sessions", "callback_tickets", "sms", "recordings", "logs", "backups")
+_DB_KINDS = ("timelines", "turns", "sessions", "callback_tickets", "sms")
 _TENANT_TURNS = "session_id IN (SELECT id FROM conversation_sessions WHERE tenant_id = :t)"
 _STAGES = ("speech_start", "speech_end", "stt_done", "first_output", "first_audio", "playback_end", "interrupted")
 
@@ -48,6 +51,7 @@ def days(config: Config) -> dict[str, int]:
         "turns": r.turns_days,
         "sessions": r.sessions_days,
         "callback_tickets": r.callback_tickets_days,
+        "sms": r.sms_days,
         "recordings": recordings,
         "logs": r.logs_days,
         "backups": r.backups_days,
@@ -92,6 +96,12 @@ def _db_tx(s: Session, tenant_id: str, cut: dict[str, str]) -> dict[str, int]:
         "DELETE FROM callback_tickets WHERE tenant_id = :t AND created_at < :c",
         {"t": t, "c": cut["callback_tickets"]},
     )
+    sms = _n(s, "DELETE FROM sms_inbound WHERE tenant_id = :t AND received_at < :c", {"t": t, "c": cut["sms"]})
+    out["sms"] = sms + _n(
+        s,
+        "DELETE FROM outbox WHERE tenant_id = :t AND status IN ('sent', 'failed', 'skipped') AND updated_at < :c",
+        {"t": t, "c": cut["sms"]},
+    )
     return out
 
 
@@ -128,7 +138,7 @@ def run(config: Config, db: Database, clock: Clock = system_clock) -> dict[str, 
     removed = db.write(lambda s: _db_tx(s, config.tenant.id, cut))
     for kind in ("recordings", "logs", "backups"):
         removed[kind] = _old_files(_files(config, kind), (now - dt.timedelta(days=keep[kind])).timestamp())
-    if any(removed[k] for k in ("timelines", "turns", "sessions", "callback_tickets")):
+    if any(removed[k] for k in _DB_KINDS):
         compact(db)
     if any(removed.values()):
         log.info("retention: removed %s", {k: v for k, v in removed.items() if v})
@@ -148,6 +158,7 @@ def oldest(config: Config, db: Database) -> dict[str, str | None]:
             ),
             "sessions": one("SELECT min(updated_at) FROM conversation_sessions WHERE tenant_id = :t"),
             "callback_tickets": one("SELECT min(created_at) FROM callback_tickets WHERE tenant_id = :t"),
+            "sms": one("SELECT min(received_at) FROM sms_inbound WHERE tenant_id = :t"),
         }
 
     out: dict[str, str | None] = {k: (str(v) if v is not None else None) for k, v in db.read(q).items()}

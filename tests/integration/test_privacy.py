@@ -5,6 +5,7 @@ caller's data is untouched and ``db check`` passes."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import shutil
@@ -17,11 +18,13 @@ import pytest
 
 from appliance.cli import main
 from appliance.privacy import receipts
+from appliance.privacy.find import optout_key
 from appliance.store.db import Database
+from appliance.store.outbox import OutboxStatus
 from tests.support.privacy_scenario import JAAN, MARI, Caller, World, build, grep_tree, make_config
 
 NEEDLES_MARI = [MARI.e164, MARI.phone, MARI.national, "5123 4567", MARI.name, "Tamm", MARI.sentence, "allergic to salmon",
-                "Rexy", "Rexo"]  # fmt: skip
+                "Rexy", "Rexo", MARI.texted, "37251234567"]  # fmt: skip
 
 
 @pytest.fixture(scope="module", name="world")
@@ -88,7 +91,11 @@ def test_export_then_erase_leaves_nothing(root: Path, tmp_path: Path) -> None:
     rc, found = cli(root, "privacy", "find", "--phone", "5123 4567")
     assert rc == 0 and found["log_lines"] == 1
     assert found["bookings"] == 3 and found["callback_tickets"] == 1 and found["recordings"] == 1
-    assert found["sessions"] == 6  # four chats, the one where only the number was typed, the call
+    assert found["sessions"] == 7  # four chats, the one where only the number was typed, the call, the texts
+    # her text and STOP; the reply, the confirmation, the pending reminder and the STOP receipt
+    assert found["sms_received"] == 2 and found["sms_sent"] == 4 and found["sms_optouts"] == 1
+    jaan_sms = rows(root, "SELECT recipient, text, status FROM outbox WHERE recipient = ? ORDER BY id", JAAN.e164)
+    assert len(jaan_sms) == 3 and rows(root, "SELECT count(*) FROM sms_inbound WHERE sender = ?", JAAN.e164) == [(1,)]
 
     archive = tmp_path / "export.zip"
     rc, out = cli(root, "privacy", "export", "--phone", MARI.phone, "--out", str(archive), "--language", "et")
@@ -109,6 +116,11 @@ def test_export_then_erase_leaves_nothing(root: Path, tmp_path: Path) -> None:
         f"2026-12-01 10:00:00,000 DEBUG appliance.test: caller {MARI.e164} said hello"
     ]
     assert "Broneering" in summary and "tühistatud" in summary and MARI.e164 in summary
+    assert [m["text"] for m in data["sms_received"]] == [MARI.texted, "STOP"] and data["sms_opted_out"] is True
+    sent = {m["kind"]: m for m in data["sms_sent"]}
+    assert set(sent) == {"reply", "confirmation", "reminder", "notice"} and sent["reminder"]["status"] == "pending"
+    assert "Rex" in sent["confirmation"]["text"] and sent["confirmation"]["recipient"] == MARI.e164
+    assert "teile saadetud sõnumid: 4" in summary
     audit = rows(root, "SELECT actor, details FROM audit_log WHERE action = 'privacy.export'")
     assert len(audit) == 1 and MARI.e164 not in audit[0][1]  # the disclosure is on record, without the number
 
@@ -125,8 +137,15 @@ def test_export_then_erase_leaves_nothing(root: Path, tmp_path: Path) -> None:
     assert rows(root, "SELECT owner_name, owner_phone, pet_name, status FROM bookings WHERE id IN (?, ?, ?) ORDER BY status",
                 *data_ids(data)) == [("[erased]", "+0", "[erased]", "cancelled")] + [("[erased]", "+0", "[erased]", "confirmed")] * 2  # fmt: skip
     assert snapshot(root, JAAN) == jaan_before
+    assert (
+        rows(root, "SELECT recipient, text, status FROM outbox WHERE recipient = ? ORDER BY id", JAAN.e164) == jaan_sms
+    )
     rc, found = cli(root, "privacy", "find", "--phone", MARI.phone)
     assert not any(found.values())
+    # her STOP outlives her number: kept as its salted hash, so she is never texted again
+    optouts = rows(root, "SELECT phone, keyword FROM sms_optouts")
+    assert optouts == [(optout_key(make_config(root), MARI.e164), "")] and optouts[0][0].startswith("hmac:")
+    assert asyncio.run(texted_after_erasure(root)) == (OutboxStatus.SKIPPED, "opted_out")
 
     rc, verified = cli(root, "privacy", "receipts", "verify")
     assert rc == 0 and verified == {"ok": True, "receipts": 1, "problems": []}
@@ -141,6 +160,21 @@ def test_export_then_erase_leaves_nothing(root: Path, tmp_path: Path) -> None:
     assert abs(dt.datetime.fromisoformat(erased_at).replace(tzinfo=dt.UTC) - dt.datetime.now(dt.UTC)) < dt.timedelta(
         minutes=5
     )
+
+
+async def texted_after_erasure(root: Path) -> tuple[OutboxStatus, str | None]:
+    """What the SMS channel does with a new text to the erased, opted-out number."""
+    from appliance.channels.sms.service import SmsService
+    from appliance.store.outbox import OutboxKind
+
+    cfg = make_config(root)
+    db = Database.from_config(cfg)
+    try:
+        service = SmsService(cfg, None, db, {})
+        msg, _new = await service.enqueue("after", OutboxKind.REPLY, "kannel", MARI.e164, "hello again", "en")
+        return msg.status, msg.last_error
+    finally:
+        db.close()
 
 
 def data_ids(data: dict[str, Any]) -> list[str]:
@@ -228,12 +262,15 @@ def test_another_tenants_records_of_the_same_number_are_left_alone(root: Path) -
         "customers": rows(root, "SELECT * FROM customers WHERE tenant_id = 'other'"),
         "turns": rows(root, "SELECT * FROM turns WHERE session_id = 'other-s1'"),
         "tickets": rows(root, "SELECT * FROM callback_tickets WHERE tenant_id = 'other'"),
+        "sms": rows(root, "SELECT * FROM sms_inbound WHERE tenant_id = 'other'"),
     }
     rc, found = cli(root, "privacy", "find", "--phone", MARI.phone)
-    assert found["customers"] == 1 and found["callback_tickets"] == 1 and found["sessions"] == 6
+    assert found["customers"] == 1 and found["callback_tickets"] == 1 and found["sessions"] == 7
+    assert found["sms_received"] == 2
     assert cli(root, "privacy", "erase", "--phone", MARI.phone, "--reason", "asked", "--by", "anna")[0] == 0
     assert other == {
         "customers": rows(root, "SELECT * FROM customers WHERE tenant_id = 'other'"),
         "turns": rows(root, "SELECT * FROM turns WHERE session_id = 'other-s1'"),
         "tickets": rows(root, "SELECT * FROM callback_tickets WHERE tenant_id = 'other'"),
+        "sms": rows(root, "SELECT * FROM sms_inbound WHERE tenant_id = 'other'"),
     }

@@ -21,6 +21,7 @@ SCHEDULE = {  # days; one kind more each day
     "sessions": 5,
     "logs": 6,
     "backups": 7,
+    "sms": 8,
 }
 EXTRA = "[tenant.privacy.retention]\n" + "".join(f"{k}_days = {v}\n" for k, v in SCHEDULE.items())
 
@@ -40,6 +41,10 @@ def held(db: Database, data: Path) -> dict[str, int]:
         "recordings": len(list((data / "recordings").iterdir())),
         "logs": len(list((data / "logs").glob("appliance.log.*"))),
         "backups": len(list((data / "backups").glob("*.tar.gz"))),
+        # texts received and settled texts sent (a pending reminder waits to be sent: counted apart)
+        "sms": _count(db, "SELECT count(*) FROM sms_inbound")
+        + _count(db, "SELECT count(*) FROM outbox WHERE status != 'pending'"),
+        "sms_pending": _count(db, "SELECT count(*) FROM outbox WHERE status = 'pending'"),
         "bookings": _count(db, "SELECT count(*) FROM bookings"),
         "customers": _count(db, "SELECT count(*) FROM customers"),
         "audit": _count(db, "SELECT count(*) FROM audit_log"),
@@ -78,8 +83,8 @@ def test_each_kind_goes_on_its_schedule_and_nothing_else(tmp_path: Path) -> None
                 if other not in gone:
                     assert now[other] == before[other], (kind, other, now)
             assert removed[kind] > 0, (kind, removed)
-            for k in ("bookings", "customers", "audit"):
-                assert now[k] == before[k]  # business records are not on a schedule
+            for k in ("bookings", "customers", "audit", "sms_pending"):
+                assert now[k] == before[k]  # business records are not on a schedule, nor unsent texts
         assert retention.oldest(cfg, db) == dict.fromkeys(SCHEDULE)
 
         rows = {name: (status, detail) for _a, name, status, detail in privacy_checks(cfg)}

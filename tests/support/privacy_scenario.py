@@ -1,6 +1,8 @@
 """Two callers' data made the real way: chats through the real brain on a real SQLite file, a
-recorded call with real WAV files written by the SIP channel's ``CallRecording``, and the
-daemon's log file (``logging.file``) with the redacting filter. Used by the privacy tests."""
+recorded call with real WAV files written by the SIP channel's ``CallRecording``, texts through
+the real SMS channel (a recording transport is the one seam: a text in, the reply, a booking
+confirmation and its pending reminder in the outbox, Mari's STOP), and the daemon's log file
+(``logging.file``) with the redacting filter. Used by the privacy tests."""
 
 from __future__ import annotations
 
@@ -13,12 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from appliance.booking.serialize import booking_to_dict
 from appliance.brain.factory import build_brain
 from appliance.channels.sip.recording import CallRecording
+from appliance.channels.sms import SmsChannel
+from appliance.channels.sms.encoding import SmsPlan
+from appliance.channels.sms.transport import InboundSms, Receive, SmsTransport
 from appliance.core.clock import fixed_clock
 from appliance.core.config import Config, load_config
 from appliance.core.logs import setup_logging
-from appliance.core.messages import Channel, Reply, Utterance
+from appliance.core.messages import Channel, EventType, Reply, Utterance
 
 NOW = dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))  # Tuesday
 
@@ -32,12 +38,13 @@ class Caller:
     pet: str
     sentence: str  # something they said on a recorded call
     tag: str  # session id prefix
+    texted: str = ""  # something they texted
 
 
 MARI = Caller("Mari Tamm", "+372 5123 4567", "+37251234567", "51234567", "Rex",
-              "my cat Whiskers is allergic to salmon", "mari")  # fmt: skip
+              "my cat Whiskers is allergic to salmon", "mari", "Whiskers hates the hoover")  # fmt: skip
 JAAN = Caller("Jaan Kask", "+372 5555 1234", "+37255551234", "55551234", "Muri",
-              "the gate code is four four seven one", "jaan")  # fmt: skip
+              "the gate code is four four seven one", "jaan", "Muri sleeps on a red blanket")  # fmt: skip
 
 
 def write_config(root: Path, extra: str = "") -> Path:
@@ -45,7 +52,8 @@ def write_config(root: Path, extra: str = "") -> Path:
     path = root / "appliance.toml"
     path.write_text(
         f'[store]\ndata_dir = "{root / "data"}"\n[llm]\nmode = "off"\n[logging]\nfile = "logs/appliance.log"\n'
-        f"[sip]\nenabled = false\n[web]\nenabled = false\n{extra}",
+        f"[sip]\nenabled = false\n[web]\nenabled = false\n"
+        f'[sms]\nenabled = true\noutbound_transport = "kannel"\n{extra}',
         encoding="utf-8",
     )
     return path
@@ -58,6 +66,24 @@ def make_config(root: Path) -> Config:
 def tone(seconds: float = 0.5, hz: float = 440.0) -> bytes:
     n = int(16000 * seconds)
     return b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * hz * i / 16000))) for i in range(n))
+
+
+class SmsRecorder(SmsTransport):
+    """The SMS gateway seam: what would have been sent."""
+
+    name = "rec"
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    async def start(self, receive: Receive) -> None:
+        pass
+
+    async def send(self, recipient: str, plan: SmsPlan) -> None:
+        self.sent.append((recipient, plan.text))
+
+    async def stop(self) -> None:
+        pass
 
 
 @dataclass
@@ -84,6 +110,24 @@ class World:
         self.bookings.setdefault(c.tag, []).append(r.booking_id)
         return r.booking_id
 
+    def texts(self, c: Caller, *, stop: bool) -> None:
+        """The caller texts, gets a reply and a confirmation of their first booking (its reminder
+        stays pending); with ``stop`` they then opt out."""
+        rec = SmsRecorder()
+        sms = SmsChannel(self.cfg, self.brain, transports={"kannel": rec}, clock=fixed_clock(NOW))
+
+        async def run() -> None:
+            await sms.service.receive(InboundSms("kannel", c.e164, c.texted, message_id=f"{c.tag}-1"))
+            b = await self.brain.backend.get_booking(self.bookings[c.tag][0])
+            await sms.texts.booking_event(EventType.BOOKING_CREATED, booking_to_dict(b), None)
+            await sms.service.flush()
+            if stop:
+                await sms.service.receive(InboundSms("kannel", c.e164, "STOP", message_id=f"{c.tag}-2"))
+            await sms.service.flush()
+
+        self.loop.run_until_complete(run())
+        assert len(rec.sent) == 2 + stop and any(c.pet in t for _to, t in rec.sent), rec.sent
+
     def caller(self, c: Caller, *, recorded_at: float) -> None:
         """Two bookings, a cancelled one, a callback ticket, a chat where only the number was typed,
         and a recorded voice call."""
@@ -106,6 +150,7 @@ class World:
 
         self.loop.run_until_complete(record())
         logging.getLogger("appliance.test").info("SIP call %s from %s ended", sid, c.e164)
+        self.texts(c, stop=c is MARI)
 
     def close(self) -> None:
         if self.brain is not None:

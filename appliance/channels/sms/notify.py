@@ -1,11 +1,13 @@
 """Texts about bookings: a confirmation after a booking is committed, a reminder before check-in,
-and the staff's decision on a held booking. Fed by the daemon's event bus.
+the staff's decision on a held booking, and a confirmation of a change (with a reminder for the
+new start; the old date's reminder is skipped at send time). Fed by the daemon's event bus.
 
 Who gets one: bookings made by SMS always (the customer is texting us); bookings made on
 another channel when the owner's number has texted us before (and not opted out), or when
 ``sms.confirm_other_channels`` is on (the tenant's say-so).
 The text is in the session's language, to the booking's owner number; each kind has its
-idempotency key (``confirm:<id>``, ``remind:<id>``, ``approved:<id>``...), so an event seen
+idempotency key (``confirm:<id>``, ``remind:<id>:<start>``, ``approved:<id>``,
+``change:<id>:<updated_at>``...), so an event seen
 twice, or the restart sweep finding a booking whose event died with the daemon, adds
 nothing twice.
 """
@@ -18,7 +20,7 @@ import logging
 from typing import Any
 
 from appliance.brain.text.render import Part
-from appliance.channels.sms.service import SmsService
+from appliance.channels.sms.service import SmsService, reminder_key
 from appliance.core.messages import Event, EventType
 from appliance.store.outbox import OutboxKind, recent_bookings
 
@@ -29,6 +31,7 @@ _KINDS = {
     EventType.BOOKING_HELD: (OutboxKind.CONFIRMATION, "confirm", "sms_held"),
     EventType.BOOKING_APPROVED: (OutboxKind.APPROVED, "approved", "sms_approved"),
     EventType.BOOKING_DECLINED: (OutboxKind.DECLINED, "declined", "sms_declined"),
+    EventType.BOOKING_CHANGED: (OutboxKind.CONFIRMATION, "change", "sms_changed"),
 }
 SWEEP_HOURS = 48  # at start, bookings this recent without a confirmation get one
 
@@ -56,7 +59,7 @@ class BookingTexts:
     async def handle(self, event: Event) -> None:
         try:
             if event.type is EventType.BOOKING_CANCELLED:
-                return  # a pending reminder is skipped at send time (booking_status)
+                return  # a pending reminder is skipped at send time (SmsService._reminder_stale)
             await self.booking_event(event.type, event.data, event.session_id)
         except Exception:  # a text must never break the booking it is about
             log.exception("booking text for %s", event.type)
@@ -101,9 +104,10 @@ class BookingTexts:
         text, _speak, _sms = self.sms.renderer.render([Part(template, facts)], lang)
         to = self._recipient(str(booking["owner_phone"]))
         transport = self.cfg.outbound_transport
-        await self.sms.enqueue(
-            f"{prefix}:{bid}", out_kind, transport, to, text, lang, session_id=session_id, booking_id=bid
-        )
+        key = f"{prefix}:{bid}"
+        if kind is EventType.BOOKING_CHANGED:  # one text per change (a second change gets its own)
+            key += f":{booking.get('updated_at') or f'{start.isoformat()}:{end.isoformat()}'}"
+        await self.sms.enqueue(key, out_kind, transport, to, text, lang, session_id=session_id, booking_id=bid)
         if kind is EventType.BOOKING_DECLINED or self.cfg.reminder_hours <= 0:
             return
         at = self.reminder_at(start)
@@ -112,7 +116,7 @@ class BookingTexts:
                 [Part("sms_reminder", {"booking_id": bid, "pet_name": facts["pet_name"], "date": start})], lang
             )
             await self.sms.enqueue(
-                f"remind:{bid}:{start.isoformat()}", OutboxKind.REMINDER, transport, to, text, lang,
+                reminder_key(bid, start), OutboxKind.REMINDER, transport, to, text, lang,
                 not_before=at, session_id=session_id, booking_id=bid,
             )  # fmt: skip
 

@@ -11,7 +11,10 @@ redelivery of a gateway message id stops here), then
   goes into the outbox, shortened to ``sms.max_segments``.
 
 The sender task claims due outbox rows and hands each to its transport, with
-backoff retries; opted-out numbers are never texted (the row is marked skipped).
+backoff retries; opted-out numbers are never texted (the row is marked skipped), nor are
+numbers whose opt-out outlived an erasure as a salted hash (``privacy.find.optout_key``). A
+reminder goes out only while its booking exists, is held or confirmed and still starts on the
+date the reminder names (a changed booking has a new reminder; an erased one has none).
 """
 
 from __future__ import annotations
@@ -33,7 +36,9 @@ from appliance.core.bus import StaffDesk
 from appliance.core.clock import Clock, system_clock
 from appliance.core.config import Config
 from appliance.core.messages import Channel, Utterance
+from appliance.privacy.find import optout_key
 from appliance.store.db import Database
+from appliance.store.models import BookingRow
 from appliance.store.outbox import (
     InboundLog,
     InboundStatus,
@@ -42,7 +47,6 @@ from appliance.store.outbox import (
     Outbox,
     OutboxKind,
     OutboxMessage,
-    booking_status,
     latest_session,
 )
 
@@ -71,6 +75,49 @@ def number_of(address: str, region: str) -> str:
     return text or address
 
 
+def reminder_key(booking_id: str, start: dt.date) -> str:
+    """The idempotency key of a booking's reminder: one per start date (a change adds a new one)."""
+    return f"remind:{booking_id}:{start.isoformat()}"
+
+
+def reminder_start(key: str) -> dt.date | None:
+    """The start date a reminder key names (None for a key of another form)."""
+    try:
+        return dt.date.fromisoformat(key.rsplit(":", 1)[-1])
+    except ValueError:
+        return None
+
+
+async def booking_now(db: Database, booking_id: str) -> tuple[str, dt.date] | None:
+    """(status, start date) of a booking in the local store; None when it is not there (erased)."""
+
+    def r(s: Any) -> tuple[str, dt.date] | None:
+        row = s.get(BookingRow, booking_id)
+        return (str(row.status), row.start_date) if row is not None else None
+
+    return await db.aread(r)
+
+
+class HashedOptOuts(OptOuts):
+    """The opt-out list, also under the salted hash an erasure leaves instead of the number."""
+
+    def __init__(self, config: Config, db: Database, *, clock: Clock) -> None:
+        super().__init__(db, tenant_id=config.tenant.id, clock=clock)
+        self.config = config
+
+    async def is_opted_out(self, phone: str) -> bool:
+        if await super().is_opted_out(phone):
+            return True
+        key = optout_key(self.config, phone)
+        return key is not None and await super().is_opted_out(key)
+
+    async def opt_in(self, phone: str) -> None:
+        await super().opt_in(phone)
+        key = optout_key(self.config, phone)
+        if key is not None:
+            await super().opt_in(key)
+
+
 class SmsService:
     def __init__(
         self,
@@ -94,7 +141,7 @@ class SmsService:
         tenant = config.tenant.id
         self.outbox = Outbox(db, tenant_id=tenant, clock=clock)
         self.inbound = InboundLog(db, tenant_id=tenant, clock=clock)
-        self.optouts = OptOuts(db, tenant_id=tenant, clock=clock)
+        self.optouts = HashedOptOuts(config, db, clock=clock)
         self.renderer = Renderer(config.tenant.name)
         self.inbound_limit = RateLimiter(self.cfg.inbound_per_minute, self.cfg.inbound_per_hour)
         self.outbound_limit = RateLimiter(max(self.cfg.outbound_per_hour, 1), self.cfg.outbound_per_hour)
@@ -249,6 +296,19 @@ class SmsService:
             self.wake()
         return row, new
 
+    async def _reminder_stale(self, msg: OutboxMessage) -> str | None:
+        """Why a reminder must not go out (None: send it)."""
+        now = await booking_now(self.db, str(msg.booking_id))
+        if now is None:
+            return "booking_gone"  # erased (or deleted): nothing to remind of
+        status, start = now
+        if status not in ("confirmed", "held"):
+            return f"booking_{status}"
+        named = reminder_start(msg.idempotency_key)
+        if named is not None and named != start:
+            return "booking_changed"
+        return None
+
     def _backoff(self, attempts: int) -> dt.timedelta:
         delay = min(self.cfg.retry_base_s * 2 ** max(attempts - 1, 0), self.cfg.retry_max_s)
         return dt.timedelta(seconds=delay)
@@ -260,8 +320,9 @@ class SmsService:
             await self.outbox.mark_skipped(msg.id, "opted_out")
             return
         if msg.kind is OutboxKind.REMINDER and msg.booking_id:
-            if await booking_status(self.db, msg.booking_id) == "cancelled":
-                await self.outbox.mark_skipped(msg.id, "booking_cancelled")
+            why = await self._reminder_stale(msg)
+            if why is not None:
+                await self.outbox.mark_skipped(msg.id, why)
                 return
         transport = self.transports.get(msg.transport)
         if transport is None:
