@@ -236,24 +236,24 @@ def cmd_kb_reindex(args: argparse.Namespace) -> int:
 
 
 def cmd_models_fetch(args: argparse.Namespace) -> int:
-    from appliance.engines import manifest
+    from appliance.engines.manifest import default_models_dir
+    from appliance.engines.model_fetch import fetch
 
     cfg = _load(args)
-    dest = Path(args.dest) if args.dest else manifest.default_models_dir(cfg)
-    results = manifest.fetch(
-        args.roles or None, dest=dest, token=args.token, update_hashes=args.update_hashes, progress=print
-    )
+    dest = Path(args.dest) if args.dest else default_models_dir(cfg)
+    results = fetch(args.roles or None, dest=dest, token=args.token, update_hashes=args.update_hashes, progress=print)
     if args.json:
         _print_json([r.to_dict() for r in results or []])
     return EXIT_OK
 
 
 def cmd_models_verify(args: argparse.Namespace) -> int:
-    from appliance.engines import manifest
+    from appliance.engines.manifest import default_models_dir
+    from appliance.engines.model_verify import verify
 
     cfg = _load(args)
-    dest = Path(args.dest) if args.dest else manifest.default_models_dir(cfg)
-    results = manifest.verify(args.roles or None, dest=dest)
+    dest = Path(args.dest) if args.dest else default_models_dir(cfg)
+    results = verify(args.roles or None, dest=dest)
     bad = [r for r in results if str(r.status) not in ("ok", "unpinned") and not getattr(r, "optional", False)]
     if args.json:
         _print_json([r.to_dict() for r in results])

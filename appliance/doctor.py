@@ -82,12 +82,13 @@ def _sqlite_extensions() -> Check:
 
 def _models(cfg: Config) -> list[Check]:
     try:
-        from appliance.engines import manifest
+        from appliance.engines.manifest import models_dir
+        from appliance.engines.model_verify import verify
     except Exception as exc:
         return [Check("models", "manifest", FAIL, str(exc))]
     out: list[Check] = []
     try:
-        results = manifest.verify(None, dest=manifest.models_dir(cfg))
+        results = verify(None, dest=models_dir(cfg))
     except Exception as exc:
         return [Check("models", "manifest", FAIL, str(exc))]
     by_role: dict[str, list[Any]] = {}

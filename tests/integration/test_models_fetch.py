@@ -11,15 +11,9 @@ from pathlib import Path
 import pytest
 
 from appliance.core.errors import ModelError
-from appliance.engines.manifest import (
-    FetchStage,
-    VerifyStatus,
-    fetch,
-    load_manifest,
-    resolve,
-    verify,
-    verify_passed,
-)
+from appliance.engines.manifest import load_manifest, resolve
+from appliance.engines.model_fetch import FetchStage, fetch
+from appliance.engines.model_verify import VerifyStatus, verify, verify_passed
 from tests.support.fake_hub import FakeHub
 
 hub_constants = pytest.importorskip("huggingface_hub.constants")

@@ -14,20 +14,19 @@ import pytest
 
 from appliance.core.errors import EngineUnavailable, ModelError
 from appliance.engines import manifest as mf
+from appliance.engines import model_fetch
 from appliance.engines.manifest import (
     MANIFEST_PATH,
     UNPINNED_COMMENT,
     Role,
-    VerifyStatus,
     load_manifest,
     models_dir,
     parse_manifest,
     resolve,
     resolve_model_ref,
-    verify,
-    verify_passed,
-    write_pins,
 )
+from appliance.engines.model_fetch import write_pins
+from appliance.engines.model_verify import VerifyStatus, averify, verify, verify_passed
 
 # --- the real manifest ---------------------------------------------------------------------
 
@@ -202,14 +201,14 @@ def test_verify_reports_ok_missing_mismatch_unpinned(tmp_path: Path) -> None:
 
 
 def test_verify_never_needs_the_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(mf, "_hub", lambda: pytest.fail("verify must not import huggingface_hub"))
+    monkeypatch.setattr(model_fetch, "_hub", lambda: pytest.fail("verify must not import huggingface_hub"))
     path = _manifest_for(tmp_path, {"model.bin": b""}, {})
     assert [r.status for r in verify(["stt"], dest=tmp_path / "none", manifest=path)] == [VerifyStatus.MISSING]
 
 
 def test_averify_runs_off_the_loop(tmp_path: Path) -> None:
     path = _manifest_for(tmp_path, {"model.bin": b""}, {})
-    results = asyncio.run(mf.averify(["stt"], dest=tmp_path, manifest=path))
+    results = asyncio.run(averify(["stt"], dest=tmp_path, manifest=path))
     assert results[0].status == VerifyStatus.MISSING
 
 
