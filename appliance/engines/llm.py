@@ -1,4 +1,6 @@
 """Local LLM engine: llama.cpp through llama-cpp-python.
+(~480 lines: the engine port, the in-process engine and its supervised worker process belong
+together; the HTTP server mode lives in ``llm_server.py``.)
 
 The LLM only proposes; callers validate what comes back. :meth:`LLMEngine.complete_json` is
 grammar-constrained by a JSON schema, so the text is JSON by construction; it is still parsed

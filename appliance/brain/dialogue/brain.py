@@ -1,4 +1,6 @@
 """The one dialogue engine behind every channel.
+(~480 lines: one turn's whole life in one class, by design; the decisions live in ``policy.py``,
+``flows.py``, ``clarify.py`` and ``answers.py``.)
 
 ``Brain.handle(utterance) -> Reply``: load the session, decide the language,
 understand (rules first, LLM proposals second and validated), let the

@@ -1,4 +1,6 @@
 """``SipService``: the daemon's SIP channel. One :class:`SipEndpoint`, one task per call.
+(~490 lines: the lifecycle of a call on every path — voice, keypad menu, overflow, transfer,
+shutdown goodbye — in one place; the voice path itself is ``voicecall.py``.)
 
 Per call: answer after ``answer_delay_s``; then either the voice pipeline (the one call
 runner, :mod:`appliance.channels.sip.voicecall`), the degraded DTMF menu (when speech
