@@ -374,6 +374,15 @@ def train(args: argparse.Namespace) -> None:
     model.train()
     emb = torch.nn.Parameter(model.model.decoder.embed_tokens.weight.detach()[torch.from_numpy(sub)].clone())
     params = [p for n, p in model.named_parameters() if "embed_tokens" not in n and "proj_out" not in n]
+    # An auxiliary CTC head on the encoder (dropped at export) makes the encoder learn sounds from
+    # the first steps; without it the decoder first learns the corpus as a language model and
+    # ignores the audio for many epochs.
+    # Its targets are characters (a ~90-symbol alphabet): CTC's CPU backward is costly per class.
+    alphabet = sorted({c for t in takes for c in t.text.lower()})
+    char_ids = {c: i + 1 for i, c in enumerate(alphabet)}  # 0: blank
+    chars = [np.array([char_ids[c] for c in t.text.lower()]) for t in takes]
+    ctc_head = torch.nn.Linear(SIZES["d_model"], len(alphabet) + 1)
+    params += list(ctc_head.parameters())
     steps_per_epoch = math.ceil(len(takes) / args.batch)
     total = steps_per_epoch * args.epochs
     opt = torch.optim.AdamW([*params, emb], lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
@@ -416,6 +425,18 @@ def train(args: argparse.Namespace) -> None:
             dec = decode(model, emb, ids_c[:, :-1], h, log_w)
             logits = dec @ emb.T
             loss = F.cross_entropy(logits.reshape(-1, len(sub)), tgt_c.reshape(-1), label_smoothing=0.1)
+            text = [chars[i] for i in idx]
+            speech_pos = torch.tensor([(lengths[i] + 1) // 2 + 1 for i in idx])
+            ctc_lp = F.log_softmax(ctc_head(h[:, : int(speech_pos.max())]), dim=-1).transpose(0, 1)
+            ctc = F.ctc_loss(
+                ctc_lp,
+                torch.from_numpy(np.concatenate(text)),
+                speech_pos,
+                torch.tensor([len(t) for t in text]),
+                blank=0,
+                zero_infinity=True,
+            )
+            loss = loss + args.ctc_weight * ctc
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_([*params, emb], 1.0)
@@ -474,6 +495,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--workers", type=int, default=2, help="synthesis processes")
     parser.add_argument("--pad-samples", type=int, default=48, help="padding positions standing in for all")
+    parser.add_argument("--ctc-weight", type=float, default=0.5, help="auxiliary CTC loss on the encoder")
     parser.add_argument("--negatives", type=int, default=2048, help="unused tokens in the softmax")
     parser.add_argument("--exact-every", type=int, default=0, help="one batch in N runs all 3000 frames")
     parser.add_argument("--export-every", type=int, default=0, help="also export every N epochs")

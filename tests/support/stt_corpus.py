@@ -104,7 +104,7 @@ _TEMPLATES: dict[str, list[str]] = {
     "en": [
         "Hi, I need a room for my {pet}", "Hello, I would like to book a room for my {pet}",
         "I need a room for my {pet} {name} {dates}", "Can I book a place for my {pet} {name} {dates}?",
-        "I want to book {name} for {dates}", "{he} name is {name}", "My {pet}'s name is {name}",
+        "I want to book {name} {dates}", "{he} name is {name}", "My {pet}'s name is {name}",
         "{Dates}", "I would like to come {dates}", "My name is {owner}", "{owner}", "This is {owner}",
         "My phone is {phone}", "My number is {phone}", "{phone}",
         "My phone is {phone} and my name is {owner}", "A {pet}", "It's a {pet}", "No, it's a {pet}",
