@@ -371,13 +371,25 @@ def train(args: argparse.Namespace) -> None:
     config.dropout = 0.1
     model = WhisperForConditionalGeneration(config)
     model.generation_config = gen
+    if args.init:  # continue from a checkpoint of this script (its model.state_dict())
+        model.load_state_dict(torch.load(args.init))
+        log(f"starting from {args.init}")
     model.train()
     emb = torch.nn.Parameter(model.model.decoder.embed_tokens.weight.detach()[torch.from_numpy(sub)].clone())
     params = [p for n, p in model.named_parameters() if "embed_tokens" not in n and "proj_out" not in n]
+    # An auxiliary CTC head on the encoder (dropped at export) makes the encoder learn sounds from
+    # the first steps; without it the decoder first learns the corpus as a language model and
+    # ignores the audio for many epochs.
+    # Its targets are characters (a ~90-symbol alphabet): CTC's CPU backward is costly per class.
+    alphabet = sorted({c for t in takes for c in t.text.lower()})
+    char_ids = {c: i + 1 for i, c in enumerate(alphabet)}  # 0: blank
+    chars = [np.array([char_ids[c] for c in t.text.lower()]) for t in takes]
+    ctc_head = torch.nn.Linear(SIZES["d_model"], len(alphabet) + 1)
+    params += list(ctc_head.parameters())
     steps_per_epoch = math.ceil(len(takes) / args.batch)
     total = steps_per_epoch * args.epochs
     opt = torch.optim.AdamW([*params, emb], lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
-    warmup = min(300, total // 10)
+    warmup = min(args.warmup, total // 10)
 
     def lr_at(step: int) -> float:
         if step < warmup:
@@ -390,7 +402,7 @@ def train(args: argparse.Namespace) -> None:
     for epoch in range(args.epochs):
         t0 = time.monotonic()
         seen = 0
-        loss_sum = 0.0
+        loss_sum = ce_sum = ctc_sum = lang_ok = 0.0
         for idx in batches(lengths, args.batch, rng):
             exact = args.exact_every > 0 and rng.random() < 1.0 / args.exact_every
             frames = min(MAX_FRAMES, max(lengths[i] for i in idx) + 8)  # speech + a margin of padding
@@ -408,6 +420,10 @@ def train(args: argparse.Namespace) -> None:
                 tgt[b, : len(s) - 1] = s[1:]
                 tgt[b, 1:3] = -100  # <|transcribe|><|notimestamps|> are always forced
             ids_c = torch.from_numpy(remap[ids])
+            if args.token_noise > 0:  # corrupt some decoder inputs so it must listen, not guess
+                noisy = nrng.random(ids_c.shape) < args.token_noise
+                noisy[:, :4] = False
+                ids_c[torch.from_numpy(noisy)] = torch.from_numpy(nrng.integers(0, len(used), int(noisy.sum())))
             tgt_c = torch.from_numpy(np.where(tgt >= 0, remap[np.maximum(tgt, 0)], -100))
 
             for group in opt.param_groups:
@@ -415,22 +431,41 @@ def train(args: argparse.Namespace) -> None:
             h, log_w = encode(model, torch.from_numpy(x), MAX_FRAMES if exact else args.pad_samples, rng)
             dec = decode(model, emb, ids_c[:, :-1], h, log_w)
             logits = dec @ emb.T
-            loss = F.cross_entropy(logits.reshape(-1, len(sub)), tgt_c.reshape(-1), label_smoothing=0.1)
+            ce = F.cross_entropy(logits.reshape(-1, len(sub)), tgt_c.reshape(-1), label_smoothing=0.1)
+            lang_ok += float((logits[:, 0].argmax(-1) == tgt_c[:, 0]).sum())
+            text = [chars[i] for i in idx]
+            speech_pos = torch.tensor([(lengths[i] + 1) // 2 + 1 for i in idx])
+            ctc_lp = F.log_softmax(ctc_head(h[:, : int(speech_pos.max())]), dim=-1).transpose(0, 1)
+            ctc = F.ctc_loss(
+                ctc_lp,
+                torch.from_numpy(np.concatenate(text)),
+                speech_pos,
+                torch.tensor([len(t) for t in text]),
+                blank=0,
+                zero_infinity=True,
+            )
+            loss = ce + args.ctc_weight * ctc
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_([*params, emb], 1.0)
+            torch.nn.utils.clip_grad_norm_([*params, emb], args.clip)
             opt.step()
             step += 1
             seen += len(idx)
             loss_sum += float(loss.detach()) * len(idx)
+            ce_sum += float(ce.detach()) * len(idx)
+            ctc_sum += float(ctc.detach()) * len(idx)
         log(
-            f"epoch {epoch + 1}/{args.epochs}: loss {loss_sum / seen:.3f}, lr {lr_at(step):.2e}, "
+            f"epoch {epoch + 1}/{args.epochs}: loss {loss_sum / seen:.3f} (ce {ce_sum / seen:.3f}, "
+            f"ctc {ctc_sum / seen:.3f}, language {lang_ok / seen:.1%}), lr {lr_at(step):.2e}, "
             f"{time.monotonic() - t0:.0f}s, total {(time.monotonic() - t_start) / 60:.1f} min"
         )
         CACHE.mkdir(parents=True, exist_ok=True)
         with torch.no_grad():  # the trained rows back into the full (tied) embedding
             model.model.decoder.embed_tokens.weight[torch.from_numpy(sub)] = emb.detach()
         torch.save(model.state_dict(), CACHE / "last.pt")
+        if args.stop_after and epoch + 1 >= args.stop_after:
+            export(model, gen, tok, args, {"epochs_done": epoch + 1}, t_start, t_synth)
+            return
         if args.export_every and (epoch + 1) % args.export_every == 0 and epoch + 1 < args.epochs:
             export(model, gen, tok, args, {"epochs_done": epoch + 1}, t_start, t_synth)
     export(model, gen, tok, args, {"epochs_done": args.epochs}, t_start, t_synth)
@@ -443,6 +478,7 @@ def export(model, gen, tok, args, extra: dict, t_start: float, t_synth: float) -
     export_whisper_ct2(model, gen, tok, tmp, chunk_length=30, quantization="int8")
     info = {
         "recipe": "scripts/train_test_stt.py",
+        "argv": sys.argv[1:],
         "sizes": SIZES,
         "epochs": args.epochs,
         "batch": args.batch,
@@ -474,6 +510,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--workers", type=int, default=2, help="synthesis processes")
     parser.add_argument("--pad-samples", type=int, default=48, help="padding positions standing in for all")
+    parser.add_argument("--clip", type=float, default=2.0, help="gradient norm clip")
+    parser.add_argument("--stop-after", type=int, default=0, help="stop (and export) after N epochs of the schedule")
+    parser.add_argument("--init", type=Path, help="start from this checkpoint (a model.state_dict())")
+    parser.add_argument("--warmup", type=int, default=300, help="warm-up steps")
+    parser.add_argument("--token-noise", type=float, default=0.15, help="share of decoder inputs replaced")
+    parser.add_argument("--ctc-weight", type=float, default=0.2, help="auxiliary CTC loss on the encoder")
     parser.add_argument("--negatives", type=int, default=2048, help="unused tokens in the softmax")
     parser.add_argument("--exact-every", type=int, default=0, help="one batch in N runs all 3000 frames")
     parser.add_argument("--export-every", type=int, default=0, help="also export every N epochs")

@@ -7,8 +7,8 @@ unseen recombinations of the same words (same templates, new fillers; new digit 
 
 Voice tests that need a model which really hears words should say only sentences from
 :func:`training_phrases`; :data:`BOOKING_DIALOGUES` are whole bookings per language (pet type,
-pet name, dates, owner name, phone, yes) that the rule-based brain completes and that the model
-transcribes exactly. Everything here is deterministic (fixed seeds, no I/O).
+pet name, dates, owner name, phone, yes) that the rule-based brain completes; the model is trained
+on every one of them (how well it transcribes them: docs/BENCHMARKS.md, "Test speech model"). Everything here is deterministic (fixed seeds, no I/O).
 
 Transcripts are written the way the model writes them: first letter capitalised, commas where
 espeak pauses, "?" on questions, no final full stop; phone numbers either as espeak reads digits
