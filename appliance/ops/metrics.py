@@ -14,13 +14,13 @@ import ipaddress
 import logging
 import socket
 import socketserver
-import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler
 
+import sqlean
 from prometheus_client import REGISTRY, make_wsgi_app
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import ThreadingWSGIServer
@@ -36,7 +36,9 @@ def callback_queue(db_path: Path) -> tuple[int, float]:
     """(open callback tickets, age in seconds of the oldest one) from the database file."""
     if not db_path.exists():
         return 0, 0.0
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=2)
+    # the store's own SQLite (sqlean), never a second copy of the library in this process: two
+    # copies share no POSIX locks on the WAL index, and this reader then saw a stale database
+    conn = sqlean.connect(f"file:{db_path}?mode=ro", uri=True, timeout=2)
     try:
         n, oldest = conn.execute(
             "SELECT count(*), min(created_at) FROM callback_tickets WHERE status = 'open'"
@@ -58,7 +60,7 @@ class _QueueCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         try:
             n, age = callback_queue(self.db_path)
-        except sqlite3.Error as exc:
+        except sqlean.Error as exc:
             log.warning("metrics: cannot read the callback queue: %s", exc)
             return
         yield GaugeMetricFamily("appliance_callback_queue_length", "open callback tickets", value=n)

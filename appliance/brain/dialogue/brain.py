@@ -252,7 +252,7 @@ class Brain:
             self._reask(state, out)
         else:
             today = local_today(self.clock, self.config.tenant.tz)
-            ex = await self.understanding.understand(text, state, today)
+            ex = await self.understanding.understand(said, state, today)
             dialogue = Dialogue(self.config, self.tool_runner(state, on_slow), self._answer)
             try:
                 out = await dialogue.step(state, ex, said, today)
