@@ -97,10 +97,14 @@ class STTEngine(ABC):
         params: LangIdParams = DECIDED,
         text_language: TextLanguage | None = None,
     ) -> Transcript:
-        """:meth:`transcribe_choosing` off the event loop."""
+        """:meth:`transcribe_choosing` off the event loop (:meth:`_off_loop`)."""
         work = functools.partial(
             self.transcribe_choosing, pcm16, sample_rate, session_language, params=params, text_language=text_language
         )
+        return await self._off_loop(work)
+
+    async def _off_loop(self, work: Callable[[], Transcript]) -> Transcript:
+        """Where blocking model work runs: a worker thread (a supervised engine: under its timeout)."""
         return await asyncio.to_thread(work)
 
     def _choose(

@@ -20,7 +20,6 @@ process) exists for the LLM (``engines/llm.py``); for STT and TTS it is future w
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import threading
 import time
@@ -170,20 +169,8 @@ class SupervisedSTT(STTEngine):
             pcm16, sample_rate, session_language, params=params, text_language=text_language
         )
 
-    async def transcribe_choosing_async(
-        self,
-        pcm16: bytes,
-        sample_rate: int,
-        session_language: str,
-        *,
-        params: LangIdParams = DECIDED,
-        text_language: TextLanguage | None = None,
-    ) -> Transcript:
+    async def _off_loop(self, work: Callable[[], Transcript]) -> Transcript:
         """Spoken language ID + transcription under the supervisor's timeout."""
-        work = functools.partial(
-            self.inner.transcribe_choosing, pcm16, sample_rate, session_language, params=params,
-            text_language=text_language,
-        )  # fmt: skip
         return await self.supervisor.call(work)
 
     def load(self) -> None:
