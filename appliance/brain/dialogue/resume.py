@@ -12,6 +12,8 @@ commit reuses the failed attempt's idempotency key (``DialogueState.commit_key``
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from typing import Any
 
 from appliance.brain.dialogue.policy import Dialogue, TurnOutput
@@ -46,6 +48,17 @@ def ticket_slots(ticket: CallbackTicket) -> dict[str, Any]:
     return {k: v for k, v in args.items() if k in Slots.__dataclass_fields__ and v not in (None, "")}
 
 
+def commit_key(ticket: CallbackTicket, slots: Slots) -> str:
+    """The idempotency key a callback commits with: the failed ``create_booking``'s own key, else
+    one fixed by the ticket and the booking's content, so every attempt of this ticket's callback
+    (a crash between the commit and its record included) sends the same request with the same key."""
+    key = ticket.details.get("idempotency_key")
+    if ticket.details.get("tool") == "create_booking" and isinstance(key, str):
+        return key
+    blob = json.dumps({"ticket": ticket.id, "slots": slots.to_public()}, sort_keys=True, default=str)
+    return f"create-cb{ticket.id}-{hashlib.sha256(blob.encode()).hexdigest()[:24]}"
+
+
 async def open_callback(
     state: DialogueState, old: DialogueState | None, ticket: CallbackTicket, dialogue: Dialogue, today: dt.date
 ) -> TurnOutput:
@@ -66,9 +79,8 @@ async def open_callback(
         state.slots.owner_phone = ticket.phone
     state.caller_id = ticket.phone
     state.callback_ticket = ticket.id
-    key = ticket.details.get("idempotency_key")
-    if ticket.details.get("tool") == "create_booking" and isinstance(key, str) and ticket.session_id:
-        state.commit_key, state.commit_args = key, state.slots.to_public()
+    if ticket.session_id:
+        state.commit_key, state.commit_args = commit_key(ticket, state.slots), state.slots.to_public()
         state.commit_origin = [ticket.session_id, ticket.channel]
     cause = cause_of(ticket.reason, ticket.details, ticket.channel)
     out.say("callback_intro_speech" if cause is Cause.SPEECH else "callback_intro_backend")
