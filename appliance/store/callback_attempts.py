@@ -77,7 +77,9 @@ class CallbackAttempts:
 
         return await self.db.aread(q)
 
-    def _update(self, s: Session, row: CallbackTicketRow, rec: dict[str, Any], action: str, note: dict[str, Any]) -> None:
+    def _update(
+        self, s: Session, row: CallbackTicketRow, rec: dict[str, Any], action: str, note: dict[str, Any]
+    ) -> None:
         details = json.loads(row.details or "{}")
         details["auto_callback"] = rec
         row.details = dumps(details)

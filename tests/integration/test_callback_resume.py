@@ -52,7 +52,9 @@ def _scenario(tmp_path: Path, fault: str, callee_says: str) -> dict[str, Any]:
                 answer = await brain.handle(Utterance("cb-1", Channel.VOICE, callee_says, caller_id=PHONE))
                 outcome = await brain.callback_outcome("cb-1")
                 done = await attempts.finish(
-                    tickets[0].id, "cb-1", AttemptOutcome.BOOKED if outcome.booking_id else AttemptOutcome.DECLINED,
+                    tickets[0].id,
+                    "cb-1",
+                    AttemptOutcome.BOOKED if outcome.booking_id else AttemptOutcome.DECLINED,
                     booking_id=outcome.booking_id,
                 )
             finally:

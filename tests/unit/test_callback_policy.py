@@ -74,7 +74,9 @@ def test_spacing_doubles_per_attempt_up_to_its_cap() -> None:
 def test_attempts_are_spaced_and_capped() -> None:
     made = at(1, 10)
     one = [Attempt(at(1, 10, 5), AttemptOutcome.NO_ANSWER)]
-    assert decide(at(1, 10, 30), made, one, POLICY, healthy=True) == Decision(DecisionType.WAIT, at(1, 10, 35), "not_yet")
+    assert decide(at(1, 10, 30), made, one, POLICY, healthy=True) == Decision(
+        DecisionType.WAIT, at(1, 10, 35), "not_yet"
+    )
     assert decide(at(1, 10, 35), made, one, POLICY, healthy=True).type is DecisionType.CALL
     two = [*one, Attempt(at(1, 10, 35), AttemptOutcome.BUSY)]
     assert decide(at(1, 11), made, two, POLICY, healthy=True) == Decision(DecisionType.WAIT, at(1, 11, 35), "not_yet")
@@ -99,7 +101,9 @@ def test_old_tickets_are_left_to_staff() -> None:
     # made Saturday 15:59: the first calling time (Monday 09:00) is 41 h later: still in time
     assert decide(at(5, 16, 30), at(5, 15, 59), [], POLICY, healthy=True).at == at(7, 9)
     short = CallbackPolicy(HOURS, TZ, max_age_s=24 * 3600)
-    assert decide(at(5, 16, 30), at(5, 15, 59), [], short, healthy=True) == Decision(DecisionType.STOP, reason="expired")
+    assert decide(at(5, 16, 30), at(5, 15, 59), [], short, healthy=True) == Decision(
+        DecisionType.STOP, reason="expired"
+    )
 
 
 def test_probe_backoff() -> None:
