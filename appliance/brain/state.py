@@ -125,6 +125,9 @@ class DialogueState:
     commit_args: dict[str, Any] = field(default_factory=dict)
     commit_origin: list[str] = field(default_factory=list)  # [session_id, channel]
     callback_declined: bool = False
+    # the slots of a booking the backend could not take (a callback ticket was made): what an
+    # automatic callback about that ticket continues with
+    fallback_slots: dict[str, Any] = field(default_factory=dict)
     # bookkeeping
     language_state: dict[str, Any] = field(default_factory=dict)
     greeted: bool = False

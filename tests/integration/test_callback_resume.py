@@ -35,7 +35,11 @@ def _scenario(tmp_path: Path, fault: str, callee_says: str) -> dict[str, Any]:
                                  "timeout_s": 2.0, "max_retries": 1, "backoff_base_s": 0.01}},
         )  # fmt: skip
         knob = srv.knob("create")
-        if fault == "500":
+        turns = TURNS
+        if fault == "availability":  # the stay cannot even be checked: the ticket has the dates only
+            srv.knob("availability").fail_500 = 2
+            turns = TURNS[:3]
+        elif fault == "500":
             knob.fail_500 = 2  # both attempts of the executor
         else:
             knob.fail_after_commit = 1  # committed, then 500: the retry replays the stored answer...
@@ -44,7 +48,7 @@ def _scenario(tmp_path: Path, fault: str, callee_says: str) -> dict[str, Any]:
         async def main() -> dict[str, Any]:
             brain = await build_brain(cfg, clock=fixed_clock(NOW), llm=None)
             try:
-                first = [await brain.handle(Utterance("call-1", Channel.VOICE, t, caller_id=PHONE)) for t in TURNS]
+                first = [await brain.handle(Utterance("call-1", Channel.VOICE, t, caller_id=PHONE)) for t in turns]
                 tickets = await brain.callbacks.list()
                 attempts = CallbackAttempts(brain.sessions.db, tenant_id=cfg.tenant.id, clock=fixed_clock(NOW))
                 await attempts.begin(tickets[0].id, "cb-1")
@@ -66,18 +70,22 @@ def _scenario(tmp_path: Path, fault: str, callee_says: str) -> dict[str, Any]:
         return asyncio.run(main())
 
 
-@pytest.mark.parametrize("fault", ["500", "after_commit"])
+@pytest.mark.parametrize("fault", ["500", "after_commit", "availability"])
 def test_the_callback_books_once_with_the_failed_attempts_key(tmp_path: Path, fault: str) -> None:
     r = _scenario(tmp_path, fault, "yes")
     assert r["first"][-1].awaiting is None and "ticket" in r["first"][-1].text, r["first"][-1].text
     (ticket,) = r["tickets"]
-    assert ticket.details["tool"] == "create_booking" and ticket.phone == PHONE
+    assert ticket.details["tool"] == ("check_availability" if fault == "availability" else "create_booking")
+    assert ticket.phone == PHONE
     opening = r["opening"]
     assert opening.text.startswith(f"Hello, this is {r['name']}. You called us earlier"), opening.text
     assert "Rex" in opening.text and opening.awaiting == "confirmation", opening.text
     assert r["answer"].booking_id and r["outcome"].booking_id == r["answer"].booking_id
     assert len(r["bookings"]) == 1, r["bookings"]  # exactly one, whatever the first try did
-    assert set(r["keys"]) == {ticket.details["idempotency_key"]}, r["keys"]
+    if fault != "availability":
+        assert set(r["keys"]) == {ticket.details["idempotency_key"]}, r["keys"]
+    else:  # one key fixed by the ticket and the booking: every attempt of this callback sends it
+        assert len(set(r["keys"])) == 1 and r["keys"][0].startswith(f"create-cb{ticket.id}-"), r["keys"]
     assert r["done"].status == "done" and [a.outcome for a in attempts_of(r["done"])] == [AttemptOutcome.BOOKED]
 
 

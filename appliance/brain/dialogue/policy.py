@@ -436,6 +436,7 @@ class Dialogue(Clarifications, ExistingBookingFlows):
             out.parts.append(Part("anything_else", optional=True))
         elif res.status is OutcomeStatus.FALLBACK:
             out.say("fallback_callback", ticket=res.fallback_ticket_id)
+            state.fallback_slots = s.to_dict()
             state.reset_task()
         elif res.status is OutcomeStatus.NEEDS_CLARIFICATION:
             self._clarify(state, out, res)

@@ -65,10 +65,13 @@ async def open_callback(
     """The first words of an automatic callback: who calls and why, then the booking summary (or
     the next missing detail)."""
     out = TurnOutput()
+    restored = ticket_slots(ticket)
     if unfinished_booking(old):
         assert old is not None
         take_over(state, old)
-    restored = ticket_slots(ticket)
+    elif old is not None:
+        state.language, state.language_state = old.language, old.language_state
+        restored = {**{k: v for k, v in old.fallback_slots.items() if v is not None}, **restored}
     if restored:
         merged = {**state.slots.to_dict(), **restored}
         state.slots = Slots.from_dict(merged)

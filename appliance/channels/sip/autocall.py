@@ -24,6 +24,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from appliance.booking.probe import backend_answers, probe_stay
+from appliance.booking.types import BookingBackend
 from appliance.core.callback_policy import (
     AttemptOutcome,
     CallbackPolicy,
@@ -34,10 +36,11 @@ from appliance.core.callback_policy import (
     dialable,
     probe_delay,
 )
-from appliance.core.clock import Clock, system_clock
+from appliance.core.clock import Clock, local_today, system_clock
 from appliance.core.config import Config
 from appliance.core.ports import CallbackPort
 from appliance.core.tickets import CallbackTicket
+from appliance.engines.supervised import SupervisedSTT
 from appliance.store.callback_attempts import CallbackAttempts, attempts_of
 
 if TYPE_CHECKING:
@@ -195,3 +198,28 @@ class AutoCallbacks:
         await self.attempts.finish(ticket.id, sid, outcome, booking_id=booking_id, sip_code=result.sip_code)
         log.info("automatic callback: ticket %d: %s", ticket.id, outcome)
         return outcome
+
+
+def default_probes(
+    config: Config, service: SipService, backend: BookingBackend, *, clock: Clock = system_clock
+) -> dict[Cause, Probe]:
+    """The health probes: an availability query for the backend (the failed request's stay when it
+    is still ahead), loading the speech-to-text model for speech."""
+
+    async def backend_ok(ticket: CallbackTicket) -> bool:
+        args = ticket.details.get("arguments")
+        today = local_today(clock, config.tenant.tz)
+        pet, start, end = probe_stay(args if isinstance(args, dict) else {}, config.tenant.pet_types, today)
+        return await backend_answers(backend, pet, start, end, config.tools.timeout_s)
+
+    async def speech_ok(ticket: CallbackTicket) -> bool:
+        stt = service.engines.stt
+        if stt is None or service.engines.tts is None:
+            return False
+        try:
+            await asyncio.to_thread(stt.load)
+        except Exception:  # noqa: BLE001 - still broken
+            return False
+        return not (isinstance(stt, SupervisedSTT) and stt.supervisor.health.restarting)
+
+    return {Cause.BACKEND: backend_ok, Cause.SPEECH: speech_ok}
