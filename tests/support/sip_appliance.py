@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import sqlite3
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -168,7 +169,7 @@ def _auto_callbacks(cfg: Any, service: SipService, brain: Any) -> Any:
     def shown(cause: Any, probe: Any) -> Any:
         async def run(ticket: Any) -> bool:
             ok = await probe(ticket)
-            out("probe", cause=str(cause), ticket=ticket.id, ok=ok)
+            out("probe", cause=str(cause), ticket=ticket.id, ok=ok, t=round(time.monotonic(), 3))
             return ok
 
         return run
