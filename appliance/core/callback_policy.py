@@ -162,3 +162,23 @@ def decide(
 def probe_delay(failures: int, base_s: float, max_s: float) -> float:
     """Seconds before the next health probe after ``failures`` failed probes in a row."""
     return min(max_s, base_s * 2 ** max(0, failures))
+
+
+def describe_attempts(details: Mapping[str, object]) -> list[str]:
+    """A ticket's automatic callback attempts as lines for staff (API, console, CLI), e.g.
+    ``"2026-12-01 10:05 booked B7 (cb-1a2b)"`` and, last, ``"auto callbacks stopped: max_attempts"``."""
+    rec = details.get("auto_callback")
+    if not isinstance(rec, dict):
+        return []
+    lines = []
+    for a in rec.get("attempts") or []:
+        if not isinstance(a, dict):
+            continue
+        at = str(a.get("at") or "")[:16].replace("T", " ")
+        extra = " ".join(
+            str(x) for x in (a.get("booking_id"), f"SIP {a['sip_code']}" if a.get("sip_code") else None) if x
+        )
+        lines.append(f"{at} {a.get('outcome')}{' ' + extra if extra else ''} ({a.get('session_id')})")
+    if rec.get("stopped"):
+        lines.append(f"auto callbacks stopped: {rec['stopped']}")
+    return lines

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 
 from appliance.brain.factory import build_brain
+from appliance.core.callback_policy import AttemptOutcome
 from appliance.core.clock import fixed_clock
 from appliance.core.config import load_config
 from appliance.core.messages import Channel, Utterance
 from appliance.store.callback_attempts import CallbackAttempts, attempts_of
-from appliance.core.callback_policy import AttemptOutcome
 from tests.support.http_backend_server import serve_in_thread
 
 NOW = dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))

@@ -16,6 +16,7 @@ from appliance.core.callback_policy import (
     DecisionType,
     cause_of,
     decide,
+    describe_attempts,
     dialable,
     next_calling_time,
     probe_delay,
@@ -126,3 +127,21 @@ def test_which_tickets_are_ours_to_call() -> None:
 )  # fmt: skip
 def test_dialable_numbers(phone: str | None, number: str | None) -> None:
     assert dialable(phone) == number
+
+
+def test_attempts_described_for_staff() -> None:
+    details = {
+        "auto_callback": {
+            "attempts": [
+                {"at": "2026-12-01T10:05:00+02:00", "outcome": "no_answer", "session_id": "cb-1", "sip_code": 487},
+                {"at": "2026-12-01T10:35:00+02:00", "outcome": "booked", "session_id": "cb-2", "booking_id": "B7"},
+            ],
+            "stopped": "booked",
+        }
+    }
+    assert describe_attempts(details) == [
+        "2026-12-01 10:05 no_answer SIP 487 (cb-1)",
+        "2026-12-01 10:35 booked B7 (cb-2)",
+        "auto callbacks stopped: booked",
+    ]
+    assert describe_attempts({}) == []
