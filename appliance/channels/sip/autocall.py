@@ -147,8 +147,8 @@ class AutoCallbacks:
         for ticket in await self.attempts.open_unclaimed():
             cause = cause_of(ticket.reason, ticket.details, ticket.channel)
             gate = self.gates.get(cause) if cause is not None else None
-            if gate is None:
-                continue
+            if gate is None or (cause is not Cause.SPEECH and not self.service.speech_ok):
+                continue  # not ours; or no voice to call with (its own ticket brings it back)
             number = dialable(ticket.phone)
             if number is None:
                 await self.attempts.stop(ticket.id, "no_number")
