@@ -4,7 +4,8 @@ appliance probes the backend (availability queries, with backoff) and does not c
 fails; the backend recovers; the appliance places an outbound SIP call (pjsua2 Call.makeCall)
 to a real pjsua2 phone on loopback, which answers, hears who calls and why and the booking read
 back, and says "yes" (espeak-ng; the scripted STT seam); the booking is committed exactly once
-and the ticket records the attempt as booked. Busy and unanswered phones are recorded too."""
+and the ticket records the attempt as booked. Busy, unanswered and rejecting (603) phones are
+recorded too."""
 
 from __future__ import annotations
 
@@ -86,9 +87,12 @@ def test_the_appliance_calls_back_when_the_backend_recovers_and_yes_books_once(t
     assert attempt["session_id"] == second["session_id"]
 
 
-@pytest.mark.parametrize(("answer", "outcome"), [("486", "busy"), ("none", "no_answer")])
-def test_a_busy_or_unanswered_phone_is_recorded_and_not_redialled_at_once(
-    tmp_path: Path, answer: str, outcome: str
+@pytest.mark.parametrize(
+    ("answer", "outcome", "status"),
+    [("486", "busy", "open"), ("none", "no_answer", "open"), ("603", "declined", "done")],
+)
+def test_a_busy_unanswered_or_rejecting_phone_is_recorded_and_not_redialled_at_once(
+    tmp_path: Path, answer: str, outcome: str, status: str
 ) -> None:
     port = free_port()
     phone = callee(port, "--answer", answer, "--max-s", "120")
@@ -104,7 +108,7 @@ def test_a_busy_or_unanswered_phone_is_recorded_and_not_redialled_at_once(
             summary = app.stop()
         assert srv.active_bookings() == []
     row, details = _ticket(summary)
-    assert row[5] == "open", row  # still staff's to see
+    assert row[5] == status, row  # busy, no answer: still open for the next attempt and staff; 603: done
     (attempt,) = details["auto_callback"]["attempts"]
     assert attempt["outcome"] == outcome, attempt
     assert len(phone.all("incoming")) == 1
