@@ -1,5 +1,5 @@
 """The pjsua2 Endpoint, owned by one thread ("sip-endpoint").
-(~480 lines: everything that must run on the pjsua2 thread stays in this one module.)
+(~510 lines: everything that must run on the pjsua2 thread stays in this one module.)
 
 pjsua2 runs with no worker threads of its own (``threadCnt = 0``): this thread polls
 ``libHandleEvents`` and, between polls, runs jobs the asyncio side submits (:meth:`run`) and
