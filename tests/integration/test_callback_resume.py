@@ -93,3 +93,29 @@ def test_no_in_the_callback_books_nothing_and_closes_the_ticket(tmp_path: Path) 
     r = _scenario(tmp_path, "500", "no")
     assert r["outcome"].declined and r["outcome"].booking_id is None
     assert r["bookings"] == [] and r["done"].details["auto_callback"]["stopped"] == "declined"
+
+
+def test_a_callback_after_a_speech_failure_continues_the_booking_in_its_language(tmp_path: Path) -> None:
+    """The keypad menu's ticket (speech recognition had failed): the callback says so and goes on
+    where the call stopped (the session's slots), in the caller's language."""
+    cfg = load_config(
+        environ={}, use_system=False, overrides={"store": {"data_dir": str(tmp_path)}, "llm": {"mode": "off"}}
+    )  # fmt: skip
+
+    async def main() -> Any:
+        brain = await build_brain(cfg, clock=fixed_clock(NOW), llm=None)
+        try:
+            said = "Tere, soovin broneerida koerale Max toa 10. kuni 15. detsembrini"
+            await brain.handle(Utterance("call-1", Channel.VOICE, said, caller_id=PHONE))
+            ticket = await brain.callbacks.create(
+                phone=PHONE, name=None, reason="callback_requested_degraded", language="et",
+                session_id="call-1", channel="voice", details={"source": "127.0.0.1"},
+            )  # fmt: skip
+            return await brain.open_callback("cb-9", ticket)
+        finally:
+            await brain.aclose()
+
+    opening = asyncio.run(main())
+    assert opening.language == "et" and opening.text.startswith("Tere, siin"), opening.text
+    assert "telefoniabiline" in opening.text and opening.slots["pet_name"] == "Max", opening
+    assert opening.awaiting == "owner_name", opening  # where the call had stopped
