@@ -221,7 +221,7 @@ class Daemon:
         log.info("stopping")
         if self._sweeper is not None:
             self._sweeper.cancel()
-        for name in ("sms", "autocall", "sip", "web", "api"):
+        for name in ("sms", "sip", "autocall", "web", "api"):  # sip first: a callback in progress hears the goodbye
             part = getattr(self, name)
             if part is not None:
                 try:

@@ -47,6 +47,7 @@ class Recorded(AutoCallbacks):
 
 class Speech:
     speech_ok = True
+    closing = False
 
 
 def _setup(tmp_path: Path, healthy: list[bool], **callbacks: Any) -> tuple[Recorded, CallbackRepository, Clocks, Any]:

@@ -144,9 +144,9 @@ async def main() -> int:
                 line_task = asyncio.ensure_future(reader.readline())
                 continue
             break
+    await service.stop()  # first, as the daemon does: a callback in progress hears the goodbye
     if auto is not None:
         await auto.stop()
-    await service.stop()
     while seen < len(service.records):
         out("call_ended", **service.records[seen])
         seen += 1

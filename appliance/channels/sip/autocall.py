@@ -142,7 +142,7 @@ class AutoCallbacks:
     async def run_once(self) -> list[tuple[int, str]]:
         """One look at the open tickets; returns (ticket id, what was done) for each one acted on."""
         done: list[tuple[int, str]] = []
-        if not self.enabled:
+        if not self.enabled or self.service.closing:
             return done
         for ticket in await self.attempts.open_unclaimed():
             cause = cause_of(ticket.reason, ticket.details, ticket.channel)
@@ -174,14 +174,17 @@ class AutoCallbacks:
         sid = f"cb-{uuid.uuid4().hex[:12]}"
         await self.attempts.begin(ticket.id, sid)
         log.info("automatic callback: ticket %d, attempt in session %s", ticket.id, sid)
-        result = await run_outbound(
-            self.service,
-            c.dial_uri.format(number=number),
-            number=number,
-            session_id=sid,
-            greeting=lambda: self.brain.open_callback(sid, ticket),
-            account=c.account,
-            ring_timeout_s=c.ring_timeout_s,
+        # its own task, so the SIP service's stop() ends it like any call (with the goodbye)
+        result = await asyncio.ensure_future(
+            run_outbound(
+                self.service,
+                c.dial_uri.format(number=number),
+                number=number,
+                session_id=sid,
+                greeting=lambda: self.brain.open_callback(sid, ticket),
+                account=c.account,
+                ring_timeout_s=c.ring_timeout_s,
+            )
         )
         booking_id = None
         if result.answered:
