@@ -197,7 +197,7 @@ class Daemon:
 
         attempts = CallbackAttempts(self.brain.sessions.db, tenant_id=self.cfg.tenant.id)
         probes = default_probes(self.cfg, self.sip, self.brain.backend)
-        self.autocall = AutoCallbacks(self.cfg, self.sip, self.brain, attempts, probes)
+        self.autocall = AutoCallbacks(self.cfg, self.sip, self.brain, attempts, probes, on_event=self.bus.publish)
         self.autocall.start()
 
     async def _start_sms(self) -> None:

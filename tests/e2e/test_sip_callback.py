@@ -85,6 +85,8 @@ def test_the_appliance_calls_back_when_the_backend_recovers_and_yes_books_once(t
     (attempt,) = details["auto_callback"]["attempts"]
     assert attempt["outcome"] == "booked" and attempt["booking_id"] == bookings[0]["id"], attempt
     assert attempt["session_id"] == second["session_id"]
+    staff = [(e["data"]["outcome"], e["session_id"]) for e in app.all("app_event") if e["type"] == "callback_attempt"]
+    assert staff == [("dialing", second["session_id"]), ("booked", second["session_id"])], staff  # the console hears
 
 
 @pytest.mark.parametrize(

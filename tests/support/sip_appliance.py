@@ -175,7 +175,8 @@ def _auto_callbacks(cfg: Any, service: SipService, brain: Any) -> Any:
         return run
 
     attempts = CallbackAttempts(brain.sessions.db, tenant_id=cfg.tenant.id, clock=clock)
-    return AutoCallbacks(cfg, service, brain, attempts, {c: shown(c, p) for c, p in probes.items()}, clock=clock)
+    return AutoCallbacks(cfg, service, brain, attempts, {c: shown(c, p) for c, p in probes.items()}, clock=clock,
+                         on_event=service.on_event)  # fmt: skip
 
 
 if __name__ == "__main__":

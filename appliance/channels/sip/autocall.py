@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from appliance.booking.probe import backend_answers, probe_stay
 from appliance.booking.types import BookingBackend
@@ -38,6 +38,7 @@ from appliance.core.callback_policy import (
 )
 from appliance.core.clock import Clock, local_today, system_clock
 from appliance.core.config import Config
+from appliance.core.messages import Event, EventType
 from appliance.core.ports import CallbackPort
 from appliance.core.tickets import CallbackTicket
 from appliance.engines.supervised import SupervisedSTT
@@ -101,6 +102,7 @@ class AutoCallbacks:
         *,
         clock: Clock = system_clock,
         monotonic: Callable[[], float] = time.monotonic,
+        on_event: Callable[[Event], Any] | None = None,
     ) -> None:
         self.config = config
         self.service = service
@@ -112,6 +114,15 @@ class AutoCallbacks:
         self.monotonic = monotonic
         self.policy = policy_from(config)
         self._task: asyncio.Task[None] | None = None
+        self.on_event = on_event  # staff see each attempt start and end (CALLBACK_ATTEMPT)
+
+    def _publish(self, ticket_id: int, session_id: str, outcome: AttemptOutcome) -> None:
+        if self.on_event is not None:
+            try:
+                self.on_event(Event(EventType.CALLBACK_ATTEMPT, {"ticket_id": ticket_id, "outcome": str(outcome)},
+                                    session_id))  # fmt: skip
+            except Exception:  # noqa: BLE001 - a broken listener must not stop the callbacks
+                log.exception("callback event listener failed")
 
     @property
     def enabled(self) -> bool:
@@ -173,6 +184,7 @@ class AutoCallbacks:
         c = self.config.callbacks
         sid = f"cb-{uuid.uuid4().hex[:12]}"
         await self.attempts.begin(ticket.id, sid)
+        self._publish(ticket.id, sid, AttemptOutcome.DIALING)
         log.info("automatic callback: ticket %d, attempt in session %s", ticket.id, sid)
         # its own task, so the SIP service's stop() ends it like any call (with the goodbye)
         result = await asyncio.ensure_future(
@@ -199,6 +211,7 @@ class AutoCallbacks:
         else:
             outcome = result.outcome or AttemptOutcome.FAILED
         await self.attempts.finish(ticket.id, sid, outcome, booking_id=booking_id, sip_code=result.sip_code)
+        self._publish(ticket.id, sid, outcome)
         log.info("automatic callback: ticket %d: %s", ticket.id, outcome)
         return outcome
 
