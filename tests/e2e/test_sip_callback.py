@@ -75,7 +75,7 @@ def test_the_appliance_calls_back_when_the_backend_recovers_and_yes_books_once(t
     # backoff: failing probes 0.4, 0.8, 1.6, 1.6 ... s apart (rounds every 0.3 s), not one per round
     gaps = [round(b - a, 2) for a, b in zip(failed, failed[1:], strict=False)]
     assert len(gaps) >= 3 and gaps[0] >= 0.35 and gaps[1] >= 0.75 and min(gaps[2:]) >= 1.55, gaps
-    assert max(gaps) <= 1.6 + 0.3 + 1.0, gaps  # capped (plus a round and some load)
+    assert max(gaps) < 3.2, gaps  # capped at 1.6 s (plus a 0.3 s round); uncapped the next would be 3.2 s
     assert second["caller_id"] == PHONE and second["mode"] == "callback", second
     assert [t["user"] for t in second["transcript"]] == ["yes"], second["transcript"]
     assert len(bookings) == 1 and bookings[0]["pet_name"] == "Rex", bookings  # exactly once
