@@ -119,3 +119,36 @@ def test_a_callback_after_a_speech_failure_continues_the_booking_in_its_language
     assert opening.language == "et" and opening.text.startswith("Tere, siin"), opening.text
     assert "telefoniabiline" in opening.text and opening.slots["pet_name"] == "Max", opening
     assert opening.awaiting == "owner_name", opening  # where the call had stopped
+
+
+def test_a_second_attempt_after_a_crash_replays_the_same_booking(tmp_path: Path) -> None:
+    """The callee said yes and the booking was made, but the daemon died before the attempt was
+    recorded: the next attempt's yes sends the same request with the same key: still one booking."""
+    with serve_in_thread() as srv:
+        cfg = load_config(
+            environ={}, use_system=False,
+            overrides={"store": {"data_dir": str(tmp_path)}, "llm": {"mode": "off"},
+                       "tools": {"backend": "http", "http_url": srv.base_url, "http_token": "test-token",
+                                 "timeout_s": 2.0, "max_retries": 1, "backoff_base_s": 0.01}},
+        )  # fmt: skip
+        srv.knob("availability").fail_500 = 2  # the call's availability check fails: a ticket
+
+        async def main() -> list[Any]:
+            brain = await build_brain(cfg, clock=fixed_clock(NOW), llm=None)
+            try:
+                for t in TURNS[:3]:
+                    await brain.handle(Utterance("call-1", Channel.VOICE, t, caller_id=PHONE))
+                (ticket,) = await brain.callbacks.list()
+                answers = []
+                for sid in ("cb-1", "cb-2"):  # two attempts; the first one's record was lost
+                    await brain.open_callback(sid, ticket)
+                    answers.append(await brain.handle(Utterance(sid, Channel.VOICE, "yes", caller_id=PHONE)))
+                return answers
+            finally:
+                await brain.aclose()
+
+        first, second = asyncio.run(main())
+        bookings = srv.active_bookings()
+        keys = [k for ep, k in srv.seen_keys if ep == "create"]
+    assert first.booking_id and second.booking_id == first.booking_id, (first.text, second.text)
+    assert len(bookings) == 1 and len(keys) == 2 and len(set(keys)) == 1, (bookings, keys)
