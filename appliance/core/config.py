@@ -412,6 +412,12 @@ class CallbacksConfig(_Model):
             raise ValueError("dial_uri: want a SIP URI with {number}, e.g. 'sip:{number}@pbx.example.com'")
         return v
 
+    @model_validator(mode="after")
+    def _dial_plan(self) -> CallbacksConfig:
+        if self.auto and not self.dial_uri:
+            raise ValueError("auto = true needs dial_uri (how to reach a number through the PBX or trunk)")
+        return self
+
 
 class VoiceConfig(_Model):
     stt_model: str = ""

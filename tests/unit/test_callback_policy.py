@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import zoneinfo
 
 import pytest
@@ -145,3 +146,13 @@ def test_attempts_described_for_staff() -> None:
         "auto callbacks stopped: booked",
     ]
     assert describe_attempts({}) == []
+
+
+@pytest.mark.parametrize(
+    ("settings", "error"),
+    [({"auto": True}, "auto = true needs dial_uri"), ({"dial_uri": "sip:pbx.example.com"}, "{number}"),
+     ({"dial_uri": "tel:{number}"}, "SIP URI"), ({"calling_hours": {"mon": "9-17"}}, "HH:MM-HH:MM")],
+)  # fmt: skip
+def test_bad_callback_settings_are_refused_clearly(settings: dict, error: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(error)):
+        CallbacksConfig(**settings)
