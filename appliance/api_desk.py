@@ -19,6 +19,7 @@ from aiohttp import web
 from appliance.api import CONTROL, Control, actor, body, ok
 from appliance.booking.approvals import ApprovalResult, Approvals
 from appliance.booking.local import LocalBackend
+from appliance.core.callback_policy import describe_attempts
 from appliance.core.clock import local_today
 from appliance.core.control import (
     ApiError,
@@ -59,6 +60,7 @@ async def _ticket_dict(c: Control, t: Any, *, transcript: bool) -> dict[str, Any
     d["claimed_by"] = details.get("claimed_by")
     d["notes"] = [f"{n.get('by')}: {n.get('action')}: {n.get('note')}" for n in details.get("notes") or []]
     d["details"] = {k: v for k, v in details.items() if k not in ("notes",)}
+    d["attempts"] = describe_attempts(details)  # automatic callbacks (channels/sip/autocall.py)
     if transcript and t.session_id and c.brain is not None:
         turns = await c.brain.sessions.turns(t.session_id)
         d["transcript"] = [{"role": x["role"], "text": x["text"], "at": ""} for x in turns[-40:]]

@@ -37,6 +37,7 @@ class Daemon:
         self.api: Any = None
         self.sip: Any = None
         self.sms: Any = None  # appliance.channels.sms.SmsChannel (docs/SMS.md)
+        self.autocall: Any = None  # appliance.channels.sip.autocall.AutoCallbacks (callbacks.auto)
         self.started_at = time.time()
         self.stopping = asyncio.Event()
         self.ops = DaemonOps(cfg, degraded=lambda: bool(self.brain is not None and self.brain.degraded))
@@ -166,6 +167,8 @@ class Daemon:
             except (ApplianceError, OSError) as exc:
                 log.error("SIP channel failed to start: %s", exc)
                 self.sip = None
+            if self.cfg.callbacks.auto:
+                log.error("automatic callbacks need sip.workers = 1: they are off")
             return
         from appliance.engines.factory import load_speech_engines
 
@@ -182,9 +185,20 @@ class Daemon:
             ports = await self.sip.start()
             self.control.calls = self.sip  # the console's transfer and end keys (not yet with sip.workers > 1)
             log.info("SIP on %s udp:%s tcp:%s", self.cfg.sip.host, ports.get("udp"), ports.get("tcp"))
+            self._start_autocall()
         except ApplianceError as exc:
             log.error("SIP channel failed to start: %s", exc)
             self.sip = None
+
+    def _start_autocall(self) -> None:
+        """Automatic outbound callbacks through this SIP service (``callbacks.auto``; docs/SMS.md)."""
+        from appliance.channels.sip.autocall import AutoCallbacks, default_probes
+        from appliance.store.callback_attempts import CallbackAttempts
+
+        attempts = CallbackAttempts(self.brain.sessions.db, tenant_id=self.cfg.tenant.id)
+        probes = default_probes(self.cfg, self.sip, self.brain.backend)
+        self.autocall = AutoCallbacks(self.cfg, self.sip, self.brain, attempts, probes, on_event=self.bus.publish)
+        self.autocall.start()
 
     async def _start_sms(self) -> None:
         from appliance.channels.sms import SmsChannel
@@ -207,7 +221,7 @@ class Daemon:
         log.info("stopping")
         if self._sweeper is not None:
             self._sweeper.cancel()
-        for name in ("sms", "sip", "web", "api"):
+        for name in ("sms", "sip", "autocall", "web", "api"):  # sip first: a callback in progress hears the goodbye
             part = getattr(self, name)
             if part is not None:
                 try:

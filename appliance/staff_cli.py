@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.console.client import ApiClient
+from appliance.core.callback_policy import describe_attempts
 from appliance.core.config import Config
 from appliance.core.control import ApiError, ErrorCode
 from appliance.core.errors import ApplianceError, NotFound
@@ -98,7 +99,8 @@ def _store(cfg: Config) -> Any:
 
 def _ticket_line(t: dict[str, Any]) -> str:
     claimed = f" claimed by {t['claimed_by']}" if t.get("claimed_by") else ""
-    return f"{t['id']:>5}  {t['status']:<5} {t['created_at'][:16]}  {t['reason']:<22} {t.get('phone') or '-'}  {t.get('name') or ''}{claimed}"
+    line = f"{t['id']:>5}  {t['status']:<5} {t['created_at'][:16]}  {t['reason']:<22} {t.get('phone') or '-'}  {t.get('name') or ''}{claimed}"
+    return "\n".join([line, *(f"       auto callback: {a}" for a in t.get("attempts") or ())])
 
 
 def _ticket_plain(t: Any) -> dict[str, Any]:
@@ -108,6 +110,7 @@ def _ticket_plain(t: Any) -> dict[str, Any]:
     details = d.pop("details", {}) or {}
     d["claimed_by"] = details.get("claimed_by")
     d["notes"] = [f"{n.get('by')}: {n.get('action')}: {n.get('note')}" for n in details.get("notes") or []]
+    d["attempts"] = describe_attempts(details)
     return d
 
 

@@ -116,6 +116,18 @@ class DialogueState:
     # of every idempotency key, so a repeated "yes" (or a retry after a crash) for the SAME question
     # never books twice, while asking again later for the same data makes a new booking.
     confirm_nonce: str | None = None
+    # An automatic callback (dialogue/resume.py): the ticket it calls about; the idempotency key
+    # of the booking attempt that failed, its arguments and its session and channel, so the same
+    # booking confirmed in the callback replays that very request and can never be made twice
+    # (whatever became of the first try); and whether the callee said no to it.
+    callback_ticket: int | None = None
+    commit_key: str | None = None
+    commit_args: dict[str, Any] = field(default_factory=dict)
+    commit_origin: list[str] = field(default_factory=list)  # [session_id, channel]
+    callback_declined: bool = False
+    # the slots of a booking the backend could not take (a callback ticket was made): what an
+    # automatic callback about that ticket continues with
+    fallback_slots: dict[str, Any] = field(default_factory=dict)
     # bookkeeping
     language_state: dict[str, Any] = field(default_factory=dict)
     greeted: bool = False
@@ -140,6 +152,9 @@ class DialogueState:
         self.change_start = None
         self.change_end = None
         self.confirm_nonce = None
+        self.commit_key = None
+        self.commit_args = {}
+        self.commit_origin = []
         self.misunderstood = 0
 
     def new_confirmation(self) -> None:

@@ -176,6 +176,9 @@ class CallbacksPane(Vertical):
             for n in t.notes:
                 out.append("\nnote: ", "bold")
                 out.append_text(inert(n))
+            for a in t.attempts:
+                out.append("\nauto callback: ", "bold")
+                out.append_text(inert(a))
             if t.transcript:
                 out.append("\n--- what led to it ---\n", "dim")
             for turn in t.transcript:

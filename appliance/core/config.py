@@ -374,6 +374,51 @@ class SmsConfig(_Model):
         return v
 
 
+class CallingHours(OpeningHours):
+    """When the appliance may call a customer (local time, ``HH:MM-HH:MM`` or ``closed``)."""
+
+    mon: str = "09:00-19:00"
+    tue: str = "09:00-19:00"
+    wed: str = "09:00-19:00"
+    thu: str = "09:00-19:00"
+    fri: str = "09:00-19:00"
+    sat: str = "10:00-16:00"
+    sun: str = "closed"
+
+
+class CallbacksConfig(_Model):
+    """Automatic outbound callbacks (docs/SMS.md, "What is sent and called when"): a callback
+    ticket made because the booking backend or a speech engine failed is called back by the
+    appliance once that part is healthy again. Off by default: it needs a dial plan (``dial_uri``)."""
+
+    auto: bool = False  # staff turn automatic callbacks on or off for this tenant
+    dial_uri: str = ""  # e.g. "sip:{number}@pbx.example.com" ({number}: the ticket's phone, + and digits)
+    account: str = ""  # a sip.accounts id to call through (a PBX account); "" = the local trunk account
+    calling_hours: CallingHours = Field(default_factory=CallingHours)
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    first_delay_s: float = Field(default=60, ge=0)  # after the ticket was made, at the earliest
+    spacing_s: float = Field(default=1800, ge=0)  # after an unanswered/busy attempt; doubles per attempt
+    spacing_max_s: float = Field(default=4 * 3600, ge=0)
+    max_age_h: float = Field(default=48, gt=0)  # older tickets are left to staff
+    probe_base_s: float = Field(default=15, gt=0)  # health probe backoff: base * 2**failures, capped
+    probe_max_s: float = Field(default=600, gt=0)
+    ring_timeout_s: float = Field(default=30, gt=0)  # no answer by then: hang up, "no_answer"
+    check_interval_s: float = Field(default=30, gt=0)  # how often open tickets are looked at
+
+    @field_validator("dial_uri")
+    @classmethod
+    def _dial(cls, v: str) -> str:
+        if v and ("{number}" not in v or not v.startswith(("sip:", "sips:"))):
+            raise ValueError("dial_uri: want a SIP URI with {number}, e.g. 'sip:{number}@pbx.example.com'")
+        return v
+
+    @model_validator(mode="after")
+    def _dial_plan(self) -> CallbacksConfig:
+        if self.auto and not self.dial_uri:
+            raise ValueError("auto = true needs dial_uri (how to reach a number through the PBX or trunk)")
+        return self
+
+
 class VoiceConfig(_Model):
     stt_model: str = ""
     # per-language STT (docs/MODELS.md): language -> a manifest role or a path, e.g. { et = "stt-et" };
@@ -433,6 +478,7 @@ class Config(_Model):
     sip: SipConfig = Field(default_factory=SipConfig)
     voice: VoiceConfig = Field(default_factory=VoiceConfig)
     sms: SmsConfig = Field(default_factory=SmsConfig)
+    callbacks: CallbacksConfig = Field(default_factory=CallbacksConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
 

@@ -228,6 +228,7 @@ class TicketView:
     claimed_by: str | None = None
     notes: tuple[str, ...] = ()
     transcript: tuple[LiveTurn, ...] = ()
+    attempts: tuple[str, ...] = ()  # automatic callback attempts, one line each
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TicketView:
@@ -244,6 +245,7 @@ class TicketView:
             claimed_by=d.get("claimed_by"),
             notes=tuple(str(n) for n in d.get("notes") or ()),
             transcript=tuple(LiveTurn(**t) for t in d.get("transcript") or ()),
+            attempts=tuple(str(a) for a in d.get("attempts") or ()),
         )
 
 

@@ -154,6 +154,7 @@ class EventType(enum.StrEnum):
     CALLBACK_CLAIMED = "callback_claimed"
     CALLBACK_DONE = "callback_done"
     CALLBACK_REOPENED = "callback_reopened"
+    CALLBACK_ATTEMPT = "callback_attempt"  # an automatic callback dials or ends (docs/SMS.md)
     DEGRADED_OFF = "degraded_off"
     SIP_REGISTRATION = "sip_registration"
     TAKEOVER = "takeover"

@@ -12,6 +12,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any, Protocol
 
 from appliance.core.messages import Channel, Reply, ReplyChunk, Utterance
+from appliance.core.tickets import CallbackOutcome, CallbackTicket
 
 # Called (with the session language) when a tool of this turn is slow: a voice call says
 # "one moment" on the call whose tool is slow, not on every call the brain serves.
@@ -47,3 +48,11 @@ class BrainPort(Protocol):
     async def record_timeline(
         self, turn_id: int, stages: dict[str, float], *, total_ms: float | None = None
     ) -> None: ...
+
+
+class CallbackPort(Protocol):
+    """What an automatic callback asks of the brain (``Brain.open_callback``/``callback_outcome``)."""
+
+    async def open_callback(self, session_id: str, ticket: CallbackTicket) -> Reply: ...
+
+    async def callback_outcome(self, session_id: str) -> CallbackOutcome: ...

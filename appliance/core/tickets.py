@@ -23,3 +23,12 @@ class CallbackTicket:
     status: str  # open / done
     created_at: dt.datetime
     details: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackOutcome:
+    """How an automatic callback's conversation ended, as the brain saw it."""
+
+    booking_id: str | None  # a booking committed in the callback session
+    declined: bool  # the callee said no to the booking read back to them
+    turns: int  # the callee's turns (0: nobody said anything)

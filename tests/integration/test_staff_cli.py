@@ -88,3 +88,26 @@ def test_approve_and_decline_without_the_daemon(tmp_path: Path) -> None:
 def test_sessions_need_the_daemon(tmp_path: Path) -> None:
     out = cli(tmp_path / "data", "sessions", "list")
     assert out.returncode == 1 and "daemon is not running" in out.stderr
+
+
+def test_callbacks_list_shows_every_automatic_attempt(tmp_path: Path) -> None:
+    from appliance.core.callback_policy import AttemptOutcome
+    from appliance.store.callback_attempts import CallbackAttempts
+
+    data, _bid, tid = seed(tmp_path)
+    config = make_config(tmp_path)
+    db = Database.from_config(config)
+    try:
+        attempts = CallbackAttempts(db, tenant_id=config.tenant.id)
+        asyncio.run(attempts.begin(tid, "cb-one"))
+        asyncio.run(attempts.finish(tid, "cb-one", AttemptOutcome.BUSY, sip_code=486))
+        asyncio.run(attempts.begin(tid, "cb-two"))  # a call in progress (or a daemon that died in it)
+    finally:
+        db.close()
+    out = cli(data, "callbacks", "list")
+    assert out.returncode == 0, out.stderr
+    lines = [ln.strip() for ln in out.stdout.splitlines() if "auto callback:" in ln]
+    assert len(lines) == 2, out.stdout
+    assert lines[0].endswith("busy SIP 486 (cb-one)") and lines[1].endswith("dialing (cb-two)"), lines
+    [t] = json.loads(cli(data, "callbacks", "list", "--json").stdout)
+    assert [a.split(" ", 2)[2] for a in t["attempts"]] == ["busy SIP 486 (cb-one)", "dialing (cb-two)"]

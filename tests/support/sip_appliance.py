@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import sqlite3
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,8 @@ async def main() -> int:
     ap.add_argument("--backend", default="", help="URL of an HTTP booking backend (token 'test-token')")
     ap.add_argument("--tool-timeout", type=float, default=2.0)
     ap.add_argument("--ai-paused", action="store_true", help="staff paused the AI for new calls")
+    ap.add_argument("--auto-callback", default="", help="callbacks.dial_uri: automatic callbacks on, fast")
+    ap.add_argument("--ring-timeout", type=float, default=8.0)
     args = ap.parse_args()
 
     sip: dict[str, Any] = {
@@ -90,6 +93,10 @@ async def main() -> int:
     if args.backend:
         tools = {"tools": {"backend": "http", "http_url": args.backend, "http_token": "test-token",
                            "timeout_s": args.tool_timeout, "max_retries": 1}}  # fmt: skip
+    if args.auto_callback:
+        tools["callbacks"] = {"auto": True, "dial_uri": args.auto_callback, "first_delay_s": 0,
+                              "probe_base_s": 0.4, "probe_max_s": 1.6, "check_interval_s": 0.3,
+                              "ring_timeout_s": args.ring_timeout}  # fmt: skip
     cfg = load_config(
         environ={}, use_system=False,
         overrides={"store": {"data_dir": args.data}, "llm": {"mode": "off"}, "sip": sip,
@@ -113,6 +120,10 @@ async def main() -> int:
     service = SipService(cfg, port, engines, callbacks=brain.callbacks, on_event=on_event, ai_paused=lambda: paused)
     ports = await service.start()
     out("ready", **ports, speech_ok=service.speech_ok)
+    auto = None
+    if args.auto_callback:
+        auto = _auto_callbacks(cfg, service, brain)
+        auto.start()
     seen = 0
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
@@ -133,15 +144,39 @@ async def main() -> int:
                 line_task = asyncio.ensure_future(reader.readline())
                 continue
             break
-    await service.stop()
+    await service.stop()  # first, as the daemon does: a callback in progress hears the goodbye
+    if auto is not None:
+        await auto.stop()
     while seen < len(service.records):
         out("call_ended", **service.records[seen])
         seen += 1
-    tickets = rows(cfg.db_path, "SELECT id, phone, reason, channel, session_id FROM callback_tickets ORDER BY id")
+    tickets = rows(cfg.db_path, "SELECT id, phone, reason, channel, session_id, status, details FROM callback_tickets "
+                                "ORDER BY id")  # fmt: skip
     bookings = rows(cfg.db_path, "SELECT id, pet_name, owner_name, owner_phone, status FROM bookings")
     await brain.aclose()
     out("summary", tickets=tickets, bookings=bookings)
     return 0
+
+
+def _auto_callbacks(cfg: Any, service: SipService, brain: Any) -> Any:
+    """The daemon's automatic callbacks on the fixed clock, each health probe printed (``probe``)."""
+    from appliance.channels.sip.autocall import AutoCallbacks, default_probes
+    from appliance.store.callback_attempts import CallbackAttempts
+
+    clock = fixed_clock(NOW)
+    probes = default_probes(cfg, service, brain.backend, clock=clock)
+
+    def shown(cause: Any, probe: Any) -> Any:
+        async def run(ticket: Any) -> bool:
+            ok = await probe(ticket)
+            out("probe", cause=str(cause), ticket=ticket.id, ok=ok, t=round(time.monotonic(), 3))
+            return ok
+
+        return run
+
+    attempts = CallbackAttempts(brain.sessions.db, tenant_id=cfg.tenant.id, clock=clock)
+    return AutoCallbacks(cfg, service, brain, attempts, {c: shown(c, p) for c, p in probes.items()}, clock=clock,
+                         on_event=service.on_event)  # fmt: skip
 
 
 if __name__ == "__main__":

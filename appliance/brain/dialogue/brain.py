@@ -1,5 +1,5 @@
 """The one dialogue engine behind every channel.
-(~480 lines: one turn's whole life in one class, by design; the decisions live in ``policy.py``,
+(~500 lines: one turn's whole life in one class, by design, and its entry points (greet, an automatic callback); the decisions live in ``policy.py``,
 ``flows.py``, ``clarify.py`` and ``answers.py``.)
 
 ``Brain.handle(utterance) -> Reply``: load the session, decide the language,
@@ -22,6 +22,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from appliance.brain.dialogue import resume
 from appliance.brain.dialogue.policy import YES_NO, Dialogue, TurnOutput
 from appliance.brain.dialogue.streaming import stream_handle
 from appliance.brain.state import Awaiting, DialogueState, Task
@@ -35,6 +36,7 @@ from appliance.core.clock import Clock, local_today, system_clock
 from appliance.core.config import Config
 from appliance.core.messages import Channel, Event, EventType, Intent, QuickReply, Reply, ReplyChunk, Utterance
 from appliance.core.ports import Chunker, SlowHook
+from appliance.core.tickets import CallbackOutcome, CallbackTicket
 from appliance.tools.context import CallbackSink, ToolContext
 from appliance.tools.executor import SlowNotice, ToolExecutor, ToolResult
 
@@ -176,14 +178,10 @@ class Brain:
         prev = await self.sessions.latest_for_caller(
             state.caller_id, channel=state.channel, since=since, exclude=state.session_id
         )
-        try:
-            old = DialogueState.from_dict(prev.state) if prev is not None and prev.state else None
-        except (KeyError, TypeError, ValueError):
-            old = None
-        if old is None or old.task is not Task.BOOK or old.ended or not any(old.slots.to_public().values()):
+        old = resume.state_of(prev)
+        if old is None or not resume.unfinished_booking(old):
             return
-        state.task, state.slots, state.room = old.task, old.slots, old.room
-        state.language, state.language_state = old.language, old.language_state
+        resume.take_over(state, old)
         state.awaiting = Awaiting.RESUME_OFFER
         out.parts.clear()  # "Hello, this is ..." without "How can I help you?"
         out.say("greeting_short")
@@ -192,6 +190,27 @@ class Brain:
             out.say("resume_offer", pet_name=s.pet_name, start=s.start_date, end=s.end_date)
         else:
             out.say("resume_offer_short")
+
+    async def open_callback(self, session_id: str, ticket: CallbackTicket) -> Reply:
+        """The first words of an automatic callback about ``ticket`` (``dialogue/resume.py``)."""
+        async with self._session_lock(session_id):
+            state = await self._load(session_id, Channel.VOICE)
+            state.greeted = True
+            old = resume.state_of(await self.sessions.get(ticket.session_id)) if ticket.session_id else None
+            today = local_today(self.clock, self.config.tenant.tz)
+            dialogue = Dialogue(self.config, self.tool_runner(state), self._answer)
+            out = await resume.open_callback(state, old, ticket, dialogue, today)
+            reply = self._reply(state, out)
+            turn_id = await self._save(state, None, reply, Channel.VOICE)
+            self._emit(state, reply, out)
+            return dataclasses.replace(reply, turn_id=turn_id)
+
+    async def callback_outcome(self, session_id: str) -> CallbackOutcome:
+        """What an automatic callback's session came to (a booking, a no, or neither)."""
+        state = resume.state_of(await self.sessions.get(session_id))
+        if state is None:
+            return CallbackOutcome(None, False, 0)
+        return CallbackOutcome(state.last_booking_id, state.callback_declined, state.turns)
 
     async def record_timeline(self, turn_id: int, stages: dict[str, float], *, total_ms: float | None = None) -> None:
         """Voice: attach a turn's timeline (speech start ... playback end) to its stored reply."""
@@ -289,12 +308,15 @@ class Brain:
     def tool_runner(self, state: DialogueState, on_slow: SlowHook | None = None) -> Any:
         async def run(name: str, args: dict[str, Any], *, idempotency_key: str | None = None) -> ToolResult:
             # Built per call: the slots (phone, name) may have changed earlier in this turn.
+            session_id, channel = state.session_id, state.channel
+            if idempotency_key and idempotency_key == state.commit_key and len(state.commit_origin) == 2:
+                session_id, channel = state.commit_origin  # a callback replays the failed request as it was
             ctx = ToolContext(
                 backend=self.backend,
                 callbacks=self.callbacks,
                 config=self.config,
-                session_id=state.session_id,
-                channel=state.channel,
+                session_id=session_id,
+                channel=channel,
                 language=state.language,
                 caller_id=state.slots.owner_phone or state.caller_id,
                 caller_name=state.slots.owner_name,

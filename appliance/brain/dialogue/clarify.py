@@ -57,6 +57,7 @@ class Clarifications:
         """A client error from a tool: tell the customer what to fix and ask again."""
         if res.status is OutcomeStatus.FALLBACK:
             out.say("fallback_callback", ticket=res.fallback_ticket_id)
+            state.fallback_slots = state.slots.to_dict()
             state.reset_task()
             return
         if res.status is OutcomeStatus.ERROR:

@@ -221,6 +221,7 @@ class Dialogue(Clarifications, ExistingBookingFlows):
                 return
             if ex.yes is False or Intent.CANCEL_BOOKING in intents or Intent.CHANGE_BOOKING in intents:
                 state.awaiting = None
+                state.callback_declined = state.callback_ticket is not None
                 out.say("declined")
                 return
             if Intent.QUESTION in intents:
@@ -412,6 +413,8 @@ class Dialogue(Clarifications, ExistingBookingFlows):
             "owner_phone": s.owner_phone,
         }
         key = idempotency_key(state, "create", args)
+        if state.commit_key and state.commit_args == s.to_public():  # an automatic callback: see state.py
+            key = state.commit_key
         res = await self._run(out, "create_booking", args, idempotency_key=key)
         if res.status is OutcomeStatus.OK:
             b: Booking = res.value
@@ -433,6 +436,7 @@ class Dialogue(Clarifications, ExistingBookingFlows):
             out.parts.append(Part("anything_else", optional=True))
         elif res.status is OutcomeStatus.FALLBACK:
             out.say("fallback_callback", ticket=res.fallback_ticket_id)
+            state.fallback_slots = s.to_dict()
             state.reset_task()
         elif res.status is OutcomeStatus.NEEDS_CLARIFICATION:
             self._clarify(state, out, res)

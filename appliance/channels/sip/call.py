@@ -132,6 +132,7 @@ class CallHandle:
         self.events: asyncio.Queue[CallEvent] = asyncio.Queue()
         self.disconnected = asyncio.Event()
         self.media_ready = asyncio.Event()
+        self.confirmed = asyncio.Event()  # the INVITE dialog is confirmed (an outbound call: answered)
         # the NOTIFYs of a transfer in progress (transfer()); None while none is
         self._transfer_status: asyncio.Queue[tuple[int, bool]] | None = None
         self.end_code: int | None = None
@@ -148,6 +149,8 @@ class CallHandle:
     def _deliver(self, event: CallEvent) -> None:
         if event.type is CallEventType.MEDIA_READY:
             self.media_ready.set()
+        elif event.type is CallEventType.CONFIRMED:
+            self.confirmed.set()
         elif event.type is CallEventType.DISCONNECTED:
             self.end_code = event.data.get("code")
             self.end_reason = event.data.get("reason", "")

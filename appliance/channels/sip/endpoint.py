@@ -1,5 +1,5 @@
 """The pjsua2 Endpoint, owned by one thread ("sip-endpoint").
-(~480 lines: everything that must run on the pjsua2 thread stays in this one module.)
+(~510 lines: everything that must run on the pjsua2 thread stays in this one module.)
 
 pjsua2 runs with no worker threads of its own (``threadCnt = 0``): this thread polls
 ``libHandleEvents`` and, between polls, runs jobs the asyncio side submits (:meth:`run`) and
@@ -428,6 +428,29 @@ class SipEndpoint:
             return
         assert self.loop is not None
         self.loop.call_soon_threadsafe(self.on_message, prm.fromUri, prm.contentType, prm.msgBody, source)
+
+    def place_call(self, uri: str, account: str = "") -> CallHandle:
+        """Endpoint thread: an outbound INVITE to ``uri`` through the account named ``account``
+        ("" or "trunk": the local trunk account; else a ``sip.accounts`` id). It takes a line like
+        an inbound call; none free raises ``EngineUnavailable`` (call again later)."""
+        import pjsua2 as pj
+
+        acc = next((a for a in self._accounts if a.name == (account or "trunk")), None)
+        if acc is None:
+            raise EngineUnavailable(f"no SIP account {account!r} to call through")
+        if len(self._active) >= self.max_calls:
+            raise EngineUnavailable("all lines are busy")
+        assert self.loop is not None
+        call = self._pjo.PjCall(self, acc, pj.PJSUA_INVALID_ID)
+        handle = CallHandle(self, call_id=-1, sip_call_id="", caller_id=None, remote_uri=uri, source="outbound",
+                            account=acc.name, loop=self.loop)  # fmt: skip
+        call.handle, handle._pj = handle, call
+        call.makeCall(uri, pj.CallOpParam(True))
+        info = call.getInfo()
+        handle.call_id, handle.sip_call_id = info.id, info.callIdString
+        self._calls[info.id] = call
+        self._active.add(info.id)
+        return handle
 
     @property
     def message_account(self) -> Any:

@@ -12,7 +12,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from appliance.channels.sip.call import RATE, CallEventType, CallHandle
-from appliance.voice.callrunner import CallRunner, CallSignal, CallSignalType, CallSpec
+from appliance.voice.callrunner import CallRunner, CallSignal, CallSignalType, CallSpec, GreetingSource
 from appliance.voice.recorder import CallRecorder, CallResult
 from appliance.voice.supervision import SupervisionParams
 
@@ -87,8 +87,15 @@ class SipMedia:
 
 
 async def run_voice_call(
-    svc: SipService, handle: CallHandle, sid: str, rec: dict[str, Any], recording: CallRecording | None
+    svc: SipService,
+    handle: CallHandle,
+    sid: str,
+    rec: dict[str, Any],
+    recording: CallRecording | None,
+    *,
+    greeting: GreetingSource | None = None,
 ) -> CallResult:
+    """``greeting``: the first words instead of the brain's greeting (an automatic callback's opening)."""
     from appliance.voice.pipeline import VoiceSettings
     from appliance.voice.respond import BRAIN_NOTICE_MAX_S
 
@@ -108,6 +115,7 @@ async def run_voice_call(
                 max_reprompts=cfg.sip.no_input_reprompts,
             ),
             caller_id=handle.caller_id,
+            greeting=greeting,
             notices=("recording_notice",) if cfg.sip.record else (),
             vad=svc.engines.vad() if svc.engines.vad is not None else None,
             sample_rate=RATE,
