@@ -1,0 +1,119 @@
+"""The shared model services for real: the daemon's supervisor (appliance/ops/model_services.py)
+starts ``python -m appliance.engines.service stt|tts`` processes loading the trained test Whisper
+(models/stt-test) and espeak-ng, the clients (engines/service/client.py) talk to them over the Unix
+sockets. Batching, the load report, SIGKILL and restart, TTS."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from appliance.core.config import Config, load_config
+from appliance.core.errors import EngineError
+from appliance.engines.service.client import ServiceConnection, ServiceSTT, ServiceTTS, service_engines
+from appliance.ops.model_services import ModelServices
+from tests.support.speech import speech
+from tests.support.trained_stt import trained_stt, trained_stt_path
+
+pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
+
+EN = "Hi, I need a room for my dog"
+RU = "Здравствуйте, хочу забронировать место для собаки Шарик с 10 по 15 декабря"
+
+
+def _config(data: Path, **services: object) -> Config:
+    return load_config(environ={}, use_system=False, overrides={
+        "store": {"data_dir": str(data)}, "llm": {"mode": "off"},
+        "tenant": {"languages": ["en", "et", "ru"]},
+        "voice": {"stt_model": str(trained_stt_path())}, "services": {"mode": "on", **services}})  # fmt: skip
+
+
+def test_two_utterances_at_once_are_one_batched_call_with_the_in_process_transcripts(tmp_path: Path) -> None:
+    cfg = _config(tmp_path / "data", stt_batch_window_ms=400)
+    en, ru = speech(EN, "en"), speech(RU, "ru")
+    local = trained_stt(threads=1)
+    expected = [local.transcribe_choosing(en, 16000, "en"), local.transcribe_choosing(ru, 16000, "en")]
+
+    async def run() -> None:
+        services = ModelServices(cfg)
+        served = await services.start()
+        try:
+            assert served.services.mode == "on" and served.llm.mode == "off"  # the LLM off: no server
+            a, b = service_engines(served)[0], service_engines(served)[0]
+            await asyncio.gather(asyncio.to_thread(a.load), asyncio.to_thread(b.load))
+            got = await asyncio.gather(
+                asyncio.to_thread(a.transcribe_choosing, en, 16000, "en"),
+                asyncio.to_thread(b.transcribe_choosing, ru, 16000, "en"),
+            )
+            assert (a.last_batch_size, b.last_batch_size) == (2, 2)
+            load = a.conn.status()
+            assert load.service == "stt" and load.pid == services.children["stt"].pid
+            assert load.requests == 2 and load.batches == 1 and load.batch_sizes == {"2": 1}, load
+            assert load.queue_length == 0 and load.queue_ms_max >= load.queue_ms_p50 >= 0 and load.work_ms_p50 > 0
+            for g, e in zip(got, expected, strict=True):
+                assert (g.text, g.language) == (e.text, e.language)
+                assert g.language_id is not None and e.language_id is not None
+                assert (g.language_id.action, g.language_id.reason) == (e.language_id.action, e.language_id.reason)
+            assert [g.language for g in got] == ["en", "ru"]  # per-utterance language ID inside one batch
+        finally:
+            await services.stop()
+        assert not (served.services_path / "stt.sock").exists()
+
+    asyncio.run(run())
+
+
+def test_a_killed_stt_service_fails_requests_at_once_and_is_restarted(tmp_path: Path) -> None:
+    cfg = _config(tmp_path / "data")
+    pcm = speech(EN, "en")
+
+    async def run() -> None:
+        services = ModelServices(cfg)
+        served = await services.start()
+        try:
+            stt = ServiceSTT(served.services_path / "stt.sock", languages=("en", "et", "ru"))
+            await asyncio.to_thread(stt.load)
+            first = await asyncio.to_thread(stt.transcribe_choosing, pcm, 16000, "en")
+            old = services.children["stt"].pid
+            assert old is not None
+            os.kill(old, signal.SIGKILL)
+            await asyncio.sleep(0.2)
+            started = time.monotonic()
+            with pytest.raises(EngineError) as err:
+                await asyncio.to_thread(stt.transcribe_choosing, pcm, 16000, "en")
+            assert err.value.code == "engine_unreachable" and time.monotonic() - started < 1.0
+            await asyncio.to_thread(stt.load)  # what the supervised engine's restart does: waits for it
+            again = await asyncio.to_thread(stt.transcribe_choosing, pcm, 16000, "en")
+            assert again.text == first.text and again.text
+            assert services.children["stt"].restarts == 1 and services.children["stt"].pid not in (None, old)
+            assert services.snapshot()["stt"]["restarts"] == 1
+        finally:
+            await services.stop()
+
+    asyncio.run(run())
+
+
+def test_the_tts_service_speaks_and_reports_its_load(tmp_path: Path) -> None:
+    cfg = _config(tmp_path / "data")
+
+    async def run() -> None:
+        services = ModelServices(cfg)
+        served = await services.start()
+        try:
+            tts = service_engines(served)[1]
+            assert isinstance(tts, ServiceTTS)
+            await asyncio.to_thread(tts.load)
+            chunks = await asyncio.gather(tts.synthesize("Hello there", "en"), tts.synthesize("Tere", "et"))
+            assert all(c.duration > 0.2 and c.sample_rate == tts.capabilities.sample_rate for c in chunks)
+            load = ServiceConnection(served.services_path / "tts.sock", name="tts").status()
+            assert load.service == "tts" and load.requests == 2 and load.failures == 0
+            assert set(load.languages) >= {"en", "et", "ru"}
+        finally:
+            await services.stop()
+
+    asyncio.run(run())
