@@ -6,6 +6,7 @@ service costs the calls in progress an apology for the turns in flight, not the 
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -65,7 +66,9 @@ def test_three_workers_load_no_model_and_every_workers_calls_are_transcribed_and
             assert _models_in(pid) == [], (pid, _models_in(pid))
         stt_pid, llm_pid = pids["services"]["stt"]["pid"], pids["services"]["llm"]["pid"]
         assert any("ctranslate2" in p for p in _models_in(stt_pid))  # the check sees a loaded model
-        assert llm_pid is not None
+        assert llm_pid is not None and any("llama" in p for p in _models_in(llm_pid))
+        worker_llm = json.loads((tmp_path / "data" / "sip-worker-config.json").read_text())["llm"]
+        assert worker_llm["mode"] == "server" and worker_llm["base_url"].startswith("http://127.0.0.1:")  # shared
         for c in calls:
             c.wait_event("done", 90)
         records = [app.wait_event("call_ended", 30, caller_id=f"+3725550{i}") for i in range(3)]
