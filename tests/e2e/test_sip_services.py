@@ -13,11 +13,10 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.test_sip_workers import Cluster
 from tests.support.sip_harness import caller, speech_wav
 from tests.support.stt_corpus import BOOKING_DIALOGUES
 from tests.support.trained_stt import trained_stt_path
-
-from tests.e2e.test_sip_workers import Cluster
 
 pytestmark = [
     pytest.mark.e2e,
