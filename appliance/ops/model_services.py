@@ -151,9 +151,10 @@ def _socket_ready(path: Path) -> Any:
 
         conn = ServiceConnection(path, name=path.stem)
         try:
-            return (await asyncio.to_thread(conn.status)).ready
+            load = await asyncio.to_thread(conn.status)
         except ApplianceError:
             return False
+        return load.ready or bool(load.error)  # up; without a model it says so to every client
 
     return check
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from appliance.core.config import Config, load_config
-from appliance.core.errors import EngineError
+from appliance.core.errors import EngineError, EngineUnavailable
 from appliance.engines.service.client import ServiceConnection, ServiceSTT, ServiceTTS, service_engines
 from appliance.ops.model_services import ModelServices
 from tests.support.speech import speech
@@ -113,6 +113,29 @@ def test_the_tts_service_speaks_and_reports_its_load(tmp_path: Path) -> None:
             load = ServiceConnection(served.services_path / "tts.sock", name="tts").status()
             assert load.service == "tts" and load.requests == 2 and load.failures == 0
             assert set(load.languages) >= {"en", "et", "ru"}
+        finally:
+            await services.stop()
+
+    asyncio.run(run())
+
+
+def test_a_missing_stt_model_is_an_unavailable_service_not_a_failed_start(tmp_path: Path) -> None:
+    cfg = _config(tmp_path / "data")
+    cfg = cfg.model_copy(update={"voice": cfg.voice.model_copy(update={"stt_model": str(tmp_path / "nowhere")})})
+
+    async def run() -> None:
+        services = ModelServices(cfg)
+        served = await services.start()  # starts: the SIP workers then give callers the keypad menu
+        try:
+            stt = service_engines(served)[0]
+            started = time.monotonic()
+            with pytest.raises(EngineUnavailable, match="no model"):
+                await asyncio.to_thread(stt.load)
+            assert time.monotonic() - started < 2.0  # told at once, not after the wait
+            with pytest.raises(EngineError) as err:
+                await asyncio.to_thread(stt.transcribe_sync, b"\0\0" * 1600, 16000, "en")
+            assert err.value.code == "engine_unavailable"
+            assert services.children["stt"].restarts == 0  # up and saying why, not crash-looping
         finally:
             await services.stop()
 

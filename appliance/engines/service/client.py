@@ -89,12 +89,15 @@ class ServiceConnection:
         deadline = time.monotonic() + wait_s
         while True:
             try:
-                load = self.status()
-                if load.ready:
-                    return load
+                load: ServiceLoad | None = self.status()
             except EngineError as exc:
                 if time.monotonic() >= deadline:
                     raise EngineUnavailable(f"the {self.name} service is not answering: {exc}") from None
+                load = None
+            if load is not None and load.ready:
+                return load
+            if load is not None and load.error:  # up, but without its model: no point waiting
+                raise EngineUnavailable(f"the {self.name} service has no model: {load.error}")
             if time.monotonic() >= deadline:
                 raise EngineUnavailable(f"the {self.name} service is not ready")
             time.sleep(0.2)

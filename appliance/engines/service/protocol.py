@@ -101,6 +101,7 @@ class ServiceLoad:
     work_ms_p50: float = 0.0
     work_ms_p95: float = 0.0
     uptime_s: float = 0.0
+    error: str = ""  # not ready: why (a missing model); the clients' load() raises it at once
 
 
 @dataclass(frozen=True, slots=True)

@@ -208,12 +208,15 @@ def _code(exc: BaseException) -> str:
 
 
 class ModelServer:
-    """The Unix-socket front of one service (``stt`` with a :class:`Batcher`, ``tts`` with a :class:`Pool`)."""
+    """The Unix-socket front of one service (``stt`` with a :class:`Batcher`, ``tts`` with a :class:`Pool`).
+    Without a handler (the model is missing) it still answers: ``status`` says not ready and why,
+    every request gets ``engine_unavailable``, so SIP workers start and give callers the keypad menu,
+    as they do with a missing in-process model."""
 
     def __init__(
         self,
         service: str,
-        handler: Batcher | Pool,
+        handler: Batcher | Pool | None,
         socket_path: Path,
         *,
         languages: tuple[str, ...],
@@ -224,6 +227,7 @@ class ModelServer:
         self.socket_path = Path(socket_path)
         self.languages = languages
         self.sample_rate = sample_rate
+        self.error = ""  # why there is no handler
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
@@ -243,6 +247,10 @@ class ModelServer:
             self.socket_path.unlink()
 
     def load(self, rid: int) -> ServiceLoad:
+        if self.handler is None:
+            return ServiceLoad(
+                rid, self.service, os.getpid(), False, self.languages, self.sample_rate, error=self.error
+            )
         return self.handler.stats.report(rid, self.service, self.languages, self.sample_rate, self.handler.queued)
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -274,6 +282,8 @@ class ModelServer:
         work: Callable[[], Awaitable[Message]] | None = None
         if isinstance(msg, StatusRequest):
             return self.load(msg.id)
+        if self.handler is None:
+            return ErrorReply(msg.id, "engine_unavailable", f"the {self.service} service has no model: {self.error}")
         if isinstance(msg, TranscribeRequest) and isinstance(self.handler, Batcher):
             work = lambda: self.handler.submit(msg)  # type: ignore[union-attr, arg-type]  # noqa: E731
         elif isinstance(msg, SynthesizeRequest) and isinstance(self.handler, Pool):
@@ -314,14 +324,20 @@ async def serve(service: str, cfg: Any, socket_path: Path, *, ready: Callable[[]
     """Load the model, listen, serve until cancelled or SIGTERM."""
     import signal
 
-    handler: Batcher | Pool
-    if service == "stt":
-        handler, languages, rate = await asyncio.to_thread(_stt_handler, cfg)
-    else:
-        handler, languages, rate = await asyncio.to_thread(_tts_handler, cfg)
+    handler: Batcher | Pool | None = None
+    languages, rate, error = tuple(cfg.tenant.languages), 16000, ""
+    try:
+        if service == "stt":
+            handler, languages, rate = await asyncio.to_thread(_stt_handler, cfg)
+        else:
+            handler, languages, rate = await asyncio.to_thread(_tts_handler, cfg)
+    except ApplianceError as exc:  # a missing model: answer "unavailable" rather than crash-loop
+        error = str(exc)
+        log.error("%s service has no model: %s", service, exc)
     server = ModelServer(service, handler, socket_path, languages=languages, sample_rate=rate)
+    server.error = error
     await server.start()
-    log.info("%s service ready on %s (pid %d)", service, socket_path, os.getpid())
+    log.info("%s service %s on %s (pid %d)", service, "ready" if handler else "unavailable", socket_path, os.getpid())
     if ready is not None:
         ready()
     stop = asyncio.Event()
