@@ -140,3 +140,49 @@ def test_a_missing_stt_model_is_an_unavailable_service_not_a_failed_start(tmp_pa
             await services.stop()
 
     asyncio.run(run())
+
+
+def test_killed_tts_service_and_llm_server_are_restarted_and_used_again(tmp_path: Path) -> None:
+    from appliance.engines.llm_server import OpenAIServerEngine
+
+    tiny_llm = Path(__file__).resolve().parents[2] / "models" / "test" / "llm" / "tiny-chat.gguf"
+    cfg = _config(tmp_path / "data")
+    cfg = cfg.model_copy(update={"llm": cfg.llm.model_copy(update={"mode": "auto", "model": str(tiny_llm)})})
+
+    async def run() -> None:
+        services = ModelServices(cfg)
+        served = await services.start()
+        llm = OpenAIServerEngine(served.llm.base_url)
+        try:
+            assert served.llm.mode == "server"  # the brain and the workers use the one server
+            tts = service_engines(served)[1]
+            await asyncio.to_thread(tts.load)
+            await llm.load()
+            for name in ("tts", "llm"):
+                pid = services.children[name].pid
+                assert pid is not None
+                os.kill(pid, signal.SIGKILL)
+            await asyncio.sleep(0.3)
+            with pytest.raises(EngineError):
+                await tts.synthesize("Hello", "en")
+            with pytest.raises(EngineError):
+                await llm.chat([{"role": "user", "content": "Hi"}], max_tokens=4, timeout=5)
+            await asyncio.to_thread(tts.load)
+            assert (await tts.synthesize("Hello", "en")).duration > 0.2
+            deadline = time.monotonic() + 60
+            while services.children["llm"].pid is None or services.children["llm"].restarts < 1:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.2)
+            while True:  # the restarted server answers again, at the same address
+                try:
+                    assert isinstance(await llm.chat([{"role": "user", "content": "Hi"}], max_tokens=4, timeout=30), str)
+                    break
+                except EngineError:
+                    assert time.monotonic() < deadline
+                    await asyncio.sleep(0.3)
+            assert {n: c["restarts"] for n, c in services.snapshot().items()} == {"llm": 1, "stt": 0, "tts": 1}
+        finally:
+            await llm.aclose()
+            await services.stop()
+
+    asyncio.run(run())
