@@ -11,6 +11,8 @@ the brain and the SIP workers:
 
 Each is a :class:`Supervised` child: when it exits it is started again after a backoff (1 s,
 doubling to 30 s, back to 1 s after a minute of uptime); the clients find it again on their own.
+One that does not come up at start does not stop the daemon: it keeps being retried, and until
+then calls get the keypad menu (STT/TTS) or the rules path (LLM), as with a missing local model.
 Each child is started with ``PR_SET_PDEATHSIG`` (SIGKILL) set before it execs, so none outlives a
 SIGKILLed daemon (systemd would then start a second set beside it).
 """
@@ -117,10 +119,9 @@ class Supervised:
                 rc = str(exc)
             if self._stopping:
                 return
-            if self._first is not None and not self._first.done():
+            if self._first is not None and not self._first.done():  # start() reports it; we keep trying
                 self._first.set_exception(ApplianceError(f"the {self.name} service did not start (exit {rc}); see "
                                                          f"{self.log_path}", code="service_start"))  # fmt: skip
-                return
             if loop.time() - started > 60:
                 backoff = 1.0
             self.restarts += 1
@@ -229,11 +230,14 @@ class ModelServices:
             self.children[name] = Supervised(
                 name, argv, ready=_socket_ready(sock), log_path=logs / f"{name}-service.log"
             )
-        try:
-            await asyncio.gather(*(child.start() for child in self.children.values()))
-        except BaseException:
-            await self.stop()
-            raise
+        started = await asyncio.gather(*(child.start() for child in self.children.values()), return_exceptions=True)
+        for name, result in zip(self.children, started, strict=True):
+            if isinstance(result, asyncio.CancelledError):
+                await self.stop()
+                raise result
+            if isinstance(result, BaseException):  # kept trying in the background, as after a crash
+                log.error("the %s service did not start (%s): degraded until it does (STT/TTS: the keypad "
+                          "menu; LLM: the rules path)", name, result)  # fmt: skip
         log.info("model services: %s", ", ".join(f"{n} pid {c.pid}" for n, c in self.children.items()))
         return served
 

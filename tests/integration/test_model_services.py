@@ -175,7 +175,9 @@ def test_killed_tts_service_and_llm_server_are_restarted_and_used_again(tmp_path
                 await asyncio.sleep(0.2)
             while True:  # the restarted server answers again, at the same address
                 try:
-                    assert isinstance(await llm.chat([{"role": "user", "content": "Hi"}], max_tokens=4, timeout=30), str)
+                    assert isinstance(
+                        await llm.chat([{"role": "user", "content": "Hi"}], max_tokens=4, timeout=30), str
+                    )
                     break
                 except EngineError:
                     assert time.monotonic() < deadline
@@ -183,6 +185,30 @@ def test_killed_tts_service_and_llm_server_are_restarted_and_used_again(tmp_path
             assert {n: c["restarts"] for n, c in services.snapshot().items()} == {"llm": 1, "stt": 0, "tts": 1}
         finally:
             await llm.aclose()
+            await services.stop()
+
+    asyncio.run(run())
+
+
+def test_an_llm_server_that_cannot_start_does_not_stop_the_others(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"not a gguf file")
+    cfg = _config(tmp_path / "data")
+    cfg = cfg.model_copy(update={"llm": cfg.llm.model_copy(update={"mode": "auto", "model": str(broken)})})
+
+    async def run() -> None:
+        services = ModelServices(cfg)
+        served = await services.start()  # logs the LLM server's failure, returns
+        try:
+            assert served.llm.mode == "server"  # the brain says "basic mode" until the server answers
+            stt = service_engines(served)[0]
+            await asyncio.to_thread(stt.load)
+            assert (await asyncio.to_thread(stt.transcribe_sync, speech(EN, "en"), 16000, "en")).text
+            deadline = time.monotonic() + 30
+            while services.children["llm"].restarts < 1:  # and it keeps being retried
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.2)
+        finally:
             await services.stop()
 
     asyncio.run(run())
