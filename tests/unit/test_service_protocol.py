@@ -40,7 +40,7 @@ def _roundtrip(msg: object) -> object:
 @pytest.mark.parametrize(
     "msg",
     [
-        TranscribeRequest(1, b"\x01\x00" * 800, 8000, session_language="en", params=UNDECIDED),
+        TranscribeRequest(1, b"\x01\x00" * 800, 8000, session_language="en", params=UNDECIDED, budget_ms=1200.0),
         TranscribeRequest(2, b"", 16000, language="et"),
         TranscriptReply(3, Transcript("Tere", "et", 0.9, 1.25, CHOICE), 4, 7.5),
         TranscriptReply(4, Transcript("", None, None, 0.0), 1, 0.0),
@@ -126,3 +126,30 @@ def test_load_percentiles_from_numbers() -> None:
     st.queue_ms.extend([1.0, 2.0, 3.0, 4.0, 100.0])
     report = st.report(1, "stt", (), 16000, 0)
     assert (report.queue_ms_p50, report.queue_ms_p95, report.queue_ms_max) == (3.0, 100.0, 100.0)
+
+
+def test_a_request_whose_client_gave_up_while_queued_is_not_decoded() -> None:
+    import time as _time
+
+    decoded: list[int] = []
+
+    def batch_fn(items: list[Utterance]) -> list[Transcript | Exception]:
+        decoded.extend(len(i.pcm16) // 2 for i in items)
+        _time.sleep(0.3)  # the model is busy: later requests queue
+        return [Transcript("ok", "en", 1.0, 0.1) for _ in items]
+
+    async def run() -> list[object]:
+        b = Batcher(batch_fn, max_batch=8, window_s=0.0)
+        b.start()
+        first = asyncio.ensure_future(b.submit(_utt(1)))
+        await asyncio.sleep(0.05)  # the first batch is running
+        late = TranscribeRequest(2, bytes(4), 16000, language="en", budget_ms=100)  # its caller waits 0.1 s
+        patient = TranscribeRequest(3, bytes(6), 16000, language="en", budget_ms=5000)
+        replies = await asyncio.gather(first, b.submit(late), b.submit(patient))
+        assert b.stats.shed == 1 and b.stats.report(0, "stt", (), 16000, 0).shed == 1
+        return list(replies)
+
+    first, late, patient = asyncio.run(run())
+    assert isinstance(first, TranscriptReply) and isinstance(patient, TranscriptReply)
+    assert isinstance(late, ErrorReply) and late.code == "engine_timeout"
+    assert decoded == [1, 3]  # the abandoned one cost no model time

@@ -107,9 +107,10 @@ class ServiceSTT(STTEngine):
     """Speech to text through the STT service (batched with other calls' utterances there)."""
 
     def __init__(self, path: str | Path, *, languages: tuple[str, ...], timeout_s: float = 15.0,
-                 wait_s: float = 20.0) -> None:  # fmt: skip
+                 wait_s: float = 20.0, budget_s: float = 0.0) -> None:  # fmt: skip
         self.conn = ServiceConnection(path, name="speech-to-text", timeout_s=timeout_s)
         self.wait_s = wait_s
+        self.budget_ms = budget_s * 1000  # the supervisor's timeout: a request older than this is not decoded
         self.capabilities = STTCapabilities(streaming=False, languages=tuple(languages), sample_rate=WHISPER_RATE)
         self.last_batch_size = 0  # of the latest reply (tests, benchmarks)
 
@@ -128,7 +129,10 @@ class ServiceSTT(STTEngine):
     def transcribe_sync(
         self, pcm16: bytes, sample_rate: int = WHISPER_RATE, language_hint: str | None = None
     ) -> Transcript:
-        return self._transcribe(TranscribeRequest(self.conn.next_id(), pcm16, sample_rate, language=language_hint))
+        req = TranscribeRequest(
+            self.conn.next_id(), pcm16, sample_rate, language=language_hint, budget_ms=self.budget_ms
+        )
+        return self._transcribe(req)
 
     def transcribe_choosing(
         self,
@@ -140,7 +144,12 @@ class ServiceSTT(STTEngine):
         text_language: TextLanguage | None = None,
     ) -> Transcript:
         req = TranscribeRequest(
-            self.conn.next_id(), pcm16, sample_rate, session_language=session_language, params=params
+            self.conn.next_id(),
+            pcm16,
+            sample_rate,
+            session_language=session_language,
+            params=params,
+            budget_ms=self.budget_ms,
         )
         transcript = self._transcribe(req)
         choice = transcript.language_id
@@ -181,6 +190,8 @@ def service_engines(cfg: Config) -> tuple[ServiceSTT, ServiceTTS]:
     languages = tuple(cfg.tenant.languages)
     timeout = cfg.services.request_timeout_s
     return (
-        ServiceSTT(cfg.services_path / "stt.sock", languages=languages, timeout_s=timeout),
+        ServiceSTT(
+            cfg.services_path / "stt.sock", languages=languages, timeout_s=timeout, budget_s=cfg.voice.stt_timeout_s
+        ),  # fmt: skip
         ServiceTTS(cfg.services_path / "tts.sock", languages=languages, timeout_s=timeout),
     )

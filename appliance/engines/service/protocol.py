@@ -50,6 +50,7 @@ class TranscribeRequest:
     session_language: str | None = None
     language: str | None = None
     params: LangIdParams = DECIDED
+    budget_ms: float = 0.0  # the client gives up after this long (0: never): later, it is not decoded
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,7 @@ class ServiceLoad:
     sample_rate: int
     requests: int = 0
     failures: int = 0
+    shed: int = 0  # requests whose client had given up before their batch started: not decoded
     in_flight: int = 0
     queue_length: int = 0
     batches: int = 0
@@ -148,7 +150,7 @@ def encode(msg: Message) -> bytes:
     if isinstance(msg, TranscribeRequest):
         payload = msg.pcm16
         head.update(sample_rate=msg.sample_rate, session_language=msg.session_language, language=msg.language,
-                    params=asdict(msg.params))  # fmt: skip
+                    params=asdict(msg.params), budget_ms=msg.budget_ms)  # fmt: skip
     elif isinstance(msg, TranscriptReply):
         t = msg.transcript
         head.update(text=t.text, language=t.language, probability=t.probability, duration=t.duration,
@@ -174,7 +176,8 @@ def decode(header: bytes, payload: bytes) -> Message:
         rid = int(head["id"])
         if kind is Kind.TRANSCRIBE:
             return TranscribeRequest(rid, payload, int(head["sample_rate"]), head.get("session_language"),
-                                     head.get("language"), LangIdParams(**(head.get("params") or {})))  # fmt: skip
+                                     head.get("language"), LangIdParams(**(head.get("params") or {})),
+                                     float(head.get("budget_ms") or 0.0))  # fmt: skip
         if kind is Kind.TRANSCRIPT:
             t = Transcript(head["text"], head.get("language"), head.get("probability"), float(head["duration"]),
                            _choice(head.get("language_id")))  # fmt: skip

@@ -43,6 +43,7 @@ from appliance.engines.tts import TTSEngine
 log = logging.getLogger("appliance.service")
 
 BatchFn = Callable[[list[Utterance]], list[Transcript | Exception]]
+Pending = tuple[TranscribeRequest, float, "asyncio.Future[Message]"]  # request, arrival time, its reply
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -59,6 +60,7 @@ class LoadStats:
         self.started = time.monotonic()
         self.requests = 0
         self.failures = 0
+        self.shed = 0
         self.in_flight = 0
         self.batches = 0
         self.batch_sizes: collections.Counter[int] = collections.Counter()
@@ -69,7 +71,7 @@ class LoadStats:
         q, w = list(self.queue_ms), list(self.work_ms)
         return ServiceLoad(
             rid, service, os.getpid(), True, languages, sample_rate, requests=self.requests, failures=self.failures,
-            in_flight=self.in_flight, queue_length=queued, batches=self.batches,
+            shed=self.shed, in_flight=self.in_flight, queue_length=queued, batches=self.batches,
             batch_sizes={str(k): v for k, v in sorted(self.batch_sizes.items())}, queue_ms_p50=_pct(q, 0.5),
             queue_ms_p95=_pct(q, 0.95), queue_ms_max=round(max(q, default=0.0), 2), work_ms_p50=_pct(w, 0.5),
             work_ms_p95=_pct(w, 0.95), uptime_s=round(time.monotonic() - self.started, 1),
@@ -103,7 +105,7 @@ class Batcher:
         self.max_batch = max_batch
         self.window_s = window_s
         self.stats = LoadStats()
-        self._queue: asyncio.Queue[tuple[TranscribeRequest, float, asyncio.Future[Message]]] = asyncio.Queue()
+        self._queue: asyncio.Queue[Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -139,7 +141,26 @@ class Batcher:
                     break
             await self._serve(batch)
 
-    async def _serve(self, batch: list[tuple[TranscribeRequest, float, asyncio.Future[Message]]]) -> None:
+    def _shed(self, batch: list[Pending]) -> list[Pending]:
+        """Requests whose client has given up (their budget passed while queued) get an error
+        instead of a place in the batch: under overload the model works only for callers still
+        waiting."""
+        now, kept = time.monotonic(), list[Pending]()
+        for req, arrived, fut in batch:
+            waited_ms = (now - arrived) * 1000
+            if req.budget_ms and waited_ms >= req.budget_ms:
+                self.stats.shed += 1
+                self.stats.queue_ms.append(round(waited_ms, 2))
+                if not fut.done():
+                    fut.set_result(ErrorReply(req.id, "engine_timeout", f"queued {waited_ms:.0f} ms, past its budget"))
+            else:
+                kept.append((req, arrived, fut))
+        return kept
+
+    async def _serve(self, batch: list[Pending]) -> None:
+        batch = self._shed(batch)
+        if not batch:
+            return
         st = self.stats
         started = time.monotonic()
         st.batches += 1
