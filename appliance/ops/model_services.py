@@ -35,6 +35,7 @@ from appliance.core.errors import ApplianceError
 log = logging.getLogger("appliance.services")
 
 READY_TIMEOUT_S = 120.0
+MAX_SOCKET_PATH = 100
 # runs as `python -c LAUNCH -m module args...`: die with the parent, then become the service
 _LAUNCH = (
     "import ctypes, os, signal, sys\n"
@@ -203,15 +204,23 @@ class ModelServices:
         self.python = python
         self.children: dict[str, Supervised] = {}
         self.config_file = cfg.data_path / "model-services-config.json"
+        self._temp_run: Path | None = None  # a short socket folder when the data folder's path is too long
 
     async def start(self) -> Config:
         cfg = self.cfg
+        cfg.data_path.mkdir(parents=True, exist_ok=True)
         run = cfg.services_path
+        data = cfg.model_dump(mode="json")
+        data["services"]["mode"] = "on"
+        if len(str(run / "stt.sock")) > MAX_SOCKET_PATH:  # AF_UNIX paths hold 107 bytes
+            import tempfile
+
+            run = self._temp_run = Path(tempfile.mkdtemp(prefix="appliance-run-"))
+            data["services"]["socket_dir"] = str(run)
+            log.warning("services: %s is too long for a Unix socket; using %s", cfg.services_path, run)
         run.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(run, 0o700)
         logs = cfg.data_path / "logs"
-        data = cfg.model_dump(mode="json")
-        data["services"]["mode"] = "on"
         gguf = shared_llm_model(cfg)
         if gguf is not None:
             port = cfg.services.llm_port or _free_port()
@@ -243,6 +252,10 @@ class ModelServices:
 
     async def stop(self) -> None:
         await asyncio.gather(*(child.stop() for child in self.children.values()), return_exceptions=True)
+        if self._temp_run is not None:
+            import shutil
+
+            shutil.rmtree(self._temp_run, ignore_errors=True)
 
     def snapshot(self) -> dict[str, Any]:
         return {n: {"pid": c.pid, "restarts": c.restarts} for n, c in self.children.items()}

@@ -212,3 +212,23 @@ def test_an_llm_server_that_cannot_start_does_not_stop_the_others(tmp_path: Path
             await services.stop()
 
     asyncio.run(run())
+
+
+def test_a_data_folder_too_deep_for_a_unix_socket_gets_a_short_socket_folder(tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 60) / ("e" * 60) / "data"
+    cfg = _config(deep)
+    assert len(str(cfg.services_path / "stt.sock")) > 107
+
+    async def run() -> None:
+        services = ModelServices(cfg)
+        served = await services.start()
+        try:
+            assert len(str(served.services_path / "stt.sock")) < 100
+            stt, tts = service_engines(served)
+            await asyncio.gather(asyncio.to_thread(stt.load), asyncio.to_thread(tts.load))
+            assert (served.services_path.stat().st_mode & 0o777) == 0o700  # the owner's only
+        finally:
+            await services.stop()
+        assert not served.services_path.exists()
+
+    asyncio.run(run())
