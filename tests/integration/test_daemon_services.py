@@ -1,4 +1,4 @@
-"""``appliance run`` with ``sip.workers = 2``: the daemon starts the shared model services (STT, TTS
+"""``appliance run`` with ``sip.workers = 2`` (or ``services.mode = "on"``): the daemon starts the shared model services (STT, TTS
 and one llama_cpp.server) before its brain and the SIP workers; neither the daemon nor a worker maps
 a model; a SIGKILLed daemon leaves no service or worker behind (PR_SET_PDEATHSIG, stdin)."""
 
@@ -48,9 +48,13 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_the_daemon_with_two_sip_workers_loads_each_model_once_in_its_services(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("n_workers", "mode"), [(2, "auto"), (1, "on")])
+def test_the_daemon_loads_each_model_once_in_its_services(tmp_path: Path, n_workers: int, mode: str) -> None:
+    """Two SIP workers (services on by default), or the one in-process SIP channel with
+    ``services.mode = "on"``: either way the models live in the services only."""
     env = {
-        "APPLIANCE__SIP__WORKERS": "2",
+        "APPLIANCE__SIP__WORKERS": str(n_workers),
+        "APPLIANCE__SERVICES__MODE": mode,
         "APPLIANCE__SIP__MAX_CALLS": "6",
         "APPLIANCE__LLM__MODE": "auto",
         "APPLIANCE__LLM__MODEL": str(TINY_LLM),
@@ -61,7 +65,7 @@ def test_the_daemon_with_two_sip_workers_loads_each_model_once_in_its_services(t
         kids = _children(daemon.proc.pid)
         services = {p: c for p, c in kids.items() if "appliance.engines.service" in c or "llama_cpp.server" in c}
         workers = [p for p, c in kids.items() if "sip-worker" in c]
-        assert len(services) == 3 and len(workers) == 2, kids
+        assert len(services) == 3 and len(workers) == (0 if n_workers == 1 else n_workers), kids
         for pid, cmd in services.items():  # the TTS service speaks with espeak-ng here: no model file
             assert "tts" in cmd or _models_in(pid), (cmd, "the STT service and the LLM server map their models")
         for pid in [daemon.proc.pid, *workers]:
