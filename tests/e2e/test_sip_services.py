@@ -100,6 +100,7 @@ def test_a_sigkilled_stt_service_mid_call_is_restarted_and_the_calls_go_on(tmp_p
             c.wait_event("done", 120)
         records = [app.wait_event("call_ended", 30, caller_id=f"+3725560{i}") for i in range(2)]
         gaps = [c.all("reply_gap") for c in calls]
+        degraded = [e["data"] for e in app.all("app_event") if e["type"] == "degraded"]
     finally:
         summary = app.stop()
     assert summary["services"]["stt"]["restarts"] == 1, summary
@@ -114,3 +115,4 @@ def test_a_sigkilled_stt_service_mid_call_is_restarted_and_the_calls_go_on(tmp_p
         assert len(stt_errors) <= 2, r["errors"]
     felt = [e for r in records for e in r["errors"] if e.startswith("stt")]
     assert felt, records  # the kill hit a turn: that caller heard the apology (the gaps above), not silence
+    assert degraded and {d["component"] for d in degraded} == {"stt"}, degraded  # staff see it
