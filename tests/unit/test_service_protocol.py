@@ -153,3 +153,21 @@ def test_a_request_whose_client_gave_up_while_queued_is_not_decoded() -> None:
     assert isinstance(first, TranscriptReply) and isinstance(patient, TranscriptReply)
     assert isinstance(late, ErrorReply) and late.code == "engine_timeout"
     assert decoded == [1, 3]  # the abandoned one cost no model time
+
+
+def test_a_service_answers_what_it_cannot_do_with_a_coded_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from appliance.engines.service.server import ModelServer
+
+    async def run() -> None:
+        stt = ModelServer("stt", Batcher(lambda items: [], window_s=0.0), tmp_path / "s", languages=("en",),
+                          sample_rate=16000)  # fmt: skip
+        wrong = await stt._reply(SynthesizeRequest(1, "hi", "en"))
+        assert isinstance(wrong, ErrorReply) and wrong.code == "bad_request"
+        bare = ModelServer("stt", None, tmp_path / "s", languages=("en",), sample_rate=16000)
+        bare.error = "speech-to-text: model folder not found"
+        load = await bare._reply(StatusRequest(2))
+        assert isinstance(load, ServiceLoad) and not load.ready and "not found" in load.error
+        none = await bare._reply(_utt(3))
+        assert isinstance(none, ErrorReply) and none.code == "engine_unavailable"
+
+    asyncio.run(run())

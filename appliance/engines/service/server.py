@@ -18,7 +18,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -300,18 +300,16 @@ class ModelServer:
             await writer.drain()
 
     async def _reply(self, msg: Message) -> Message:
-        work: Callable[[], Awaitable[Message]] | None = None
+        handler = self.handler
         if isinstance(msg, StatusRequest):
             return self.load(msg.id)
-        if self.handler is None:
+        if handler is None:
             return ErrorReply(msg.id, "engine_unavailable", f"the {self.service} service has no model: {self.error}")
-        if isinstance(msg, TranscribeRequest) and isinstance(self.handler, Batcher):
-            work = lambda: self.handler.submit(msg)  # type: ignore[union-attr, arg-type]  # noqa: E731
-        elif isinstance(msg, SynthesizeRequest) and isinstance(self.handler, Pool):
-            work = lambda: self.handler.submit(msg)  # type: ignore[union-attr, arg-type]  # noqa: E731
-        if work is None:
-            return ErrorReply(msg.id, "bad_request", f"the {self.service} service does not take {type(msg).__name__}")
-        return await work()
+        if isinstance(msg, TranscribeRequest) and isinstance(handler, Batcher):
+            return await handler.submit(msg)
+        if isinstance(msg, SynthesizeRequest) and isinstance(handler, Pool):
+            return await handler.submit(msg)
+        return ErrorReply(msg.id, "bad_request", f"the {self.service} service does not take {type(msg).__name__}")
 
 
 def _stt_handler(cfg: Any) -> tuple[Batcher, tuple[str, ...], int]:
