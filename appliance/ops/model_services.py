@@ -26,8 +26,12 @@ import logging
 import os
 import socket
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 from appliance.core.config import Config
 from appliance.core.errors import ApplianceError
@@ -195,6 +199,54 @@ def shared_llm_model(cfg: Config) -> Path | None:
         return None
 
 
+class ServicesCollector(Collector):
+    """Prometheus metrics of the services, read at scrape time (in the metrics server's thread)
+    from each service's ``status`` answer and the supervisor's restart count."""
+
+    def __init__(self, services: ModelServices) -> None:
+        self.services = services
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # unchecked collector: its families depend on what is running
+
+    def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        from appliance.engines.service.client import ServiceConnection
+
+        labels = ["service"]
+        up = GaugeMetricFamily("appliance_model_service_up", "1 when the model service answers ready", labels=labels)
+        queued = GaugeMetricFamily("appliance_model_service_queue_length", "requests waiting", labels=labels)
+        delay = GaugeMetricFamily("appliance_model_service_queue_seconds",
+                                  "queueing delay over its last 1000 requests", labels=["service", "quantile"])  # fmt: skip
+        batch = GaugeMetricFamily("appliance_model_service_batch_size_mean", "requests per model call", labels=labels)
+        requests = CounterMetricFamily("appliance_model_service_requests", "requests served", labels=labels)
+        failures = CounterMetricFamily("appliance_model_service_failures", "requests failed", labels=labels)
+        shed = CounterMetricFamily("appliance_model_service_shed", "requests dropped: their caller gave up",
+                                   labels=labels)  # fmt: skip
+        restarts = CounterMetricFamily("appliance_model_service_restarts", "service process restarts", labels=labels)
+        for name, child in self.services.children.items():
+            restarts.add_metric([name], child.restarts)
+            sock = self.services.sockets.get(name)
+            if sock is None:  # the LLM server: up when its process runs
+                up.add_metric([name], 1.0 if child.pid is not None else 0.0)
+                continue
+            try:
+                load = ServiceConnection(sock, name=name).status(timeout_s=1.0)
+            except ApplianceError:
+                up.add_metric([name], 0.0)
+                continue
+            up.add_metric([name], 1.0 if load.ready else 0.0)
+            queued.add_metric([name], load.queue_length)
+            for q, ms in (("0.5", load.queue_ms_p50), ("0.95", load.queue_ms_p95), ("1", load.queue_ms_max)):
+                delay.add_metric([name, q], ms / 1000)
+            batch.add_metric([name], load.requests / load.batches if load.batches else 0.0)
+            requests.add_metric([name], load.requests)
+            failures.add_metric([name], load.failures)
+            shed.add_metric([name], load.shed)
+        yield from (up, queued, delay, batch, requests, failures, shed, restarts)
+
+
 class ModelServices:
     """STT, TTS (and the LLM server) for every process of this box; :meth:`start` returns the config
     the daemon's brain and the SIP workers run with (services on, the LLM through the server)."""
@@ -205,6 +257,8 @@ class ModelServices:
         self.children: dict[str, Supervised] = {}
         self.config_file = cfg.data_path / "model-services-config.json"
         self._temp_run: Path | None = None  # a short socket folder when the data folder's path is too long
+        self.sockets: dict[str, Path] = {}
+        self.collector = ServicesCollector(self)
 
     async def start(self) -> Config:
         cfg = self.cfg
@@ -233,7 +287,7 @@ class ModelServices:
         with os.fdopen(fd, "w") as f:
             json.dump(data, f)
         for name in ("stt", "tts"):
-            sock = run / f"{name}.sock"
+            sock = self.sockets[name] = run / f"{name}.sock"
             argv = [self.python, "-m", "appliance.engines.service", name, "--config", str(self.config_file),
                     "--socket", str(sock)]  # fmt: skip
             self.children[name] = Supervised(
@@ -248,9 +302,16 @@ class ModelServices:
                 log.error("the %s service did not start (%s): degraded until it does (STT/TTS: the keypad "
                           "menu; LLM: the rules path)", name, result)  # fmt: skip
         log.info("model services: %s", ", ".join(f"{n} pid {c.pid}" for n, c in self.children.items()))
+        from prometheus_client import REGISTRY
+
+        REGISTRY.register(self.collector)  # served by the daemon's /metrics
         return served
 
     async def stop(self) -> None:
+        from prometheus_client import REGISTRY
+
+        with contextlib.suppress(KeyError):
+            REGISTRY.unregister(self.collector)
         await asyncio.gather(*(child.stop() for child in self.children.values()), return_exceptions=True)
         if self._temp_run is not None:
             import shutil

@@ -61,6 +61,13 @@ def test_two_utterances_at_once_are_one_batched_call_with_the_in_process_transcr
                 assert g.language_id is not None and e.language_id is not None
                 assert (g.language_id.action, g.language_id.reason) == (e.language_id.action, e.language_id.reason)
             assert [g.language for g in got] == ["en", "ru"]  # per-utterance language ID inside one batch
+            from prometheus_client import REGISTRY, generate_latest
+
+            scraped = generate_latest(REGISTRY).decode()  # what the daemon's /metrics serves
+            assert 'appliance_model_service_up{service="stt"} 1.0' in scraped
+            assert 'appliance_model_service_requests_total{service="stt"} 2.0' in scraped
+            assert 'appliance_model_service_batch_size_mean{service="stt"} 2.0' in scraped
+            assert 'appliance_model_service_restarts_total{service="tts"} 0.0' in scraped
         finally:
             await services.stop()
         assert not (served.services_path / "stt.sock").exists()
