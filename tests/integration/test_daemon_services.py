@@ -72,6 +72,12 @@ def test_the_daemon_loads_each_model_once_in_its_services(tmp_path: Path, n_work
             assert _models_in(pid) == [], (pid, _models_in(pid))
         answer = daemon.post("services-http-1", "Hello, what are your opening hours?")
         assert answer.get("text") or answer.get("reply") or answer, answer  # the brain answers
+        daemon.post("services-http-1", "Quux the wibble, frobnicate it gently")  # nothing for the rules
+        llm_log = tmp_path / "data" / "logs" / "llm-server.log"
+        deadline = time.monotonic() + 20
+        while "POST /v1/chat/completions" not in llm_log.read_text(errors="replace"):
+            assert time.monotonic() < deadline, "the daemon's brain never asked the shared LLM server"
+            time.sleep(0.2)
         assert "model services: llm pid" in daemon.log()
         daemon.proc.send_signal(signal.SIGKILL)
         daemon.proc.wait(10)
