@@ -239,3 +239,18 @@ def test_a_data_folder_too_deep_for_a_unix_socket_gets_a_short_socket_folder(tmp
         assert not served.services_path.exists()
 
     asyncio.run(run())
+
+
+def test_the_batching_benchmark_runs_and_prints_one_json_line() -> None:
+    import json
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, str(root / "scripts" / "bench_stt_batch.py"), "--sizes", "1,2",
+                          "--repeat", "1", "--threads", "1"], capture_output=True, text=True, timeout=240, cwd=root,
+                         env={**os.environ, "PYTHONPATH": str(root)})  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert [p["n"] for p in result["points"]] == [1, 2]
+    assert all(p["one_batch_ms"] > 0 and p["one_by_one_ms"] > 0 for p in result["points"])
