@@ -279,7 +279,8 @@ class ModelServices:
         if gguf is not None:
             port = cfg.services.llm_port or _free_port()
             argv = [self.python, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1", "--port",
-                    str(port), "--n_ctx", str(cfg.llm.context), "--n_threads", str(cfg.llm.threads)]  # fmt: skip
+                    str(port), "--n_ctx", str(cfg.llm.context), "--n_threads", str(cfg.llm.threads),
+                    "--verbose", "False"]  # llama.cpp's per-request debug lines: not in the log  # fmt: skip
             self.children["llm"] = Supervised("llm", argv, ready=_http_ready(port), log_path=logs / "llm-server.log")
             data["llm"].update(mode="server", base_url=f"http://127.0.0.1:{port}/v1", model="")
         served = Config.model_validate(data)
