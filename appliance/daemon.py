@@ -44,6 +44,7 @@ class Daemon:
         self._sweeper: asyncio.Task[None] | None = None
         self.control: Any = None  # the control API's view of the daemon (appliance.api.Control)
         self.privacy: Any = None  # appliance.privacy.job.PrivacyJob: pending erasures, retention
+        self.services: Any = None  # appliance.ops.model_services.ModelServices (sip.workers > 1)
 
     async def start(self) -> None:
         from appliance.brain.factory import build_brain
@@ -52,6 +53,12 @@ class Daemon:
 
         cfg = self.cfg
         cfg.data_path.mkdir(parents=True, exist_ok=True)
+        if cfg.sip.enabled and cfg.services.active(cfg.sip.workers):  # each model once per box
+            from appliance.ops.model_services import ModelServices
+
+            self.ops.status("starting the model services")
+            self.services = ModelServices(cfg)
+            self.cfg = cfg = await self.services.start()  # the LLM through the shared server
         self.ops.status("opening the store, loading the engines")
         warm = asyncio.gather(
             asyncio.to_thread(language.warm_up, tuple(cfg.tenant.languages)), asyncio.to_thread(verbalize.warm_up)
@@ -232,6 +239,8 @@ class Daemon:
             await self.privacy.stop()
         if self.brain is not None:
             await self.brain.aclose()
+        if self.services is not None:
+            await self.services.stop()
         log.info("stopped")
 
     def status(self) -> dict[str, Any]:
@@ -251,6 +260,7 @@ class Daemon:
                 "registrations": self._registrations() if self.sip is not None else {},
             },
             "llm": st.llm if st else None,
+            "services": self.services.snapshot() if self.services is not None else None,
             "knowledge": st.knowledge if st else None,
             "degraded": st.degraded if st else None,
             "ai_paused": self.desk.ai_paused,

@@ -7,6 +7,11 @@ outgoing audio frames (p99 interval; smooth means under 30 ms).
     python scripts/bench_sip.py --calls 20 --seconds 20
     python scripts/bench_sip.py --sweep 1,2,4,5,8,20 --seconds 20   # one process per N
     python scripts/bench_sip.py --sweep 4,8,12,16,20 --workers 0 --seconds 20  # ceil(N/4) SIP workers
+    python scripts/bench_sip.py --calls 12 --workers 3 --services --stt-model models/stt-test  # shared models
+
+``--services``: the shared model services as the daemon runs them (appliance/ops/model_services.py):
+real STT (``--stt-model``) in one batching process, TTS in another; CPU and memory include them, and
+the STT service's load report (queueing delay, batch sizes) is in the JSON as ``stt_service``.
 
 With pjsua2-python 2.15.1.post1 one process holds at most 4 calls (PJSUA_MAX_CALLS is compiled in):
 above that, with --workers 1, sipp sees 486; --workers N (0: ceil(N/4)) runs the SIP proxy and N worker
@@ -54,7 +59,9 @@ def _proc_cpu_rss(pid: int) -> tuple[float, int]:
         return 0.0, 0
 
 
-async def bench(calls: int, seconds: float, rate: int, switch_ms: float = 0.0, workers: int = 1) -> dict:
+async def bench(
+    calls: int, seconds: float, rate: int, switch_ms: float = 0.0, workers: int = 1, stt_model: str = ""
+) -> dict:
     from appliance.brain.factory import build_brain
     from appliance.channels.sip.service import SipEngines, SipService
     from appliance.core.config import load_config
@@ -85,19 +92,33 @@ async def bench(calls: int, seconds: float, rate: int, switch_ms: float = 0.0, w
         },
     )
     brain: Any = None
+    models: Any = None
+    if stt_model:  # the shared model services, real STT
+        from appliance.ops.model_services import ModelServices
+
+        cfg = cfg.model_copy(update={"voice": cfg.voice.model_copy(update={"stt_model": stt_model}),
+                                     "services": cfg.services.model_copy(update={"mode": "on"})})  # fmt: skip
+        models = ModelServices(cfg)
+        cfg = await models.start()
     if workers > 1:  # the proxy + worker processes (docs/SIP.md, "More than 4 calls")
         from appliance.channels.sip.cluster import SipCluster
 
         cfg = cfg.model_copy(update={"sip": cfg.sip.model_copy(update={"workers": workers})})
         script = work / "script.json"
         script.write_text(json.dumps(["hello"] * 10000))
-        service: Any = SipCluster(cfg, worker_args=["--scripted-stt", str(script)])
+        service: Any = SipCluster(cfg, worker_args=[] if models else ["--scripted-stt", str(script)])
     else:
+        from appliance.engines.service.client import service_engines
+
         brain = await build_brain(cfg, llm=None)
-        service = SipService(cfg, brain, SipEngines(stt=ScriptedSTT(["hello"] * 10000), tts=EspeakTTS()),
-                             callbacks=brain.callbacks, log_level=int(os.environ.get("PJ_LOG", "1")))  # fmt: skip
+        engines = (
+            SipEngines(*service_engines(cfg)) if models else SipEngines(ScriptedSTT(["hello"] * 10000), EspeakTTS())
+        )
+        service = SipService(cfg, brain, engines, callbacks=brain.callbacks,
+                             log_level=int(os.environ.get("PJ_LOG", "1")))  # fmt: skip
     await service.start()
     pids = [p.pid for p in getattr(service, "_procs", []) if p is not None]
+    pids += [c.pid for c in (models.children.values() if models else []) if c.pid is not None]
     cpu_w0 = sum(_proc_cpu_rss(p)[0] for p in pids)
     rss0 = sum(_proc_cpu_rss(p)[1] for p in [os.getpid(), *pids])
     if switch_ms:
@@ -116,7 +137,19 @@ async def bench(calls: int, seconds: float, rate: int, switch_ms: float = 0.0, w
         await asyncio.sleep(0.2)
     cpu = _cpu_s() - cpu0 + sum(_proc_cpu_rss(p)[0] for p in pids) - cpu_w0
     rss = sum(_proc_cpu_rss(p)[1] for p in [os.getpid(), *pids])
+    stt_load: dict[str, Any] | None = None
+    if models is not None:
+        from dataclasses import asdict
+
+        from appliance.engines.service.client import ServiceConnection
+
+        load = asdict(ServiceConnection(cfg.services_path / "stt.sock", name="stt").status())
+        keys = ("requests", "failures", "batches", "batch_sizes", "queue_ms_p50", "queue_ms_p95", "queue_ms_max",
+                "work_ms_p50", "work_ms_p95")  # fmt: skip
+        stt_load = {k: load[k] for k in keys}
     await service.stop()
+    if models is not None:
+        await models.stop()
     if brain is not None:
         await brain.aclose()
     text = out.decode(errors="replace")
@@ -144,6 +177,8 @@ async def bench(calls: int, seconds: float, rate: int, switch_ms: float = 0.0, w
         "smooth": worst_p99 is not None and worst_p99 < 30.0,
         "rss_mb": round(rss / 2**20, 1),  # the appliance's processes, at the end of the calls
         "rss_per_call_mb": round((rss - rss0) / 2**20 / max(1, calls), 1),
+        "rss_idle_mb": round(rss0 / 2**20, 1),
+        "stt_service": stt_load,
         "gil_switch_ms": switch_ms or sys.getswitchinterval() * 1000,
         "pjsua_max_calls": PJSUA_MAX_CALLS,  # compiled into the pjsua2 wheel: calls above it get 486
         "cpus": os.cpu_count(),
@@ -168,6 +203,8 @@ def main() -> int:
         default=1,
         help="SIP worker processes behind the proxy; 0: ceil(N/4) per N (sip.over_capacity = busy)",
     )
+    ap.add_argument("--services", action="store_true", help="shared STT/TTS services (real STT: --stt-model)")
+    ap.add_argument("--stt-model", default=str(ROOT / "models" / "stt-test"))
     args = ap.parse_args()
     if args.sweep:
         results = []
@@ -183,6 +220,7 @@ def main() -> int:
                 str(args.rate),
                 "--workers",
                 str(args.workers or max(1, math.ceil(n / PJSUA_MAX_CALLS))),
+                *(["--services", "--stt-model", args.stt_model] if args.services else []),
             ]
             r = subprocess.run(cmd, capture_output=True, text=True)
             lines = [x for x in r.stdout.splitlines() if x.startswith('{"calls"')]
@@ -195,7 +233,8 @@ def main() -> int:
 
     logging.basicConfig(level=logging.WARNING)
     workers = args.workers or max(1, math.ceil(args.calls / PJSUA_MAX_CALLS))
-    print(json.dumps(asyncio.run(bench(args.calls, args.seconds, args.rate, args.switch_ms, workers))))
+    stt_model = args.stt_model if args.services else ""
+    print(json.dumps(asyncio.run(bench(args.calls, args.seconds, args.rate, args.switch_ms, workers, stt_model))))
     return 0
 
 

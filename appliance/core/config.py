@@ -444,6 +444,24 @@ class VoiceConfig(_Model):
     resume_window_s: float = Field(default=1800.0, ge=0)
 
 
+class ServicesConfig(_Model):
+    """Shared model services (appliance/engines/service/, docs/CAPACITY.md): STT and TTS each in one
+    process serving every SIP worker over a Unix socket, the LLM on one local llama_cpp.server."""
+
+    # auto: on when sip.workers > 1 (no SIP worker then loads a model); on: also with one process;
+    # off: every process loads its own models (the one-call demo)
+    mode: Literal["auto", "on", "off"] = "auto"
+    stt_max_batch: int = Field(default=8, ge=1, le=64)  # utterances decoded in one model call
+    stt_batch_window_ms: float = Field(default=10.0, ge=0)  # after a request, wait this long for others
+    tts_workers: int = Field(default=2, ge=1)  # syntheses at a time
+    llm_port: int = Field(default=0, ge=0, le=65535)  # the shared llama_cpp.server on 127.0.0.1 (0: a free port)
+    socket_dir: str = ""  # empty: <data_dir>/run
+    request_timeout_s: float = Field(default=15.0, gt=0)  # a client gives up on a request after this
+
+    def active(self, sip_workers: int) -> bool:
+        return self.mode == "on" or (self.mode == "auto" and sip_workers > 1)
+
+
 class MetricsConfig(_Model):
     """The Prometheus endpoint of ``appliance run`` (docs/INSTALL.md, "Metrics")."""
 
@@ -481,6 +499,7 @@ class Config(_Model):
     callbacks: CallbacksConfig = Field(default_factory=CallbacksConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    services: ServicesConfig = Field(default_factory=ServicesConfig)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:
@@ -500,6 +519,11 @@ class Config(_Model):
     @property
     def data_path(self) -> Path:
         return Path(self.store.data_dir).expanduser().resolve()
+
+    @property
+    def services_path(self) -> Path:
+        """The model services' Unix sockets (services.socket_dir, default <data_dir>/run)."""
+        return Path(self.services.socket_dir).expanduser() if self.services.socket_dir else self.data_path / "run"
 
     @property
     def db_path(self) -> Path:

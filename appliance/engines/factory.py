@@ -108,11 +108,16 @@ def make_tts(cfg: Config) -> Any:
 
 
 async def load_speech_engines(cfg: Config) -> tuple[Any, Any]:
-    """(stt, tts) for the SIP channel; None where a model is missing (calls then get the DTMF menu)."""
+    """(stt, tts) for the SIP channel; None where a model is missing (calls then get the DTMF menu).
+    With the shared model services on (``services``), clients of the services: no model here."""
     import asyncio
 
     from appliance.core.errors import ApplianceError
 
+    if cfg.services.active(cfg.sip.workers):
+        from appliance.engines.service.client import service_engines
+
+        return service_engines(cfg)
     stt: Any = None
     tts: Any = None
     try:

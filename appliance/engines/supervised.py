@@ -13,8 +13,10 @@ else of threads and without holding up the process's exit (a ``ThreadPoolExecuto
 threads at exit: a hung TTS kept a stopped SIP worker alive).
 
 Process isolation (an engine that can crash the interpreter or hold the GIL in a worker
-process) exists for the LLM (``engines/llm.py``); for STT and TTS it is future work
-(docs/RELIABILITY.md).
+process): the LLM's worker process (``engines/llm.py``) or server; STT and TTS in the shared model
+services (``engines/service/``, on with ``sip.workers > 1``), whose client engines sit behind
+these same supervisors: a killed service fails the call at once and the background restart waits
+for it to answer again (``ServiceSTT.load``).
 """
 
 from __future__ import annotations

@@ -3,6 +3,11 @@ process, for the tests. Prints JSON lines like sip_appliance.py: ``ready`` (the 
 ``call_ended`` per call, ``stats`` on a ``stats`` stdin line, ``summary`` (tickets) on ``stop``.
 
     python tests/support/sip_cluster.py --data DIR --port 5062 --workers 3 --max-calls 9
+
+``--services``: the shared model services as the daemon starts them (appliance/ops/model_services.py):
+no scripted STT, the workers use the STT/TTS services (``--stt-model``), and the LLM through one
+shared llama_cpp.server when ``--llm-model`` is given. Extra stdin lines: ``pids`` (workers' and
+services' pids), ``kill-service NAME`` (SIGKILL a service), ``service-status NAME`` (its load report).
 """
 
 from __future__ import annotations
@@ -10,6 +15,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import signal
 import sqlite3
 import sys
 from pathlib import Path
@@ -48,6 +55,9 @@ async def main() -> int:
     ap.add_argument("--answer-delay", type=float, default=0.2)
     ap.add_argument("--record", type=int, default=0)
     ap.add_argument("--script", default="", help="JSON list of transcripts for ScriptedSTT")
+    ap.add_argument("--services", action="store_true", help="shared model services, no scripted STT")
+    ap.add_argument("--stt-model", default="")
+    ap.add_argument("--llm-model", default="")
     args = ap.parse_args()
     script = Path(args.script) if args.script else Path(args.data) / "script.json"
     if not args.script:
@@ -55,7 +65,8 @@ async def main() -> int:
         script.write_text("[]")
     cfg = load_config(
         environ={}, use_system=False,
-        overrides={"store": {"data_dir": args.data}, "llm": {"mode": "off"}, "sip": {
+        overrides={"store": {"data_dir": args.data}, "voice": {"stt_model": args.stt_model},
+                   "llm": {"mode": "auto", "model": args.llm_model} if args.llm_model else {"mode": "off"}, "sip": {
             "udp_port": args.port, "tcp_port": args.port, "workers": args.workers, "max_calls": args.max_calls,
             "over_capacity": args.over_capacity, "allowed_sources": [a for a in args.allowed.split(",") if a],
             "answer_delay_s": args.answer_delay, "record": bool(args.record)}},
@@ -64,9 +75,17 @@ async def main() -> int:
     def on_event(ev: Event) -> None:
         out("app_event", type=str(ev.type), session_id=ev.session_id, data=ev.data)
 
-    cluster = SipCluster(cfg, on_event=on_event, worker_args=["--scripted-stt", str(script)])
+    services = None
+    if args.services:
+        from appliance.ops.model_services import ModelServices
+
+        services = ModelServices(cfg)
+        cfg = await services.start()
+    worker_args = [] if args.services else ["--scripted-stt", str(script)]
+    cluster = SipCluster(cfg, on_event=on_event, worker_args=worker_args)
     ports = await cluster.start()
-    out("ready", **ports, workers=[w for w in cluster.proxy.workers])
+    out("ready", **ports, workers=[w for w in cluster.proxy.workers],
+        services=services.snapshot() if services else None)  # fmt: skip
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
@@ -83,6 +102,28 @@ async def main() -> int:
                 out("stats", seq=int(line.split()[1]) if " " in line else 0, **cluster.snapshot())
                 line_task = asyncio.ensure_future(reader.readline())
                 continue
+            if line == "pids":
+                out("pids", workers=[p.pid if p else None for p in cluster._procs],
+                    services=services.snapshot() if services else None)  # fmt: skip
+                line_task = asyncio.ensure_future(reader.readline())
+                continue
+            if line.startswith("kill-service ") and services is not None:  # SIGKILL a model service
+                pid = services.children[line.split()[1]].pid
+                if pid is not None:
+                    os.kill(pid, signal.SIGKILL)
+                out("killed", service=line.split()[1], pid=pid)
+                line_task = asyncio.ensure_future(reader.readline())
+                continue
+            if line.startswith("service-status ") and services is not None:
+                from dataclasses import asdict
+
+                from appliance.engines.service.client import ServiceConnection
+
+                name = line.split()[1]
+                conn = ServiceConnection(cfg.services_path / f"{name}.sock", name=name)
+                out("service_status", **asdict(await asyncio.to_thread(conn.status)))
+                line_task = asyncio.ensure_future(reader.readline())
+                continue
             if line.startswith("kill "):  # crash a worker on purpose (supervision test)
                 proc = cluster._procs[int(line.split()[1])]
                 if proc is not None:
@@ -91,11 +132,14 @@ async def main() -> int:
                 continue
             break
     await cluster.stop()
+    if services is not None:
+        await services.stop()
     while seen < len(cluster.records):
         out("call_ended", **cluster.records[seen])
         seen += 1
     tickets = rows(cfg.db_path, "SELECT id, phone, reason, channel, session_id FROM callback_tickets ORDER BY id")
-    out("summary", tickets=tickets, restarts=cluster.restarts)
+    out("summary", tickets=tickets, restarts=cluster.restarts,
+        services=services.snapshot() if services else None)  # fmt: skip
     return 0
 
 

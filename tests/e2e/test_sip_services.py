@@ -1,0 +1,118 @@
+"""``sip.workers > 1`` with the shared model services (appliance/ops/model_services.py), against real
+pjsua2 callers on loopback speaking espeak-ng sentences: the SIP worker processes load no STT, LLM
+or TTS model (their memory maps), the trained test Whisper (models/stt-test) in the STT service
+transcribes every worker's calls, one llama_cpp.server serves the LLM, and a SIGKILLed STT
+service costs the calls in progress an apology for the turns in flight, not the call."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.test_sip_workers import Cluster
+from tests.support.sip_harness import caller, speech_wav
+from tests.support.stt_corpus import BOOKING_DIALOGUES
+from tests.support.trained_stt import trained_stt_path
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng"),
+]
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY_LLM = ROOT / "models" / "test" / "llm" / "tiny-chat.gguf"
+MODEL_LIBS = ("ctranslate2", "libllama", "libggml", "llama_cpp", "piper", ".gguf", "model.bin")
+MAX_DEAD_AIR_S = 2.0
+
+
+def _mapped(pid: int) -> set[str]:
+    """The files a process has mapped (shared libraries, mmapped models)."""
+    with open(f"/proc/{pid}/maps", encoding="utf-8", errors="replace") as fh:
+        return {line.split(None, 5)[5].strip() for line in fh if len(line.split(None, 5)) == 6}
+
+
+def _models_in(pid: int) -> list[str]:
+    return sorted(p for p in _mapped(pid) if any(m in p for m in MODEL_LIBS))
+
+
+def _turn_wavs(tmp_path: Path, n: int) -> list[Path]:
+    return [speech_wav(t, tmp_path / f"en{i}.wav") for i, t in enumerate(BOOKING_DIALOGUES["en"][0][:n])]
+
+
+def _services(tmp_path: Path, workers: int, *extra: str) -> Cluster:
+    return Cluster(tmp_path / "data", "--workers", str(workers), "--max-calls", str(3 * workers), "--services",
+                   "--stt-model", str(trained_stt_path()), *extra)  # fmt: skip
+
+
+def test_three_workers_load_no_model_and_every_workers_calls_are_transcribed_and_answered(tmp_path: Path) -> None:
+    wavs = _turn_wavs(tmp_path, 2)
+    app = _services(tmp_path, 3, "--llm-model", str(TINY_LLM))
+    records: list[dict[str, Any]] = []
+    try:
+        assert set(app.ready["services"]) == {"stt", "tts", "llm"}, app.ready
+        calls = [caller(app.uri, "--from-user", f"+3725550{i}", "--turns", ",".join(map(str, wavs)),
+                        "--hangup-after-turns", "--max-s", "60") for i in range(3)]  # fmt: skip
+        for c in calls:
+            c.wait_event("turn", 40, n=1)
+        app.send("pids")
+        pids = app.wait_event("pids", 10)
+        for pid in pids["workers"]:  # in the middle of a call, with the pipeline and the brain loaded
+            assert _models_in(pid) == [], (pid, _models_in(pid))
+        stt_pid, llm_pid = pids["services"]["stt"]["pid"], pids["services"]["llm"]["pid"]
+        assert any("ctranslate2" in p for p in _models_in(stt_pid))  # the check sees a loaded model
+        assert llm_pid is not None and any("llama" in p for p in _models_in(llm_pid))
+        worker_llm = json.loads((tmp_path / "data" / "sip-worker-config.json").read_text())["llm"]
+        assert worker_llm["mode"] == "server" and worker_llm["base_url"].startswith("http://127.0.0.1:")  # shared
+        for c in calls:
+            c.wait_event("done", 90)
+        records = [app.wait_event("call_ended", 30, caller_id=f"+3725550{i}") for i in range(3)]
+        app.send("service-status stt")
+        load = app.wait_event("service_status", 10)
+    finally:
+        summary = app.stop()
+    assert {r["index"] for r in records} == {0, 1, 2}  # one call per worker
+    for r in records:
+        assert r["mode"] == "voice", r
+        heard = [t for t in r["transcript"] if t["user"].strip()]
+        assert len(heard) == 2 and all(t["reply"].strip() for t in heard), r["transcript"]  # transcribed, answered
+        assert not [e for e in r["errors"] if e.startswith("stt")], r["errors"]
+    assert load["requests"] >= 6 and load["failures"] == 0, load
+    assert sum(load["batch_sizes"].values()) == load["batches"] > 0, load
+    assert summary["restarts"] == [0, 0, 0] and summary["services"]["stt"]["restarts"] == 0, summary
+
+
+def test_a_sigkilled_stt_service_mid_call_is_restarted_and_the_calls_go_on(tmp_path: Path) -> None:
+    wavs = _turn_wavs(tmp_path, 3)
+    app = _services(tmp_path, 2)
+    records: list[dict[str, Any]] = []
+    try:
+        calls = [caller(app.uri, "--from-user", f"+3725560{i}", "--turns", ",".join(map(str, wavs)),
+                        "--hangup-after-turns", "--max-s", "90") for i in range(2)]  # fmt: skip
+        calls[0].wait_event("turn", 40, n=1)  # the caller is speaking its first turn
+        app.send("kill-service stt")
+        assert app.wait_event("killed", 10)["pid"]
+        for c in calls:
+            c.wait_event("done", 120)
+        records = [app.wait_event("call_ended", 30, caller_id=f"+3725560{i}") for i in range(2)]
+        gaps = [c.all("reply_gap") for c in calls]
+        degraded = [e["data"] for e in app.all("app_event") if e["type"] == "degraded"]
+    finally:
+        summary = app.stop()
+    assert summary["services"]["stt"]["restarts"] == 1, summary
+    assert summary["restarts"] == [0, 0], summary  # no SIP worker went down
+    for r, g in zip(records, gaps, strict=True):
+        assert len(g) == len(wavs) and max(x["s"] for x in g) <= MAX_DEAD_AIR_S, g  # never silence
+        stt_errors = [e for e in r["errors"] if e.startswith("stt")]
+        assert r["mode"] == "voice" and r["outcome"] != "", r
+        # degraded for the turns in flight only: the last turn is heard and answered again
+        last = r["transcript"][-1] if r["transcript"] else {}
+        assert last.get("user", "").strip() and last.get("reply", "").strip(), r["transcript"]
+        assert len(stt_errors) <= 2, r["errors"]
+    felt = [e for r in records for e in r["errors"] if e.startswith("stt")]
+    assert felt, records  # the kill hit a turn: that caller heard the apology (the gaps above), not silence
+    assert degraded and {d["component"] for d in degraded} == {"stt"}, degraded  # staff see it
