@@ -32,7 +32,8 @@ class Daemon:
         self.cfg = cfg
         self.bus = EventBus(cfg.api.client_queue)
         self.desk = StaffDesk(self.bus)  # chats staff took over, the AI pause switch
-        self.brain: Any = None
+        self.brain: Any = None  # the default tenant's brain
+        self.brains: Any = None  # appliance.brain.tenants.TenantBrains: one brain per tenant
         self.web: Any = None
         self.api: Any = None
         self.sip: Any = None
@@ -45,7 +46,7 @@ class Daemon:
         self.privacy: Any = None  # appliance.privacy.job.PrivacyJob: pending erasures, retention
 
     async def start(self) -> None:
-        from appliance.brain.factory import build_brain
+        from appliance.brain.tenants import build_tenant_brains
         from appliance.brain.text import verbalize
         from appliance.brain.understanding import language
 
@@ -55,7 +56,8 @@ class Daemon:
         warm = asyncio.gather(
             asyncio.to_thread(language.warm_up, tuple(cfg.tenant.languages)), asyncio.to_thread(verbalize.warm_up)
         )
-        self.brain = await build_brain(cfg, on_event=self.bus.publish)
+        self.brains = await build_tenant_brains(cfg, on_event=self.bus.publish)
+        self.brain = self.brains.default
         await warm
         llm = self.brain.understanding.llm
         if llm is not None:  # loaded before READY=1, not on the first caller's turn
@@ -79,7 +81,7 @@ class Daemon:
             self.ops.status("starting the web chat")
             from appliance.channels.web.server import WebServer
 
-            self.web = WebServer(self.brain, cfg, desk=self.desk)
+            self.web = WebServer(self.brain, cfg, desk=self.desk, tenants=self.brains)
             try:
                 await self.web.start()
             except OSError as exc:
@@ -178,6 +180,7 @@ class Daemon:
                 callbacks=self.brain.callbacks,
                 on_event=self.bus.publish,
                 ai_paused=lambda: self.desk.ai_paused,
+                tenants=self.brains,
             )
             ports = await self.sip.start()
             self.control.calls = self.sip  # the console's transfer and end keys (not yet with sip.workers > 1)
@@ -216,8 +219,8 @@ class Daemon:
                     log.exception("stopping %s failed", name)
         if self.privacy is not None:
             await self.privacy.stop()
-        if self.brain is not None:
-            await self.brain.aclose()
+        if self.brains is not None:
+            await self.brains.aclose()
         log.info("stopped")
 
     def status(self) -> dict[str, Any]:

@@ -40,6 +40,15 @@ def caller_id_from_invite(message: str) -> str | None:
     return None
 
 
+def called_from_invite(message: str) -> str | None:
+    """The number called (the DID): the To user, else the Request-URI user (which tenant the call is for)."""
+    user = uri_user(header(message, "to", "t"))
+    if user:
+        return user
+    first = message.split("\n", 1)[0]
+    return uri_user(first.partition(" ")[2]) if first.upper().startswith("INVITE ") else None
+
+
 def host_of(address: str) -> str:
     """'127.0.0.1:5060' -> '127.0.0.1'; '[::1]:5060' -> '::1'."""
     address = address.strip()
