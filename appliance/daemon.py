@@ -33,7 +33,7 @@ class Daemon:
         self.bus = EventBus(cfg.api.client_queue)
         self.desk = StaffDesk(self.bus)  # chats staff took over, the AI pause switch
         self.brain: Any = None  # the default tenant's brain
-        self.brains: Any = None  # appliance.brain.tenants.TenantBrains: one brain per tenant
+        self.brains: Any = None  # appliance.brain.factory.TenantBrains: one brain per tenant
         self.web: Any = None
         self.api: Any = None
         self.sip: Any = None
@@ -46,7 +46,7 @@ class Daemon:
         self.privacy: Any = None  # appliance.privacy.job.PrivacyJob: pending erasures, retention
 
     async def start(self) -> None:
-        from appliance.brain.tenants import build_tenant_brains
+        from appliance.brain.factory import build_tenant_brains
         from appliance.brain.text import verbalize
         from appliance.brain.understanding import language
 

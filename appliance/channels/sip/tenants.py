@@ -33,7 +33,7 @@ class TenantBrain(BrainPort, Protocol):
 
 
 class SipTenants(Protocol):
-    """The brains by tenant (:class:`appliance.brain.tenants.TenantBrains`)."""
+    """The brains by tenant (:class:`appliance.brain.factory.TenantBrains`)."""
 
     def for_call(self, called: str | None, account: str | None) -> TenantBrain: ...
 

@@ -42,7 +42,7 @@ async def _engines(cfg: Config, scripted_stt: str | None) -> Any:
 
 
 async def serve(config_file: Path, index: int, scripted_stt: str | None = None) -> int:
-    from appliance.brain.tenants import build_tenant_brains
+    from appliance.brain.factory import build_tenant_brains
     from appliance.channels.sip.service import SipService
     from appliance.core.logs import setup_logging
 

@@ -370,7 +370,7 @@ async def security_headers(request: web.Request, handler: Any) -> web.StreamResp
 
 
 class TenantChats(Protocol):
-    """The brain of each tenant (:class:`appliance.brain.tenants.TenantBrains`)."""
+    """The brain of each tenant (:class:`appliance.brain.factory.TenantBrains`)."""
 
     def get(self, tenant_id: str) -> ChatBrain: ...
 
