@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from appliance.brain.factory import build_brain
+from appliance.brain.factory import build_tenant_brains
 from appliance.channels.sip.service import SipEngines, SipService
 from appliance.core.clock import fixed_clock
 from appliance.core.config import load_config
@@ -69,6 +69,7 @@ async def main() -> int:
     ap.add_argument("--backend", default="", help="URL of an HTTP booking backend (token 'test-token')")
     ap.add_argument("--tool-timeout", type=float, default=2.0)
     ap.add_argument("--ai-paused", action="store_true", help="staff paused the AI for new calls")
+    ap.add_argument("--tenants", default="", help="JSON file: a list of [[tenants]] entries (more businesses)")
     args = ap.parse_args()
 
     sip: dict[str, Any] = {
@@ -93,9 +94,11 @@ async def main() -> int:
     cfg = load_config(
         environ={}, use_system=False,
         overrides={"store": {"data_dir": args.data}, "llm": {"mode": "off"}, "sip": sip,
-                   "voice": {"brain_timeout_s": args.brain_timeout}, **tools},
+                   "voice": {"brain_timeout_s": args.brain_timeout}, **tools,
+                   "tenants": json.loads(Path(args.tenants).read_text()) if args.tenants else []},
     )  # fmt: skip
-    brain = await build_brain(cfg, clock=fixed_clock(NOW), llm=None)
+    brains = await build_tenant_brains(cfg, clock=fixed_clock(NOW), llm=None)
+    brain = brains.default
     script = json.loads(Path(args.script).read_text()) if args.script else []
     stt: Any = FasterWhisperSTT(Path(args.data) / "no-such-model") if args.stt_broken else ScriptedSTT(script)
     if args.stt_fail_at or args.stt_hang_at:
@@ -110,7 +113,9 @@ async def main() -> int:
 
     port: Any = HangingBrain(brain, indices(args.brain_hang_at)) if args.brain_hang_at else brain
     paused = bool(args.ai_paused)
-    service = SipService(cfg, port, engines, callbacks=brain.callbacks, on_event=on_event, ai_paused=lambda: paused)
+    service = SipService(
+        cfg, port, engines, callbacks=brain.callbacks, on_event=on_event, ai_paused=lambda: paused, tenants=brains
+    )
     ports = await service.start()
     out("ready", **ports, speech_ok=service.speech_ok)
     seen = 0
@@ -139,7 +144,7 @@ async def main() -> int:
         seen += 1
     tickets = rows(cfg.db_path, "SELECT id, phone, reason, channel, session_id FROM callback_tickets ORDER BY id")
     bookings = rows(cfg.db_path, "SELECT id, pet_name, owner_name, owner_phone, status FROM bookings")
-    await brain.aclose()
+    await brains.aclose()
     out("summary", tickets=tickets, bookings=bookings)
     return 0
 
