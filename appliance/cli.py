@@ -107,12 +107,15 @@ def cmd_bookings_list(args: argparse.Namespace) -> int:
     import asyncio
 
     from appliance.booking.local import LocalBackend
+    from appliance.core.tenancy import tenant_scope
 
     cfg = _load(args)
     db = _open_store(cfg)
+    rows: list[Any] = []
     try:
-        backend = LocalBackend(db, cfg)
-        rows = asyncio.run(backend.list_bookings(status=args.status, limit=args.limit))
+        for tenant in tenant_scope(cfg, args.tenant):  # --tenant ID, or all
+            backend = LocalBackend(db, cfg.for_tenant(tenant))
+            rows += asyncio.run(backend.list_bookings(status=args.status, limit=args.limit))
     finally:
         db.close()
     if args.json:
@@ -122,7 +125,8 @@ def cmd_bookings_list(args: argparse.Namespace) -> int:
             print("no bookings")
         for b in rows:
             print(
-                f"{b.id}  {b.status:<9}  {b.start.isoformat()} -> {b.end.isoformat()}  "
+                (f"{b.tenant_id:<10} " if args.tenant == "all" else "")
+                + f"{b.id}  {b.status:<9}  {b.start.isoformat()} -> {b.end.isoformat()}  "
                 f"{b.pet_type:<4} {b.pet_name:<12} {b.owner_name} {b.owner_phone}  "
                 f"{b.total_minor / 100:.2f} {b.currency}"
             )
@@ -131,10 +135,12 @@ def cmd_bookings_list(args: argparse.Namespace) -> int:
 
 def _get_booking(args: argparse.Namespace) -> tuple[Config, Any, Any]:
     from appliance.booking.local import LocalBackend
+    from appliance.core.tenancy import tenant_scope
 
     cfg = _load(args)
+    view = cfg.for_tenant(tenant_scope(cfg, args.tenant)[0])  # a booking is looked up in one tenant
     db = _open_store(cfg)
-    return cfg, db, LocalBackend(db, cfg, actor="cli")
+    return view, db, LocalBackend(db, view, actor="cli")
 
 
 def cmd_bookings_show(args: argparse.Namespace) -> int:
@@ -318,10 +324,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("list", cmd_bookings_list, "list bookings", bsub)
     p.add_argument("--status", choices=["held", "confirmed", "cancelled"])
     p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--tenant", help="a tenant id ([[tenants]]) or all (default: the default tenant)")
     p = add("show", cmd_bookings_show, "show one booking", bsub)
     p.add_argument("booking_id")
+    p.add_argument("--tenant", help="the booking's tenant id (default: the default tenant)")
     p = add("cancel", cmd_bookings_cancel, "cancel a booking", bsub)
     p.add_argument("booking_id")
+    p.add_argument("--tenant", help="the booking's tenant id (default: the default tenant)")
 
     from appliance.staff_cli import register as register_staff  # console, callbacks, sessions, approvals
 

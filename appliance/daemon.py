@@ -104,12 +104,18 @@ class Daemon:
         from appliance.booking.local import LocalBackend
         from appliance.store.tickets import TicketDesk
 
-        backend = self.brain.backend
-        control = Control(
-            self.cfg, self.bus, self.desk, LiveBoard(self.bus), self.brain, self.status,
-            approvals=Approvals(backend) if isinstance(backend, LocalBackend) else None,
-            tickets=TicketDesk(self.brain.sessions.db, tenant_id=self.cfg.tenant.id),
-        )  # fmt: skip
+        board = LiveBoard(self.bus)
+
+        def control_of(brain: Any) -> Control:
+            backend = brain.backend
+            return Control(
+                brain.config, self.bus, self.desk, board, brain, self.status,
+                approvals=Approvals(backend) if isinstance(backend, LocalBackend) else None,
+                tickets=TicketDesk(brain.sessions.db, tenant_id=brain.config.tenant.id),
+            )  # fmt: skip
+
+        control = control_of(self.brain)  # the default tenant's; ?tenant=ID picks another's
+        control.tenants = {b.config.tenant.id: control_of(b) for b in self.brains if b is not self.brain}
         self.control = control
         self.api = ApiServer(control, self.cfg.api_socket)
         await self.api.start()
@@ -136,9 +142,10 @@ class Daemon:
                     kind = EventType.DEGRADED if degraded else EventType.DEGRADED_OFF
                     self.bus.publish(Event(kind, {"component": "llm", "llm": self.brain.status().llm}))
                 if tick % 15 == 0:
-                    if control.approvals is not None:
-                        for b in await control.approvals.expire_due():
-                            self.bus.publish(Event(EventType.BOOKING_EXPIRED, to_dict(b), b.session_id))
+                    for each in (control, *control.tenants.values()):
+                        if each.approvals is not None:
+                            for b in await each.approvals.expire_due():
+                                self.bus.publish(Event(EventType.BOOKING_EXPIRED, to_dict(b), b.session_id))
                     control.board.prune()
             except Exception:
                 log.exception("the daemon's periodic sweep failed")
@@ -183,7 +190,8 @@ class Daemon:
                 tenants=self.brains,
             )
             ports = await self.sip.start()
-            self.control.calls = self.sip  # the console's transfer and end keys (not yet with sip.workers > 1)
+            for each in (self.control, *self.control.tenants.values()):
+                each.calls = self.sip  # the console's transfer and end keys (not yet with sip.workers > 1)
             log.info("SIP on %s udp:%s tcp:%s", self.cfg.sip.host, ports.get("udp"), ports.get("tcp"))
         except ApplianceError as exc:
             log.error("SIP channel failed to start: %s", exc)

@@ -130,3 +130,17 @@ class ChatRoute:
 def chat_routes(cfg: Config) -> list[ChatRoute]:
     """The chat pages of the ``[[tenants]]`` (the default tenant's page is at /)."""
     return [ChatRoute(t.id, t.chat_path, tuple(h.lower() for h in t.web_hosts)) for t in cfg.tenants]
+
+
+def tenant_scope(cfg: Config, wanted: str | None) -> list[str]:
+    """The tenants a staff command shows (``--tenant``): none given, the default tenant; ``all``,
+    every tenant; else the one named (an unknown one is :class:`NotFound`)."""
+    from appliance.core.errors import NotFound
+
+    if not wanted:
+        return [cfg.tenant.id]
+    if wanted == "all":
+        return cfg.tenant_ids
+    if wanted not in cfg.tenant_ids:
+        raise NotFound(f"no tenant {wanted!r}", details={"tenant": wanted})
+    return [wanted]
