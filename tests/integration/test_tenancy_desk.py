@@ -143,3 +143,8 @@ def test_staff_see_one_tenant_or_all(tmp_path: Path) -> None:
     assert [b["pet_name"] for b in cli("bookings", "list")] == ["Rex"]
     assert [t["tenant_id"] for t in cli("callbacks", "list", "--tenant", CLINIC)] == [CLINIC]
     assert cli("callbacks", "list") == []
+    # a caller's data is found per tenant: the same number has one booking with each business
+    clinic_found = cli("privacy", "find", "--phone", "+372 5123 4567", "--tenant", CLINIC)
+    hotel_found = cli("privacy", "find", "--phone", "+372 5123 4567")
+    assert (clinic_found["bookings"], clinic_found["callback_tickets"]) == (1, 1), clinic_found
+    assert (hotel_found["bookings"], hotel_found["callback_tickets"]) == (1, 0), hotel_found
