@@ -60,6 +60,8 @@ def test_each_chat_page_reaches_its_own_tenant(tmp_path: Path) -> None:
         async with http.get(f"{base}/t/{CLINIC}/") as resp:  # the page itself, with the security headers
             assert resp.status == 200 and "Content-Security-Policy" in resp.headers
             assert '<script src="/static/chat.js"' in await resp.text()
+        async with http.get(f"{base}/t/{CLINIC}", allow_redirects=False) as resp:
+            assert resp.status == 301 and resp.headers["Location"] == f"/t/{CLINIC}/"
         async with http.get(f"{base}/t/{CLINIC}/healthz") as resp:
             assert (await resp.json())["name"] == "Kesklinna Loomakliinik"
 

@@ -391,8 +391,16 @@ def create_app(
             app.add_domain(host, _chat_app(brain, view, desk))
     _add_routes(app, engine, config, desk)
     for route, brain, view in sites:
+        app.router.add_get(route.path.rstrip("/"), _redirect_to(route.path))  # the page's links are relative
         app.add_subapp(route.path, _chat_app(brain, view, desk))
     return app
+
+
+def _redirect_to(path: str) -> Any:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        raise web.HTTPMovedPermanently(path)
+
+    return handler
 
 
 def _chat_app(engine: ChatBrain, config: Config, desk: StaffDesk | None) -> web.Application:
