@@ -40,13 +40,19 @@ def caller_id_from_invite(message: str) -> str | None:
     return None
 
 
+_CALLED = re.compile(r"(?:sips?:([^@;>\s]+)@|tel:([^;>\s]+))", re.IGNORECASE)
+
+
+def _called_user(value: str | None) -> str | None:
+    m = _CALLED.search(value or "")
+    return (m.group(1) or m.group(2)).strip() or None if m else None
+
+
 def called_from_invite(message: str) -> str | None:
     """The number called (the DID): the To user, else the Request-URI user (which tenant the call is for)."""
-    user = uri_user(header(message, "to", "t"))
-    if user:
-        return user
     first = message.split("\n", 1)[0]
-    return uri_user(first.partition(" ")[2]) if first.upper().startswith("INVITE ") else None
+    request_uri = first.partition(" ")[2] if first.upper().startswith("INVITE ") else None
+    return _called_user(header(message, "to", "t")) or _called_user(request_uri)
 
 
 def host_of(address: str) -> str:
