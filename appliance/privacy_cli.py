@@ -126,7 +126,7 @@ def cmd_retention(load: Loader, args: argparse.Namespace) -> int:
 
     cfg, db = _open(load, args)
     try:
-        removed = retention.run(cfg, db)
+        removed = retention.run_all(cfg, db)
     finally:
         db.close()
     _print(args, removed, "\n".join(f"{k}: {v} removed" for k, v in removed.items()))

@@ -288,3 +288,21 @@ def test_each_tenant_greets_as_itself(box: Box) -> None:
     assert box.rows("SELECT id, tenant_id FROM conversation_sessions ORDER BY id") == [
         ("g-clinic", CLINIC), ("g-hotel", HOTEL),
     ]  # fmt: skip
+
+
+def test_retention_is_per_tenant(tmp_path: Path) -> None:
+    from appliance.privacy import retention
+
+    cfg = two_tenants(tmp_path, privacy={"retention": {"sessions_days": 10, "turns_days": 10}})
+    box = Box(cfg)
+    try:
+        db = box.brains.default.sessions.db
+        for tenant in (HOTEL, CLINIC):
+            store = ConversationStore(db, tenant_id=tenant, clock=fixed_clock(NOW))
+            box.run(store.save_turn(f"old-{tenant}", {}, channel="web", language="en", user_text="hi", reply_text="ok"))
+        removed = retention.run_all(cfg, db, clock=fixed_clock(NOW + dt.timedelta(days=20)))
+        assert removed["sessions"] == 1 and removed["turns"] == 2, removed
+        assert box.rows("SELECT id FROM conversation_sessions") == [(f"old-{HOTEL}",)]  # the hotel keeps 180 days
+        assert box.rows("SELECT count(*) FROM turns") == [(2,)]
+    finally:
+        box.close()
