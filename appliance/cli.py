@@ -232,12 +232,20 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_kb_reindex(args: argparse.Namespace) -> int:
+    from appliance.core.tenancy import tenant_scope
     from appliance.engines.embed import embedder_for
     from appliance.store.knowledge import reindex
 
     cfg = _load(args)
-    stats = reindex(None, cfg, embedder_for(cfg))
-    _print_json(stats) if args.json else print(f"indexed {stats['chunks']} chunks from {stats['files']} files")
+    results = []
+    for tenant in tenant_scope(cfg, args.tenant):  # each tenant's knowledge base is its own index
+        view = cfg.for_tenant(tenant)
+        results.append({"tenant": tenant, **reindex(None, view, embedder_for(view))})
+    if args.json:
+        _print_json(results if args.tenant == "all" else results[0])
+    for stats in [] if args.json else results:
+        who = f"{stats['tenant']}: " if args.tenant == "all" else ""
+        print(f"{who}indexed {stats['chunks']} chunks from {stats['files']} files")
     return EXIT_OK
 
 
@@ -359,7 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     kb = sub.add_parser("kb", help="knowledge base")
     ksub = kb.add_subparsers(dest="sub", required=True, metavar="SUBCOMMAND")
-    add("reindex", cmd_kb_reindex, "rebuild the knowledge-base index from the Markdown files", ksub)
+    p = add("reindex", cmd_kb_reindex, "rebuild the knowledge-base index from the Markdown files", ksub)
+    p.add_argument("--tenant", help="a tenant id ([[tenants]]) or all (default: the default tenant)")
 
     md = sub.add_parser("models", help="production models")
     msub = md.add_subparsers(dest="sub", required=True, metavar="SUBCOMMAND")

@@ -148,3 +148,7 @@ def test_staff_see_one_tenant_or_all(tmp_path: Path) -> None:
     hotel_found = cli("privacy", "find", "--phone", "+372 5123 4567")
     assert (clinic_found["bookings"], clinic_found["callback_tickets"]) == (1, 1), clinic_found
     assert (hotel_found["bookings"], hotel_found["callback_tickets"]) == (1, 0), hotel_found
+    # each tenant's knowledge base is indexed into its own file
+    [hotel_kb, clinic_kb] = cli("kb", "reindex", "--tenant", "all")
+    assert (hotel_kb["tenant"], clinic_kb["tenant"], clinic_kb["files"]) == (HOTEL, CLINIC, 2)
+    assert hotel_kb["files"] >= 3 and (tmp_path / "data" / f"knowledge-{CLINIC}.db").is_file()
