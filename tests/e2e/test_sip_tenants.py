@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.test_tenancy import CLINIC, HOTEL, clinic_site
-from tests.support.sip_harness import Appliance, caller
+from tests.support.sip_harness import Appliance, caller, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -57,3 +57,23 @@ def test_a_call_to_the_clinics_number_is_greeted_as_the_clinic(tmp_path: Path) -
     assert (tenant, language) == (CLINIC, "et") and "Kesklinna Loomakliinik" in text, text
     tenant, text, language = _greeting(tmp_path / "appliance.db", hotel["session_id"])
     assert (tenant, language) == (HOTEL, "en") and "Paws & Whiskers" in text, text
+
+
+def test_a_call_arriving_on_the_clinics_account_is_the_clinics(tmp_path: Path) -> None:
+    """No DID matches: the SIP account the call arrived on (``sip_accounts``) decides. The account's
+    registrar is away (registration keeps retrying); pjsua2 still picks the account for an INVITE
+    to its own address (``sip:205@127.0.0.1``)."""
+    sites = tmp_path / "tenants.json"
+    sites.write_text(json.dumps([clinic_site(tmp_path, sip_dids=[], sip_accounts=["pbx"])]))
+    registrar = f"sip:127.0.0.1:{free_port()};transport=tcp"
+    app = Appliance(tmp_path, "--record", "0", "--tenants", str(sites), "--account", f"pbx,{registrar},205,secret")
+    try:
+        call = caller(f"sip:205@127.0.0.1:{app.port}", "--from-user", "+37251234567",
+                      "--hangup-after-s", "4", "--max-s", "20")  # fmt: skip
+        call.wait_event("done", 40)
+        _wait_ended(app, 1)
+    finally:
+        app.stop()
+    [record] = [ev for ev in app.events if ev.get("event") == "call_ended"]
+    tenant, text, language = _greeting(tmp_path / "appliance.db", record["session_id"])
+    assert (tenant, language) == (CLINIC, "et") and "Kesklinna Loomakliinik" in text, (record, text)
