@@ -306,3 +306,9 @@ def test_retention_is_per_tenant(tmp_path: Path) -> None:
         assert box.rows("SELECT count(*) FROM turns") == [(2,)]
     finally:
         box.close()
+
+
+def test_a_voice_caller_asking_for_a_person_is_transferred_to_their_tenants_staff(box: Box) -> None:
+    for tenant, ext in ((HOTEL, "100"), (CLINIC, "200")):
+        utt = Utterance(f"v-{tenant}", Channel.VOICE, "Ma tahan rääkida inimesega", caller_id="+37251234567")
+        assert box.run(box.brains.get(tenant).handle(utt)).transfer_to == ext
