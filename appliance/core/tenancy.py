@@ -38,6 +38,10 @@ def _digits(number: str) -> str:
 
 def check_sites(cfg: Config) -> None:
     """Cross-checks of ``[[tenants]]``: unique ids, resource ids, DIDs, accounts, paths, hosts."""
+    if cfg.tenants and cfg.tools.backend != "local":  # one HTTP system would see every tenant's bookings
+        raise ValueError(
+            "tenants: several businesses need tools.backend = 'local' (the HTTP backend is one business's)"
+        )
     seen_ids = {cfg.tenant.id}
     resource_ids = {r.id for r in cfg.resources}  # one resources table: ids are unique on the box
     dids: set[str] = set()

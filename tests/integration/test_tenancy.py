@@ -160,6 +160,16 @@ def test_bad_tenants_are_config_errors(tmp_path: Path, site: dict[str, Any], key
     assert key in str(err.value), str(err.value)
 
 
+def test_several_tenants_need_the_local_booking_backend(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(
+            environ={}, use_system=False,
+            overrides={"tools": {"backend": "http", "http_url": "http://127.0.0.1:9/"},
+                       "tenants": [clinic_site(tmp_path)]},
+        )  # fmt: skip
+    assert "tools.backend" in str(err.value), str(err.value)
+
+
 # --- the store layer -------------------------------------------------------------------------
 
 
