@@ -80,6 +80,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from appliance.chat_cli import run_chat
 
     cfg = _load(args)
+    cfg = cfg.for_tenant(args.tenant) if args.tenant else cfg  # talk to one business of the box
     return run_chat(cfg, session=args.session, channel=args.channel, now=args.now, caller_id=args.caller_id)
 
 
@@ -87,6 +88,7 @@ def cmd_call(args: argparse.Namespace) -> int:
     from appliance.call_cli import run_call_cli
 
     cfg = _load(args)
+    cfg = cfg.for_tenant(args.tenant) if args.tenant else cfg  # call one business of the box
     return run_call_cli(cfg, args)
 
 
@@ -313,10 +315,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--channel", default="cli", choices=["cli", "web", "sms", "voice"])
     p.add_argument("--now", help="pretend the time is this ISO timestamp (tests, demos)")
     p.add_argument("--caller-id", help="the caller's phone number (as the voice channel would pass it)")
+    p.add_argument("--tenant", help="the business to talk to ([[tenants]] id; default: the default tenant)")
 
     p = add("call", cmd_call, "simulate a phone call from a WAV file through the voice pipeline")
     p.add_argument("--wav", required=True, help="the caller's audio (any sample rate)")
     p.add_argument("--out", required=True, help="where to write the appliance's side of the call")
+    p.add_argument("--tenant", help="the business to call ([[tenants]] id; default: the default tenant)")
     p.add_argument("--timeline", help="write per-turn timelines as JSON here")
     p.add_argument("--session", help="session id")
     p.add_argument("--caller-id", help="caller's phone number")

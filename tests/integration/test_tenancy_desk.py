@@ -152,3 +152,9 @@ def test_staff_see_one_tenant_or_all(tmp_path: Path) -> None:
     [hotel_kb, clinic_kb] = cli("kb", "reindex", "--tenant", "all")
     assert (hotel_kb["tenant"], clinic_kb["tenant"], clinic_kb["files"]) == (HOTEL, CLINIC, 2)
     assert hotel_kb["files"] >= 3 and (tmp_path / "data" / f"knowledge-{CLINIC}.db").is_file()
+    # `appliance chat --tenant` talks to that business
+    proc = subprocess.run(
+        [sys.executable, "-m", "appliance", "chat", "--tenant", CLINIC, "--config", str(toml), "--session", "cli-c-1"],
+        input="Kus ma saan parkida?\n", capture_output=True, text=True, env=env(), cwd=ROOT, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0 and "4711" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
