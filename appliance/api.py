@@ -270,9 +270,8 @@ async def transfer(request: web.Request) -> web.Response:
     _live_or_404(c, sid)
     if c.calls is None:
         raise ApiError(ErrorCode.UNAVAILABLE, "call control is not available on this SIP channel")
-    if c.tenants:  # the call's own tenant's staff extension
-        c = await session_owner(c, sid)
-    ext = req.extension or c.config.tenant.transfer_extension
+    owner = await session_owner(c, sid) if c.tenants else c  # the call's own tenant's staff extension
+    ext = req.extension or owner.config.tenant.transfer_extension
     if not ext.replace("+", "", 1).isalnum() or len(ext) > 32:
         raise ApiError(ErrorCode.BAD_REQUEST, "extension: digits or letters", {"field": "extension"})
     ok_ = await c.calls.transfer_call(sid, ext)
