@@ -77,3 +77,22 @@ def test_a_call_arriving_on_the_clinics_account_is_the_clinics(tmp_path: Path) -
     [record] = [ev for ev in app.events if ev.get("event") == "call_ended"]
     tenant, text, language = _greeting(tmp_path / "appliance.db", record["session_id"])
     assert (tenant, language) == (CLINIC, "et") and "Kesklinna Loomakliinik" in text, (record, text)
+
+
+def test_with_sip_workers_the_proxy_keeps_the_number_called(tmp_path: Path) -> None:
+    """``sip.workers > 1``: the SIP proxy hands the INVITE to a worker process, which builds every
+    tenant's brain itself; the clinic's DID still reaches the clinic."""
+    from tests.e2e.test_sip_workers import Cluster
+
+    sites = tmp_path / "tenants.json"
+    sites.write_text(json.dumps([clinic_site(tmp_path)]))
+    cluster = Cluster(tmp_path, "--workers", "2", "--max-calls", "6", "--tenants", str(sites))
+    try:
+        call = caller(f"sip:+3725550200@127.0.0.1:{cluster.port}", "--from-user", "+37251234567",
+                      "--hangup-after-s", "4", "--max-s", "20")  # fmt: skip
+        call.wait_event("done", 60)
+        record = cluster.wait_event("call_ended", 60)
+    finally:
+        cluster.stop()
+    tenant, text, language = _greeting(tmp_path / "appliance.db", record["session_id"])
+    assert (tenant, language) == (CLINIC, "et") and "Kesklinna Loomakliinik" in text, (record, text)

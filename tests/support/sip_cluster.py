@@ -48,6 +48,7 @@ async def main() -> int:
     ap.add_argument("--answer-delay", type=float, default=0.2)
     ap.add_argument("--record", type=int, default=0)
     ap.add_argument("--script", default="", help="JSON list of transcripts for ScriptedSTT")
+    ap.add_argument("--tenants", default="", help="JSON file: a list of [[tenants]] entries (more businesses)")
     args = ap.parse_args()
     script = Path(args.script) if args.script else Path(args.data) / "script.json"
     if not args.script:
@@ -58,7 +59,8 @@ async def main() -> int:
         overrides={"store": {"data_dir": args.data}, "llm": {"mode": "off"}, "sip": {
             "udp_port": args.port, "tcp_port": args.port, "workers": args.workers, "max_calls": args.max_calls,
             "over_capacity": args.over_capacity, "allowed_sources": [a for a in args.allowed.split(",") if a],
-            "answer_delay_s": args.answer_delay, "record": bool(args.record)}},
+            "answer_delay_s": args.answer_delay, "record": bool(args.record)},
+                   "tenants": json.loads(Path(args.tenants).read_text()) if args.tenants else []},
     )  # fmt: skip
 
     def on_event(ev: Event) -> None:
