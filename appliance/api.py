@@ -77,6 +77,38 @@ class Control:
     tickets: Any = None  # appliance.store.tickets.TicketDesk
     started: float = field(default_factory=time.monotonic)
     sip_registration: dict[str, Any] = field(default_factory=dict)
+    # several businesses on one box: the other tenants' controls (their brain, config view,
+    # approvals and tickets), picked by ``?tenant=ID`` (docs/CONSOLE.md); empty: one tenant
+    tenants: dict[str, Control] = field(default_factory=dict)
+
+
+def controls(request: web.Request) -> list[Control]:
+    """The tenants a request is for: ``?tenant=ID`` one, ``?tenant=all`` every one (lists only),
+    none given: the default tenant. An unknown tenant is a 404."""
+    c = request.app[CONTROL]
+    want = request.query.get("tenant", "")
+    if want in ("", c.config.tenant.id):
+        return [c]
+    if want == "all":
+        return [c, *c.tenants.values()]
+    if want in c.tenants:
+        return [c.tenants[want]]
+    raise ApiError(ErrorCode.NOT_FOUND, f"no tenant {want[:40]!r}", {"tenant": want[:40]})
+
+
+async def session_owner(c: Control, session_id: str) -> Control:
+    """The control of the tenant whose conversation ``session_id`` is (each store sees only its
+    own tenant's sessions); the default tenant's when it is nobody's yet."""
+    for each in (c, *c.tenants.values()):
+        if each.brain is not None and await each.brain.sessions.get(session_id) is not None:
+            return each
+    return c
+
+
+def control(request: web.Request) -> Control:
+    """The one tenant a request acts on (``?tenant=all``: the default tenant's; single records
+    and actions are always looked up in one tenant)."""
+    return controls(request)[0]
 
 
 CONTROL = web.AppKey("control", Control)
@@ -144,13 +176,13 @@ async def errors(request: web.Request, handler: Callable[[web.Request], Awaitabl
 
 
 async def get_status(request: web.Request) -> web.Response:
-    return ok(request.app[CONTROL].status())
+    return ok(control(request).status())
 
 
 async def get_health(request: web.Request) -> web.Response:
     from appliance.api_outbox import health_queues
 
-    c = request.app[CONTROL]
+    c = control(request)
     st = c.brain.status() if c.brain else None
     disk = shutil.disk_usage(c.config.data_path)
     open_tickets = len(await c.tickets.list(status="open", limit=1000)) if c.tickets else None
@@ -177,14 +209,16 @@ async def get_health(request: web.Request) -> web.Response:
 
 
 async def list_sessions(request: web.Request) -> web.Response:
-    return ok({"sessions": [to_dict(s) for s in request.app[CONTROL].board.sessions()]})
+    return ok({"sessions": [to_dict(s) for s in control(request).board.sessions()]})
 
 
 async def get_session(request: web.Request) -> web.Response:
-    c, sid = request.app[CONTROL], request.match_info["sid"]
+    c, sid = control(request), request.match_info["sid"]
     live = c.board.get(sid)
     if live is not None:
         return ok(to_dict(live))
+    if c.brain is not None and c.tenants:
+        c = await session_owner(c, sid)
     turns = await c.brain.sessions.turns(sid) if c.brain else []
     if not turns:
         raise ApiError(ErrorCode.NOT_FOUND, f"no session {sid!r}", {"session_id": sid})
@@ -197,7 +231,7 @@ def _live_or_404(c: Control, sid: str) -> None:
 
 
 async def takeover(request: web.Request) -> web.Response:
-    c, sid = request.app[CONTROL], request.match_info["sid"]
+    c, sid = control(request), request.match_info["sid"]
     _live_or_404(c, sid)
     live = c.board.get(sid)
     if live is not None and live.channel == "voice":
@@ -212,14 +246,14 @@ async def takeover(request: web.Request) -> web.Response:
 
 
 async def handback(request: web.Request) -> web.Response:
-    c, sid = request.app[CONTROL], request.match_info["sid"]
+    c, sid = control(request), request.match_info["sid"]
     if not c.desk.hand_back(sid, actor(request)):
         raise ApiError(ErrorCode.NOT_FOUND, f"session {sid!r} is not taken over", {"session_id": sid})
     return ok({"session_id": sid, "taken_over_by": None})
 
 
 async def reply(request: web.Request) -> web.Response:
-    c, sid = request.app[CONTROL], request.match_info["sid"]
+    c, sid = control(request), request.match_info["sid"]
     req = parse(StaffReplyRequest, await body(request))
     if not req.text.strip():
         raise ApiError(ErrorCode.BAD_REQUEST, "text: empty", {"field": "text"})
@@ -231,12 +265,13 @@ async def reply(request: web.Request) -> web.Response:
 
 
 async def transfer(request: web.Request) -> web.Response:
-    c, sid = request.app[CONTROL], request.match_info["sid"]
+    c, sid = control(request), request.match_info["sid"]
     req = parse(TransferRequest, await body(request))
     _live_or_404(c, sid)
     if c.calls is None:
         raise ApiError(ErrorCode.UNAVAILABLE, "call control is not available on this SIP channel")
-    ext = req.extension or c.config.tenant.transfer_extension
+    owner = await session_owner(c, sid) if c.tenants else c  # the call's own tenant's staff extension
+    ext = req.extension or owner.config.tenant.transfer_extension
     if not ext.replace("+", "", 1).isalnum() or len(ext) > 32:
         raise ApiError(ErrorCode.BAD_REQUEST, "extension: digits or letters", {"field": "extension"})
     ok_ = await c.calls.transfer_call(sid, ext)
@@ -244,7 +279,7 @@ async def transfer(request: web.Request) -> web.Response:
 
 
 async def end(request: web.Request) -> web.Response:
-    c, sid = request.app[CONTROL], request.match_info["sid"]
+    c, sid = control(request), request.match_info["sid"]
     _live_or_404(c, sid)
     if c.calls is None:
         raise ApiError(ErrorCode.UNAVAILABLE, "call control is not available on this SIP channel")
@@ -252,7 +287,7 @@ async def end(request: web.Request) -> web.Response:
 
 
 async def pause(request: web.Request) -> web.Response:
-    c = request.app[CONTROL]
+    c = control(request)
     req = parse(PauseRequest, await body(request))
     c.desk.set_paused(req.paused, actor(request))
     return ok({"ai_paused": c.desk.ai_paused})
@@ -263,7 +298,7 @@ async def pause(request: web.Request) -> web.Response:
 
 async def events(request: web.Request) -> web.StreamResponse:
     """Events as they happen; ``?recent=N`` first replays the last N."""
-    c = request.app[CONTROL]
+    c = control(request)
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
     sub = c.bus.subscribe()
@@ -375,7 +410,7 @@ class ApiServer:
 
     async def _persist(self, ev: Event) -> None:
         """Turns the AI did not take part in (a taken-over chat) are kept with the conversation too."""
-        c = self.control
+        c = await session_owner(self.control, str(ev.session_id))
         staff = ev.type is EventType.STAFF_REPLY
         text = str(ev.data.get("text") if staff else ev.data.get("user") or "")
         language = str(ev.data.get("language") or c.config.tenant.default_language)

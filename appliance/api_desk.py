@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from appliance.api import CONTROL, Control, actor, body, ok
+from appliance.api import Control, actor, body, control, controls, ok
 from appliance.booking.approvals import ApprovalResult, Approvals
 from appliance.booking.local import LocalBackend
 from appliance.core.callback_policy import describe_attempts
@@ -68,23 +68,26 @@ async def _ticket_dict(c: Control, t: Any, *, transcript: bool) -> dict[str, Any
 
 
 async def list_callbacks(request: web.Request) -> web.Response:
-    c = request.app[CONTROL]
+    """``?status=open|done|all``; ``?tenant=ID|all`` (every item says its ``tenant_id``)."""
     status = request.query.get("status", "open")
     if status not in ("open", "done", "all"):
         raise ApiError(ErrorCode.BAD_REQUEST, "status: open, done or all", {"field": "status"})
-    tickets = await _need(c.tickets, "callbacks").list(status=None if status == "all" else status, limit=MAX_LIST)
-    return ok({"callbacks": [await _ticket_dict(c, t, transcript=False) for t in tickets]})
+    out = []
+    for c in controls(request):
+        tickets = await _need(c.tickets, "callbacks").list(status=None if status == "all" else status, limit=MAX_LIST)
+        out += [await _ticket_dict(c, t, transcript=False) for t in tickets]
+    return ok({"callbacks": out})
 
 
 async def get_callback(request: web.Request) -> web.Response:
-    c = request.app[CONTROL]
+    c = control(request)
     t = await _need(c.tickets, "callbacks").get(_int_id(request))
     return ok(await _ticket_dict(c, t, transcript=True))
 
 
 def _ticket_action(pick: Callable[[TicketDesk], TicketOp], event: EventType) -> Any:
     async def handler(request: web.Request) -> web.Response:
-        c = request.app[CONTROL]
+        c = control(request)
         req = parse(NoteRequest, await body(request))
         who = actor(request)
         t = await pick(_need(c.tickets, "callbacks"))(_int_id(request), actor=who, note=req.note)
@@ -129,8 +132,15 @@ async def _all_bookings(c: Control) -> list[Any]:
 
 
 async def list_bookings(request: web.Request) -> web.Response:
-    """``?day=&days=`` (stays overlapping those days), ``?q=`` (number, name, phone), ``?status=``."""
-    c = request.app[CONTROL]
+    """``?day=&days=`` (stays overlapping those days), ``?q=`` (number, name, phone), ``?status=``;
+    ``?tenant=ID|all`` (every item says its ``tenant_id``)."""
+    out = []
+    for c in controls(request):
+        out += [_booking_dict(c, b) for b in await _bookings_of(c, request)]
+    return ok({"bookings": out})
+
+
+async def _bookings_of(c: Control, request: web.Request) -> list[Any]:
     rows = await _all_bookings(c)
     q = request.query.get("q", "").strip().casefold()[:100]
     status = request.query.get("status")
@@ -142,17 +152,17 @@ async def list_bookings(request: web.Request) -> web.Response:
         rows = [b for b in rows if any(q in str(v).casefold() for v in (b.id, b.pet_name, b.owner_name, b.owner_phone))]
     if status:
         rows = [b for b in rows if str(b.status) == status]
-    return ok({"bookings": [_booking_dict(c, b) for b in rows]})
+    return rows
 
 
 async def get_booking(request: web.Request) -> web.Response:
-    c = request.app[CONTROL]
+    c = control(request)
     return ok(_booking_dict(c, await c.brain.backend.get_booking(request.match_info["bid"])))
 
 
 async def occupancy(request: web.Request) -> web.Response:
     """Rooms taken per resource per night (held and confirmed), ``?start=&days=``."""
-    c = request.app[CONTROL]
+    c = control(request)
     start = _date(request, "start", local_today(c.brain.clock, c.config.tenant.tz))
     days = _days(request)
     nights = [start + dt.timedelta(days=i) for i in range(days)]
@@ -171,7 +181,7 @@ async def _tool(request: web.Request, name: str, args: dict[str, Any]) -> dict[s
     """Run one booking tool exactly as the brain would, on the console channel."""
     from appliance.tools.context import ToolContext
 
-    c = request.app[CONTROL]
+    c = control(request)
     engine = c.brain
     ctx = ToolContext(
         backend=engine.backend, callbacks=engine.callbacks, config=c.config, session_id=None,
@@ -202,7 +212,7 @@ def _plain(req: Any) -> dict[str, Any]:
 
 
 async def create_booking(request: web.Request) -> web.Response:
-    c = request.app[CONTROL]
+    c = control(request)
     data = await _tool(request, "create_booking", _plain(parse(BookingCreateRequest, await body(request))))
     held = data.get("status") == "held"
     c.bus.publish(Event(EventType.BOOKING_HELD if held else EventType.BOOKING_CREATED, data))
@@ -210,7 +220,7 @@ async def create_booking(request: web.Request) -> web.Response:
 
 
 async def change_booking(request: web.Request) -> web.Response:
-    c = request.app[CONTROL]
+    c = control(request)
     args = {"booking_id": request.match_info["bid"], **_plain(parse(BookingChangeRequest, await body(request)))}
     data = await _tool(request, "change_booking", args)
     c.bus.publish(Event(EventType.BOOKING_CHANGED, data))
@@ -218,7 +228,7 @@ async def change_booking(request: web.Request) -> web.Response:
 
 
 async def cancel_booking(request: web.Request) -> web.Response:
-    c = request.app[CONTROL]
+    c = control(request)
     parse(NoteRequest, await body(request))
     data = await _tool(request, "cancel_booking", {"booking_id": request.match_info["bid"]})
     c.bus.publish(Event(EventType.BOOKING_CANCELLED, data))
@@ -242,7 +252,7 @@ async def _tell_caller(c: Control, booking: Any, key: str, staff: str) -> None:
 
 def _approval(pick: Callable[[Approvals], ApprovalOp], event: EventType) -> Any:
     async def handler(request: web.Request) -> web.Response:
-        c = request.app[CONTROL]
+        c = control(request)
         req = parse(NoteRequest, await body(request))
         approvals = _need(c.approvals, "approval")
         result = await pick(approvals)(request.match_info["bid"], actor=actor(request), note=req.note)
@@ -260,7 +270,7 @@ async def reindex_kb(request: web.Request) -> web.Response:
     from appliance.engines.embed import embedder_for
     from appliance.store.knowledge import reindex
 
-    c = request.app[CONTROL]
+    c = control(request)
     kb = c.brain.knowledge if c.brain else None
     stats = (
         await asyncio.to_thread(kb.reindex)

@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from appliance.api import CONTROL, ok
+from appliance.api import control, ok
 from appliance.core.control import ApiError, ErrorCode
 from appliance.core.messages import to_dict
 from appliance.store.outbox import Outbox, OutboxMessage, OutboxStatus
@@ -24,7 +24,7 @@ def message_dict(m: OutboxMessage) -> dict[str, Any]:
 
 
 async def list_outbox(request: web.Request) -> web.Response:
-    c = request.app[CONTROL]
+    c = control(request)
     status = request.query.get("status") or None
     if status is not None and status not in STATUSES:
         raise ApiError(ErrorCode.BAD_REQUEST, f"status: one of {', '.join(sorted(STATUSES))}", {"field": "status"})

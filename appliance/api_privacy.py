@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from appliance.api import CONTROL, Control, actor, body, ok
+from appliance.api import Control, actor, body, control, ok
 from appliance.core.control import ApiError, ErrorCode
 from appliance.privacy import erase as erasing
 from appliance.privacy.export import record_export, summary, write_archive
@@ -43,7 +43,7 @@ async def _find(c: Control, subject: Subject) -> Findings:
 
 
 async def export(request: web.Request) -> web.StreamResponse:
-    c: Control = request.app[CONTROL]
+    c: Control = control(request)
     q = request.query
     f = await _find(c, await _subject(c, q.get("phone"), q.get("booking")))
     language = q.get("language") or c.config.tenant.default_language
@@ -60,7 +60,7 @@ async def export(request: web.Request) -> web.StreamResponse:
 
 
 async def erase(request: web.Request) -> web.Response:
-    c: Control = request.app[CONTROL]
+    c: Control = control(request)
     data = await body(request)
     if not isinstance(data, dict) or not str(data.get("reason") or "").strip():
         raise ApiError(ErrorCode.BAD_REQUEST, "a reason is required")

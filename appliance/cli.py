@@ -80,6 +80,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from appliance.chat_cli import run_chat
 
     cfg = _load(args)
+    cfg = cfg.for_tenant(args.tenant) if args.tenant else cfg  # talk to one business of the box
     return run_chat(cfg, session=args.session, channel=args.channel, now=args.now, caller_id=args.caller_id)
 
 
@@ -87,6 +88,7 @@ def cmd_call(args: argparse.Namespace) -> int:
     from appliance.call_cli import run_call_cli
 
     cfg = _load(args)
+    cfg = cfg.for_tenant(args.tenant) if args.tenant else cfg  # call one business of the box
     return run_call_cli(cfg, args)
 
 
@@ -107,12 +109,15 @@ def cmd_bookings_list(args: argparse.Namespace) -> int:
     import asyncio
 
     from appliance.booking.local import LocalBackend
+    from appliance.core.tenancy import tenant_scope
 
     cfg = _load(args)
     db = _open_store(cfg)
+    rows: list[Any] = []
     try:
-        backend = LocalBackend(db, cfg)
-        rows = asyncio.run(backend.list_bookings(status=args.status, limit=args.limit))
+        for tenant in tenant_scope(cfg, args.tenant):  # --tenant ID, or all
+            backend = LocalBackend(db, cfg.for_tenant(tenant))
+            rows += asyncio.run(backend.list_bookings(status=args.status, limit=args.limit))
     finally:
         db.close()
     if args.json:
@@ -122,7 +127,8 @@ def cmd_bookings_list(args: argparse.Namespace) -> int:
             print("no bookings")
         for b in rows:
             print(
-                f"{b.id}  {b.status:<9}  {b.start.isoformat()} -> {b.end.isoformat()}  "
+                (f"{b.tenant_id:<10} " if args.tenant == "all" else "")
+                + f"{b.id}  {b.status:<9}  {b.start.isoformat()} -> {b.end.isoformat()}  "
                 f"{b.pet_type:<4} {b.pet_name:<12} {b.owner_name} {b.owner_phone}  "
                 f"{b.total_minor / 100:.2f} {b.currency}"
             )
@@ -131,10 +137,12 @@ def cmd_bookings_list(args: argparse.Namespace) -> int:
 
 def _get_booking(args: argparse.Namespace) -> tuple[Config, Any, Any]:
     from appliance.booking.local import LocalBackend
+    from appliance.core.tenancy import tenant_scope
 
     cfg = _load(args)
+    view = cfg.for_tenant(tenant_scope(cfg, args.tenant)[0])  # a booking is looked up in one tenant
     db = _open_store(cfg)
-    return cfg, db, LocalBackend(db, cfg, actor="cli")
+    return view, db, LocalBackend(db, view, actor="cli")
 
 
 def cmd_bookings_show(args: argparse.Namespace) -> int:
@@ -226,12 +234,20 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_kb_reindex(args: argparse.Namespace) -> int:
+    from appliance.core.tenancy import tenant_scope
     from appliance.engines.embed import embedder_for
     from appliance.store.knowledge import reindex
 
     cfg = _load(args)
-    stats = reindex(None, cfg, embedder_for(cfg))
-    _print_json(stats) if args.json else print(f"indexed {stats['chunks']} chunks from {stats['files']} files")
+    results = []
+    for tenant in tenant_scope(cfg, args.tenant):  # each tenant's knowledge base is its own index
+        view = cfg.for_tenant(tenant)
+        results.append({"tenant": tenant, **reindex(None, view, embedder_for(view))})
+    if args.json:
+        _print_json(results if args.tenant == "all" else results[0])
+    for stats in [] if args.json else results:
+        who = f"{stats['tenant']}: " if args.tenant == "all" else ""
+        print(f"{who}indexed {stats['chunks']} chunks from {stats['files']} files")
     return EXIT_OK
 
 
@@ -299,10 +315,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--channel", default="cli", choices=["cli", "web", "sms", "voice"])
     p.add_argument("--now", help="pretend the time is this ISO timestamp (tests, demos)")
     p.add_argument("--caller-id", help="the caller's phone number (as the voice channel would pass it)")
+    p.add_argument("--tenant", help="the business to talk to ([[tenants]] id; default: the default tenant)")
 
     p = add("call", cmd_call, "simulate a phone call from a WAV file through the voice pipeline")
     p.add_argument("--wav", required=True, help="the caller's audio (any sample rate)")
     p.add_argument("--out", required=True, help="where to write the appliance's side of the call")
+    p.add_argument("--tenant", help="the business to call ([[tenants]] id; default: the default tenant)")
     p.add_argument("--timeline", help="write per-turn timelines as JSON here")
     p.add_argument("--session", help="session id")
     p.add_argument("--caller-id", help="caller's phone number")
@@ -318,10 +336,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("list", cmd_bookings_list, "list bookings", bsub)
     p.add_argument("--status", choices=["held", "confirmed", "cancelled"])
     p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--tenant", help="a tenant id ([[tenants]]) or all (default: the default tenant)")
     p = add("show", cmd_bookings_show, "show one booking", bsub)
     p.add_argument("booking_id")
+    p.add_argument("--tenant", help="the booking's tenant id (default: the default tenant)")
     p = add("cancel", cmd_bookings_cancel, "cancel a booking", bsub)
     p.add_argument("booking_id")
+    p.add_argument("--tenant", help="the booking's tenant id (default: the default tenant)")
 
     from appliance.staff_cli import register as register_staff  # console, callbacks, sessions, approvals
 
@@ -350,7 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     kb = sub.add_parser("kb", help="knowledge base")
     ksub = kb.add_subparsers(dest="sub", required=True, metavar="SUBCOMMAND")
-    add("reindex", cmd_kb_reindex, "rebuild the knowledge-base index from the Markdown files", ksub)
+    p = add("reindex", cmd_kb_reindex, "rebuild the knowledge-base index from the Markdown files", ksub)
+    p.add_argument("--tenant", help="a tenant id ([[tenants]]) or all (default: the default tenant)")
 
     md = sub.add_parser("models", help="production models")
     msub = md.add_subparsers(dest="sub", required=True, metavar="SUBCOMMAND")

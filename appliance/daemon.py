@@ -32,7 +32,8 @@ class Daemon:
         self.cfg = cfg
         self.bus = EventBus(cfg.api.client_queue)
         self.desk = StaffDesk(self.bus)  # chats staff took over, the AI pause switch
-        self.brain: Any = None
+        self.brain: Any = None  # the default tenant's brain
+        self.brains: Any = None  # appliance.brain.factory.TenantBrains: one brain per tenant
         self.web: Any = None
         self.api: Any = None
         self.sip: Any = None
@@ -47,7 +48,7 @@ class Daemon:
         self.services: Any = None  # appliance.ops.model_services.ModelServices (sip.workers > 1)
 
     async def start(self) -> None:
-        from appliance.brain.factory import build_brain
+        from appliance.brain.factory import build_tenant_brains
         from appliance.brain.text import verbalize
         from appliance.brain.understanding import language
 
@@ -63,7 +64,8 @@ class Daemon:
         warm = asyncio.gather(
             asyncio.to_thread(language.warm_up, tuple(cfg.tenant.languages)), asyncio.to_thread(verbalize.warm_up)
         )
-        self.brain = await build_brain(cfg, on_event=self.bus.publish)
+        self.brains = await build_tenant_brains(cfg, on_event=self.bus.publish)
+        self.brain = self.brains.default
         await warm
         llm = self.brain.understanding.llm
         if llm is not None:  # loaded before READY=1, not on the first caller's turn
@@ -87,7 +89,7 @@ class Daemon:
             self.ops.status("starting the web chat")
             from appliance.channels.web.server import WebServer
 
-            self.web = WebServer(self.brain, cfg, desk=self.desk)
+            self.web = WebServer(self.brain, cfg, desk=self.desk, tenants=self.brains)
             try:
                 await self.web.start()
             except OSError as exc:
@@ -110,12 +112,18 @@ class Daemon:
         from appliance.booking.local import LocalBackend
         from appliance.store.tickets import TicketDesk
 
-        backend = self.brain.backend
-        control = Control(
-            self.cfg, self.bus, self.desk, LiveBoard(self.bus), self.brain, self.status,
-            approvals=Approvals(backend) if isinstance(backend, LocalBackend) else None,
-            tickets=TicketDesk(self.brain.sessions.db, tenant_id=self.cfg.tenant.id),
-        )  # fmt: skip
+        board = LiveBoard(self.bus)
+
+        def control_of(brain: Any) -> Control:
+            backend = brain.backend
+            return Control(
+                brain.config, self.bus, self.desk, board, brain, self.status,
+                approvals=Approvals(backend) if isinstance(backend, LocalBackend) else None,
+                tickets=TicketDesk(brain.sessions.db, tenant_id=brain.config.tenant.id),
+            )  # fmt: skip
+
+        control = control_of(self.brain)  # the default tenant's; ?tenant=ID picks another's
+        control.tenants = {b.config.tenant.id: control_of(b) for b in self.brains if b is not self.brain}
         self.control = control
         self.api = ApiServer(control, self.cfg.api_socket)
         await self.api.start()
@@ -142,9 +150,10 @@ class Daemon:
                     kind = EventType.DEGRADED if degraded else EventType.DEGRADED_OFF
                     self.bus.publish(Event(kind, {"component": "llm", "llm": self.brain.status().llm}))
                 if tick % 15 == 0:
-                    if control.approvals is not None:
-                        for b in await control.approvals.expire_due():
-                            self.bus.publish(Event(EventType.BOOKING_EXPIRED, to_dict(b), b.session_id))
+                    for each in (control, *control.tenants.values()):
+                        if each.approvals is not None:
+                            for b in await each.approvals.expire_due():
+                                self.bus.publish(Event(EventType.BOOKING_EXPIRED, to_dict(b), b.session_id))
                     control.board.prune()
             except Exception:
                 log.exception("the daemon's periodic sweep failed")
@@ -188,9 +197,11 @@ class Daemon:
                 callbacks=self.brain.callbacks,
                 on_event=self.bus.publish,
                 ai_paused=lambda: self.desk.ai_paused,
+                tenants=self.brains,
             )
             ports = await self.sip.start()
-            self.control.calls = self.sip  # the console's transfer and end keys (not yet with sip.workers > 1)
+            for each in (self.control, *self.control.tenants.values()):
+                each.calls = self.sip  # the console's transfer and end keys (not yet with sip.workers > 1)
             log.info("SIP on %s udp:%s tcp:%s", self.cfg.sip.host, ports.get("udp"), ports.get("tcp"))
             self._start_autocall()
         except ApplianceError as exc:
@@ -237,8 +248,8 @@ class Daemon:
                     log.exception("stopping %s failed", name)
         if self.privacy is not None:
             await self.privacy.stop()
-        if self.brain is not None:
-            await self.brain.aclose()
+        if self.brains is not None:
+            await self.brains.aclose()
         if self.services is not None:
             await self.services.stop()
         log.info("stopped")

@@ -37,6 +37,11 @@ def _open(load: Loader, args: argparse.Namespace) -> tuple[Config, Any]:
     return cfg, db
 
 
+def _tenant(cfg: Config, args: argparse.Namespace) -> Config:
+    """``--tenant ID``: the caller is that tenant's (several businesses on one box)."""
+    return cfg.for_tenant(args.tenant) if args.tenant else cfg
+
+
 def _subject(cfg: Config, db: Any, args: argparse.Namespace) -> Any:
     from appliance.privacy.find import subject_for_booking, subject_for_phone
 
@@ -54,6 +59,7 @@ def _findings(cfg: Config, db: Any, args: argparse.Namespace) -> Any:
 
 def cmd_find(load: Loader, args: argparse.Namespace) -> int:
     cfg, db = _open(load, args)
+    cfg = _tenant(cfg, args)
     try:
         f = _findings(cfg, db, args)
     finally:
@@ -67,6 +73,7 @@ def cmd_export(load: Loader, args: argparse.Namespace) -> int:
     from appliance.privacy.export import record_export, write_archive
 
     cfg, db = _open(load, args)
+    cfg = _tenant(cfg, args)
     try:
         f = _findings(cfg, db, args)
         path = write_archive(cfg, f, Path(args.out), language=args.language)
@@ -81,6 +88,7 @@ def cmd_erase(load: Loader, args: argparse.Namespace) -> int:
     from appliance.privacy.erase import erase
 
     cfg, db = _open(load, args)
+    cfg = _tenant(cfg, args)
     try:
         receipt = erase(cfg, db, _subject(cfg, db, args), reason=args.reason, by=args.by)
     finally:
@@ -118,7 +126,7 @@ def cmd_retention(load: Loader, args: argparse.Namespace) -> int:
 
     cfg, db = _open(load, args)
     try:
-        removed = retention.run(cfg, db)
+        removed = retention.run_all(cfg, db)
     finally:
         db.close()
     _print(args, removed, "\n".join(f"{k}: {v} removed" for k, v in removed.items()))
@@ -150,6 +158,7 @@ def register(sub: Any, add: Adder, load: Loader) -> None:
         g = p.add_mutually_exclusive_group(required=True)
         g.add_argument("--phone", help="the caller's phone number (any usual form)")
         g.add_argument("--booking", help="a booking number: stands for its owner's phone")
+        p.add_argument("--tenant", help="the caller's tenant id ([[tenants]]; default: the default tenant)")
 
     who(add("find", bind(cmd_find), "count every record about a caller", psub))
     p = add("export", bind(cmd_export), "write everything about a caller to a ZIP (JSON, recordings, summary)", psub)

@@ -22,6 +22,7 @@ from appliance.core.callback_policy import describe_attempts
 from appliance.core.config import Config
 from appliance.core.control import ApiError, ErrorCode
 from appliance.core.errors import ApplianceError, NotFound
+from appliance.core.tenancy import tenant_scope
 
 EXIT_OK, EXIT_FAILURE, EXIT_NOT_FOUND = 0, 1, 3
 Loader = Callable[[argparse.Namespace], Config]
@@ -42,8 +43,8 @@ def _print(args: argparse.Namespace, data: Any, lines: list[str]) -> None:
         print("\n".join(lines) if lines else "nothing")
 
 
-async def _api(cfg: Config, call: Callable[[ApiClient], Awaitable[Any]]) -> Any:
-    async with ApiClient(api_socket(cfg), timeout_s=10) as client:
+async def _api(cfg: Config, call: Callable[[ApiClient], Awaitable[Any]], tenant: str | None = None) -> Any:
+    async with ApiClient(api_socket(cfg), timeout_s=10, tenant=tenant) as client:
         return await call(client)
 
 
@@ -64,14 +65,18 @@ def _daemon_up(cfg: Config) -> bool:
 
 
 def _run(
-    cfg: Config, via_api: Callable[[ApiClient], Awaitable[Any]], direct: Callable[[], Awaitable[Any]] | None
+    cfg: Config,
+    via_api: Callable[[ApiClient], Awaitable[Any]],
+    direct: Callable[[], Awaitable[Any]] | None,
+    tenant: str | None = None,
 ) -> Any:
-    """Through the API when the daemon runs; else directly on the store (when that makes sense)."""
+    """Through the API when the daemon runs; else directly on the store (when that makes sense).
+    ``tenant``: the ``--tenant`` option (an id, or ``all`` for lists; none: the default tenant)."""
 
     async def go() -> Any:
         if _daemon_up(cfg):
             try:
-                return await _api(cfg, via_api)
+                return await _api(cfg, via_api, tenant)
             except ApiError as exc:
                 if exc.code is not ErrorCode.UNAVAILABLE or direct is None or "not reachable" not in exc.message:
                     raise
@@ -123,12 +128,14 @@ def cmd_callbacks_list(load: Loader, args: argparse.Namespace) -> int:
 
         db = _store(cfg)
         try:
-            rows = await TicketDesk(db, tenant_id=cfg.tenant.id).list(status=None if args.all else "open")
+            rows = []
+            for tenant in tenant_scope(cfg, args.tenant):
+                rows += await TicketDesk(db, tenant_id=tenant).list(status=None if args.all else "open")
             return {"callbacks": [_ticket_plain(t) for t in rows]}
         finally:
             db.close()
 
-    data = _run(cfg, lambda c: c.get("/callbacks", status=status), direct)
+    data = _run(cfg, lambda c: c.get("/callbacks", status=status), direct, args.tenant)
     _print(args, data["callbacks"], [_ticket_line(t) for t in data["callbacks"]])
     return EXIT_OK
 
@@ -142,12 +149,14 @@ def _ticket_cmd(action: str, pick: Callable[[Any], Any]) -> Callable[[Loader, ar
 
             db = _store(cfg)
             try:
-                desk = TicketDesk(db, tenant_id=cfg.tenant.id)
+                desk = TicketDesk(db, tenant_id=tenant_scope(cfg, args.tenant)[0])
                 return _ticket_plain(await pick(desk)(args.ticket_id, actor=_me(), note=args.note))
             finally:
                 db.close()
 
-        t = _run(cfg, lambda c: c.post(f"/callbacks/{args.ticket_id}/{action}", {"note": args.note}), direct)
+        t = _run(
+            cfg, lambda c: c.post(f"/callbacks/{args.ticket_id}/{action}", {"note": args.note}), direct, args.tenant
+        )
         _print(args, t, [_ticket_line(t)])
         return EXIT_OK
 
@@ -194,13 +203,16 @@ def _approval_cmd(action: str, pick: Callable[[Any], Any]) -> Callable[[Loader, 
 
             db = _store(cfg)
             try:
-                approvals = Approvals(LocalBackend(db, cfg, actor="cli"))
+                view = cfg.for_tenant(tenant_scope(cfg, args.tenant)[0])
+                approvals = Approvals(LocalBackend(db, view, actor="cli"))
                 result = await pick(approvals)(args.booking_id, actor=_me(), note=args.note)
                 return {**to_dict(result.booking), "changed": result.changed}
             finally:
                 db.close()
 
-        b = _run(cfg, lambda c: c.post(f"/bookings/{args.booking_id}/{action}", {"note": args.note}), direct)
+        b = _run(
+            cfg, lambda c: c.post(f"/bookings/{args.booking_id}/{action}", {"note": args.note}), direct, args.tenant
+        )
         _print(args, b, [f"booking {b['id']} is {b['status']}" + ("" if b.get("changed") else " (unchanged)")])
         return EXIT_OK
 
@@ -211,10 +223,13 @@ def cmd_console(load: Loader, args: argparse.Namespace) -> int:
     from appliance.console.app import run_console
 
     cfg = load(args)
-    return run_console(api_socket(cfg, args.socket))
+    return run_console(api_socket(cfg, args.socket), tenant=args.tenant)
 
 
 # ------------------------------------------------------------------------ parser
+
+
+TENANT_HELP = "a tenant id ([[tenants]]) or all (default: the default tenant)"
 
 
 def register(sub: Any, add: Adder, load: Loader, bookings: Any) -> None:
@@ -225,11 +240,13 @@ def register(sub: Any, add: Adder, load: Loader, bookings: Any) -> None:
 
     p = add("console", bind(cmd_console), "the staff console (Textual) on the daemon's control API")
     p.add_argument("--socket", help="the control API socket (default: <data_dir>/appliance.sock)")
+    p.add_argument("--tenant", help=TENANT_HELP)
 
     cb = sub.add_parser("callbacks", help="callback tickets: list, claim, done, reopen")
     csub = cb.add_subparsers(dest="sub", required=True, metavar="SUBCOMMAND")
     p = add("list", bind(cmd_callbacks_list), "list open callback tickets, oldest first", csub)
     p.add_argument("--all", action="store_true", help="done tickets too")
+    p.add_argument("--tenant", help=TENANT_HELP)
     ops: tuple[tuple[str, Callable[[Any], Any], str], ...] = (
         ("claim", lambda d: d.claim, "take a ticket"),
         ("done", lambda d: d.complete, "mark a ticket done"),
@@ -239,6 +256,7 @@ def register(sub: Any, add: Adder, load: Loader, bookings: Any) -> None:
         p = add(name, bind(_ticket_cmd(name, pick)), help_, csub)
         p.add_argument("ticket_id", type=int)
         p.add_argument("--note", default="", help="a note for the ticket's history")
+        p.add_argument("--tenant", help="the ticket's tenant id (default: the default tenant)")
 
     ss = sub.add_parser("sessions", help="live calls and chats (needs the daemon)")
     ssub = ss.add_subparsers(dest="sub", required=True, metavar="SUBCOMMAND")
@@ -254,3 +272,4 @@ def register(sub: Any, add: Adder, load: Loader, bookings: Any) -> None:
         p = add(name, bind(_approval_cmd(name, decide)), f"{name} a held booking (bookings.require_approval)", bookings)
         p.add_argument("booking_id")
         p.add_argument("--note", default="")
+        p.add_argument("--tenant", help="the booking's tenant id (default: the default tenant)")

@@ -211,6 +211,7 @@ class LocalBackend:
         if not resource_ids:
             return {}
         stmt = select(col(BookingRow.resource_id), col(BookingRow.start_date), col(BookingRow.end_date)).where(
+            BookingRow.tenant_id == self.tenant_id,
             col(BookingRow.resource_id).in_(list(resource_ids)),
             col(BookingRow.status).in_(_LIVE),
             BookingRow.start_date < end,
@@ -329,6 +330,11 @@ class LocalBackend:
         def tx(s: Session) -> Booking:
             existing = s.exec(select(BookingRow).where(BookingRow.idempotency_key == idempotency_key)).first()
             if existing is not None:
+                if existing.tenant_id != self.tenant_id:  # the key is global: never another tenant's booking
+                    raise Conflict(
+                        "this idempotency key was used for a different booking",
+                        details={"idempotency_key": idempotency_key},
+                    )
                 if existing.request_hash != fingerprint:
                     raise Conflict(
                         "this idempotency key was used for a different booking",
@@ -542,7 +548,9 @@ class LocalBackend:
     async def count_live(self) -> int:
         return await self.db.aread(
             lambda s: s.exec(
-                select(func.count()).select_from(BookingRow).where(col(BookingRow.status).in_(_LIVE))
+                select(func.count())
+                .select_from(BookingRow)
+                .where(BookingRow.tenant_id == self.tenant_id, col(BookingRow.status).in_(_LIVE))
             ).one()
         )
 

@@ -117,9 +117,10 @@ class ConsoleApp(StaffActions):
         now: Callable[[], dt.datetime] | None = None,
         today: dt.date | None = None,
         retry_s: float = 1.0,
+        tenant: str | None = None,
     ) -> None:
         super().__init__()
-        self.client = ApiClient(socket_path)
+        self.client = ApiClient(socket_path, tenant=tenant)  # tenant: one tenant's view, or "all" (lists)
         self.socket_path = str(socket_path)
         self.now = now or (lambda: dt.datetime.now(dt.UTC))
         self.day = today or self.now().date()
@@ -337,6 +338,6 @@ class ConsoleApp(StaffActions):
             self.refresh_ticket()
 
 
-def run_console(socket_path: Path | str) -> int:
-    ConsoleApp(socket_path).run()
+def run_console(socket_path: Path | str, tenant: str | None = None) -> int:
+    ConsoleApp(socket_path, tenant=tenant).run()
     return 0

@@ -21,8 +21,9 @@ BASE = "http://appliance/v1"  # the host is ignored on a Unix socket
 
 
 class ApiClient:
-    def __init__(self, socket_path: Path | str, *, timeout_s: float = 15.0) -> None:
+    def __init__(self, socket_path: Path | str, *, timeout_s: float = 15.0, tenant: str | None = None) -> None:
         self.socket_path = str(socket_path)
+        self.tenant = tenant  # ``?tenant=``: one tenant's data (an id) or every tenant's lists ("all")
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._http: aiohttp.ClientSession | None = None
 
@@ -43,6 +44,8 @@ class ApiClient:
             self._http = None
 
     async def request(self, method: str, path: str, data: Any = None, params: dict[str, str] | None = None) -> Any:
+        if self.tenant:
+            params = {**(params or {}), "tenant": self.tenant}
         try:
             async with self._session().request(
                 method, BASE + path, json=data, params=params, timeout=self.timeout

@@ -267,6 +267,7 @@ class ModelsConfig(_Model):
 
 class KnowledgeConfig(_Model):
     dir: str = "config/kb"
+    db_file: str = "knowledge.db"  # the derived index under store.data_dir ([[tenants]]: knowledge-<id>.db)
     embedding_model: str = ""  # GGUF path or manifest role; empty: FTS only
     chunk_chars: int = Field(default=600, ge=100)
     top_k: int = Field(default=3, ge=1)
@@ -478,8 +479,35 @@ class LoggingConfig(_Model):
     file: str = ""
 
 
+class TenantSite(TenantConfig):
+    """One more business on this box (``[[tenants]]``, docs/PRIVACY.md "Tenancy"): its own
+    name, languages, timezone, resources, prices, knowledge base and transfer extension, and
+    what routes a call or a chat to it. The top-level ``[tenant]`` stays the default tenant."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")  # required: rows are keyed by it
+    resources: list[ResourceConfig] = Field(default_factory=list)
+    pricing: PricingConfig = Field(default_factory=PricingConfig)
+    knowledge_dir: str = ""  # empty: <knowledge.dir>/<id>
+    sip_dids: list[str] = Field(default_factory=list)  # called numbers (To / Request-URI user)
+    sip_accounts: list[str] = Field(default_factory=list)  # sip.accounts ids whose calls are this tenant's
+    web_path: str = ""  # empty: /t/<id>/
+    web_hosts: list[str] = Field(default_factory=list)  # Host names whose chat page is this tenant's
+
+    @field_validator("web_path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        if v and not re.fullmatch(r"/(?:[A-Za-z0-9_-]+/)+", v):
+            raise ValueError("web_path: use /segment/.../ (letters, digits, - and _; leading and trailing /)")
+        return v
+
+    @property
+    def chat_path(self) -> str:
+        return self.web_path or f"/t/{self.id}/"
+
+
 class Config(_Model):
     tenant: TenantConfig = Field(default_factory=TenantConfig)
+    tenants: list[TenantSite] = Field(default_factory=list)  # more businesses ([tenant] is the default)
     resources: list[ResourceConfig] = Field(default_factory=list)
     pricing: PricingConfig = Field(default_factory=PricingConfig)
     booking: BookingRules = Field(default_factory=BookingRules)
@@ -512,6 +540,9 @@ class Config(_Model):
         for pet in offered:
             if self.resources and pet not in priced:
                 raise ValueError(f"pricing.rules: no price for pet type {pet!r}")
+        from appliance.core.tenancy import check_sites
+
+        check_sites(self)
         return self
 
     # -- derived paths ---------------------------------------------------------
@@ -532,6 +563,17 @@ class Config(_Model):
     @property
     def api_socket(self) -> Path:
         return Path(self.api.socket) if self.api.socket else self.data_path / "appliance.sock"
+
+    def for_tenant(self, tenant_id: str) -> Config:
+        """This config as tenant ``tenant_id`` sees it (appliance/core/tenancy.py)."""
+        from appliance.core.tenancy import tenant_view
+
+        return tenant_view(self, tenant_id)
+
+    @property
+    def tenant_ids(self) -> list[str]:
+        """Every tenant on this box, the default (``[tenant]``) first."""
+        return [self.tenant.id, *(t.id for t in self.tenants)]
 
     @property
     def kb_path(self) -> Path:

@@ -37,7 +37,7 @@ class PrivacyJob:
         while True:
             try:  # an erase that failed in the API (a busy database) is finished here, not only at start
                 await asyncio.to_thread(erase.recover, self.config, self.db, self.clock, min_age_s=600)
-                self.last = await asyncio.to_thread(retention.run, self.config, self.db, self.clock)
+                self.last = await asyncio.to_thread(retention.run_all, self.config, self.db, self.clock)
             except Exception:  # the next run tries again; a failed pass must not stop the daemon
                 log.exception("retention run failed")
             await asyncio.sleep(self.interval_s)

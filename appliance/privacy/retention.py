@@ -145,6 +145,16 @@ def run(config: Config, db: Database, clock: Clock = system_clock) -> dict[str, 
     return removed
 
 
+def run_all(config: Config, db: Database, clock: Clock = system_clock) -> dict[str, int]:
+    """One pass for every tenant on the box (``[[tenants]]``), each by its own ``privacy.retention``;
+    files (recordings, logs, backups) are shared, so the shortest of the tenants' days applies."""
+    total: dict[str, int] = {}
+    for tenant_id in config.tenant_ids:
+        for kind, n in run(config.for_tenant(tenant_id), db, clock).items():
+            total[kind] = total.get(kind, 0) + n
+    return total
+
+
 def oldest(config: Config, db: Database) -> dict[str, str | None]:
     """The oldest item of each kind still held (for ``appliance doctor``)."""
 

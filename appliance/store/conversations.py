@@ -18,7 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from appliance.core.clock import Clock, system_clock
-from appliance.core.errors import NotFound
+from appliance.core.errors import Conflict, NotFound
 from appliance.store.db import Database
 from appliance.store.models import TURN_STAGES, ConversationSession, Turn
 from appliance.store.repos import dumps, from_db_time, to_db_time
@@ -67,17 +67,27 @@ def _stage_columns(timeline: dict[str, float], total_ms: float | None) -> dict[s
 
 class ConversationStore:
     """What :class:`appliance.brain.dialogue.brain.Brain` needs: ``get``, ``save_turn``,
-    ``update_timeline``; and the web channel's ``turns`` (history of a reconnecting page)."""
+    ``update_timeline``; and the web channel's ``turns`` (history of a reconnecting page).
+
+    Scoped to one tenant: a session id of another tenant reads as absent, and writing a turn
+    into it raises :class:`Conflict` (session ids are global keys; docs/PRIVACY.md "Tenancy")."""
 
     def __init__(self, db: Database, *, tenant_id: str, clock: Clock = system_clock) -> None:
         self.db = db
         self.tenant_id = tenant_id
         self.clock = clock
 
+    def _own_tx(self, s: Session, session_id: str) -> None:
+        """Inside a write: the session is new or this tenant's (never another tenant's)."""
+        sessions = _table(ConversationSession)
+        owner = s.execute(select(sessions.c.tenant_id).where(sessions.c.id == session_id)).scalar()
+        if owner is not None and owner != self.tenant_id:
+            raise Conflict("this session id belongs to another tenant", details={"session_id": session_id})
+
     async def get(self, session_id: str) -> SessionRecord | None:
         def r(s: Session) -> SessionRecord | None:
             row = s.get(ConversationSession, session_id)
-            return None if row is None else _session_record(row)
+            return None if row is None or row.tenant_id != self.tenant_id else _session_record(row)
 
         return await self.db.aread(r)
 
@@ -103,6 +113,7 @@ class ConversationStore:
 
         def w(s: Session) -> int:
             # SQLAlchemy Core, not the ORM unit of work: this runs on every turn.
+            self._own_tx(s, session_id)
             ended_at = now if ended else None
             upsert = sqlite_insert(sessions).values(
                 id=session_id,
@@ -169,6 +180,7 @@ class ConversationStore:
         sessions, turns = _table(ConversationSession), _table(Turn)
 
         def w(s: Session) -> int:
+            self._own_tx(s, session_id)
             s.execute(
                 sqlite_insert(sessions)
                 .values(
@@ -193,7 +205,8 @@ class ConversationStore:
 
         def w(s: Session) -> None:
             row = s.get(Turn, turn_id)
-            if row is None:
+            owner = s.get(ConversationSession, row.session_id) if row is not None else None
+            if row is None or owner is None or owner.tenant_id != self.tenant_id:
                 raise NotFound(f"no turn {turn_id}")
             merged = {**json.loads(row.timeline or "{}"), **stages}
             cols = _stage_columns(merged, total_ms if total_ms is not None else row.total_ms)
@@ -208,7 +221,11 @@ class ConversationStore:
 
         def q(s: Session) -> list[dict[str, Any]]:
             cols = (t.c.seq, t.c.role, t.c.text, t.c.language, t.c.channel)
-            rows = s.execute(select(*cols).where(t.c.session_id == session_id).order_by(t.c.seq)).all()
+            sessions = _table(ConversationSession)
+            mine = select(sessions.c.id).where(sessions.c.id == session_id, sessions.c.tenant_id == self.tenant_id)
+            rows = s.execute(
+                select(*cols).where(t.c.session_id == session_id, t.c.session_id.in_(mine)).order_by(t.c.seq)
+            ).all()
             return [dict(r._mapping) for r in rows]
 
         return await self.db.aread(q)

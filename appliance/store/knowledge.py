@@ -124,7 +124,7 @@ class KnowledgeBase:
     @classmethod
     def open(cls, db: Any, config: Config, embedder: Any) -> KnowledgeBase:
         """Open (and build on first use) the index next to the main database."""
-        kb = cls(config.data_path / "knowledge.db", config, embedder)
+        kb = cls(config.data_path / config.knowledge.db_file, config, embedder)
         if kb.stale():
             kb.reindex()
         return kb
@@ -272,7 +272,7 @@ class KnowledgeBase:
 
 def reindex(db: Any, config: Config, embedder: Any) -> dict[str, Any]:
     """``appliance kb reindex``."""
-    kb = KnowledgeBase(config.data_path / "knowledge.db", config, embedder)
+    kb = KnowledgeBase(config.data_path / config.knowledge.db_file, config, embedder)
     try:
         return kb.reindex()
     finally:

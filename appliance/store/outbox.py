@@ -177,7 +177,7 @@ class Outbox:
 
         def w(s: Session) -> None:
             row = s.get(OutboxRow, msg_id)
-            if row is None:
+            if row is None or row.tenant_id != self.tenant_id:
                 return
             if uncount:
                 row.attempts = max(row.attempts - 1, 0)
@@ -282,7 +282,7 @@ class InboundLog:
     async def settle(self, inbound_id: int, status: InboundStatus, session_id: str | None = None) -> None:
         def w(s: Session) -> None:
             row = s.get(SmsInboundRow, inbound_id)
-            if row is not None:
+            if row is not None and row.tenant_id == self.tenant_id:
                 row.status = status.value
                 row.session_id = session_id
                 s.add(row)
@@ -293,7 +293,10 @@ class InboundLog:
         """Whether this number has ever texted us (its consent to get texts back)."""
 
         def r(s: Session) -> bool:
-            return s.exec(select(SmsInboundRow.id).where(SmsInboundRow.sender == sender).limit(1)).first() is not None
+            q = select(SmsInboundRow.id).where(
+                SmsInboundRow.tenant_id == self.tenant_id, SmsInboundRow.sender == sender
+            )
+            return s.exec(q.limit(1)).first() is not None
 
         return await self.db.aread(r)
 

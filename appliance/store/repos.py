@@ -192,7 +192,7 @@ class CallbackRepository:
     async def get(self, ticket_id: int) -> CallbackTicket:
         def q(s: Session) -> CallbackTicket:
             row = s.get(CallbackTicketRow, ticket_id)
-            if row is None:
+            if row is None or row.tenant_id != self.tenant_id:
                 raise NotFound(f"no callback ticket {ticket_id}")
             return _ticket(row)
 
@@ -203,7 +203,7 @@ class CallbackRepository:
 
         def w(s: Session) -> CallbackTicket:
             row = s.get(CallbackTicketRow, ticket_id)
-            if row is None:
+            if row is None or row.tenant_id != self.tenant_id:
                 raise NotFound(f"no callback ticket {ticket_id}")
             if row.status != "done":
                 row.status = "done"

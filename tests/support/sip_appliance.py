@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from appliance.brain.factory import build_brain
+from appliance.brain.factory import build_tenant_brains
 from appliance.channels.sip.service import SipEngines, SipService
 from appliance.core.clock import fixed_clock
 from appliance.core.config import load_config
@@ -72,6 +72,7 @@ async def main() -> int:
     ap.add_argument("--ai-paused", action="store_true", help="staff paused the AI for new calls")
     ap.add_argument("--auto-callback", default="", help="callbacks.dial_uri: automatic callbacks on, fast")
     ap.add_argument("--ring-timeout", type=float, default=8.0)
+    ap.add_argument("--tenants", default="", help="JSON file: a list of [[tenants]] entries (more businesses)")
     args = ap.parse_args()
 
     sip: dict[str, Any] = {
@@ -100,9 +101,11 @@ async def main() -> int:
     cfg = load_config(
         environ={}, use_system=False,
         overrides={"store": {"data_dir": args.data}, "llm": {"mode": "off"}, "sip": sip,
-                   "voice": {"brain_timeout_s": args.brain_timeout}, **tools},
+                   "voice": {"brain_timeout_s": args.brain_timeout}, **tools,
+                   "tenants": json.loads(Path(args.tenants).read_text()) if args.tenants else []},
     )  # fmt: skip
-    brain = await build_brain(cfg, clock=fixed_clock(NOW), llm=None)
+    brains = await build_tenant_brains(cfg, clock=fixed_clock(NOW), llm=None)
+    brain = brains.default
     script = json.loads(Path(args.script).read_text()) if args.script else []
     stt: Any = FasterWhisperSTT(Path(args.data) / "no-such-model") if args.stt_broken else ScriptedSTT(script)
     if args.stt_fail_at or args.stt_hang_at:
@@ -117,7 +120,9 @@ async def main() -> int:
 
     port: Any = HangingBrain(brain, indices(args.brain_hang_at)) if args.brain_hang_at else brain
     paused = bool(args.ai_paused)
-    service = SipService(cfg, port, engines, callbacks=brain.callbacks, on_event=on_event, ai_paused=lambda: paused)
+    service = SipService(
+        cfg, port, engines, callbacks=brain.callbacks, on_event=on_event, ai_paused=lambda: paused, tenants=brains
+    )
     ports = await service.start()
     out("ready", **ports, speech_ok=service.speech_ok)
     auto = None
@@ -153,7 +158,7 @@ async def main() -> int:
     tickets = rows(cfg.db_path, "SELECT id, phone, reason, channel, session_id, status, details FROM callback_tickets "
                                 "ORDER BY id")  # fmt: skip
     bookings = rows(cfg.db_path, "SELECT id, pet_name, owner_name, owner_phone, status FROM bookings")
-    await brain.aclose()
+    await brains.aclose()
     out("summary", tickets=tickets, bookings=bookings)
     return 0
 

@@ -58,6 +58,7 @@ async def main() -> int:
     ap.add_argument("--services", action="store_true", help="shared model services, no scripted STT")
     ap.add_argument("--stt-model", default="")
     ap.add_argument("--llm-model", default="")
+    ap.add_argument("--tenants", default="", help="JSON file: a list of [[tenants]] entries (more businesses)")
     args = ap.parse_args()
     script = Path(args.script) if args.script else Path(args.data) / "script.json"
     if not args.script:
@@ -69,7 +70,8 @@ async def main() -> int:
                    "llm": {"mode": "auto", "model": args.llm_model} if args.llm_model else {"mode": "off"}, "sip": {
             "udp_port": args.port, "tcp_port": args.port, "workers": args.workers, "max_calls": args.max_calls,
             "over_capacity": args.over_capacity, "allowed_sources": [a for a in args.allowed.split(",") if a],
-            "answer_delay_s": args.answer_delay, "record": bool(args.record)}},
+            "answer_delay_s": args.answer_delay, "record": bool(args.record)},
+                   "tenants": json.loads(Path(args.tenants).read_text()) if args.tenants else []},
     )  # fmt: skip
 
     def on_event(ev: Event) -> None:

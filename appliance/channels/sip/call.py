@@ -119,8 +119,10 @@ class CallHandle:
         account: str,
         loop: asyncio.AbstractEventLoop,
         overflow: bool = False,
+        called: str | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self.called = called  # the number dialled (To user): which tenant the call is for
         self.call_id = call_id
         self.sip_call_id = sip_call_id
         self.caller_id = caller_id

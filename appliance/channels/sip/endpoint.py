@@ -30,7 +30,7 @@ from typing import Any
 
 from appliance.channels.sip.call import CallHandle
 from appliance.channels.sip.digest import AuthResult, DigestAuthenticator
-from appliance.channels.sip.sipmsg import SourceFilter, caller_id_from_invite, header, host_of
+from appliance.channels.sip.sipmsg import SourceFilter, called_from_invite, caller_id_from_invite, header, host_of
 from appliance.core import metrics
 from appliance.core.config import SipAccount, SipConfig
 from appliance.core.errors import EngineUnavailable
@@ -389,6 +389,7 @@ class SipEndpoint:
             account=account.name,
             loop=loop,
             overflow=overflow,
+            called=called_from_invite(msg),
         )
         call.handle = handle
         handle._pj = call

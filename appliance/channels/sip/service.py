@@ -26,6 +26,7 @@ from typing import Any
 from appliance.channels.sip.call import RATE, CallEventType, CallHandle
 from appliance.channels.sip.endpoint import SipEndpoint
 from appliance.channels.sip.recording import CallRecording, purge_recordings
+from appliance.channels.sip.tenants import SipTenants, tenant_service
 from appliance.core import metrics
 from appliance.core.config import Config
 from appliance.core.errors import ApplianceError, EngineUnavailable
@@ -78,8 +79,13 @@ class SipService:
         log_level: int = 1,
         behind_proxy: bool = False,
         ai_paused: Callable[[], bool] | None = None,
+        tenants: SipTenants | None = None,
     ) -> None:
         self.config = config
+        # several businesses on one box: the number called (or the account) picks the tenant's
+        # brain per call (appliance/channels/sip/tenants.py); None: every call is this config's
+        self.tenants = tenants
+        self.views: dict[str, SipService] = {}
         # staff paused the AI for new calls (the console's pause key): they get the keypad menu
         # (1: callback, 0: staff) instead of the voice pipeline
         self.ai_paused: Callable[[], bool] = ai_paused or (lambda: False)
@@ -111,7 +117,8 @@ class SipService:
     async def start(self) -> dict[str, int]:
         self.speech_ok = await self._check_speech()
         tenant = self.config.tenant
-        await self.apologies.prepare([tenant.default_language, *tenant.languages])
+        others = [lang for t in self.config.tenants for lang in (t.default_language, *t.languages)]
+        await self.apologies.prepare(list(dict.fromkeys([tenant.default_language, *tenant.languages, *others])))
         await asyncio.to_thread(self._warm_up)
         self.ports = await self.endpoint.start()
         if self.sip.record:
@@ -121,6 +128,8 @@ class SipService:
     async def stop(self) -> None:
         """Stop: every call in progress hears a short goodbye (``shutdown`` prompt) and is hung up."""
         self.closing = True
+        for view in self.views.values():
+            view.closing = True
         if self._purger is not None:
             self._purger.cancel()
         for task in list(self.tasks):
@@ -181,7 +190,8 @@ class SipService:
     # ------------------------------------------------------------------ calls
 
     def _on_call(self, handle: CallHandle) -> None:
-        task = asyncio.get_running_loop().create_task(self._run_call(handle))
+        service = tenant_service(self, handle)
+        task = asyncio.get_running_loop().create_task(service._run_call(handle))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 

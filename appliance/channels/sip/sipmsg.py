@@ -40,6 +40,21 @@ def caller_id_from_invite(message: str) -> str | None:
     return None
 
 
+_CALLED = re.compile(r"(?:sips?:([^@;>\s]+)@|tel:([^;>\s]+))", re.IGNORECASE)
+
+
+def _called_user(value: str | None) -> str | None:
+    m = _CALLED.search(value or "")
+    return (m.group(1) or m.group(2)).strip() or None if m else None
+
+
+def called_from_invite(message: str) -> str | None:
+    """The number called (the DID): the To user, else the Request-URI user (which tenant the call is for)."""
+    first = message.split("\n", 1)[0]
+    request_uri = first.partition(" ")[2] if first.upper().startswith("INVITE ") else None
+    return _called_user(header(message, "to", "t")) or _called_user(request_uri)
+
+
 def host_of(address: str) -> str:
     """'127.0.0.1:5060' -> '127.0.0.1'; '[::1]:5060' -> '::1'."""
     address = address.strip()

@@ -42,7 +42,7 @@ async def _engines(cfg: Config, scripted_stt: str | None) -> Any:
 
 
 async def serve(config_file: Path, index: int, scripted_stt: str | None = None) -> int:
-    from appliance.brain.factory import build_brain
+    from appliance.brain.factory import build_tenant_brains
     from appliance.channels.sip.service import SipService
     from appliance.core.logs import setup_logging
 
@@ -52,14 +52,17 @@ async def serve(config_file: Path, index: int, scripted_stt: str | None = None) 
     def on_event(ev: Event) -> None:
         _out("app_event", **to_dict(ev))
 
-    brain = await build_brain(cfg, on_event=on_event)
+    brains = await build_tenant_brains(cfg, on_event=on_event)
+    brain = brains.default
     engines = await _engines(cfg, scripted_stt)
-    service = SipService(cfg, brain, engines, callbacks=brain.callbacks, on_event=on_event, behind_proxy=True)
+    service = SipService(
+        cfg, brain, engines, callbacks=brain.callbacks, on_event=on_event, behind_proxy=True, tenants=brains
+    )
     try:
         ports = await service.start()
     except ApplianceError as exc:
         print(f"SIP worker {index} failed to start: {exc}", file=sys.stderr)
-        await brain.aclose()
+        await brains.aclose()
         return 1
     _out("ready", index=index, pid=os.getpid(), **ports)
 
@@ -95,7 +98,7 @@ async def serve(config_file: Path, index: int, scripted_stt: str | None = None) 
     while seen < len(service.records):
         _out("call_ended", index=index, **service.records[seen])
         seen += 1
-    await brain.aclose()
+    await brains.aclose()
     _out("stopped", index=index)
     return 0
 

@@ -34,6 +34,7 @@ from appliance.core.bus import QUEUE, StaffDesk
 from appliance.core.config import Config
 from appliance.core.errors import ApplianceError
 from appliance.core.messages import Channel, Reply, Utterance, to_dict
+from appliance.core.tenancy import chat_routes
 
 log = logging.getLogger(__name__)
 
@@ -368,8 +369,48 @@ async def security_headers(request: web.Request, handler: Any) -> web.StreamResp
     return resp
 
 
-def create_app(engine: ChatBrain, config: Config, desk: StaffDesk | None = None) -> web.Application:
+class TenantChats(Protocol):
+    """The brain of each tenant (:class:`appliance.brain.factory.TenantBrains`)."""
+
+    def get(self, tenant_id: str) -> ChatBrain: ...
+
+
+def create_app(
+    engine: ChatBrain, config: Config, desk: StaffDesk | None = None, tenants: TenantChats | None = None
+) -> web.Application:
+    """The chat app: the default tenant's page at ``/``; each ``[[tenants]]`` entry's page at its
+    ``web_path`` (``/t/<id>/``) and at / on its ``web_hosts``, served by that tenant's brain."""
     app = web.Application(middlewares=[security_headers], client_max_size=_frame_limit(config))
+    sites = (
+        []
+        if tenants is None
+        else [(r, tenants.get(r.tenant_id), config.for_tenant(r.tenant_id)) for r in chat_routes(config)]
+    )
+    for route, brain, view in sites:  # host names first: they win over the default tenant's routes at /
+        for host in route.hosts:
+            app.add_domain(host, _chat_app(brain, view, desk))
+    _add_routes(app, engine, config, desk)
+    for route, brain, view in sites:
+        app.router.add_get(route.path.rstrip("/"), _redirect_to(route.path))  # the page's links are relative
+        app.add_subapp(route.path, _chat_app(brain, view, desk))
+    return app
+
+
+def _redirect_to(path: str) -> Any:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        raise web.HTTPMovedPermanently(path)
+
+    return handler
+
+
+def _chat_app(engine: ChatBrain, config: Config, desk: StaffDesk | None) -> web.Application:
+    """One tenant's chat under a prefix or a host name (the root app's middleware applies)."""
+    app = web.Application(client_max_size=_frame_limit(config))
+    _add_routes(app, engine, config, desk)
+    return app
+
+
+def _add_routes(app: web.Application, engine: ChatBrain, config: Config, desk: StaffDesk | None) -> None:
     if desk is not None:
         app[DESK_KEY] = desk
     app[ENGINE_KEY] = engine
@@ -388,14 +429,15 @@ def create_app(engine: ChatBrain, config: Config, desk: StaffDesk | None = None)
             await ws.close(code=1001, message=b"server shutdown")
 
     app.on_shutdown.append(close_sockets)
-    return app
 
 
 class WebServer:
     """Start/stop wrapper the daemon uses."""
 
-    def __init__(self, engine: ChatBrain, config: Config, *, desk: StaffDesk | None = None) -> None:
-        self.app = create_app(engine, config, desk)
+    def __init__(
+        self, engine: ChatBrain, config: Config, *, desk: StaffDesk | None = None, tenants: TenantChats | None = None
+    ) -> None:
+        self.app = create_app(engine, config, desk, tenants)
         self.config = config
         self.runner: web.AppRunner | None = None
         self.port: int | None = None

@@ -11,7 +11,10 @@
 (function () {
   "use strict";
 
-  var STORAGE_KEY = "appliance.chat.session";
+  // the page's own path: "/" or a tenant's "/t/<tenant>/" (several businesses on one box);
+  // the socket, the info call and the stored session all live under it
+  var BASE = window.location.pathname.replace(/[^/]*$/, "");
+  var STORAGE_KEY = BASE === "/" ? "appliance.chat.session" : "appliance.chat.session:" + BASE;
   var BACKOFF_BASE_MS = 500;
   var BACKOFF_MAX_MS = 15000;
 
@@ -295,7 +298,7 @@
     var proto = window.location.protocol === "https:" ? "wss:" : "ws:";
     var ws;
     try {
-      ws = new WebSocket(proto + "//" + window.location.host + "/ws");
+      ws = new WebSocket(proto + "//" + window.location.host + BASE + "ws");
     } catch (e) {
       scheduleReconnect();
       return;
@@ -431,7 +434,7 @@
 
   function loadInfo() {
     if (!window.fetch) return;
-    window.fetch("/api/info", { headers: { Accept: "application/json" } })
+    window.fetch(BASE + "api/info", { headers: { Accept: "application/json" } })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (info) {
         if (!info) return;
