@@ -17,8 +17,11 @@ from appliance.core.logs import RedactingFilter, pii, redact
 )  # fmt: skip
 def test_phone_numbers_are_hashed(number: str) -> None:
     out = redact(f"call from {number} ended")
-    digits = "".join(ch for ch in number if ch.isdigit())
-    assert "[phone#" in out and digits[-7:] not in "".join(ch for ch in out if ch.isdigit() or ch == " ")
+    phone = number.split("@")[0]  # a SIP URI keeps its host: only the user part is the number
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    # the hash's hex digits run into the host's when letters are dropped: look at the phone part only
+    kept = out.split("@")[0]
+    assert "[phone#" in out and digits[-7:] not in "".join(ch for ch in kept if ch.isdigit() or ch == " ")
 
 
 @pytest.mark.parametrize(
