@@ -150,6 +150,15 @@ class Daemon:
             return {}
         return {name: to_dict(r) for name, r in dict(self.sip.endpoint.stats.registrations).items()}
 
+    def _diarization(self) -> Any:
+        """The background diarization of recorded calls (off unless ``diarization.enabled``)."""
+        if not (self.cfg.diarization.enabled and self.cfg.sip.record):
+            return None
+        from appliance.channels.sip.diarize_job import DiarizationJobs
+        from appliance.engines.diarize import Diarizer
+
+        return DiarizationJobs(self.brain.sessions.db, Diarizer(self.cfg.diarization), tenant_id=self.cfg.tenant.id)
+
     async def _start_sip(self) -> None:
         try:
             from appliance.channels.sip.service import SipEngines, SipService
@@ -178,6 +187,7 @@ class Daemon:
                 callbacks=self.brain.callbacks,
                 on_event=self.bus.publish,
                 ai_paused=lambda: self.desk.ai_paused,
+                diarization=self._diarization(),
             )
             ports = await self.sip.start()
             self.control.calls = self.sip  # the console's transfer and end keys (not yet with sip.workers > 1)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.channels.sip.call import RATE, CallEventType, CallHandle
+from appliance.channels.sip.diarize_job import DiarizationJob, DiarizationJobs, spans_of
 from appliance.channels.sip.endpoint import SipEndpoint
 from appliance.channels.sip.recording import CallRecording, purge_recordings
 from appliance.core import metrics
@@ -78,8 +79,10 @@ class SipService:
         log_level: int = 1,
         behind_proxy: bool = False,
         ai_paused: Callable[[], bool] | None = None,
+        diarization: DiarizationJobs | None = None,
     ) -> None:
         self.config = config
+        self.diarization = diarization  # recorded calls are diarized after they end (diarize_job.py)
         # staff paused the AI for new calls (the console's pause key): they get the keypad menu
         # (1: callback, 0: staff) instead of the voice pipeline
         self.ai_paused: Callable[[], bool] = ai_paused or (lambda: False)
@@ -128,6 +131,8 @@ class SipService:
         if self.tasks:
             await asyncio.wait(self.tasks, timeout=12)
         await self.endpoint.stop()
+        if self.diarization is not None:
+            await self.diarization.close()
 
     async def _check_speech(self) -> bool:
         stt, tts = self.engines.stt, self.engines.tts
@@ -167,6 +172,15 @@ class SipService:
             if n:
                 log.info("SIP: removed %d recordings older than %d days", n, self.sip.recording_retention_days)
             await asyncio.sleep(3600)
+
+    async def _diarize_later(self, recording: CallRecording, sid: str, rec: dict[str, Any]) -> None:
+        """Queue the finished recording for diarization (a background job; the call is over)."""
+        if self.diarization is None or self.closing:
+            return
+        try:
+            await self.diarization.submit(DiarizationJob(recording.base, sid, spans_of(rec.get("transcript") or [])))
+        except Exception:  # noqa: BLE001 - diarization is an extra; the call record is already written
+            log.exception("SIP: could not queue the diarization of %s", sid)
 
     def _emit(self, kind: EventType, data: dict[str, Any], session_id: str | None = None) -> None:
         if self.on_event is None:
@@ -276,6 +290,8 @@ class SipService:
                 rec["recording"] = str(recording.base)
             except OSError as exc:
                 log.error("SIP: could not write the recording of %s: %s", sid, exc)
+            else:
+                await self._diarize_later(recording, sid, rec)
         self.records.append(rec)
         del self.records[:-200]
         self._emit(EventType.CALL_ENDED, {k: rec[k] for k in ("caller_id", "outcome", "mode", "end_code")}, sid)

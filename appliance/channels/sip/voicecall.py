@@ -124,7 +124,9 @@ async def run_voice_call(
         recorder = runner.recorder
         rec["language"] = recorder.language or rec["language"]
         rec["transcript"] = [
-            {"turn": t.turn, "user": t.text, "reply": t.reply, "language": t.language}
+            {"turn": t.turn, "user": t.text, "reply": t.reply, "language": t.language,
+             # where in the caller's recording the turn was spoken (diarization aligns by these)
+             "start": t.audio.get("speech_start"), "end": t.audio.get("speech_end")}
             for t in (recorder.timelines[k] for k in sorted(recorder.timelines))
             if t.kind in ("caller", "keypad")
         ]
