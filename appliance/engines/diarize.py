@@ -101,6 +101,25 @@ def unavailable_reason(cfg: DiarizationConfig) -> str | None:
     return None
 
 
+def installed_version(cfg: DiarizationConfig) -> str | None:
+    """pyannote.audio's version in the isolated environment (from its dist-info; nothing imported)."""
+    env = python_path(cfg).parent.parent
+    for info in sorted(env.glob("lib/python3*/site-packages/pyannote_audio-*.dist-info")):
+        return info.name.removeprefix("pyannote_audio-").removesuffix(".dist-info")
+    return None
+
+
+def availability(cfg: DiarizationConfig) -> tuple[bool, str]:
+    """(usable, why) for ``appliance doctor``: cheap file checks, no import of pyannote."""
+    version = installed_version(cfg)
+    if version is None:
+        return False, f"pyannote-audio not installed in {python_path(cfg).parent.parent} (scripts/setup_diarize.sh)"
+    reason = unavailable_reason(cfg)
+    if reason:
+        return False, f"pyannote.audio {version}; {reason}"
+    return True, f"pyannote.audio {version}; {model_label(cfg)}"
+
+
 class Diarizer:
     """Runs the worker, one job at a time (a lock), at low CPU priority."""
 

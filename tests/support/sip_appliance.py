@@ -69,6 +69,7 @@ async def main() -> int:
     ap.add_argument("--backend", default="", help="URL of an HTTP booking backend (token 'test-token')")
     ap.add_argument("--tool-timeout", type=float, default=2.0)
     ap.add_argument("--ai-paused", action="store_true", help="staff paused the AI for new calls")
+    ap.add_argument("--diarize", default="", help="diarize recordings with the tiny pyannote models in DIR")
     args = ap.parse_args()
 
     sip: dict[str, Any] = {
@@ -110,10 +111,22 @@ async def main() -> int:
 
     port: Any = HangingBrain(brain, indices(args.brain_hang_at)) if args.brain_hang_at else brain
     paused = bool(args.ai_paused)
-    service = SipService(cfg, port, engines, callbacks=brain.callbacks, on_event=on_event, ai_paused=lambda: paused)
+    jobs = None
+    if args.diarize:
+        from appliance.channels.sip.diarize_job import DiarizationJobs
+        from appliance.core.config import DiarizationConfig
+        from appliance.engines.diarize import Diarizer
+
+        d = Path(args.diarize)
+        dcfg = DiarizationConfig(enabled=True, segmentation=str(d / "segmentation.ckpt"),
+                                 embedding=str(d / "embedding.ckpt"), plda=str(d / "plda"), num_speakers=2)  # fmt: skip
+        jobs = DiarizationJobs(brain.sessions.db, Diarizer(dcfg), tenant_id=cfg.tenant.id)
+    service = SipService(cfg, port, engines, callbacks=brain.callbacks, on_event=on_event, ai_paused=lambda: paused,
+                         diarization=jobs)  # fmt: skip
     ports = await service.start()
     out("ready", **ports, speech_ok=service.speech_ok)
     seen = 0
+    job_state = (False, 0, 0)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
@@ -123,6 +136,12 @@ async def main() -> int:
         while seen < len(service.records):
             out("call_ended", **service.records[seen])
             seen += 1
+        if jobs is not None:  # the diarization job's progress, in order with the calls' events
+            state = (jobs.busy, jobs.done, jobs.failed)
+            if state != job_state:
+                out("diarization", busy=jobs.busy, done=jobs.done, failed=jobs.failed,
+                    live_calls=sorted(service.live_calls))  # fmt: skip
+                job_state = state
         if line_task in done:
             line = line_task.result().decode().strip()
             if line == "stats":

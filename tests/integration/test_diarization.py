@@ -1,0 +1,174 @@
+"""Diarized recordings (issue 13): a two-speaker espeak-ng recording goes through the real
+worker (pyannote's SpeakerDiarization in the isolated ``.venv-diarize``, tiny random-weight
+checkpoints from scripts/make_test_models.py), and the speaker turns are stored with the
+recording, aligned with the transcript, shown by ``appliance privacy export``, removed by
+``appliance privacy erase`` and by retention once the recording is gone.
+
+Random weights make the content meaningless: this is plumbing. The number of speakers is
+forced to 2 so that turns for two speakers come out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import subprocess
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from appliance.channels.sip.diarize_job import DiarizationJob, DiarizationJobs, spans_of
+from appliance.cli import main
+from appliance.core.config import load_config
+from appliance.engines.diarize import DiarizeError, Diarizer, availability
+from appliance.store import diarization as repo
+from appliance.store.db import Database
+from tests.support.diarize import diarize_models
+
+PHONE = "+37251112233"
+SID = "sip-diarize-1"
+STAMP = "20261206-101500"
+
+
+def speech(text: str, voice: str, pitch: int, path: Path) -> bytes:
+    """espeak-ng speech as 16 kHz mono 16-bit PCM."""
+    from appliance.channels.file_transport import read_wav_16k
+
+    subprocess.run(["espeak-ng", "-v", voice, "-p", str(pitch), "-w", str(path), text], check=True)
+    return read_wav_16k(path)
+
+
+@pytest.fixture(scope="module", name="diarize_models")
+def diarize_models_fixture() -> Path:
+    return diarize_models()
+
+
+def write_recording(directory: Path) -> tuple[Path, list[dict[str, Any]]]:
+    """A caller channel with two people (two espeak voices taking turns) and its call record."""
+    import wave
+
+    directory.mkdir(parents=True, exist_ok=True)
+    base = directory / f"{STAMP}-{SID}"
+    a = speech("Hello, I would like to book a room for my dog next week.", "en-us", 40, directory / "a.wav")
+    b = speech("Wait, let me ask. Is it for two dogs or one?", "en-gb+f3", 85, directory / "b.wav")
+    gap = b"\0\0" * 8000
+    parts = [a, gap, b, gap, a]
+    with wave.open(str(base.with_suffix(".caller.wav")), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(b"".join(parts))
+    transcript, at = [], 0.0
+    for i, part in enumerate(parts[::2]):
+        seconds = len(part) / 32000
+        transcript.append({"turn": i + 1, "user": f"turn {i + 1}", "reply": "", "start": at, "end": at + seconds})
+        at += seconds + 0.5
+    record = {"session_id": SID, "caller_id": f"sip:{PHONE}@127.0.0.1", "started_at": time.time(),
+              "transcript": transcript, "recordings": {"caller": base.name + ".caller.wav"}}  # fmt: skip
+    base.with_suffix(".json").write_text(json.dumps(record))
+    for tmp in ("a.wav", "b.wav"):
+        (directory / tmp).unlink()
+    return base, transcript
+
+
+def box(tmp_path: Path, models: Path) -> Path:
+    cfg = tmp_path / "appliance.toml"
+    cfg.write_text(
+        f'[store]\ndata_dir = "{tmp_path / "data"}"\n[llm]\nmode = "off"\n'
+        f'[diarization]\nenabled = true\nsegmentation = "{models / "segmentation.ckpt"}"\n'
+        f'embedding = "{models / "embedding.ckpt"}"\nplda = "{models / "plda"}"\nnum_speakers = 2\n'
+    )
+    return cfg
+
+
+def cli(cfg: Path, *args: str) -> tuple[int, Any]:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        rc = main([*args, "--config", str(cfg), "--json"])
+    return rc, (json.loads(out.getvalue()) if out.getvalue().strip() else None)
+
+
+async def diarize(config: Any, base: Path, transcript: list[dict[str, Any]]) -> DiarizationJobs:
+    db = Database.from_config(config)
+    jobs = DiarizationJobs(db, Diarizer(config.diarization), tenant_id=config.tenant.id)
+    try:
+        await jobs.submit(DiarizationJob(base, SID, spans_of(transcript)))
+        await asyncio.wait_for(jobs.idle(), 300)
+    finally:
+        await jobs.close()
+        await db.aclose()
+    return jobs
+
+
+def test_a_two_speaker_recording_gets_stored_aligned_exported_and_erased_speaker_turns(
+    tmp_path: Path, diarize_models: Path
+) -> None:
+    cfg_path = box(tmp_path, diarize_models)
+    config = load_config(cfg_path, environ={}, use_system=False)
+    assert availability(config.diarization)[0], availability(config.diarization)
+    base, transcript = write_recording(config.data_path / "recordings")
+    jobs = asyncio.run(diarize(config, base, transcript))
+    assert (jobs.done, jobs.failed) == (1, 0)
+
+    with Database.from_config(config) as db:
+        found = db.read(lambda s: repo.for_sessions(s, [SID]))
+    assert len(found) == 1, found
+    d = found[0]
+    assert (d["recording"], d["status"], d["speakers"]) == (base.name, "done", 2), d
+    turns = d["turns"]
+    assert {t["speaker"] for t in turns} == {"SPEAKER_00", "SPEAKER_01"}, turns
+    assert all(0 <= t["start_s"] <= t["end_s"] for t in turns)
+    # aligned: every speaker turn inside a transcript turn points at it; all three turns are covered
+    assert {t["transcript_turn"] for t in turns} - {None} == {1, 2, 3}, turns
+
+    rc, _ = cli(cfg_path, "privacy", "export", "--phone", PHONE, "--out", str(tmp_path / "export.zip"), "--by", "t")
+    assert rc == 0
+    with zipfile.ZipFile(tmp_path / "export.zip") as z:
+        data = json.loads(z.read("data.json"))
+        summary = z.read("summary.txt").decode()
+    assert [x["recording"] for x in data["diarizations"]] == [base.name]
+    assert data["diarizations"][0]["turns"] == turns
+    assert f"(speaker turns): {len(turns)}" in summary, summary
+
+    rc, receipt = cli(cfg_path, "privacy", "erase", "--phone", PHONE, "--reason", "asked", "--by", "t")
+    assert rc == 0, receipt
+    with Database.from_config(config) as db:
+        assert db.read(lambda s: repo.for_sessions(s, [SID])) == []
+        assert db.read(lambda s: repo.recordings_known(s, config.tenant.id)) == []
+
+
+def test_retention_removes_speaker_turns_with_their_recording(tmp_path: Path, diarize_models: Path) -> None:
+    cfg_path = box(tmp_path, diarize_models)
+    config = load_config(cfg_path, environ={}, use_system=False)
+    base, transcript = write_recording(config.data_path / "recordings")
+    asyncio.run(diarize(config, base, transcript))
+    rc, _ = cli(cfg_path, "privacy", "retention")
+    assert rc == 0
+    with Database.from_config(config) as db:
+        assert db.read(lambda s: repo.recordings_known(s, config.tenant.id)) == [base.name]  # still on disk: kept
+    for p in base.parent.glob(base.name + ".*"):
+        p.unlink()  # the SIP channel's own purge (or retention's) removed the recording
+    rc, _ = cli(cfg_path, "privacy", "retention")
+    assert rc == 0
+    with Database.from_config(config) as db:
+        assert db.read(lambda s: repo.recordings_known(s, config.tenant.id)) == []
+
+
+def test_a_missing_environment_or_model_is_a_stored_failure_never_an_exception(tmp_path: Path) -> None:
+    cfg_path = tmp_path / "appliance.toml"
+    cfg_path.write_text(f'[store]\ndata_dir = "{tmp_path / "data"}"\n[diarization]\nenabled = true\n'
+                        f'python = "{tmp_path / "nowhere" / "python"}"\n')  # fmt: skip
+    config = load_config(cfg_path, environ={}, use_system=False)
+    base, transcript = write_recording(config.data_path / "recordings")
+    jobs = asyncio.run(diarize(config, base, transcript))
+    assert (jobs.done, jobs.failed) == (0, 1)
+    with Database.from_config(config) as db:
+        (d,) = db.read(lambda s: repo.for_sessions(s, [SID]))
+    assert d["status"] == "failed" and d["error"].startswith(DiarizeError.UNAVAILABLE), d
+    assert d["turns"] == []
+    assert base.with_suffix(".caller.wav").exists()  # the recording is never touched
