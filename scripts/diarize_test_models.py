@@ -42,6 +42,34 @@ def save(model, path: Path) -> None:  # type: ignore[no-untyped-def]
     torch.save(ck, path)
 
 
+def wire_two_speakers(seg) -> None:  # type: ignore[no-untyped-def]
+    """Make the random segmentation say "speaker 1" or "speaker 2" frame by frame.
+
+    Left fully random, the classifier's biggest bias wins every frame: one local speaker
+    everywhere, and the pipeline finds one speaker however many it is asked for. Here the
+    classifier reads one hidden feature of the (still random) network: above its mean on
+    noise -> local speaker 1, below -> local speaker 2, near it -> silence; overlap classes
+    never win. Which frames go where still depends on the audio, and means nothing.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    seen: dict[str, torch.Tensor] = {}
+    hook = seg.linear[-1].register_forward_hook(lambda _m, _i, o: seen.__setitem__("h", o))
+    gen = torch.Generator().manual_seed(SEED)
+    with torch.no_grad():
+        seg(torch.randn(1, 1, 16000 * 5, generator=gen) * 0.1)
+        hook.remove()
+        h = F.leaky_relu(seen["h"][0])
+        std = h.std(0)
+        k = int(std.argmax())
+        mu, scale = float(h[:, k].mean()), 4.0 / float(std[k])
+        seg.classifier.weight.zero_()
+        seg.classifier.bias.copy_(torch.tensor([1.0, -scale * mu, scale * mu, -9.0, -9.0, -9.0, -9.0]))
+        seg.classifier.weight[1, k] = scale
+        seg.classifier.weight[2, k] = -scale
+
+
 def main(out: Path) -> int:
     import numpy as np
     import torch
@@ -64,6 +92,7 @@ def main(out: Path) -> int:
         permutation_invariant=True,
     )
     seg.build()
+    wire_two_speakers(seg)
     save(seg, out / "segmentation.ckpt")
     emb = XVectorMFCC(dimension=DIM)
     emb.specifications = Specifications(problem=Problem.REPRESENTATION, resolution=Resolution.CHUNK, duration=3.0)
