@@ -39,19 +39,20 @@ def test_a_recorded_call_is_diarized_after_it_ends_while_the_next_call_goes_on(
         rec_a = app.wait_event("call_ended", 30)
         b = caller(app.uri, "--from-user", "+37255556666", "--turns", ",".join(map(str, second)),
                    "--hangup-after-turns", "--max-s", "150")  # fmt: skip
-        busy = app.wait_event("diarization", 60, busy=True)
-        finished = app.wait_event("diarization", 300, busy=False)
         b.wait_event("done", 160)
-        rec_b = app.wait_event("call_ended", 30)
+        app.wait_event("diarization", 300, busy=False, done=2)  # both calls ended, both diarized
     finally:
         app.stop()
-    # the job ran only after the first call had ended ...
-    assert rec_a["session_id"] not in busy["live_calls"]
-    assert (finished["done"], finished["failed"]) == (1, 0), finished
-    # ... and the second call, live meanwhile, had every turn heard and answered
-    assert rec_b["session_id"] in busy["live_calls"] or rec_b["session_id"] in finished["live_calls"], (busy, rec_b)
+    rec_b = app.all("call_ended")[1]
+    events = app.all("diarization")  # every change of (job busy, done, failed, live calls), in order
+    first_busy = next(e for e in events if e["busy"])
+    # the first job ran only after its call had ended ...
+    assert rec_a["session_id"] not in first_busy["live_calls"], events
+    # ... and while the second call was live, which had every turn heard and answered
+    assert any(e["busy"] and e["done"] == 0 and rec_b["session_id"] in e["live_calls"] for e in events), events
     assert [t["user"] for t in rec_b["transcript"]] == SECOND, rec_b
     assert rec_b["outcome"] == "caller_hung_up", rec_b
+    assert (events[-1]["done"], events[-1]["failed"]) == (2, 0), events
     assert all(t["start"] is not None and t["end"] >= t["start"] for t in rec_a["transcript"]), rec_a
     c = sqlite3.connect(tmp_path / "appliance.db")
     try:

@@ -126,7 +126,7 @@ async def main() -> int:
     ports = await service.start()
     out("ready", **ports, speech_ok=service.speech_ok)
     seen = 0
-    job_state = (False, 0, 0)
+    job_state: tuple[Any, ...] = (False, 0, 0, ())
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
@@ -137,7 +137,7 @@ async def main() -> int:
             out("call_ended", **service.records[seen])
             seen += 1
         if jobs is not None:  # the diarization job's progress, in order with the calls' events
-            state = (jobs.busy, jobs.done, jobs.failed)
+            state = (jobs.busy, jobs.done, jobs.failed, tuple(sorted(service.live_calls)))
             if state != job_state:
                 out("diarization", busy=jobs.busy, done=jobs.done, failed=jobs.failed,
                     live_calls=sorted(service.live_calls))  # fmt: skip

@@ -15,6 +15,7 @@ from appliance.channels.sip.call import RATE, CallEventType, CallHandle
 from appliance.voice.callrunner import CallRunner, CallSignal, CallSignalType, CallSpec
 from appliance.voice.recorder import CallRecorder, CallResult
 from appliance.voice.supervision import SupervisionParams
+from appliance.voice.timeline import Mark
 
 if TYPE_CHECKING:
     from appliance.channels.sip.recording import CallRecording
@@ -126,7 +127,7 @@ async def run_voice_call(
         rec["transcript"] = [
             {"turn": t.turn, "user": t.text, "reply": t.reply, "language": t.language,
              # where in the caller's recording the turn was spoken (diarization aligns by these)
-             "start": t.audio.get("speech_start"), "end": t.audio.get("speech_end")}
+             "start": t.audio.get(Mark.SPEECH_START), "end": t.audio.get(Mark.END_OF_SPEECH)}
             for t in (recorder.timelines[k] for k in sorted(recorder.timelines))
             if t.kind in ("caller", "keypad")
         ]
