@@ -125,9 +125,15 @@ async def run_voice_call(
         recorder = runner.recorder
         rec["language"] = recorder.language or rec["language"]
         rec["transcript"] = [
-            {"turn": t.turn, "user": t.text, "reply": t.reply, "language": t.language,
-             # where in the caller's recording the turn was spoken (diarization aligns by these)
-             "start": t.audio.get(Mark.SPEECH_START), "end": t.audio.get(Mark.END_OF_SPEECH)}
+            {
+                "turn": t.turn,
+                "user": t.text,
+                "reply": t.reply,
+                "language": t.language,
+                # where in the caller's recording the turn was spoken (diarization aligns by these)
+                "start": t.audio.get(Mark.SPEECH_START),
+                "end": t.audio.get(Mark.END_OF_SPEECH),
+            }
             for t in (recorder.timelines[k] for k in sorted(recorder.timelines))
             if t.kind in ("caller", "keypad")
         ]
