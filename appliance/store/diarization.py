@@ -85,14 +85,14 @@ def for_sessions(s: Session, session_ids: Iterable[str]) -> list[dict[str, Any]]
 def delete_for_sessions(s: Session, session_ids: Iterable[str]) -> int:
     """Erase the speaker turns (and job rows) of these sessions; returns the turns removed."""
     sess_in, params = _in(session_ids, "s")
-    n = s.execute(text(f"DELETE FROM speaker_turns WHERE session_id IN {sess_in}"), params).rowcount or 0
+    n = s.execute(text(f"DELETE FROM speaker_turns WHERE session_id IN {sess_in}"), params).rowcount or 0  # type: ignore[attr-defined]
     s.execute(text(f"DELETE FROM diarizations WHERE session_id IN {sess_in}"), params)
     return int(n)
 
 
 def delete_for_recordings(s: Session, recordings: Iterable[str]) -> int:
     rec_in, params = _in(recordings, "r")
-    n = s.execute(text(f"DELETE FROM speaker_turns WHERE recording IN {rec_in}"), params).rowcount or 0
+    n = s.execute(text(f"DELETE FROM speaker_turns WHERE recording IN {rec_in}"), params).rowcount or 0  # type: ignore[attr-defined]
     s.execute(text(f"DELETE FROM diarizations WHERE recording IN {rec_in}"), params)
     return int(n)
 
