@@ -53,27 +53,67 @@ def _read_wav(path: str) -> tuple[Any, int]:
     return torch.from_numpy(samples.mean(axis=0, keepdims=True)), rate
 
 
+def _local(folder: str, ref: Any, filename: str = "pytorch_model.bin") -> str | None:
+    """A model reference of a pipeline's config.yaml, found in the local pipeline folder.
+
+    ``{"checkpoint": ..., "subfolder": "segmentation"}`` (community-1) -> <folder>/segmentation;
+    ``"pyannote/segmentation-3.0"`` (3.1) -> <folder>/segmentation-3.0 (models/manifest.toml's
+    ``dir``; the WeSpeaker embedding lives in <folder>/wespeaker); a path -> itself."""
+    if isinstance(ref, dict):
+        names = [str(ref.get("subfolder") or "")]
+    else:
+        names = [str(ref), str(ref).rsplit("/", 1)[-1]] + (["wespeaker"] if "wespeaker" in str(ref) else [])
+    for name in names:
+        path = os.path.join(folder, name) if name and not os.path.isabs(name) else name
+        if path and os.path.isfile(path):
+            return path
+        if path and os.path.isfile(os.path.join(path, filename)):
+            return os.path.join(path, filename)
+    return None
+
+
+def _from_folder(req: dict[str, Any]) -> dict[str, Any]:
+    """segmentation/embedding/plda/clustering/params of a production pipeline folder's config.yaml."""
+    import yaml
+
+    folder = req["pipeline"]
+    with open(os.path.join(folder, "config.yaml"), encoding="utf-8") as fh:
+        config = yaml.safe_load(fh)
+    pp = (config.get("pipeline") or {}).get("params") or {}
+    out = dict(req)
+    for key in ("segmentation", "embedding"):
+        found = _local(folder, pp.get(key, key))
+        if found is None:
+            raise FileNotFoundError(f"{key} model of {folder} (config.yaml: {pp.get(key)!r})")
+        out[key] = found
+    plda = _local(folder, pp.get("plda", "plda"), "plda.npz")  # community-1: <folder>/plda/plda.npz
+    out["plda"] = os.path.dirname(plda) if plda else ""
+    out["clustering"] = pp.get("clustering", "VBxClustering")
+    out["segmentation_step"] = pp.get("segmentation_step", 0.1)
+    out["params"] = config.get("params") or None
+    return out
+
+
 def _pipeline(req: dict[str, Any]) -> Any:
-    from pyannote.audio import Model, Pipeline
+    from pyannote.audio import Model
     from pyannote.audio.core.plda import PLDA
     from pyannote.audio.pipelines import SpeakerDiarization
 
-    if req.get("pipeline"):  # a production pipeline folder (config.yaml + its model folders)
-        pipe = Pipeline.from_pretrained(req["pipeline"])
-        if pipe is None:
-            raise FileNotFoundError(req["pipeline"])
-        return pipe
-    # Loaded here as Model objects, not by path: pyannote picks an embedding loader from
-    # words in a path string ("wespeaker", "pyannote"), which a local path must not trigger.
-    plda = PLDA(os.path.join(req["plda"], "xvec_transform.npz"), os.path.join(req["plda"], "plda.npz"))
+    if req.get("pipeline"):  # a production pipeline folder: config.yaml and its models, all local
+        req = _from_folder(req)
+    # Models are loaded here and passed as objects, never by path: pyannote picks an embedding
+    # loader from words in a path string ("wespeaker" -> ONNX), which a local path must not trigger.
+    kwargs: dict[str, Any] = {}
+    if req.get("plda"):  # VBx clustering (community-1); 3.1's agglomerative clustering needs none
+        kwargs["plda"] = PLDA(os.path.join(req["plda"], "xvec_transform.npz"), os.path.join(req["plda"], "plda.npz"))
     pipe = SpeakerDiarization(
         segmentation=Model.from_pretrained(req["segmentation"]),
         embedding=Model.from_pretrained(req["embedding"]),
-        plda=plda,
         clustering=req.get("clustering", "VBxClustering"),
         segmentation_step=float(req.get("segmentation_step", 0.1)),
         embedding_batch_size=32,
         segmentation_batch_size=32,
+        **kwargs,
     )
     pipe.instantiate(req.get("params") or pipe.default_parameters())
     return pipe

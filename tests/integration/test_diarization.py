@@ -24,7 +24,7 @@ import pytest
 
 from appliance.channels.sip.diarize_job import DiarizationJob, DiarizationJobs, spans_of
 from appliance.cli import main
-from appliance.core.config import load_config
+from appliance.core.config import DiarizationConfig, load_config
 from appliance.engines.diarize import DiarizeError, Diarizer, availability
 from appliance.store import diarization as repo
 from appliance.store.db import Database
@@ -172,3 +172,31 @@ def test_a_missing_environment_or_model_is_a_stored_failure_never_an_exception(t
     assert d["status"] == "failed" and d["error"].startswith(DiarizeError.UNAVAILABLE), d
     assert d["turns"] == []
     assert base.with_suffix(".caller.wav").exists()  # the recording is never touched
+
+
+def test_a_production_pipeline_folder_is_read_from_its_config_yaml(tmp_path: Path, diarize_models: Path) -> None:
+    """The layout of pyannote/speaker-diarization-community-1 (config.yaml, segmentation/,
+    embedding/, plda/), with the tiny models in it: the worker builds the same pipeline offline."""
+    import shutil
+
+    folder = tmp_path / "community-1"
+    for sub, src in (("segmentation", "segmentation.ckpt"), ("embedding", "embedding.ckpt")):
+        (folder / sub).mkdir(parents=True)
+        shutil.copy(diarize_models / src, folder / sub / "pytorch_model.bin")
+    shutil.copytree(diarize_models / "plda", folder / "plda")
+    (folder / "config.yaml").write_text(
+        "pipeline:\n  name: pyannote.audio.pipelines.SpeakerDiarization\n  params:\n"
+        "    segmentation: {checkpoint: pyannote/speaker-diarization-community-1, subfolder: segmentation}\n"
+        "    embedding: {checkpoint: pyannote/speaker-diarization-community-1, subfolder: embedding}\n"
+        "    plda: {checkpoint: pyannote/speaker-diarization-community-1, subfolder: plda}\n"
+        "    clustering: VBxClustering\n    segmentation_step: 0.1\n"
+        "params:\n  segmentation: {min_duration_off: 0.0}\n  clustering: {threshold: 0.6, Fa: 0.07, Fb: 0.8}\n"
+    )
+    base, _ = write_recording(tmp_path / "recordings")
+    cfg = DiarizationConfig(enabled=True, pipeline=str(folder), num_speakers=2)
+    result = asyncio.run(Diarizer(cfg).diarize(base.with_suffix(".caller.wav")))
+    assert result.ok, result
+    assert result.speakers == 2, result
+    (folder / "embedding" / "pytorch_model.bin").unlink()
+    missing = asyncio.run(Diarizer(cfg).diarize(base.with_suffix(".caller.wav")))
+    assert missing.error == DiarizeError.MODEL and "embedding" in missing.detail, missing

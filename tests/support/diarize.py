@@ -12,7 +12,7 @@ from appliance.core.config import DiarizationConfig
 from appliance.engines.diarize import python_path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TEST_MODELS = REPO_ROOT / "models" / "test"
+TEST_MODELS = REPO_ROOT / "models" / "test-diarize"  # its own folder and MANIFEST.json (not the shared set)
 
 
 def diarize_models() -> Path:
