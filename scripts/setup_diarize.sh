@@ -25,7 +25,7 @@ say() { printf '==> [diarize %4ss] %s\n' "$((SECONDS - START_S))" "$*"; }
 stamp_value() { cat "$REQ" "${BASH_SOURCE[0]}" | sha256sum | cut -c1-16; }
 
 if [[ "${1:-}" != "--force" && -f "$STAMP" && "$(cat "$STAMP")" == "$(stamp_value)" ]] \
-  && "$DVENV/bin/python" -c 'import pyannote.audio' >/dev/null 2>&1; then
+  && "$DVENV/bin/python" -c 'import importlib.metadata as m; m.version("pyannote.audio")' >/dev/null 2>&1; then
   say "diarization environment $DVENV: up to date"
   exit 0
 fi
