@@ -156,8 +156,12 @@ class Daemon:
             return None
         from appliance.channels.sip.diarize_job import DiarizationJobs
         from appliance.engines.diarize import Diarizer
+        from appliance.engines.manifest import models_dir
 
-        return DiarizationJobs(self.brain.sessions.db, Diarizer(self.cfg.diarization), tenant_id=self.cfg.tenant.id)
+        dcfg = self.cfg.diarization
+        if not dcfg.pipeline and not dcfg.segmentation:  # the manifest's "diarization" folder (models fetch)
+            dcfg = dcfg.model_copy(update={"pipeline": str(models_dir(self.cfg) / "diarization")})
+        return DiarizationJobs(self.brain.sessions.db, Diarizer(dcfg), tenant_id=self.cfg.tenant.id)
 
     async def _start_sip(self) -> None:
         try:

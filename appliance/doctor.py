@@ -109,7 +109,12 @@ def _diarization(cfg: Config) -> Check:
     """Speaker diarization of recordings: the isolated pyannote environment and its models."""
     from appliance.engines.diarize import availability
 
-    usable, detail = availability(cfg.diarization)
+    from appliance.engines.manifest import models_dir
+
+    dcfg = cfg.diarization
+    if not dcfg.pipeline and not dcfg.segmentation:  # as the daemon does: the manifest's folder
+        dcfg = dcfg.model_copy(update={"pipeline": str(models_dir(cfg) / "diarization")})
+    usable, detail = availability(dcfg)
     if not cfg.diarization.enabled:
         return Check("models", "diarization", OK, f"off (diarization.enabled = false); {detail}")
     if not cfg.sip.record:

@@ -415,7 +415,9 @@ class DiarizationConfig(_Model):
 
     enabled: bool = False
     python: str = ""  # the isolated environment's interpreter; empty: <repo>/.venv-diarize/bin/python
-    pipeline: str = ""  # a local pipeline folder (config.yaml, e.g. speaker-diarization-community-1)
+    # a local pipeline folder (config.yaml + models); empty: <models dir>/diarization (the manifest's
+    # pyannote/speaker-diarization-community-1, `appliance models fetch diarization`)
+    pipeline: str = ""
     segmentation: str = ""  # or: a segmentation checkpoint ...
     embedding: str = ""  # ... an embedding checkpoint ...
     plda: str = ""  # ... and a PLDA folder (xvec_transform.npz, plda.npz) for VBx clustering

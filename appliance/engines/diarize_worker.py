@@ -103,9 +103,10 @@ def _pipeline(req: dict[str, Any]) -> Any:
         req = _from_folder(req)
     # Models are loaded here and passed as objects, never by path: pyannote picks an embedding
     # loader from words in a path string ("wespeaker" -> ONNX), which a local path must not trigger.
-    kwargs: dict[str, Any] = {}
-    if req.get("plda"):  # VBx clustering (community-1); 3.1's agglomerative clustering needs none
-        kwargs["plda"] = PLDA(os.path.join(req["plda"], "xvec_transform.npz"), os.path.join(req["plda"], "plda.npz"))
+    if req.get("plda"):  # VBx clustering (community-1)
+        plda = PLDA(os.path.join(req["plda"], "xvec_transform.npz"), os.path.join(req["plda"], "plda.npz"))
+    else:  # 3.1's agglomerative clustering uses none, but pyannote 4's constructor would fetch
+        plda = PLDA.__new__(PLDA)  # community-1's from the Hub: an unused placeholder instead
     pipe = SpeakerDiarization(
         segmentation=Model.from_pretrained(req["segmentation"]),
         embedding=Model.from_pretrained(req["embedding"]),
@@ -113,7 +114,7 @@ def _pipeline(req: dict[str, Any]) -> Any:
         segmentation_step=float(req.get("segmentation_step", 0.1)),
         embedding_batch_size=32,
         segmentation_batch_size=32,
-        **kwargs,
+        plda=plda,
     )
     pipe.instantiate(req.get("params") or pipe.default_parameters())
     return pipe

@@ -174,29 +174,48 @@ def test_a_missing_environment_or_model_is_a_stored_failure_never_an_exception(t
     assert base.with_suffix(".caller.wav").exists()  # the recording is never touched
 
 
-def test_a_production_pipeline_folder_is_read_from_its_config_yaml(tmp_path: Path, diarize_models: Path) -> None:
-    """The layout of pyannote/speaker-diarization-community-1 (config.yaml, segmentation/,
-    embedding/, plda/), with the tiny models in it: the worker builds the same pipeline offline."""
+COMMUNITY_1 = (
+    "pipeline:\n  name: pyannote.audio.pipelines.SpeakerDiarization\n  params:\n"
+    "    segmentation: {checkpoint: pyannote/speaker-diarization-community-1, subfolder: segmentation}\n"
+    "    embedding: {checkpoint: pyannote/speaker-diarization-community-1, subfolder: embedding}\n"
+    "    plda: {checkpoint: pyannote/speaker-diarization-community-1, subfolder: plda}\n"
+    "    clustering: VBxClustering\n    segmentation_step: 0.1\n"
+    "params:\n  segmentation: {min_duration_off: 0.0}\n  clustering: {threshold: 0.6, Fa: 0.07, Fb: 0.8}\n"
+)
+V3_1 = (  # pyannote/speaker-diarization-3.1's config.yaml; its models as models/manifest.toml lays them out
+    "version: 3.1.0\npipeline:\n  name: pyannote.audio.pipelines.SpeakerDiarization\n  params:\n"
+    "    clustering: AgglomerativeClustering\n    embedding: pyannote/wespeaker-voxceleb-resnet34-LM\n"
+    "    embedding_batch_size: 32\n    embedding_exclude_overlap: true\n"
+    "    segmentation: pyannote/segmentation-3.0\n    segmentation_batch_size: 32\n"
+    "params:\n  clustering: {method: centroid, min_cluster_size: 12, threshold: 0.7045654963945799}\n"
+    "  segmentation: {min_duration_off: 0.0}\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("config", "seg_dir", "emb_dir", "plda_dir"),
+    [(COMMUNITY_1, "segmentation", "embedding", "plda"), (V3_1, "segmentation-3.0", "wespeaker", None)],
+    ids=["community-1", "3.1"],
+)
+def test_a_production_pipeline_folder_is_read_from_its_config_yaml(
+    tmp_path: Path, diarize_models: Path, config: str, seg_dir: str, emb_dir: str, plda_dir: str | None
+) -> None:
+    """The layouts of pyannote/speaker-diarization-community-1 and -3.1 with the tiny models in
+    them: the worker builds the pipeline from config.yaml and local files only (offline)."""
     import shutil
 
-    folder = tmp_path / "community-1"
-    for sub, src in (("segmentation", "segmentation.ckpt"), ("embedding", "embedding.ckpt")):
+    folder = tmp_path / "pipeline"
+    for sub, src in ((seg_dir, "segmentation.ckpt"), (emb_dir, "embedding.ckpt")):
         (folder / sub).mkdir(parents=True)
         shutil.copy(diarize_models / src, folder / sub / "pytorch_model.bin")
-    shutil.copytree(diarize_models / "plda", folder / "plda")
-    (folder / "config.yaml").write_text(
-        "pipeline:\n  name: pyannote.audio.pipelines.SpeakerDiarization\n  params:\n"
-        "    segmentation: {checkpoint: pyannote/speaker-diarization-community-1, subfolder: segmentation}\n"
-        "    embedding: {checkpoint: pyannote/speaker-diarization-community-1, subfolder: embedding}\n"
-        "    plda: {checkpoint: pyannote/speaker-diarization-community-1, subfolder: plda}\n"
-        "    clustering: VBxClustering\n    segmentation_step: 0.1\n"
-        "params:\n  segmentation: {min_duration_off: 0.0}\n  clustering: {threshold: 0.6, Fa: 0.07, Fb: 0.8}\n"
-    )
+    if plda_dir:
+        shutil.copytree(diarize_models / "plda", folder / plda_dir)
+    (folder / "config.yaml").write_text(config)
     base, _ = write_recording(tmp_path / "recordings")
     cfg = DiarizationConfig(enabled=True, pipeline=str(folder), num_speakers=2)
     result = asyncio.run(Diarizer(cfg).diarize(base.with_suffix(".caller.wav")))
     assert result.ok, result
     assert result.speakers == 2, result
-    (folder / "embedding" / "pytorch_model.bin").unlink()
+    (folder / emb_dir / "pytorch_model.bin").unlink()
     missing = asyncio.run(Diarizer(cfg).diarize(base.with_suffix(".caller.wav")))
     assert missing.error == DiarizeError.MODEL and "embedding" in missing.detail, missing
