@@ -219,3 +219,14 @@ def test_a_production_pipeline_folder_is_read_from_its_config_yaml(
     (folder / emb_dir / "pytorch_model.bin").unlink()
     missing = asyncio.run(Diarizer(cfg).diarize(base.with_suffix(".caller.wav")))
     assert missing.error == DiarizeError.MODEL and "embedding" in missing.detail, missing
+
+
+def test_doctor_reports_diarization(tmp_path: Path, diarize_models: Path) -> None:
+    from appliance.doctor import checks
+
+    on = load_config(box(tmp_path, diarize_models), environ={}, use_system=False)
+    (row,) = [c for c in checks(on) if c.name == "diarization" and c.area == "models" and "pyannote" in c.detail]
+    assert row.status == "ok" and "pyannote.audio 4.0.7" in row.detail, row
+    broken = on.model_copy(update={"diarization": on.diarization.model_copy(update={"embedding": "/nowhere.ckpt"})})
+    (row,) = [c for c in checks(broken) if c.name == "diarization" and "pyannote" in c.detail]
+    assert row.status == "warn" and "diarization.embedding" in row.detail, row
