@@ -150,19 +150,6 @@ class Daemon:
             return {}
         return {name: to_dict(r) for name, r in dict(self.sip.endpoint.stats.registrations).items()}
 
-    def _diarization(self) -> Any:
-        """The background diarization of recorded calls (off unless ``diarization.enabled``)."""
-        if not (self.cfg.diarization.enabled and self.cfg.sip.record):
-            return None
-        from appliance.channels.sip.diarize_job import DiarizationJobs
-        from appliance.engines.diarize import Diarizer
-        from appliance.engines.manifest import models_dir
-
-        dcfg = self.cfg.diarization
-        if not dcfg.pipeline and not dcfg.segmentation:  # the manifest's "diarization" folder (models fetch)
-            dcfg = dcfg.model_copy(update={"pipeline": str(models_dir(self.cfg) / "diarization")})
-        return DiarizationJobs(self.brain.sessions.db, Diarizer(dcfg), tenant_id=self.cfg.tenant.id)
-
     async def _start_sip(self) -> None:
         try:
             from appliance.channels.sip.service import SipEngines, SipService
@@ -180,6 +167,7 @@ class Daemon:
                 log.error("SIP channel failed to start: %s", exc)
                 self.sip = None
             return
+        from appliance.channels.sip.diarize_job import build_jobs
         from appliance.engines.factory import load_speech_engines
 
         stt, tts = await load_speech_engines(self.cfg)
@@ -191,7 +179,7 @@ class Daemon:
                 callbacks=self.brain.callbacks,
                 on_event=self.bus.publish,
                 ai_paused=lambda: self.desk.ai_paused,
-                diarization=self._diarization(),
+                diarization=build_jobs(self.cfg, self.brain.sessions.db),  # after recorded calls
             )
             ports = await self.sip.start()
             self.control.calls = self.sip  # the console's transfer and end keys (not yet with sip.workers > 1)

@@ -108,7 +108,6 @@ def _models(cfg: Config) -> list[Check]:
 def _diarization(cfg: Config) -> Check:
     """Speaker diarization of recordings: the isolated pyannote environment and its models."""
     from appliance.engines.diarize import availability
-
     from appliance.engines.manifest import models_dir
 
     dcfg = cfg.diarization

@@ -123,9 +123,10 @@ def availability(cfg: DiarizationConfig) -> tuple[bool, str]:
 class Diarizer:
     """Runs the worker, one job at a time (a lock), at low CPU priority."""
 
-    def __init__(self, cfg: DiarizationConfig) -> None:
+    def __init__(self, cfg: DiarizationConfig, *, lock_path: Path | None = None) -> None:
         self.cfg = cfg
         self._lock = asyncio.Lock()
+        self.lock_path = lock_path  # across processes (sip.workers > 1): one job at a time per box
 
     async def _run(self, payload: dict[str, Any], timeout_s: float) -> tuple[dict[str, Any] | None, str]:
         env = dict(os.environ, OMP_NUM_THREADS=str(self.cfg.threads), HF_HUB_OFFLINE="1",
@@ -168,10 +169,14 @@ class Diarizer:
         if reason:
             return DiarizeResult(error=DiarizeError.UNAVAILABLE, detail=reason)
         async with self._lock:
+            held = await asyncio.to_thread(_flock, self.lock_path) if self.lock_path else None
             try:
                 answer, err = await self._run(request(self.cfg, audio), self.cfg.timeout_s)
             except TimeoutError:
                 return DiarizeResult(error=DiarizeError.TIMEOUT, detail=f"over {self.cfg.timeout_s:.0f} s")
+            finally:
+                if held is not None:
+                    os.close(held)  # releases the lock
         if answer is None:
             return DiarizeResult(error=DiarizeError.FAILED, detail=(err.strip().splitlines() or ["no answer"])[-1])
         if not answer.get("ok"):
@@ -184,6 +189,16 @@ class Diarizer:
             if float(t["end"]) >= float(t["start"]) >= 0
         )
         return DiarizeResult(turns=turns, seconds=float(answer.get("seconds", 0.0)))
+
+
+def _flock(path: Path) -> int:
+    """Block (in a thread) until this process holds the box-wide diarization lock; its fd."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
 
 
 def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:

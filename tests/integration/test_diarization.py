@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from appliance.channels.sip.diarize_job import DiarizationJob, DiarizationJobs, spans_of
+from appliance.channels.sip.diarize_job import DiarizationJob, DiarizationJobs, build_jobs, spans_of
 from appliance.cli import main
 from appliance.core.config import DiarizationConfig, load_config
 from appliance.engines.diarize import DiarizeError, Diarizer, availability
@@ -95,7 +95,8 @@ def cli(cfg: Path, *args: str) -> tuple[int, Any]:
 
 async def diarize(config: Any, base: Path, transcript: list[dict[str, Any]]) -> DiarizationJobs:
     db = Database.from_config(config)
-    jobs = DiarizationJobs(db, Diarizer(config.diarization), tenant_id=config.tenant.id)
+    jobs = build_jobs(config, db)  # as the daemon and the SIP workers build it (with the box-wide lock)
+    assert jobs is not None and jobs.diarizer.lock_path == config.data_path / "diarize.lock"
     try:
         await jobs.submit(DiarizationJob(base, SID, spans_of(transcript)))
         await asyncio.wait_for(jobs.idle(), 300)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.core.clock import Clock, system_clock
+from appliance.core.config import Config
 from appliance.engines.diarize import Diarizer, SpeakerTurn, TranscriptSpan, align, model_label
 from appliance.store import diarization as repo
 from appliance.store.db import Database
@@ -124,4 +125,18 @@ class DiarizationJobs:
             self._task = None
 
 
-__all__ = ["DiarizationJob", "DiarizationJobs", "SpeakerTurn", "spans_of"]
+def build_jobs(cfg: Config, db: Database) -> DiarizationJobs | None:
+    """The background diarization of a SIP service (None unless ``diarization.enabled`` and
+    ``sip.record``). With ``sip.workers > 1`` every worker process has one; a lock file in the
+    data folder keeps it one job at a time for the whole box."""
+    if not (cfg.diarization.enabled and cfg.sip.record):
+        return None
+    from appliance.engines.manifest import models_dir
+
+    dcfg = cfg.diarization
+    if not dcfg.pipeline and not dcfg.segmentation:  # the manifest's "diarization" folder (models fetch)
+        dcfg = dcfg.model_copy(update={"pipeline": str(models_dir(cfg) / "diarization")})
+    return DiarizationJobs(db, Diarizer(dcfg, lock_path=cfg.data_path / "diarize.lock"), tenant_id=cfg.tenant.id)
+
+
+__all__ = ["DiarizationJob", "DiarizationJobs", "SpeakerTurn", "build_jobs", "spans_of"]

@@ -54,7 +54,10 @@ async def serve(config_file: Path, index: int, scripted_stt: str | None = None) 
 
     brain = await build_brain(cfg, on_event=on_event)
     engines = await _engines(cfg, scripted_stt)
-    service = SipService(cfg, brain, engines, callbacks=brain.callbacks, on_event=on_event, behind_proxy=True)
+    from appliance.channels.sip.diarize_job import build_jobs
+
+    service = SipService(cfg, brain, engines, callbacks=brain.callbacks, on_event=on_event, behind_proxy=True,
+                         diarization=build_jobs(cfg, brain.sessions.db))  # fmt: skip
     try:
         ports = await service.start()
     except ApplianceError as exc:
