@@ -97,5 +97,14 @@ def delete_for_recordings(s: Session, recordings: Iterable[str]) -> int:
     return int(n)
 
 
+def unfinished(s: Session, tenant_id: str) -> list[tuple[str, str]]:
+    """(recording, session) of jobs a stop cut short (pending or running), oldest first."""
+    rows = s.execute(
+        text("SELECT recording, session_id FROM diarizations WHERE tenant_id = :t AND status IN ('pending', 'running') "
+             "ORDER BY created_at"), {"t": tenant_id},
+    )  # fmt: skip
+    return [(r[0], r[1]) for r in rows]
+
+
 def recordings_known(s: Session, tenant_id: str) -> list[str]:
     return [r[0] for r in s.execute(text("SELECT recording FROM diarizations WHERE tenant_id = :t"), {"t": tenant_id})]

@@ -231,3 +231,31 @@ def test_doctor_reports_diarization(tmp_path: Path, diarize_models: Path) -> Non
     broken = on.model_copy(update={"diarization": on.diarization.model_copy(update={"embedding": "/nowhere.ckpt"})})
     (row,) = [c for c in checks(broken) if c.name == "diarization" and "pyannote" in c.detail]
     assert row.status == "warn" and "diarization.embedding" in row.detail, row
+
+
+def test_a_job_cut_short_by_a_stop_runs_again_at_the_next_start(tmp_path: Path, diarize_models: Path) -> None:
+    config = load_config(box(tmp_path, diarize_models), environ={}, use_system=False)
+    base, transcript = write_recording(config.data_path / "recordings")
+
+    async def go() -> tuple[int, int]:
+        db = Database.from_config(config)
+        try:
+            first = build_jobs(config, db)
+            assert first is not None
+            await first.submit(DiarizationJob(base, SID, spans_of(transcript)))
+            await asyncio.sleep(0.5)  # the worker has started ...
+            await first.close()  # ... and the daemon stops
+            assert [r["status"] for r in db.read(lambda s: repo.for_sessions(s, [SID]))] in (["running"], ["pending"])
+            again = build_jobs(config, db)
+            assert again is not None
+            queued = await again.resume(config.data_path / "recordings")
+            await asyncio.wait_for(again.idle(), 300)
+            await again.close()
+            return queued, again.done
+        finally:
+            await db.aclose()
+
+    assert asyncio.run(go()) == (1, 1)
+    with Database.from_config(config) as db:
+        (d,) = db.read(lambda s: repo.for_sessions(s, [SID]))
+    assert d["status"] == "done" and d["speakers"] == 2, d

@@ -74,6 +74,26 @@ class DiarizationJobs:
         self._queue.put_nowait(job)
         self.start()
 
+    async def resume(self, recordings_dir: Path) -> int:
+        """Queue again the jobs a stop cut short (their rows say pending/running); nothing is lost.
+        A recording no longer on disk is marked failed. Returns how many were queued."""
+        import json
+
+        queued = 0
+        for name, sid in await self.db.aread(lambda s: repo.unfinished(s, self.tenant_id)):
+            base = recordings_dir / name
+            try:
+                record = json.loads(base.with_suffix(".json").read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                record = {}
+            job = DiarizationJob(base, sid, spans_of(record.get("transcript") or []))
+            if not job.audio.exists():
+                await self._status(job, "failed", error="the recording is gone")
+                continue
+            await self.submit(job)
+            queued += 1
+        return queued
+
     async def _status(self, job: DiarizationJob, status: str, error: str | None = None) -> None:
         now = self.clock()
         await self.db.awrite(

@@ -119,6 +119,10 @@ class SipService:
         self.ports = await self.endpoint.start()
         if self.sip.record:
             self._purger = asyncio.get_running_loop().create_task(self._purge_loop())
+        if self.diarization is not None:  # jobs a stop cut short run again, after any call
+            n = await self.diarization.resume(self.recordings_dir)
+            if n:
+                log.info("SIP: %d recordings queued again for diarization", n)
         return self.ports
 
     async def stop(self) -> None:
