@@ -45,6 +45,18 @@ def rows(db: Path, sql: str) -> list[list[Any]]:
         c.close()
 
 
+def _diarization_jobs(models: str, cfg: Any, brain: Any) -> Any:
+    """Diarization after recorded calls with the tiny pyannote models in ``models`` (2 speakers)."""
+    from appliance.channels.sip.diarize_job import DiarizationJobs
+    from appliance.core.config import DiarizationConfig
+    from appliance.engines.diarize import Diarizer
+
+    d = Path(models)
+    dcfg = DiarizationConfig(enabled=True, segmentation=str(d / "segmentation.ckpt"),
+                             embedding=str(d / "embedding.ckpt"), plda=str(d / "plda"), num_speakers=2)  # fmt: skip
+    return DiarizationJobs(brain.sessions.db, Diarizer(dcfg), tenant_id=cfg.tenant.id)
+
+
 async def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
@@ -56,6 +68,7 @@ async def main() -> int:
     ap.add_argument("--allowed", default="127.0.0.1")
     ap.add_argument("--answer-delay", type=float, default=0.2)
     ap.add_argument("--record", type=int, default=1)
+    ap.add_argument("--diarize", default="", help="diarize recordings with the tiny pyannote models in DIR")
     ap.add_argument("--wpm", type=int, default=240)
     ap.add_argument("--account", default="", help="id,registrar,username,password")
     ap.add_argument("--inbound-auth", default="", help="USER:PASSWORD required on INVITEs (digest)")
@@ -69,7 +82,6 @@ async def main() -> int:
     ap.add_argument("--backend", default="", help="URL of an HTTP booking backend (token 'test-token')")
     ap.add_argument("--tool-timeout", type=float, default=2.0)
     ap.add_argument("--ai-paused", action="store_true", help="staff paused the AI for new calls")
-    ap.add_argument("--diarize", default="", help="diarize recordings with the tiny pyannote models in DIR")
     args = ap.parse_args()
 
     sip: dict[str, Any] = {
@@ -111,26 +123,16 @@ async def main() -> int:
 
     port: Any = HangingBrain(brain, indices(args.brain_hang_at)) if args.brain_hang_at else brain
     paused = bool(args.ai_paused)
-    jobs = None
-    if args.diarize:
-        from appliance.channels.sip.diarize_job import DiarizationJobs
-        from appliance.core.config import DiarizationConfig
-        from appliance.engines.diarize import Diarizer
-
-        d = Path(args.diarize)
-        dcfg = DiarizationConfig(enabled=True, segmentation=str(d / "segmentation.ckpt"),
-                                 embedding=str(d / "embedding.ckpt"), plda=str(d / "plda"), num_speakers=2)  # fmt: skip
-        jobs = DiarizationJobs(brain.sessions.db, Diarizer(dcfg), tenant_id=cfg.tenant.id)
-    service = SipService(cfg, port, engines, callbacks=brain.callbacks, on_event=on_event, ai_paused=lambda: paused,
-                         diarization=jobs)  # fmt: skip
+    service = SipService(cfg, port, engines, callbacks=brain.callbacks, on_event=on_event, ai_paused=lambda: paused)
+    jobs = service.diarization = _diarization_jobs(args.diarize, cfg, brain) if args.diarize else None
     ports = await service.start()
     out("ready", **ports, speech_ok=service.speech_ok)
     seen = 0
-    job_state: tuple[Any, ...] = (False, 0, 0, ())
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     line_task = asyncio.ensure_future(reader.readline())
+    job_state: tuple[Any, ...] = (False, 0, 0, ())
     while True:
         done, _ = await asyncio.wait({line_task}, timeout=0.1)
         while seen < len(service.records):
