@@ -152,24 +152,12 @@ class Diarizer:
         except (IndexError, ValueError):
             return None, err.decode("utf-8", "replace")[-2000:]
 
-    async def probe(self, timeout_s: float = 120.0) -> tuple[bool, str]:
-        """Can the isolated environment import pyannote? (``appliance doctor``)"""
-        if not python_path(self.cfg).exists():
-            return False, unavailable_reason(self.cfg) or ""
-        try:
-            answer, err = await self._run({"probe": True}, timeout_s)
-        except TimeoutError:
-            return False, "the worker did not answer"
-        if answer and answer.get("ok"):
-            return True, f"pyannote.audio {answer.get('pyannote_audio')}"
-        return False, (err.strip().splitlines() or ["no answer"])[-1]
-
     async def diarize(self, audio: Path) -> DiarizeResult:
         reason = unavailable_reason(self.cfg)
         if reason:
             return DiarizeResult(error=DiarizeError.UNAVAILABLE, detail=reason)
         async with self._lock:
-            held = await asyncio.to_thread(_flock, self.lock_path) if self.lock_path else None
+            held = await _flock(self.lock_path) if self.lock_path else None
             try:
                 answer, err = await self._run(request(self.cfg, audio), self.cfg.timeout_s)
             except TimeoutError:
@@ -191,14 +179,23 @@ class Diarizer:
         return DiarizeResult(turns=turns, seconds=float(answer.get("seconds", 0.0)))
 
 
-def _flock(path: Path) -> int:
-    """Block (in a thread) until this process holds the box-wide diarization lock; its fd."""
+async def _flock(path: Path) -> int:
+    """Wait (polling, so a cancelled job leaves nothing behind) until this process holds the
+    box-wide diarization lock; returns its fd (closing it releases the lock)."""
     import fcntl
 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    return fd
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd
+            except BlockingIOError:
+                await asyncio.sleep(1.0)
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:

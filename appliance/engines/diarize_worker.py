@@ -161,14 +161,6 @@ def main() -> int:
     except ValueError as exc:
         _answer({"ok": False, "error": "bad_request", "detail": str(exc)})
         return 2
-    if req.get("probe"):  # availability check (``appliance doctor``): can pyannote be imported?
-        import warnings
-
-        warnings.simplefilter("ignore")
-        from pyannote.audio import __version__
-
-        _answer({"ok": True, "pyannote_audio": __version__})
-        return 0
     try:
         result = run(req)
     except Exception as exc:  # noqa: BLE001 - every failure becomes an answer the daemon can store
