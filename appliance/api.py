@@ -225,6 +225,18 @@ async def get_session(request: web.Request) -> web.Response:
     return ok({"id": sid, "ended": True, "turns": [{"role": t["role"], "text": t["text"]} for t in turns]})
 
 
+async def get_speakers(request: web.Request) -> web.Response:
+    """Who spoke when in a session's recorded calls (the diarization job's speaker turns, each
+    tied to the transcript turn it overlaps; empty until the job has run)."""
+    from appliance.store import diarization
+
+    c, sid = request.app[CONTROL], request.match_info["sid"]
+    if c.brain is None:
+        raise ApiError(ErrorCode.UNAVAILABLE, "the store is not open")
+    items = await c.brain.sessions.db.aread(lambda s: diarization.for_sessions(s, [sid]))
+    return ok({"session_id": sid, "diarizations": items})
+
+
 def _live_or_404(c: Control, sid: str) -> None:
     if c.board.get(sid) is None:
         raise ApiError(ErrorCode.NOT_FOUND, f"no live session {sid!r}", {"session_id": sid})
@@ -354,6 +366,7 @@ def create_app(control: Control) -> web.Application:
     r.add_get("/v1/health", get_health)
     r.add_get("/v1/sessions", list_sessions)
     r.add_get("/v1/sessions/{sid}", get_session)
+    r.add_get("/v1/sessions/{sid}/speakers", get_speakers)
     r.add_post("/v1/sessions/{sid}/takeover", takeover)
     r.add_post("/v1/sessions/{sid}/handback", handback)
     r.add_post("/v1/sessions/{sid}/reply", reply)

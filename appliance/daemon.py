@@ -186,6 +186,7 @@ class Daemon:
             if self.cfg.callbacks.auto:
                 log.error("automatic callbacks need sip.workers = 1: they are off")
             return
+        from appliance.channels.sip.diarize_job import build_jobs
         from appliance.engines.factory import load_speech_engines
 
         stt, tts = await load_speech_engines(self.cfg)
@@ -198,6 +199,7 @@ class Daemon:
                 on_event=self.bus.publish,
                 ai_paused=lambda: self.desk.ai_paused,
                 tenants=self.brains,
+                diarization=build_jobs(self.cfg, self.brain.sessions.db),  # after recorded calls
             )
             ports = await self.sip.start()
             for each in (self.control, *self.control.tenants.values()):

@@ -105,6 +105,22 @@ def _models(cfg: Config) -> list[Check]:
     return out
 
 
+def _diarization(cfg: Config) -> Check:
+    """Speaker diarization of recordings: the isolated pyannote environment and its models."""
+    from appliance.engines.diarize import availability
+    from appliance.engines.manifest import models_dir
+
+    dcfg = cfg.diarization
+    if not dcfg.pipeline and not dcfg.segmentation:  # as the daemon does: the manifest's folder
+        dcfg = dcfg.model_copy(update={"pipeline": str(models_dir(cfg) / "diarization")})
+    usable, detail = availability(dcfg)
+    if not cfg.diarization.enabled:
+        return Check("models", "diarization", OK, f"off (diarization.enabled = false); {detail}")
+    if not cfg.sip.record:
+        return Check("models", "diarization", WARN, f"on, but sip.record = false: nothing to diarize; {detail}")
+    return Check("models", "diarization", OK if usable else WARN, detail)
+
+
 def checks(cfg: Config) -> list[Check]:
     out = [Check("python", "python", OK if sys.version_info[:2] == (3, 11) else WARN, sys.version.split()[0])]
     for mod, dist, req in (
@@ -132,6 +148,7 @@ def checks(cfg: Config) -> list[Check]:
         Check("data", str(data), OK if writable else WARN, "writable" if writable else "missing or low on space")
     )
     out.extend(_models(cfg))
+    out.append(_diarization(cfg))
     if cfg.web.enabled:
         out.append(_port("web", cfg.web.host, cfg.web.port))
     if cfg.sip.enabled:

@@ -16,6 +16,9 @@ Makes, under ``--out`` (default ``models/test``, gitignored):
   (fetched from PyPI with pip once and cached in ``~/.cache/appliance/``).
 * ``piper/tiny-en.onnx`` and ``piper/tiny-ru.onnx`` (+ ``.onnx.json``): a minimal ONNX graph with
   Piper's inputs and outputs that turns phoneme ids into a tone, 256 samples per id.
+* ``diarize/`` (only with ``--only diarize``; the tests use ``--out models/test-diarize``): pyannote
+  segmentation and embedding checkpoints and a PLDA, made by ``scripts/diarize_test_models.py``
+  in the isolated ``.venv-diarize``.
 
 Idempotent: ``MANIFEST.json`` records every file's sha256 and a recipe version; a model whose
 files all exist and match is skipped. Deterministic seeds. Never touches a model hub.
@@ -446,17 +449,48 @@ def make_piper(out: Path) -> list[Path]:
 
 # --- driver ------------------------------------------------------------------------
 
+DIARIZE_PYTHON = Path(os.environ.get("APPLIANCE_DIARIZE_VENV", REPO_ROOT / ".venv-diarize")) / "bin" / "python"
+
+
+DIARIZE_RECIPE = REPO_ROOT / "scripts" / "diarize_test_models.py"
+
+
+def diarize_current(out: Path) -> bool:
+    """The diarize models were made by the current recipe (its own version: a change to it
+    remakes only these, not the whole set)."""
+    try:
+        return (out / "diarize" / "recipe.sha256").read_text().strip() == sha256_file(DIARIZE_RECIPE)
+    except OSError:
+        return False
+
+
+def make_diarize(out: Path) -> list[Path]:
+    """pyannote checkpoints, made by scripts/diarize_test_models.py in the isolated environment."""
+    target = out / "diarize"
+    proc = subprocess.run(
+        [str(DIARIZE_PYTHON), str(DIARIZE_RECIPE), str(target)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise RuntimeError(f"diarize_test_models.py failed:\n{proc.stderr[-3000:]}")
+    (target / "recipe.sha256").write_text(sha256_file(DIARIZE_RECIPE) + "\n")
+    return sorted(p for p in target.rglob("*") if p.is_file())
+
+
 MAKERS: dict[str, Callable[[Path], list[Path]]] = {
     "chat_llm": make_chat_llm,
     "embed": make_embed,
     "whisper": make_whisper,
     "piper": make_piper,
+    "diarize": make_diarize,  # only on request (--only diarize): needs .venv-diarize
 }
+OPTIONAL = {"diarize"}  # not in the default set (the tests ask for it with its own --out)
 MAIN_PATHS = {  # what callers load, relative to --out
     "chat_llm": "llm/tiny-chat.gguf",
     "embed": "embed/tiny-embed.gguf",
     "whisper": "whisper",
     "piper": "piper",
+    "diarize": "diarize",
 }
 
 
@@ -491,9 +525,11 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     manifest = read_manifest(out)
     made, skipped = [], []
-    for name in args.only or list(MAKERS):
+    for name in args.only or [n for n in MAKERS if n not in OPTIONAL]:
+        if name == "diarize" and not DIARIZE_PYTHON.exists():
+            parser.error(f"{DIARIZE_PYTHON} is missing: run scripts/setup_diarize.sh first")
         entry = manifest["models"].get(name)
-        if not args.force and is_valid(out, entry):
+        if not args.force and is_valid(out, entry) and (name != "diarize" or diarize_current(out)):
             skipped.append(name)
             continue
         start = time.monotonic()

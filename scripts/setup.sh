@@ -18,6 +18,7 @@
 #   LLAMA_CMAKE_ARGS       CMake flags for llama-cpp-python (default: -DGGML_NATIVE=OFF, portable)
 #   TORCH_INDEX_URL        index for torch, e.g. https://download.pytorch.org/whl/cpu on a machine
 #                          whose plain `pip install torch==X` would pull CUDA wheels
+#   APPLIANCE_DIARIZE=1    also set up the diarization environment (always with --test)
 set -euo pipefail
 exec </dev/null
 
@@ -29,7 +30,7 @@ START_S=$SECONDS
 say() { printf '==> [%4ss] %s\n' "$((SECONDS - START_S))" "$*"; }
 die() { printf 'setup.sh: error: %s\n' "$*" >&2; exit 1; }
 
-usage() { sed -n '2,20p' "$SELF" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,21p' "$SELF" | sed 's/^# \{0,1\}//'; }
 
 # --- arguments ----------------------------------------------------------------------
 ACTION=""
@@ -276,6 +277,13 @@ if [[ -f scripts/make_test_models.py ]]; then
   "$VPY" scripts/make_test_models.py
 else
   say "test models: scripts/make_test_models.py not present yet; skipped"
+fi
+
+# Speaker diarization (pyannote-audio) lives in its own environment (.venv-diarize): for the
+# tests, or where APPLIANCE_DIARIZE=1 (docs/INSTALL.md, "Diarization"). A no-op when current.
+if [[ "$ACTION" == "test" || "${APPLIANCE_DIARIZE:-0}" == "1" ]]; then
+  say "diarization environment: scripts/setup_diarize.sh"
+  PYTHON="$PY" bash scripts/setup_diarize.sh
 fi
 
 say "setup done"

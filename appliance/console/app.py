@@ -296,6 +296,17 @@ class ConsoleApp(StaffActions):
         except ApiError:
             pane.detail(None)
 
+    @work(exclusive=True, group="speakers")
+    async def load_speakers(self, sid: str) -> None:
+        """An ended call's speaker turns (diarization runs after the call), under its transcript."""
+        try:
+            data = await self.client.get(f"/sessions/{sid}/speakers")
+        except ApiError:
+            return
+        pane = self.query_one(LivePane)
+        if pane.shown_id == sid:
+            pane.speakers(list(data.get("diarizations") or []))
+
     @work(exclusive=True, group="ticket")
     async def refresh_ticket(self) -> None:
         try:
@@ -333,7 +344,10 @@ class ConsoleApp(StaffActions):
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "live-list":
             sid = str(event.row_key.value)
-            self.query_one(LivePane).detail(self.sessions.get(sid))
+            s = self.sessions.get(sid)
+            self.query_one(LivePane).detail(s)
+            if s is not None and s.ended and s.channel == "voice":
+                self.load_speakers(sid)
         elif event.data_table.id == "cb-list":
             self.refresh_ticket()
 

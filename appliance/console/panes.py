@@ -130,7 +130,38 @@ class LivePane(Vertical):
             if t.ms is not None:
                 body.append(f"  ({t.ms:.0f} ms)", "dim")
             body.append("\n")
+        self._body = body
         lines.update(_tail(body, lines.content_size.width, lines.content_size.height), layout=False)
+
+    _body: Text = Text()
+
+    def speakers(self, diarizations: list[dict[str, Any]]) -> None:
+        """Append an ended call's speaker turns to its transcript (app.load_speakers)."""
+        if not diarizations:
+            return
+        lines = self.query_one("#live-lines", Static)
+        body = self._body.copy()
+        body.append_text(speaker_lines(diarizations))
+        lines.update(_tail(body, lines.content_size.width, lines.content_size.height), layout=False)
+
+
+def speaker_lines(diarizations: list[dict[str, Any]]) -> Text:
+    """Who spoke when on the caller's line: one line per speaker turn (start-end, speaker, the
+    transcript turn it belongs to), after a summary. Labels come from the diarization job."""
+    out = Text()
+    for d in diarizations:
+        if d.get("status") != "done":
+            out.append(f"speakers: {d.get('status')}\n", "dim")
+            continue
+        talk: dict[str, float] = {}
+        for t in d["turns"]:
+            talk[t["speaker"]] = talk.get(t["speaker"], 0.0) + t["end_s"] - t["start_s"]
+        out.append(f"speakers: {d.get('speakers', len(talk))}  ", "bold")
+        out.append("  ".join(f"{k} {v:.1f} s" for k, v in sorted(talk.items())) + "\n")
+        for t in d["turns"]:
+            turn = f"  turn {t['transcript_turn']}" if t.get("transcript_turn") is not None else ""
+            out.append(f"{t['start_s']:7.1f}-{t['end_s']:.1f} s  {clean(str(t['speaker']), 24)}{turn}\n")
+    return out
 
 
 def _tail(text: Text, width: int, height: int) -> Text:

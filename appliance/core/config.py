@@ -273,6 +273,27 @@ class KnowledgeConfig(_Model):
     top_k: int = Field(default=3, ge=1)
 
 
+class DiarizationConfig(_Model):
+    """Speaker diarization of recorded calls (pyannote-audio in its own environment; docs/INSTALL.md).
+
+    After a recorded call ends, a background job runs the worker (``engines/diarize_worker.py``)
+    with ``python`` at low priority, one call at a time, never during the call it is about."""
+
+    enabled: bool = False
+    python: str = ""  # the isolated environment's interpreter; empty: <repo>/.venv-diarize/bin/python
+    # a local pipeline folder (config.yaml + models); empty: <models dir>/diarization (the manifest's
+    # pyannote/speaker-diarization-community-1, `appliance models fetch diarization`)
+    pipeline: str = ""
+    segmentation: str = ""  # or: a segmentation checkpoint ...
+    embedding: str = ""  # ... an embedding checkpoint ...
+    plda: str = ""  # ... and a PLDA folder (xvec_transform.npz, plda.npz) for VBx clustering
+    num_speakers: int = Field(default=0, ge=0)  # 0: let the pipeline decide
+    max_speakers: int = Field(default=4, ge=1)
+    nice: int = Field(default=19, ge=0, le=19)
+    timeout_s: float = Field(default=900.0, gt=0)
+    threads: int = Field(default=1, ge=1)
+
+
 class WebConfig(_Model):
     enabled: bool = True
     host: str = "127.0.0.1"
@@ -519,6 +540,7 @@ class Config(_Model):
     llm: LLMConfig = Field(default_factory=LLMConfig)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     knowledge: KnowledgeConfig = Field(default_factory=KnowledgeConfig)
+    diarization: DiarizationConfig = Field(default_factory=DiarizationConfig)
     web: WebConfig = Field(default_factory=WebConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
     sip: SipConfig = Field(default_factory=SipConfig)

@@ -51,6 +51,7 @@ from appliance.privacy.find import (
     log_files,
     optout_key,
 )
+from appliance.store import diarization
 from appliance.store.db import Database
 
 log = logging.getLogger("appliance.privacy")
@@ -231,6 +232,7 @@ def _erase_tx(config: Config, s: Session, subject: Subject, erase_id: str, clock
     _exec_in(s, "DELETE FROM pets WHERE id IN ({ids})", pets_of)
     _exec_in(s, "DELETE FROM customers WHERE tenant_id = :t AND id IN ({ids})", customers, t=subject.tenant_id)
     _exec_in(s, "DELETE FROM turns WHERE session_id IN ({ids})", f.session_ids)
+    diarization.delete_for_recordings(s, [d["recording"] for d in f.diarizations])  # who spoke when in the calls
     _exec_in(
         s, "DELETE FROM conversation_sessions WHERE tenant_id = :t AND id IN ({ids})", f.session_ids,
         t=subject.tenant_id,

@@ -14,6 +14,7 @@ What is looked at, and how a record is tied to the caller:
   dialogue state holds the number, and sessions with a turn in which the number was said or
   typed (in any spacing: ``+372 5123 4567``, ``5123-4567``) even when nothing else happened;
 - ``audit_log`` rows about those bookings, tickets and sessions (their details may quote names);
+- ``diarizations`` and their ``speaker_turns`` (who spoke when in a recorded call) of those sessions;
 - call recordings in ``<data_dir>/recordings`` (``channels/sip/recording.py``: two WAVs and a
   JSON call record with the caller ID and the transcript) from the number or of those sessions;
 - texts: ``sms_inbound`` rows from the number (or in its sessions) and ``outbox`` rows to it, about
@@ -44,6 +45,7 @@ from appliance.core.config import Config
 from appliance.core.errors import NotFound, ValidationError
 from appliance.core.logs import log_file
 from appliance.privacy import receipts
+from appliance.store import diarization
 
 ERASED = "[erased]"  # what an anonymised booking holds instead of names
 ANON_PHONE = "+0"  # ... and instead of the owner's number (bookings.owner_phone must start with "+")
@@ -119,6 +121,7 @@ class Findings:
     sms_sent: list[dict[str, Any]] = field(default_factory=list)  # outbox rows (sent, pending, failed...)
     sms_optout: list[dict[str, Any]] = field(default_factory=list)  # the number's sms_optouts row, if any
     log_lines: dict[str, list[str]] = field(default_factory=dict)  # log file -> its lines about the caller
+    diarizations: list[dict[str, Any]] = field(default_factory=list)  # speaker turns of the recorded calls
 
     @property
     def names(self) -> list[str]:
@@ -146,6 +149,7 @@ class Findings:
             "audit_entries": len(self.audit),
             "recordings": len(self.recordings),
             "recording_files": len(self.files),
+            "speaker_turns": sum(len(d["turns"]) for d in self.diarizations),
             "sms_received": len(self.sms_received),
             "sms_sent": len(self.sms_sent),
             "sms_optouts": len(self.sms_optout),
@@ -173,6 +177,7 @@ class Findings:
                 {"session_id": r.session_id, "files": [p.name for p in r.files], "call_record": r.data}
                 for r in self.recordings
             ],
+            "diarizations": self.diarizations,
             "sms_received": self.sms_received,
             "sms_sent": self.sms_sent,
             "sms_opted_out": bool(self.sms_optout),
@@ -317,6 +322,7 @@ def find(config: Config, s: Session, subject: Subject, *, with_logs: bool = True
         t=t, **sess_p,
     )  # fmt: skip
     f.turns = _rows(s, f"SELECT * FROM turns WHERE session_id IN {sess_in} ORDER BY session_id, seq", **sess_p)
+    f.diarizations = diarization.for_sessions(s, sessions)
     f.sms_received += [
         r for r in _rows(s, "SELECT * FROM sms_inbound WHERE tenant_id = :t ORDER BY id", t=t)
         if r.get("session_id") in sessions and r not in f.sms_received

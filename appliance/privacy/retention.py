@@ -9,7 +9,8 @@ daemon's hourly job and ``appliance privacy retention``) removes, for the tenant
 - ``callback_tickets``: older tickets, open or done;
 - ``sms``: texts received (``sms_inbound``) and texts sent, failed or skipped (``outbox``; a
   pending text stays until it is settled);
-- ``recordings``: call audio and call records (by file time) in ``<data_dir>/recordings``;
+- ``recordings``: call audio and call records (by file time) in ``<data_dir>/recordings``, and
+  the speaker turns of every recording no longer on disk (``store/diarization.py``);
 - ``logs``: rotated files of ``logging.file``;
 - ``backups``: ``*.tar.gz`` archives in ``<data_dir>/backups``.
 
@@ -32,6 +33,7 @@ from appliance.core.config import Config
 from appliance.core.logs import log_file
 from appliance.privacy.erase import compact
 from appliance.privacy.find import recordings_dir
+from appliance.store import diarization
 from appliance.store.db import Database
 
 log = logging.getLogger("appliance.privacy")
@@ -130,6 +132,16 @@ def _files(config: Config, kind: str) -> list[Path]:
     return sorted(d.glob("*.tar.gz")) if d.is_dir() else []
 
 
+def _drop_orphan_speaker_turns(config: Config, db: Database) -> None:
+    """Speaker turns live as long as their recording (removed here or by the SIP channel's purge)."""
+    d = recordings_dir(config)
+    known = db.read(lambda s: diarization.recordings_known(s, config.tenant.id))
+    gone = [r for r in known if not (d / f"{r}.json").exists() and not (d / f"{r}.caller.wav").exists()]
+    if gone:
+        n = db.write(lambda s: diarization.delete_for_recordings(s, gone))
+        log.info("retention: removed the speaker turns (%d) of %d recordings no longer kept", n, len(gone))
+
+
 def run(config: Config, db: Database, clock: Clock = system_clock) -> dict[str, int]:
     """One retention pass; returns how many of each kind were removed."""
     now = clock()
@@ -138,6 +150,7 @@ def run(config: Config, db: Database, clock: Clock = system_clock) -> dict[str, 
     removed = db.write(lambda s: _db_tx(s, config.tenant.id, cut))
     for kind in ("recordings", "logs", "backups"):
         removed[kind] = _old_files(_files(config, kind), (now - dt.timedelta(days=keep[kind])).timestamp())
+    _drop_orphan_speaker_turns(config, db)
     if any(removed[k] for k in _DB_KINDS):
         compact(db)
     if any(removed.values()):

@@ -249,3 +249,34 @@ class SmsOptOut(StoreModel, table=True):
     tenant_id: str
     keyword: str
     created_at: dt.datetime
+
+
+class Diarization(StoreModel, table=True):
+    """The diarization job of one recorded call (``engines/diarize.py``)."""
+
+    __tablename__ = "diarizations"
+
+    recording: str = Field(primary_key=True)
+    tenant_id: str
+    session_id: str
+    status: str  # pending / running / done / failed
+    speakers: int = 0
+    model: str = ""
+    error: str | None = None
+    created_at: dt.datetime
+    finished_at: dt.datetime | None = None
+
+
+class SpeakerTurnRow(StoreModel, table=True):
+    """One stretch of one speaker on the caller's channel, aligned with a transcript turn."""
+
+    __tablename__ = "speaker_turns"
+
+    id: int | None = Field(default=None, primary_key=True)
+    recording: str = Field(foreign_key="diarizations.recording")
+    session_id: str
+    seq: int
+    speaker: str
+    start_s: float
+    end_s: float
+    transcript_turn: int | None = None

@@ -46,6 +46,18 @@ def rows(db: Path, sql: str) -> list[list[Any]]:
         c.close()
 
 
+def _diarization_jobs(models: str, cfg: Any, brain: Any) -> Any:
+    """Diarization after recorded calls with the tiny pyannote models in ``models`` (2 speakers)."""
+    from appliance.channels.sip.diarize_job import DiarizationJobs
+    from appliance.core.config import DiarizationConfig
+    from appliance.engines.diarize import Diarizer
+
+    d = Path(models)
+    dcfg = DiarizationConfig(enabled=True, segmentation=str(d / "segmentation.ckpt"),
+                             embedding=str(d / "embedding.ckpt"), plda=str(d / "plda"), num_speakers=2)  # fmt: skip
+    return DiarizationJobs(brain.sessions.db, Diarizer(dcfg), tenant_id=cfg.tenant.id)
+
+
 async def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
@@ -57,6 +69,7 @@ async def main() -> int:
     ap.add_argument("--allowed", default="127.0.0.1")
     ap.add_argument("--answer-delay", type=float, default=0.2)
     ap.add_argument("--record", type=int, default=1)
+    ap.add_argument("--diarize", default="", help="diarize recordings with the tiny pyannote models in DIR")
     ap.add_argument("--wpm", type=int, default=240)
     ap.add_argument("--account", default="", help="id,registrar,username,password")
     ap.add_argument("--inbound-auth", default="", help="USER:PASSWORD required on INVITEs (digest)")
@@ -123,6 +136,7 @@ async def main() -> int:
     service = SipService(
         cfg, port, engines, callbacks=brain.callbacks, on_event=on_event, ai_paused=lambda: paused, tenants=brains
     )
+    jobs = service.diarization = _diarization_jobs(args.diarize, cfg, brain) if args.diarize else None
     ports = await service.start()
     out("ready", **ports, speech_ok=service.speech_ok)
     auto = None
@@ -134,11 +148,18 @@ async def main() -> int:
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     line_task = asyncio.ensure_future(reader.readline())
+    job_state: tuple[Any, ...] = (False, 0, 0, ())
     while True:
         done, _ = await asyncio.wait({line_task}, timeout=0.1)
         while seen < len(service.records):
             out("call_ended", **service.records[seen])
             seen += 1
+        if jobs is not None:  # the diarization job's progress, in order with the calls' events
+            state = (jobs.busy, jobs.done, jobs.failed, tuple(sorted(service.live_calls)))
+            if state != job_state:
+                out("diarization", busy=jobs.busy, done=jobs.done, failed=jobs.failed,
+                    live_calls=sorted(service.live_calls))  # fmt: skip
+                job_state = state
         if line_task in done:
             line = line_task.result().decode().strip()
             if line == "stats":

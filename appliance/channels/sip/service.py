@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.channels.sip.call import RATE, CallEventType, CallHandle
+from appliance.channels.sip.diarize_job import DiarizationJob, DiarizationJobs, spans_of
 from appliance.channels.sip.endpoint import SipEndpoint
 from appliance.channels.sip.recording import CallRecording, purge_recordings
 from appliance.channels.sip.tenants import SipTenants, tenant_service
@@ -80,12 +81,14 @@ class SipService:
         behind_proxy: bool = False,
         ai_paused: Callable[[], bool] | None = None,
         tenants: SipTenants | None = None,
+        diarization: DiarizationJobs | None = None,
     ) -> None:
         self.config = config
         # several businesses on one box: the number called (or the account) picks the tenant's
         # brain per call (appliance/channels/sip/tenants.py); None: every call is this config's
         self.tenants = tenants
         self.views: dict[str, SipService] = {}
+        self.diarization = diarization  # recorded calls are diarized after they end (diarize_job.py)
         # staff paused the AI for new calls (the console's pause key): they get the keypad menu
         # (1: callback, 0: staff) instead of the voice pipeline
         self.ai_paused: Callable[[], bool] = ai_paused or (lambda: False)
@@ -123,6 +126,10 @@ class SipService:
         self.ports = await self.endpoint.start()
         if self.sip.record:
             self._purger = asyncio.get_running_loop().create_task(self._purge_loop())
+        if self.diarization is not None:  # jobs a stop cut short run again, after any call
+            n = await self.diarization.resume(self.recordings_dir)
+            if n:
+                log.info("SIP: %d recordings queued again for diarization", n)
         return self.ports
 
     async def stop(self) -> None:
@@ -137,6 +144,8 @@ class SipService:
         if self.tasks:
             await asyncio.wait(self.tasks, timeout=12)
         await self.endpoint.stop()
+        if self.diarization is not None:
+            await self.diarization.close()
 
     async def _check_speech(self) -> bool:
         stt, tts = self.engines.stt, self.engines.tts
@@ -176,6 +185,15 @@ class SipService:
             if n:
                 log.info("SIP: removed %d recordings older than %d days", n, self.sip.recording_retention_days)
             await asyncio.sleep(3600)
+
+    async def _diarize_later(self, recording: CallRecording, sid: str, rec: dict[str, Any]) -> None:
+        """Queue the finished recording for diarization (a background job; the call is over)."""
+        if self.diarization is None or self.closing:
+            return
+        try:
+            await self.diarization.submit(DiarizationJob(recording.base, sid, spans_of(rec.get("transcript") or [])))
+        except Exception:  # noqa: BLE001 - diarization is an extra; the call record is already written
+            log.exception("SIP: could not queue the diarization of %s", sid)
 
     def _emit(self, kind: EventType, data: dict[str, Any], session_id: str | None = None) -> None:
         if self.on_event is None:
@@ -286,6 +304,8 @@ class SipService:
                 rec["recording"] = str(recording.base)
             except OSError as exc:
                 log.error("SIP: could not write the recording of %s: %s", sid, exc)
+            else:
+                await self._diarize_later(recording, sid, rec)
         self.records.append(rec)
         del self.records[:-200]
         self._emit(EventType.CALL_ENDED, {k: rec[k] for k in ("caller_id", "outcome", "mode", "end_code")}, sid)

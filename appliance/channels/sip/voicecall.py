@@ -15,6 +15,7 @@ from appliance.channels.sip.call import RATE, CallEventType, CallHandle
 from appliance.voice.callrunner import CallRunner, CallSignal, CallSignalType, CallSpec, GreetingSource
 from appliance.voice.recorder import CallRecorder, CallResult
 from appliance.voice.supervision import SupervisionParams
+from appliance.voice.timeline import Mark
 
 if TYPE_CHECKING:
     from appliance.channels.sip.recording import CallRecording
@@ -132,7 +133,15 @@ async def run_voice_call(
         recorder = runner.recorder
         rec["language"] = recorder.language or rec["language"]
         rec["transcript"] = [
-            {"turn": t.turn, "user": t.text, "reply": t.reply, "language": t.language}
+            {
+                "turn": t.turn,
+                "user": t.text,
+                "reply": t.reply,
+                "language": t.language,
+                # where in the caller's recording the turn was spoken (diarization aligns by these)
+                "start": t.audio.get(Mark.SPEECH_START),
+                "end": t.audio.get(Mark.END_OF_SPEECH),
+            }
             for t in (recorder.timelines[k] for k in sorted(recorder.timelines))
             if t.kind in ("caller", "keypad")
         ]

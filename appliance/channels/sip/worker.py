@@ -55,9 +55,10 @@ async def serve(config_file: Path, index: int, scripted_stt: str | None = None) 
     brains = await build_tenant_brains(cfg, on_event=on_event)
     brain = brains.default
     engines = await _engines(cfg, scripted_stt)
-    service = SipService(
-        cfg, brain, engines, callbacks=brain.callbacks, on_event=on_event, behind_proxy=True, tenants=brains
-    )
+    from appliance.channels.sip.diarize_job import build_jobs
+
+    service = SipService(cfg, brain, engines, callbacks=brain.callbacks, on_event=on_event, behind_proxy=True,
+                         tenants=brains, diarization=build_jobs(cfg, brain.sessions.db))  # fmt: skip
     try:
         ports = await service.start()
     except ApplianceError as exc:
