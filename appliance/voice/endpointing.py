@@ -76,18 +76,18 @@ SHORT_ANSWERS: dict[str, frozenset[str]] = {
 # word belongs to one of them ("Hi there", "Tere hommikust", "Алло, здравствуйте").
 GREETINGS: dict[str, frozenset[str]] = {
     "en": frozenset(
-        "hello|hi|hey|hiya|hi there|hello there|good morning|good afternoon|good evening|good day|"
-        "excuse me|sorry".split("|")
+        ("hello", "hi", "hey", "hiya", "hi there", "hello there", "good morning", "good afternoon", "good evening",
+         "good day", "excuse me", "sorry")
     ),
     "et": frozenset(
-        "tere|tervist|tsau|tšau|hei|tere hommikust|tere päevast|tere õhtust|head päeva|hommikust|"
-        "vabandage|vabandust".split("|")
+        ("tere", "tervist", "tsau", "tšau", "hei", "tere hommikust", "tere päevast", "tere õhtust", "head päeva",
+         "hommikust", "vabandage", "vabandust")
     ),
     "ru": frozenset(
-        "здравствуйте|здравствуй|привет|алло|добрый день|доброе утро|добрый вечер|доброго дня|"
-        "извините|простите".split("|")
+        ("здравствуйте", "здравствуй", "привет", "алло", "добрый день", "доброе утро", "добрый вечер", "доброго дня",
+         "извините", "простите")
     ),
-}
+}  # fmt: skip
 # slots whose answer is a short phrase (Reply.awaiting values, see brain.dialogue.brain._public_awaiting)
 SHORT_SLOTS = frozenset(
     "pet_name owner_name pet_type start_date end_date owner_phone callback_phone booking_id confirmation "
