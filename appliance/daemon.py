@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 from appliance.core.bus import EventBus, StaffDesk
+from appliance.core.clock import Clock, system_clock
 from appliance.core.config import Config
 from appliance.core.errors import ApplianceError
 from appliance.core.live import LiveBoard
@@ -28,8 +29,9 @@ log = logging.getLogger("appliance.daemon")
 
 
 class Daemon:
-    def __init__(self, cfg: Config) -> None:
+    def __init__(self, cfg: Config, clock: Clock = system_clock) -> None:
         self.cfg = cfg
+        self.clock = clock  # the brain's (``appliance run --now``: a pinned date for tests and demos)
         self.bus = EventBus(cfg.api.client_queue)
         self.desk = StaffDesk(self.bus)  # chats staff took over, the AI pause switch
         self.brain: Any = None  # the default tenant's brain
@@ -64,7 +66,7 @@ class Daemon:
         warm = asyncio.gather(
             asyncio.to_thread(language.warm_up, tuple(cfg.tenant.languages)), asyncio.to_thread(verbalize.warm_up)
         )
-        self.brains = await build_tenant_brains(cfg, on_event=self.bus.publish)
+        self.brains = await build_tenant_brains(cfg, on_event=self.bus.publish, clock=self.clock)
         self.brain = self.brains.default
         await warm
         llm = self.brain.understanding.llm
@@ -309,11 +311,11 @@ class Daemon:
         return ", ".join(p for p in parts if p)
 
 
-def run_daemon(cfg: Config) -> int:
+def run_daemon(cfg: Config, clock: Clock = system_clock) -> int:
     prepare_process()
     setup_logging(cfg)
     try:
-        asyncio.run(Daemon(cfg).run())
+        asyncio.run(Daemon(cfg, clock).run())
     except ApplianceError as exc:
         log.error("%s", exc)
         return 1

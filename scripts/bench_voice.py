@@ -16,6 +16,12 @@ off, the tiny Piper voice), and measured:
 * ``cut_turns``: utterances with a 0.3/0.4 s mid-sentence pause that were cut in two, for this
   setting and for pipecat's default VAD (stop_secs = 0.2), on the same Silero probabilities.
 
+``--stt trained`` replaces the oracle with the trained test Whisper (models/stt-test) through the
+production ``FasterWhisperSTT`` and spoken language ID (``transcribe_choosing``): real transcripts,
+real compute. ``--utterances greetings`` plays sentences the trained model knows (training phrases,
+tests/support/stt_corpus.py) with a 0.3/0.4 s pause after a greeting ("Здравствуйте, | хочу
+забронировать ...") or at a comma inside a sentence ("Меня зовут Иван Петров, | телефон ...").
+
 Plus barge-in stop latency (caller speech over the greeting; simulated clock) and memory per
 extra concurrent call (K simultaneous calls in one process, RSS growth / K).
 """
@@ -38,6 +44,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
+
+from appliance.engines.stt import STTEngine  # noqa: E402
+from appliance.engines.tts import TTSEngine  # noqa: E402
 
 RATE = 16000
 NOW = dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))
@@ -89,30 +98,46 @@ def to_pcm(a: np.ndarray) -> bytes:
     return (np.clip(a, -1, 1) * 32767).astype("<i2").tobytes()
 
 
-class Timed:
-    """Wraps an STT/TTS engine; records (start, end) wall intervals of its compute."""
+class TimedTTS(TTSEngine):
+    """Wraps a TTS engine; records (start, end) wall intervals of its compute."""
 
-    def __init__(self, engine: Any, method: str, t0: float) -> None:
-        self.engine, self.method, self.t0 = engine, method, t0
+    def __init__(self, engine: TTSEngine, t0: float) -> None:
+        self.engine, self.t0 = engine, t0
         self.capabilities = engine.capabilities
         self.spans: list[tuple[float, float]] = []
 
-    def supports(self, language: str) -> bool:
-        return self.engine.supports(language)
+    def synthesize_sync(self, text: str, language: str) -> Any:
+        s = time.monotonic()
+        try:
+            return self.engine.synthesize_sync(text, language)
+        finally:
+            self.spans.append((s - self.t0, time.monotonic() - self.t0))
 
-    def __getattr__(self, name: str) -> Any:
-        if name != self.method:
-            raise AttributeError(name)
-        fn = getattr(self.engine, name)
 
-        def run(*a: Any) -> Any:
-            s = time.monotonic()
-            try:
-                return fn(*a)
-            finally:
-                self.spans.append((s - self.t0, time.monotonic() - self.t0))
+class TimedSTT(STTEngine):
+    """Wraps an STT engine the way the call uses it (``transcribe_choosing``: spoken language ID,
+    then transcription); records (start, end) wall intervals of each utterance's compute."""
 
-        return run
+    def __init__(self, engine: Any, t0: float) -> None:
+        self.engine, self.t0 = engine, t0
+        self.capabilities = engine.capabilities
+        self.spans: list[tuple[float, float]] = []
+
+    def load(self) -> None:
+        self.engine.load()
+
+    def transcribe_sync(self, pcm16: bytes, sample_rate: int = RATE, language_hint: str | None = None) -> Any:
+        return self.engine.transcribe_sync(pcm16, sample_rate, language_hint)
+
+    def detect_languages_sync(self, pcm16: bytes, sample_rate: int = RATE) -> dict[str, float]:
+        return dict(self.engine.detect_languages_sync(pcm16, sample_rate))
+
+    def transcribe_choosing(self, pcm16: bytes, sample_rate: int, session_language: str, **kw: Any) -> Any:
+        s = time.monotonic()
+        try:
+            return self.engine.transcribe_choosing(pcm16, sample_rate, session_language, **kw)
+        finally:
+            self.spans.append((s - self.t0, time.monotonic() - self.t0))
 
 
 class TimedBrain:
@@ -167,6 +192,31 @@ COMPLETE = [
     ("ru", "Сколько стоит одна ночь?"),
     ("ru", "Да."),
 ]
+# Sentences the trained test model knows (its training phrases), cut at a comma: after a greeting
+# and inside a sentence, in en/et/ru; and whole ones (a question, a short answer).
+GREETING_PAUSED = [
+    ("en", "Hello,", "I would like to book a room for my dog"),
+    ("en", "Hi,", "I need a room for my cat"),
+    ("en", "No,", "his name is Rex"),
+    ("en", "Sorry,", "I meant next Friday"),
+    ("et", "Tere,", "soovin broneerida koha koerale Muri"),
+    ("et", "Tere,", "sooviks broneerida"),
+    ("et", "Minu nimi on Mari Tamm,", "telefon 5123 4567"),
+    ("et", "Ei,", "koera nimi on Pontu"),
+    ("ru", "Здравствуйте,", "хочу забронировать место для собаки"),
+    ("ru", "Здравствуйте,", "хочу забронировать место для кошки"),
+    ("ru", "Меня зовут Иван Петров,", "телефон 5123 4567"),
+    ("ru", "Нет,", "собаку зовут Рекс"),
+]
+GREETING_COMPLETE = [
+    ("en", "Do you have a room next weekend?"),
+    ("en", "Yes"),
+    ("et", "Kas teil on järgmisel nädalavahetusel vaba tuba?"),
+    ("et", "Jah"),
+    ("ru", "Сколько стоит место для кошки?"),
+    ("ru", "Да"),
+]
+SETS = {"pauses": (PAUSED, COMPLETE), "greetings": (GREETING_PAUSED, GREETING_COMPLETE)}
 PAUSES = (0.3, 0.4)
 GAP_S = 5.0  # silence after each utterance (the reply plays in it; the caller never talks over it)
 
@@ -187,16 +237,19 @@ class Utt:
         return self.pieces[-1][1]
 
 
-def build_wav(n_complete_rounds: int = 1, only: str | None = None) -> tuple[bytes, list[Utt]]:
-    """The benchmark call: every PAUSED sentence at every pause length, then the COMPLETE ones
-    (``only``: "paused" or "complete" keeps one kind, for a quicker look)."""
+def build_wav(
+    n_complete_rounds: int = 1, only: str | None = None, utterances: str = "pauses"
+) -> tuple[bytes, list[Utt]]:
+    """The benchmark call: every paused sentence of the set at every pause length, then the
+    complete ones (``only``: "paused" or "complete" keeps one kind, for a quicker look)."""
     pcm, utts = to_pcm(np.zeros(RATE // 2, np.float32)), []
+    paused, complete = SETS[utterances]
 
     def at() -> float:
         return len(pcm) / 2 / RATE
 
-    items: list[tuple[str, list[str], float]] = [(lang, [a, b], p) for p in PAUSES for lang, a, b in PAUSED]
-    items += [(lang, [t], 0.0) for _ in range(n_complete_rounds) for lang, t in COMPLETE]
+    items: list[tuple[str, list[str], float]] = [(lang, [a, b], p) for p in PAUSES for lang, a, b in paused]
+    items += [(lang, [t], 0.0) for _ in range(n_complete_rounds) for lang, t in complete]
     if only:
         items = [it for it in items if (len(it[1]) > 1) == (only == "paused")]
     for lang, parts, pause in items:
@@ -212,7 +265,7 @@ def build_wav(n_complete_rounds: int = 1, only: str | None = None) -> tuple[byte
     return pcm, utts
 
 
-class OracleSTT:
+class OracleSTT(STTEngine):
     """The tiny Whisper's compute, the true words: transcribes with the tiny random Whisper (its
     decode capped at the true transcript's token count, which is what a trained tiny model would
     emit; uncapped, a random model babbles to the 448-token limit), then returns the words spoken
@@ -298,8 +351,18 @@ class OracleSTT:
         return Transcript(text, lang, 0.95, len(pcm16) / 2 / RATE)
 
 
+TRAINED_STT = REPO / "models" / "stt-test"  # the trained test Whisper (scripts/train_test_stt.py)
+LANGUAGES = ("en", "et", "ru")
+
+
 async def streaming_run(
-    cfg: Any, models: dict[str, Path], label: str, settings: Any, call: tuple[bytes, list[Utt]], tmp: Path
+    cfg: Any,
+    models: dict[str, Path],
+    label: str,
+    settings: Any,
+    call: tuple[bytes, list[Utt]],
+    tmp: Path,
+    stt_kind: str = "oracle",
 ) -> dict[str, Any]:
     from appliance.brain.factory import build_brain
     from appliance.channels.file_transport import read_wav_16k, run_call, write_wav
@@ -312,19 +375,26 @@ async def streaming_run(
     pcm, utts = call
     wav = tmp / "call.wav"
     write_wav(wav, pcm)
-    stt_engine = FasterWhisperSTT(models["whisper"], languages=("en", "et", "ru"))
-    stt_engine.load()
     piper = models["piper"]
     tts_engine = PiperTTS({"en": piper / "tiny-en.onnx", "et": piper / "tiny-en.onnx", "ru": piper / "tiny-ru.onnx"})
     tts_engine.load()
     brain = await build_brain(cfg, clock=fixed_clock(NOW), llm=None)
     await brain.handle(Utterance("warm-up", Channel.VOICE, "hello, what are your opening hours?"))
-    oracle = OracleSTT(stt_engine, read_wav_16k(wav), utts)
-    oracle.expect("warm up", "en")
-    oracle.transcribe_sync(to_pcm(speech("warm up", "en")), RATE, "en")
-    oracle.misses = 0
+    oracle: OracleSTT | None = None
+    engine: STTEngine
+    if stt_kind == "trained":  # real transcripts: the production engine, 2 threads as the daemon runs it
+        engine = FasterWhisperSTT(TRAINED_STT, threads=cfg.llm.threads, languages=LANGUAGES)
+        engine.load()
+        engine.transcribe_choosing(to_pcm(speech("Hello", "en")), RATE, "en")  # warm-up
+    else:
+        whisper = FasterWhisperSTT(models["whisper"], languages=LANGUAGES)
+        whisper.load()
+        engine = oracle = OracleSTT(whisper, read_wav_16k(wav), utts)
+        oracle.expect("warm up", "en")
+        oracle.transcribe_sync(to_pcm(speech("warm up", "en")), RATE, "en")
+        oracle.misses = 0
     t0 = time.monotonic()
-    stt, tts = Timed(oracle, "transcribe_sync", t0), Timed(tts_engine, "synthesize_sync", t0)
+    stt, tts = TimedSTT(engine, t0), TimedTTS(tts_engine, t0)
     tb = TimedBrain(brain, t0)
     try:
         result = await run_call(
@@ -360,6 +430,7 @@ async def streaming_run(
                 "true_end_s": round(u.end, 3),
                 "turn_ends_s": [t.audio.get(str(Mark.END_OF_SPEECH)) for t in mine],
                 "texts": [t.text for t in mine],
+                "languages": [t.language for t in mine],
                 "speculations": [sp for t in mine for sp in t.speculations],
             }
         )
@@ -377,8 +448,10 @@ async def streaming_run(
         compute = overlap(stt.spans, lo, hi) + overlap(tb.spans, lo, hi) + overlap(tts.spans, lo, hi)
         rows["overhead"].append(max(0.0, (hi - lo) * 1000 - compute * 1000))
     stt_compute = [(e - s) * 1000 for s, e in stt.spans]
+    detect = [float(t.language_id["detect_ms"]) for t in caller if t.language_id and t.language_id.get("detect_ms")]
     return {
         "setting": label,
+        "stt": stt_kind,
         "turn_strategy": settings.turn_strategy,
         "end_silence_s": settings.end_silence_s,
         "short_silence_s": settings.short_silence_s,
@@ -391,11 +464,13 @@ async def streaming_run(
         **{f"{k}_ms": summary(v) for k, v in rows.items()},
         "response_paused_sentences_ms": summary(by_kind["paused"]),
         "response_complete_sentences_ms": summary(by_kind["complete"]),
-        "stt_compute_ms": summary(stt_compute),
+        "stt_compute_ms": summary(stt_compute),  # per utterance: language ID + transcription
+        "language_detection_pass_ms": summary(detect),  # mel + encoder + language token (shared, not added)
         "errors": list(result.errors),
-        "oracle_misses": oracle.misses,  # STT calls whose audio was not found in the call (must be 0)
+        # STT calls whose audio was not found in the call (must be 0); None: real transcripts
+        "oracle_misses": oracle.misses if oracle is not None else None,
         "per_utterance": per_utt,
-        "_engines": (oracle, tts_engine),
+        "_engines": (engine, tts_engine),
     }
 
 
@@ -418,7 +493,7 @@ async def sequential_baseline(
     try:
         for i, (lang, p) in enumerate(phrases):
             audio = to_pcm(speech(p, lang))
-            if hasattr(stt, "expect"):
+            if isinstance(stt, OracleSTT):
                 stt.expect(p, lang)
             s = time.monotonic()
             tr = await asyncio.to_thread(stt.transcribe_sync, audio, RATE, lang)
@@ -466,7 +541,7 @@ async def barge_in_runs(cfg: Any, runs: int, tmp: Path) -> dict[str, Any]:
     return {"stop_after_vad_start_ms": summary(stop_vad), "stop_after_true_onset_ms": summary(stop_onset)}
 
 
-def pipecat_smart_turn() -> dict[str, Any]:
+def pipecat_smart_turn(utterances: str = "pauses") -> dict[str, Any]:
     """pipecat 1.14's real default (``default_user_turn_stop_strategies``): Silero VAD with
     stop_secs 0.2, then the bundled smart-turn v3.2 model on the turn's audio; "complete" ends
     the turn, "incomplete" waits for more speech. Run offline on each PAUSED sentence (the same
@@ -483,7 +558,8 @@ def pipecat_smart_turn() -> dict[str, Any]:
     st = LocalSmartTurnAnalyzerV3()
     st.set_sample_rate(RATE)
     cut, infer_ms, decide_ms, complete_at_end = 0, [], [], 0
-    cases = [(lang, [a, b], p) for p in PAUSES for lang, a, b in PAUSED] + [(lang, [t], 0.0) for lang, t in COMPLETE]
+    paused, complete = SETS[utterances]
+    cases = [(lang, [a, b], p) for p in PAUSES for lang, a, b in paused] + [(lang, [t], 0.0) for lang, t in complete]
     for lang, parts, pause in cases:
         x = np.zeros(RATE // 2, np.float32)
         for i, text in enumerate(parts):
@@ -514,7 +590,7 @@ def pipecat_smart_turn() -> dict[str, Any]:
                         complete_at_end += done
         cut += cut_here
     return {
-        "cut_turns": {"cut": cut, "of": len(PAUSED) * len(PAUSES)},
+        "cut_turns": {"cut": cut, "of": len(paused) * len(PAUSES)},
         "smart_turn_inference_ms": summary(infer_ms),
         "decision_after_speech_end_ms": summary(decide_ms),
         "complete_at_true_end": {"yes": complete_at_end, "of": len(cases)},
@@ -592,22 +668,26 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         cfg = load_config(
             environ={}, use_system=False, overrides={"store": {"data_dir": str(tmp / "data")}, "llm": {"mode": "off"}}
         )
-        call = build_wav(args.complete_rounds, args.only)
-        for label in args.settings:
-            run = await streaming_run(cfg, models, label, runs[label], call, tmp)
-            stt, tts = run.pop("_engines")
-            if not args.per_utterance:
-                run.pop("per_utterance")
-            detect = run["detect_ms"]["p50"] or run["end_silence_s"] * 1000
-            phrases = [(lang, t) for lang, t in COMPLETE if len(t) > 5]
-            run["sequential_ms"] = await sequential_baseline(cfg, stt, tts, phrases, detect)
-            if run["response_ms"]["p50"] and run["sequential_ms"]["p50"]:
-                run["streaming_ratio_p50"] = round(run["sequential_ms"]["p50"] / run["response_ms"]["p50"], 2)
-            out["settings"].append(run)
+        call = build_wav(args.complete_rounds, args.only, args.utterances)
+        out["utterances"] = args.utterances
+        for stt_kind in args.stt:
+            for label in args.settings:
+                run = await streaming_run(cfg, models, label, runs[label], call, tmp, stt_kind)
+                stt, tts = run.pop("_engines")
+                if not args.per_utterance:
+                    run.pop("per_utterance")
+                detect = run["detect_ms"]["p50"] or run["end_silence_s"] * 1000
+                phrases = [(lang, t) for lang, t in SETS[args.utterances][1] if len(t) > 5]
+                run["sequential_ms"] = await sequential_baseline(cfg, stt, tts, phrases, detect)
+                if run["response_ms"]["p50"] and run["sequential_ms"]["p50"]:
+                    run["streaming_ratio_p50"] = round(run["sequential_ms"]["p50"] / run["response_ms"]["p50"], 2)
+                out["settings"].append(run)
         if args.smart_turn:
-            out["pipecat_default_smart_turn"] = pipecat_smart_turn()
-        out["barge_in"] = await barge_in_runs(cfg, args.barge_ins, tmp)
-        out["memory"] = await memory_run(cfg, args.concurrent, tmp)
+            out["pipecat_default_smart_turn"] = pipecat_smart_turn(args.utterances)
+        if args.barge_ins:
+            out["barge_in"] = await barge_in_runs(cfg, args.barge_ins, tmp)
+        if args.concurrent:
+            out["memory"] = await memory_run(cfg, args.concurrent, tmp)
     out["targets"] = {"response_p50_ms": 250, "response_p95_ms": 320, "barge_in_stop_ms": 150, "per_call_mb": 50}
     return out
 
@@ -624,8 +704,23 @@ def main() -> int:
     p.add_argument("--no-smart-turn", dest="smart_turn", action="store_false", help="skip pipecat's smart-turn run")
     p.add_argument("--per-utterance", action="store_true", help="include per-utterance rows")
     p.add_argument("--only", choices=["paused", "complete"], help="a quicker run on one kind of utterance")
-    p.add_argument("--barge-ins", type=int, default=6)
-    p.add_argument("--concurrent", type=int, default=4)
+    p.add_argument(
+        "--stt",
+        nargs="+",
+        default=["oracle"],
+        choices=["oracle", "trained"],
+        help="oracle: the tiny random Whisper's compute, the true words; trained: models/stt-test's real "
+        "transcripts through FasterWhisperSTT and spoken language ID (several: one run each, side by side)",
+    )
+    p.add_argument(
+        "--utterances",
+        choices=sorted(SETS),
+        default="pauses",
+        help="pauses: continuation-word pauses (the oracle's set); greetings: sentences the trained model "
+        "knows, with a pause after a greeting or at a comma",
+    )
+    p.add_argument("--barge-ins", type=int, default=6, help="0: skip")
+    p.add_argument("--concurrent", type=int, default=4, help="0: skip the memory run")
     args = p.parse_args()
     logging.basicConfig(level=logging.ERROR)
     try:

@@ -19,6 +19,14 @@ def fixed_clock(at: dt.datetime) -> Clock:
     return lambda: when
 
 
+def shifted_clock(at: dt.datetime) -> Clock:
+    """A clock that reads ``at`` now and runs on from there (naive values are taken as UTC): a
+    daemon started on a pinned date for a test or a demo, whose time still passes."""
+    when = at if at.tzinfo else at.replace(tzinfo=dt.UTC)
+    offset = when - dt.datetime.now(dt.UTC)
+    return lambda: dt.datetime.now(dt.UTC) + offset
+
+
 def local_today(clock: Clock, tz: ZoneInfo) -> dt.date:
     """Today's date in the tenant's timezone."""
     return clock().astimezone(tz).date()

@@ -12,19 +12,25 @@ Rules, in order (word lists for en/et/ru, all applied whatever the language):
 2. ends with a comma, hyphen, dash, colon, "..."  -> unfinished
 3. last word is a continuation word or a filler   -> unfinished (STT puts a full stop after
    "and ..." too)
-4. a short reply: yes/no, thanks, a greeting or goodbye, a number   -> complete
-5. ends with ? or !                               -> complete
-6. one to three words when the brain awaits a slot (a name, a pet type, a date, a phone
+4. only greeting or addressing words ("Hello", "Tere", "Здравствуйте", "Good morning", "Excuse
+   me") and no closing punctuation               -> unfinished: callers pause after a greeting
+   before the request ("Здравствуйте, | хочу забронировать ..."), and a Whisper that writes no
+   full stop there leaves "Здравствуйте" at the pause (with a comma: rule 2); cutting it into
+   a turn of its own answers the greeting, and a one-word turn cannot switch the reply language.
+   "Hello." / "Tere!" / "Hello?" are still whole turns (rules 5 and 6)
+5. a short reply: yes/no, thanks, a greeting or goodbye, a number   -> complete
+6. ends with ? or !                               -> complete
+7. one to three words when the brain awaits a slot (a name, a pet type, a date, a phone
    number, a booking id)                          -> statement ("Max", but "My dog" may go on)
-7. one or two words and a full stop               -> unfinished: Whisper puts a full stop after
+8. one or two words and a full stop               -> unfinished: Whisper puts a full stop after
    the first words of a sentence when the caller takes a breath ("Sooviksin." | "broneerida
    toa ...", "Собака останется." | "с понедельника ..."); short replies that are whole turns
-   are caught by rules 4 and 6
-8. ends with a full stop                          -> statement: probably complete, but Whisper
+   are caught by rules 5 and 7
+9. ends with a full stop                          -> statement: probably complete, but Whisper
    writes a full stop after a fragment too ("I would like to book a room for my dog next."
    at a gap between words), so the segmenter waits a little longer for it
    (``TurnSegmenter`` ``statement_silence_s``) than for a question or a short reply
-9. otherwise                                      -> unfinished (Whisper punctuates finished
+10. otherwise                                     -> unfinished (Whisper punctuates finished
    sentences, so an unpunctuated long sentence is more likely cut off mid-way)
 
 :func:`turn_verdict` gives the three-way answer; :func:`turn_complete` is "not unfinished".
@@ -65,20 +71,39 @@ SHORT_ANSWERS: dict[str, frozenset[str]] = {
         "алло до свидания".split()
     ),
 }
+# Greetings and ways of addressing someone: alone and unpunctuated (or with a comma) they open a
+# turn rather than make one (rule 4). Whole phrases are listed; a transcript qualifies when every
+# word belongs to one of them ("Hi there", "Tere hommikust", "Алло, здравствуйте").
+GREETINGS: dict[str, frozenset[str]] = {
+    "en": frozenset(
+        ("hello", "hi", "hey", "hiya", "hi there", "hello there", "good morning", "good afternoon", "good evening",
+         "good day", "excuse me", "sorry")
+    ),
+    "et": frozenset(
+        ("tere", "tervist", "tsau", "tšau", "hei", "tere hommikust", "tere päevast", "tere õhtust", "head päeva",
+         "hommikust", "vabandage", "vabandust")
+    ),
+    "ru": frozenset(
+        ("здравствуйте", "здравствуй", "привет", "алло", "добрый день", "доброе утро", "добрый вечер", "доброго дня",
+         "извините", "простите")
+    ),
+}  # fmt: skip
 # slots whose answer is a short phrase (Reply.awaiting values, see brain.dialogue.brain._public_awaiting)
 SHORT_SLOTS = frozenset(
     "pet_name owner_name pet_type start_date end_date owner_phone callback_phone booking_id confirmation "
     "alternative".split()
 )
-# a statement of this many words or fewer is taken for the start of a sentence (rule 7)
+# a statement of this many words or fewer is taken for the start of a sentence (rule 8)
 MAX_FRAGMENT_WORDS = 2
 # Continuation words and fillers are checked in all three languages at once: Whisper's language
 # guess can be wrong on a short fragment, and an extra "unfinished" only costs the normal wait.
 _NOT_DONE = frozenset().union(*CONTINUATION.values(), *FILLERS.values())
 _SHORT = frozenset().union(*SHORT_ANSWERS.values())
+_GREETING_WORDS = frozenset(w for phrases in GREETINGS.values() for phrase in phrases for w in phrase.split())
 _UNFINISHED_END = re.compile(r"(,|;|:|-|–|—|\.\.\.|…)$")
 _STRONG_END = re.compile(r"[?!？！]$")
 _STATEMENT_END = re.compile(r"[.。]$")
+_CLOSED_END = re.compile(r"[.!?。？！]$")
 _WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*", re.UNICODE)
 _NUMBER = re.compile(r"^\+?\d[\d\s./:-]*$")
 
@@ -105,6 +130,8 @@ def turn_verdict(text: str, language: str | None, awaiting: str | None = None) -
     words = _words(stripped)
     if not words or words[-1] in _NOT_DONE:
         return TurnVerdict.UNFINISHED
+    if not _CLOSED_END.search(stripped) and all(w in _GREETING_WORDS for w in words):
+        return TurnVerdict.UNFINISHED  # "Здравствуйте" at the pause before the request (rule 4)
     bare = stripped.rstrip(".!?。？！ ")
     if _NUMBER.match(bare) or (len(words) <= 3 and all(w in _SHORT for w in words)):
         return TurnVerdict.COMPLETE

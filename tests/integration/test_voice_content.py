@@ -130,12 +130,6 @@ def test_an_estonian_caller_on_an_english_line_gets_an_estonian_first_reply(tmp_
     assert lid["p_detected"] > lid["p_session"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with models/stt-test stage 5 the adaptive end of turn cuts a lone 'Здравствуйте,' into its own "
-    "turn, and a one-word turn never switches the reply language, so Russian starts one turn late (issue #8: "
-    "end of turn after a greeting pause)",
-)
 def test_a_caller_switching_to_russian_is_answered_in_russian_within_one_turn(tmp_path: Path) -> None:
     lines = [(BOOKING_DIALOGUES["en"][0][0], "en")] + [(text, "ru") for text in BOOKING_DIALOGUES["ru"][0]]
     summary, timeline = call(tmp_path, lines)

@@ -64,7 +64,7 @@ class NotifyListener:
 
 
 class Daemon:
-    """``python -m appliance run`` on free ports; ``READY`` on stderr (or READY=1) means it is up."""
+    """``python -m appliance run [args]`` on free ports; ``READY`` on stderr (or READY=1) means it is up."""
 
     def __init__(
         self,
@@ -74,6 +74,7 @@ class Daemon:
         env: dict[str, str] | None = None,
         wrap: list[str] | None = None,
         wait_ready: bool = True,
+        args: tuple[str, ...] = (),
     ) -> None:
         self.web_port = free_port()
         self.sip_port = free_port() if sip else 0
@@ -94,7 +95,7 @@ class Daemon:
         full.update(env or {})
         self.log_path = data.parent / f"{data.name}-daemon.log"
         self._log = self.log_path.open("w")
-        argv = [sys.executable, "-m", "appliance", "run", "--data-dir", str(data)]
+        argv = [sys.executable, "-m", "appliance", "run", "--data-dir", str(data), *args]
         self.proc = subprocess.Popen(
             [*(wrap or []), *argv], stdout=self._log, stderr=subprocess.STDOUT, env=full, cwd=ROOT
         )

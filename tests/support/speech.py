@@ -10,10 +10,12 @@ from appliance.engines.tts import EspeakTTS
 _ESPEAK = EspeakTTS()
 
 
-def speech(text: str, language: str) -> bytes:
+def speech(text: str, language: str, words_per_minute: int | None = None) -> bytes:
+    """``text`` spoken by espeak-ng (160 words per minute unless ``words_per_minute``)."""
     import soxr
 
-    chunk = _ESPEAK.synthesize_sync(text, language)
+    engine = _ESPEAK if words_per_minute is None else EspeakTTS(words_per_minute=words_per_minute)
+    chunk = engine.synthesize_sync(text, language)
     audio = np.frombuffer(chunk.pcm16, dtype="<i2").astype(np.float32) / 32768.0
     if chunk.sample_rate != RATE:
         audio = soxr.resample(audio, chunk.sample_rate, RATE)

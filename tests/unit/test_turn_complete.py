@@ -97,6 +97,83 @@ def test_awaiting(text, language, awaiting, expected):
     assert turn_complete(text, language, awaiting) is expected
 
 
+# A greeting or addressing word alone, followed by a comma or nothing, opens a turn: the caller
+# pauses before the request ("Здравствуйте, | хочу забронировать ..."). Cutting there answers the
+# greeting and leaves a one-word turn that cannot switch the reply language (issue #8).
+GREETING_OPENS_A_TURN = [
+    ("Hello,", "en"),
+    ("Hello", "en"),
+    ("hi", "en"),
+    ("Hi there,", "en"),
+    ("Good morning", "en"),
+    ("Good afternoon,", "en"),
+    ("Excuse me,", "en"),
+    ("Hey", "en"),
+    ("Tere,", "et"),
+    ("Tere", "et"),
+    ("tervist", "et"),
+    ("Tere hommikust,", "et"),
+    ("Tere päevast", "et"),
+    ("Vabandage,", "et"),
+    ("Здравствуйте,", "ru"),
+    ("Здравствуйте", "ru"),
+    ("Привет", "ru"),
+    ("Алло, здравствуйте", "ru"),
+    ("Добрый день,", "ru"),
+    ("Доброе утро", "ru"),
+    ("Извините,", "ru"),
+    # Whisper's language guess on one word may be wrong: every language's greetings apply
+    ("Здравствуйте", "en"),
+    ("Tere", "ru"),
+    (" «Hello» ", "en"),
+]
+
+
+@pytest.mark.parametrize("text,language", GREETING_OPENS_A_TURN)
+@pytest.mark.parametrize("awaiting", [None, "owner_name", "confirmation"])
+def test_a_lone_greeting_with_a_comma_or_nothing_is_unfinished(text, language, awaiting):
+    assert turn_verdict(text, language, awaiting) is TurnVerdict.UNFINISHED
+
+
+@pytest.mark.parametrize(
+    "text,language",
+    [
+        # closed by punctuation, a greeting is a whole turn ("Hello?" checks that someone is there)
+        ("Hello.", "en"),
+        ("Hello?", "en"),
+        ("Hi!", "en"),
+        ("Tere!", "et"),
+        ("Tere.", "et"),
+        ("Алло?", "ru"),
+        ("Здравствуйте!", "ru"),
+        # other short replies are unchanged: a goodbye, thanks, yes/no
+        ("Head aega", "et"),
+        ("До свидания", "ru"),
+        ("bye", "en"),
+        ("thanks", "en"),
+        ("Jah", "et"),
+        ("Да", "ru"),
+    ],
+)
+def test_a_closed_greeting_and_other_short_replies_stay_complete(text, language):
+    assert turn_verdict(text, language) is TurnVerdict.COMPLETE
+
+
+@pytest.mark.parametrize(
+    "text,language,expected",
+    [
+        # a greeting followed by the request is judged by the request
+        ("Hi, I need a room for my dog.", "en", TurnVerdict.STATEMENT),
+        ("Hi, I need a room for my dog", "en", TurnVerdict.UNFINISHED),  # unpunctuated: may go on
+        ("Tere, kas teil on vaba tuba?", "et", TurnVerdict.COMPLETE),
+        ("Здравствуйте, хочу забронировать место для", "ru", TurnVerdict.UNFINISHED),
+        ("Здравствуйте, хочу забронировать место для собаки.", "ru", TurnVerdict.STATEMENT),
+    ],
+)
+def test_a_greeting_with_more_words_is_judged_by_the_rest(text, language, expected):
+    assert turn_verdict(text, language) is expected
+
+
 def test_unknown_language_uses_all_lists():
     assert turn_complete("room for", None) is False
     assert turn_complete("номер для", "de") is False
