@@ -22,6 +22,8 @@ PET_NAMES = [
     ("ru", "хочу оставить Рекса у вас", "Рекс"),
     ("ru", "номер для собаки Шарика на три ночи", "Шарик"),
     ("ru", "моего кота зовут Барсик", "Барсик"),
+    ("ru", "место для собаки Лайка", "Лайка"),  # a husky, not the genitive of "лайк"
+    ("ru", "хочу оставить Лайку на три ночи", "Лайка"),
     ("et", "Soovin broneerida toa Pätule", "Pätu"),
     ("et", "Kas teil on tuba Lotale?", "Lota"),  # a consonant stem ("Reksile") keeps its i: see morph.py
     ("et", "kassile Miisule on vaja tuba", "Miisu"),
