@@ -74,6 +74,7 @@ class Daemon:
             self.brain.status().knowledge,
         )
         await self._start_api()
+        await self._ticket_cut_calls()
         self.ops.start_metrics()
         if cfg.web.enabled:
             self.ops.status("starting the web chat")
@@ -112,6 +113,21 @@ class Daemon:
         self.api = ApiServer(control, self.cfg.api_socket)
         await self.api.start()
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep(control))
+
+    async def _ticket_cut_calls(self) -> None:
+        """Before any call: the calls the last process never finished (SIGKILL, crash) get a
+        callback ticket when a booking was under way (``brain/dialogue/cut_calls.py``)."""
+        from appliance.brain.dialogue.cut_calls import ticket_cut_calls
+
+        try:
+            tickets = await ticket_cut_calls(
+                self.brain.sessions, self.brain.callbacks, tenant_id=self.cfg.tenant.id, clock=self.brain.clock
+            )
+        except Exception:  # noqa: BLE001 - the turns are stored; staff still find them in the sessions
+            log.exception("could not check for calls cut by the last stop")
+            return
+        for t in tickets:
+            self.bus.publish(Event(EventType.CALLBACK_REQUESTED, {"phone": t.phone, "reason": t.reason}, t.session_id))
 
     async def _sweep(self, control: Any) -> None:
         """Every 2 s: SIP registration and degraded-mode changes become events; every 30 s: holds

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from appliance.brain.dialogue.cut_calls import ticket_cut_calls
 from appliance.brain.factory import build_brain
 from appliance.channels.sip.service import SipEngines, SipService
 from appliance.core.clock import fixed_clock
@@ -110,9 +111,11 @@ async def main() -> int:
 
     port: Any = HangingBrain(brain, indices(args.brain_hang_at)) if args.brain_hang_at else brain
     paused = bool(args.ai_paused)
+    # what the daemon does before its SIP channel starts (daemon.py: _ticket_cut_calls)
+    cut = await ticket_cut_calls(brain.sessions, brain.callbacks, tenant_id=cfg.tenant.id, clock=brain.clock)
     service = SipService(cfg, port, engines, callbacks=brain.callbacks, on_event=on_event, ai_paused=lambda: paused)
     ports = await service.start()
-    out("ready", **ports, speech_ok=service.speech_ok)
+    out("ready", **ports, speech_ok=service.speech_ok, cut_call_tickets=[t.id for t in cut])
     seen = 0
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()

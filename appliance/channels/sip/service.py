@@ -276,6 +276,10 @@ class SipService:
                 rec["recording"] = str(recording.base)
             except OSError as exc:
                 log.error("SIP: could not write the recording of %s: %s", sid, exc)
+        try:  # after its tickets: a session without an end at the next start was cut (cut_calls.py)
+            await self.brain.end_session(sid)
+        except Exception:  # noqa: BLE001 - the next start closes it (and may ticket it) instead
+            log.exception("SIP: could not record the end of %s", sid)
         self.records.append(rec)
         del self.records[:-200]
         self._emit(EventType.CALL_ENDED, {k: rec[k] for k in ("caller_id", "outcome", "mode", "end_code")}, sid)
