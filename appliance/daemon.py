@@ -26,6 +26,10 @@ from appliance.ops.runtime import DaemonOps, prepare_process
 
 log = logging.getLogger("appliance.daemon")
 
+# After the calls' own budget (sip.stop_timeout_s): the other channels, the brain and the store.
+# Both together stay inside the systemd unit's TimeoutStopSec (tests/unit/test_stop_budget.py).
+CLOSE_S = 5.0
+
 
 class Daemon:
     def __init__(self, cfg: Config) -> None:
@@ -220,14 +224,18 @@ class Daemon:
                 log.error("SMS over SIP MESSAGE needs the SIP channel running with sip.workers = 1")
 
     async def stop(self) -> None:
+        """One deadline for the whole stop (not a timeout per part): the calls' goodbyes take
+        ``sip.stop_timeout_s`` at most, everything else ``CLOSE_S``."""
         log.info("stopping")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.cfg.sip.stop_timeout_s + CLOSE_S
         if self._sweeper is not None:
             self._sweeper.cancel()
         for name in ("sms", "sip", "web", "api"):
             part = getattr(self, name)
             if part is not None:
                 try:
-                    await asyncio.wait_for(part.stop(), 15)
+                    await asyncio.wait_for(part.stop(), max(0.5, deadline - loop.time()))
                 except Exception:
                     log.exception("stopping %s failed", name)
         if self.privacy is not None:

@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import sqlite3
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,7 @@ async def main() -> int:
     ap.add_argument("--tts-hang-from", type=int, default=None)
     ap.add_argument("--brain-hang-at", default="")
     ap.add_argument("--brain-timeout", type=float, default=12.0)
+    ap.add_argument("--stop-timeout", type=float, default=20.0, help="sip.stop_timeout_s")
     ap.add_argument("--backend", default="", help="URL of an HTTP booking backend (token 'test-token')")
     ap.add_argument("--tool-timeout", type=float, default=2.0)
     ap.add_argument("--ai-paused", action="store_true", help="staff paused the AI for new calls")
@@ -80,6 +82,7 @@ async def main() -> int:
         "allowed_sources": [a for a in args.allowed.split(",") if a],
         "answer_delay_s": args.answer_delay,
         "record": bool(args.record),
+        "stop_timeout_s": args.stop_timeout,
     }
     if args.inbound_auth:
         user, _, password = args.inbound_auth.partition(":")
@@ -136,7 +139,9 @@ async def main() -> int:
                 line_task = asyncio.ensure_future(reader.readline())
                 continue
             break
+    t0 = time.monotonic()
     await service.stop()
+    out("stopped", stop_s=round(time.monotonic() - t0, 2))
     while seen < len(service.records):
         out("call_ended", **service.records[seen])
         seen += 1

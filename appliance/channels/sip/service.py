@@ -35,6 +35,7 @@ from appliance.core.ports import BrainPort
 from appliance.engines.supervised import SupervisedSTT, SupervisedTTS
 from appliance.tools.context import CallbackSink
 from appliance.voice.degraded import shared_apologies
+from appliance.voice.stopbudget import StopBudget
 from appliance.voice.texts import voice_text, voice_texts
 
 log = logging.getLogger("appliance.sip")
@@ -104,6 +105,7 @@ class SipService:
         self.ports: dict[str, int] = {}
         self._purger: asyncio.Task[None] | None = None
         self.closing = False  # stop() called: calls end with a goodbye
+        self.stop_budget = StopBudget(self.sip.stop_timeout_s)  # one deadline for every call's end
         self.live_calls: dict[str, CallHandle] = {}  # session -> call, for staff call control
 
     # ------------------------------------------------------------------ lifecycle
@@ -119,14 +121,17 @@ class SipService:
         return self.ports
 
     async def stop(self) -> None:
-        """Stop: every call in progress hears a short goodbye (``shutdown`` prompt) and is hung up."""
+        """Stop: every call in progress hears a short goodbye (``shutdown`` prompt) and is hung up,
+        within ``sip.stop_timeout_s`` in all (``voice/stopbudget.py``)."""
+        loop = asyncio.get_running_loop()
         self.closing = True
+        self.stop_budget.begin(loop.time())
         if self._purger is not None:
             self._purger.cancel()
         for task in list(self.tasks):
             task.cancel()
         if self.tasks:
-            await asyncio.wait(self.tasks, timeout=12)
+            await asyncio.wait(self.tasks, timeout=self.stop_budget.left(loop.time()) + 0.5)
         await self.endpoint.stop()
 
     async def _check_speech(self) -> bool:
@@ -243,19 +248,21 @@ class SipService:
                 metrics.ACTIVE_CALLS.dec()
 
     async def _finish(self, handle: CallHandle, sid: str, rec: dict[str, Any], recording: CallRecording | None) -> None:
+        loop, budget = asyncio.get_running_loop(), self.stop_budget
         if self.closing and handle.active and handle.media_ready.is_set():
             try:
                 handle.audio.flush_tx()
-                await asyncio.wait_for(
-                    self._say(handle, voice_text("shutdown_goodbye", rec["language"]), rec["language"]), 9
-                )
+                goodbye = self._say(handle, voice_text("shutdown_goodbye", rec["language"]), rec["language"])
+                await asyncio.wait_for(goodbye, budget.say_s(loop.time(), 9.0))
                 rec["goodbye"] = True
             except Exception:  # noqa: BLE001 - the hangup below still happens
                 log.debug("goodbye to %s failed", sid, exc_info=True)
+        if self.closing and rec["mode"] == "voice" and not rec["callback_ticket"]:
+            await self._ticket_if_unfinished(handle, sid, rec, "call_cut_by_shutdown")
         try:
             if handle.active:
                 await handle.hangup()
-                await asyncio.wait_for(handle.disconnected.wait(), 3)
+                await asyncio.wait_for(handle.disconnected.wait(), budget.hangup_wait_s(loop.time(), 3.0))
         except Exception:  # noqa: BLE001
             log.debug("hangup of %s failed", sid, exc_info=True)
         rec["ended_at"] = time.time()
@@ -480,9 +487,9 @@ class SipService:
             await self._menu_call(handle, sid, rec, recording)
             return
         if result.ended_by in DROPPED and not rec["callback_ticket"]:
-            await self._ticket_if_unfinished(handle, sid, rec)
+            await self._ticket_if_unfinished(handle, sid, rec, "call_dropped_unfinished")
 
-    async def _ticket_if_unfinished(self, handle: CallHandle, sid: str, rec: dict[str, Any]) -> None:
+    async def _ticket_if_unfinished(self, handle: CallHandle, sid: str, rec: dict[str, Any], reason: str) -> None:
         """The line dropped (or went silent) in the middle of something, e.g. a booking: the
         turns and slots are stored already; staff get a callback ticket to finish it."""
         try:
@@ -491,4 +498,4 @@ class SipService:
             log.exception("SIP: no snapshot of %s", sid)
             return
         if snap.get("awaiting") and any(v for v in (snap.get("slots") or {}).values()) and handle.caller_id:
-            await self._callback(handle, sid, rec, "call_dropped_unfinished", str(snap.get("language") or ""))
+            await self._callback(handle, sid, rec, reason, str(snap.get("language") or ""))
