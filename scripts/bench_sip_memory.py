@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import gc
 import json
 import os
@@ -82,7 +83,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.sleep(args.settle)
         gc.collect()
         total = sum(_rss_mb(pids).values())
-        _emit(t_s=round(time.monotonic() - t0, 1), idle=True, rss_mb=_rss_mb(pids), total_mb=round(total, 1))
+        trimmed = None
+        if args.trim:  # glibc keeps freed memory in its arenas: what comes back when asked
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+            trimmed = round(sum(_rss_mb(pids).values()), 1)
+        _emit(t_s=round(time.monotonic() - t0, 1), idle=True, rss_mb=_rss_mb(pids), total_mb=round(total, 1),
+              after_malloc_trim_mb=trimmed)  # fmt: skip
         return total
 
     idle = [await settle()]
@@ -143,6 +149,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--every", type=float, default=10.0, help="seconds between RSS samples")
     ap.add_argument("--settle", type=float, default=5.0, help="seconds after the calls end before the idle sample")
+    ap.add_argument("--trim", action="store_true", help="also measure after malloc_trim(0) (this process only)")
     ap.add_argument("--tracemalloc", type=int, default=0, help="print the N sites that grew most (one process)")
     args = ap.parse_args()
     import logging
