@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import copy
 import threading
+from importlib import resources
 from typing import Any
 
 from pipecat.audio.vad.silero import SileroOnnxModel, SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADAnalyzer, VADParams
-
-from appliance.engines.vad import silero_model_path
 
 _lock = threading.Lock()
 _model: SileroOnnxModel | None = None
@@ -28,7 +27,10 @@ def _shared_model() -> SileroOnnxModel:
     global _model
     with _lock:
         if _model is None:
-            _model = SileroOnnxModel(str(silero_model_path()), force_onnx_cpu=True)
+            # pipecat's copy of the model: ``engines.vad.silero_model_path`` would find the
+            # silero-vad package's first, and importing that package imports torch (~200 MB)
+            path = resources.files("pipecat.audio.vad.data").joinpath("silero_vad.onnx")
+            _model = SileroOnnxModel(str(path), force_onnx_cpu=True)
         return _model
 
 

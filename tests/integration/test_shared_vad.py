@@ -5,7 +5,6 @@ also when two calls interleave their windows."""
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
