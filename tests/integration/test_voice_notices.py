@@ -15,7 +15,7 @@ from pipecat.frames.frames import TTSAudioRawFrame, TTSStartedFrame, TTSStoppedF
 from pipecat.tests.utils import run_test
 
 from appliance.core.messages import ChunkType, Reply, ReplyChunk, Utterance
-from appliance.engines.tts import AudioChunk, TTSEngine
+from appliance.engines.tts import AudioChunk
 from appliance.voice.degraded import ApologyBank
 from appliance.voice.frames import SpeakFrame
 from appliance.voice.recorder import CallRecorder
