@@ -30,6 +30,7 @@ from appliance.core import metrics
 from appliance.core.config import Config
 from appliance.core.errors import ApplianceError, EngineUnavailable
 from appliance.core.logs import pii
+from appliance.core.memory import release_free_memory
 from appliance.core.messages import Channel, Event, EventType, Reply, Utterance
 from appliance.core.ports import BrainPort
 from appliance.engines.supervised import SupervisedSTT, SupervisedTTS
@@ -289,6 +290,8 @@ class SipService:
             log.exception("SIP: could not record the end of %s", sid)
         self.records.append(rec)
         del self.records[:-200]
+        if not self.live_calls and not self.closing:  # the last call ended: freed heap back to the OS
+            asyncio.get_running_loop().run_in_executor(None, release_free_memory)
         self._emit(EventType.CALL_ENDED, {k: rec[k] for k in ("caller_id", "outcome", "mode", "end_code")}, sid)
         log.info("SIP call %s from %s ended: %s", sid, pii(handle.caller_id), rec["outcome"])
 
