@@ -10,6 +10,8 @@ growth per call in round 1 (first-call loading included) and in the later rounds
     python scripts/bench_sip_memory.py --calls 4 --seconds 60 --rounds 3
     python scripts/bench_sip_memory.py --calls 12 --workers 3 --seconds 150 --rounds 2
     python scripts/bench_sip_memory.py --calls 4 --seconds 30 --rounds 3 --tracemalloc 15  # 1 process
+    python scripts/bench_sip_memory.py --calls 12 --workers 3 --seconds 90 --rounds 2 \
+        --stt-model models/test/whisper --tts-voice models/test/piper/tiny-en.onnx   # models in the loop
 
 ``--tracemalloc N`` (one process only) prints the N allocation sites whose Python memory grew
 most between the idle point after round 1 and after the last round.
@@ -62,18 +64,28 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     port = free_port()
     sip = {"udp_port": port, "tcp_port": port, "max_calls": args.calls, "answer_delay_s": 0.0, "record": False,
            "workers": args.workers}  # fmt: skip
+    voice = {"stt_model": str(Path(args.stt_model).resolve())} if args.stt_model else {}
+    if args.tts_voice:
+        voice["tts_voices"] = {"en": str(Path(args.tts_voice).resolve())}
     cfg = load_config(environ={}, use_system=False,
-                      overrides={"store": {"data_dir": str(work)}, "llm": {"mode": "off"}, "sip": sip})  # fmt: skip
+                      overrides={"store": {"data_dir": str(work)}, "llm": {"mode": "off"}, "sip": sip,
+                                 "voice": voice})  # fmt: skip
     brain: Any = None
     script = work / "script.json"
     script.write_text(json.dumps(["hello"] * 100000))
     if args.workers > 1:
         from appliance.channels.sip.cluster import SipCluster
 
-        service: Any = SipCluster(cfg, worker_args=["--scripted-stt", str(script)])
+        service: Any = SipCluster(cfg, worker_args=[] if args.stt_model else ["--scripted-stt", str(script)])
     else:
         brain = await build_brain(cfg, llm=None)
-        engines = SipEngines(stt=ScriptedSTT(["hello"] * 100000), tts=EspeakTTS())
+        if args.stt_model:  # the real engines, as the daemon loads them
+            from appliance.engines.factory import load_speech_engines
+
+            stt, tts = await load_speech_engines(cfg)
+            engines = SipEngines(stt=stt, tts=tts)
+        else:
+            engines = SipEngines(stt=ScriptedSTT(["hello"] * 100000), tts=EspeakTTS())
         service = SipService(cfg, brain, engines, callbacks=brain.callbacks)
     await service.start()
     pids = [os.getpid(), *(p.pid for p in getattr(service, "_procs", []) if p is not None)]
@@ -149,6 +161,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--every", type=float, default=10.0, help="seconds between RSS samples")
     ap.add_argument("--settle", type=float, default=5.0, help="seconds after the calls end before the idle sample")
+    ap.add_argument("--stt-model", default="", help="a Whisper model dir: real STT in the loop (else scripted)")
+    ap.add_argument("--tts-voice", default="", help="a Piper .onnx for English (else espeak-ng)")
     ap.add_argument("--trim", action="store_true", help="also measure after malloc_trim(0) (this process only)")
     ap.add_argument("--tracemalloc", type=int, default=0, help="print the N sites that grew most (one process)")
     args = ap.parse_args()
