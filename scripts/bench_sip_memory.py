@@ -165,7 +165,12 @@ def main() -> int:
     ap.add_argument("--tts-voice", default="", help="a Piper .onnx for English (else espeak-ng)")
     ap.add_argument("--trim", action="store_true", help="also measure after malloc_trim(0) (this process only)")
     ap.add_argument("--tracemalloc", type=int, default=0, help="print the N sites that grew most (one process)")
+    ap.add_argument("--default-arenas", action="store_true", help="leave glibc's malloc arenas as they are")
     args = ap.parse_args()
+    if not args.default_arenas:  # as the daemon does at start (appliance run: ops/runtime.py)
+        from appliance.core.memory import limit_malloc_arenas
+
+        limit_malloc_arenas()
     import logging
 
     logging.basicConfig(level=logging.WARNING)
