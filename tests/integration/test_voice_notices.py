@@ -148,3 +148,27 @@ async def test_a_slow_tools_notice_is_never_queued_inside_a_reply() -> None:
     replies = [i for i, (text, notice) in enumerate(speak) if not notice and text]
     assert replies, speak
     assert all(i < replies[0] for i in notices), speak  # before the reply, or not at all
+
+
+class SlowBrain(FakeBrainBase):
+    async def handle(self, utterance: Utterance, *, on_slow: Any = None) -> Reply:
+        await asyncio.sleep(0.4)
+        return Reply(utterance.session_id, "It is free.", "en", speakable="It is free.")
+
+
+@arun
+async def test_no_timer_notice_while_the_callers_audio_waits_for_the_work() -> None:
+    """A file call (faster than real time): the caller's audio stands still while the brain
+    works, so no silence is heard and no "one moment" is timed by the wall clock; a real-time
+    call with the same slow brain gets it."""
+    said: dict[bool, list[str]] = {}
+    for waits in (True, False):
+        rec = CallRecorder(session_id="s1")
+        rec.clock.waits_for_work = waits
+        turn = rec.new_turn()
+        down, _ = await run_test(
+            BrainProcessor(brain=SlowBrain(), recorder=rec, slow_notice_s=0.05),
+            frames_to_send=[transcription("Is there room?", turn, language="en")],
+        )
+        said[waits] = [f.text for f in down if isinstance(f, SpeakFrame) and f.notice]
+    assert said[True] == [] and len(said[False]) == 1, said
