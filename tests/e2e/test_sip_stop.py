@@ -31,6 +31,7 @@ def test_a_stop_with_a_stuck_turn_keeps_to_one_budget_and_says_goodbye(tmp_path:
     finally:
         summary = app.stop()
     stopped = app.wait_event("stopped", 5)
+    print(json.dumps({"stop_s": stopped["stop_s"], "budget_s": BUDGET_S}))
     record = app.wait_event("call_ended", 5)
     call.wait_event("done", 30)
     assert record["outcome"] == "shutdown" and record.get("goodbye") is True, record
