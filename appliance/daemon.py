@@ -27,6 +27,10 @@ from appliance.ops.runtime import DaemonOps, prepare_process
 
 log = logging.getLogger("appliance.daemon")
 
+# After the calls' own budget (sip.stop_timeout_s): the other channels, the brain and the store.
+# Both together stay inside the systemd unit's TimeoutStopSec (tests/unit/test_stop_budget.py).
+CLOSE_S = 5.0
+
 
 class Daemon:
     def __init__(self, cfg: Config, clock: Clock = system_clock) -> None:
@@ -86,6 +90,7 @@ class Daemon:
             self.brain.status().knowledge,
         )
         await self._start_api()
+        await self._ticket_cut_calls()
         self.ops.start_metrics()
         if cfg.web.enabled:
             self.ops.status("starting the web chat")
@@ -130,6 +135,22 @@ class Daemon:
         self.api = ApiServer(control, self.cfg.api_socket)
         await self.api.start()
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep(control))
+
+    async def _ticket_cut_calls(self) -> None:
+        """Before any call: the calls the last process never finished (SIGKILL, crash) get a
+        callback ticket when a booking was under way (``brain/dialogue/cut_calls.py``)."""
+        from appliance.brain.dialogue.cut_calls import ticket_cut_calls
+
+        tickets = []
+        for brain in self.brains:  # each business's calls, in its own tenant's store scope
+            try:
+                tickets += await ticket_cut_calls(
+                    brain.sessions, brain.callbacks, tenant_id=brain.config.tenant.id, clock=brain.clock
+                )
+            except Exception:  # noqa: BLE001 - the turns are stored; staff still find them in the sessions
+                log.exception("could not check for calls cut by the last stop (%s)", brain.config.tenant.id)
+        for t in tickets:
+            self.bus.publish(Event(EventType.CALLBACK_REQUESTED, {"phone": t.phone, "reason": t.reason}, t.session_id))
 
     async def _sweep(self, control: Any) -> None:
         """Every 2 s: SIP registration and degraded-mode changes become events; every 30 s: holds
@@ -240,14 +261,18 @@ class Daemon:
                 log.error("SMS over SIP MESSAGE needs the SIP channel running with sip.workers = 1")
 
     async def stop(self) -> None:
+        """One deadline for the whole stop (not a timeout per part): the calls' goodbyes take
+        ``sip.stop_timeout_s`` at most, everything else ``CLOSE_S``."""
         log.info("stopping")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.cfg.sip.stop_timeout_s + CLOSE_S
         if self._sweeper is not None:
             self._sweeper.cancel()
         for name in ("sms", "sip", "autocall", "web", "api"):  # sip first: a callback in progress hears the goodbye
             part = getattr(self, name)
             if part is not None:
                 try:
-                    await asyncio.wait_for(part.stop(), 15)
+                    await asyncio.wait_for(part.stop(), max(0.5, deadline - loop.time()))
                 except Exception:
                     log.exception("stopping %s failed", name)
         if self.privacy is not None:

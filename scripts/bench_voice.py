@@ -169,6 +169,9 @@ class TimedBrain:
     async def record_timeline(self, *a: Any, **kw: Any) -> None:
         await self.engine.record_timeline(*a, **kw)
 
+    async def end_session(self, session_id: str) -> None:
+        await self.engine.end_session(session_id)
+
 
 def overlap(spans: list[tuple[float, float]], a: float, b: float) -> float:
     return sum(max(0.0, min(e, b) - max(s, a)) for s, e in spans)

@@ -101,6 +101,8 @@ class FileInputTransport(BaseInputTransport):
         self._clock = recorder.clock
         self._output = output
         self._realtime = realtime
+        if not realtime:
+            self._clock.waits_for_work = True  # the feeder below waits for holds
         self._tail_idle_s = tail_idle_s
         self._max_tail_s = max_tail_s
         self._hold_timeout_s = hold_timeout_s

@@ -348,6 +348,10 @@ class SipConfig(_Model):
     # > 1: a SIP proxy on host:udp_port spreads calls over this many worker processes (each one
     # pjsua2 endpoint holding at most 3 lines + 1 overflow slot); max_calls is then the total.
     workers: int = Field(default=1, ge=1, le=64)
+    # a clean stop with calls (SIGTERM): turns in flight stored, goodbye heard, hung up, all
+    # within this from the stop (voice/stopbudget.py); the daemon's close comes after it, and
+    # both fit in the systemd unit's TimeoutStopSec (30)
+    stop_timeout_s: float = Field(default=20.0, gt=0, le=120)
 
 
 SmsTransportName = Literal["kannel", "sip"]

@@ -45,6 +45,11 @@ class BrainPort(Protocol):
 
     async def snapshot(self, session_id: str) -> dict[str, Any]: ...
 
+    async def end_session(self, session_id: str) -> None:
+        """The call is over (every ending but a crash): a voice session without an end after a
+        restart was cut, and gets a callback ticket when a booking was under way."""
+        ...
+
     async def record_timeline(
         self, turn_id: int, stages: dict[str, float], *, total_ms: float | None = None
     ) -> None: ...

@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY
 
 from appliance.core.config import Config
 from appliance.core.errors import ApplianceError
+from appliance.core.memory import limit_malloc_arenas
 from appliance.ops import offline
 from appliance.ops.metrics import MetricsServer
 from appliance.ops.systemd import Notifier
@@ -22,8 +23,10 @@ log = logging.getLogger("appliance.ops")
 def prepare_process() -> None:
     """First thing in ``appliance run``: the offline switches (before any library reads them), and
     faulthandler: when the watchdog fires, systemd sends SIGABRT (``WatchdogSignal``), and every
-    thread's Python stack goes to the journal, showing where the event loop was stuck."""
+    thread's Python stack goes to the journal, showing where the event loop was stuck. Two malloc
+    arenas (``core/memory.py``). The SIP workers call this too."""
     faulthandler.enable()
+    limit_malloc_arenas()  # before any thread: memory does not grow with the threads calls use
     changed = offline.apply()
     if changed:
         log.debug("offline switches set: %s", ", ".join(sorted(changed)))

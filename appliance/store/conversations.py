@@ -216,6 +216,13 @@ class ConversationStore:
 
         await self.db.awrite(w)
 
+    async def end_session(self, session_id: str) -> None:
+        """The conversation is over (a voice call ended): ``ended_at`` is set once. A voice
+        session without it after a restart was cut by a crash (``store/open_calls.py``)."""
+        from appliance.store.open_calls import mark_ended
+
+        await mark_ended(self.db, session_id, self.clock())
+
     async def turns(self, session_id: str) -> list[dict[str, Any]]:
         t = _table(Turn)
 

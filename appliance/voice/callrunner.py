@@ -29,6 +29,7 @@ from appliance.voice.degraded import ApologyBank, shared_apologies
 from appliance.voice.frames import KeypadFrame, SpeakFrame
 from appliance.voice.pipeline import VoiceSettings, build_voice_pipeline
 from appliance.voice.recorder import CallRecorder, CallResult
+from appliance.voice.stopbudget import StopBudget
 from appliance.voice.supervision import (
     CallSupervisor,
     EndReason,
@@ -108,6 +109,9 @@ class CallSpec:
     end_event: bool = True
     # degraded mode: the apology + keypad menu, recorded at start (prepared here when missing)
     apologies: ApologyBank | None = None
+    # the channel's stop budget: on a stop (SIGTERM) the flush and the pipeline's end take only
+    # their share of one deadline, so the channel's goodbye still fits (voice/stopbudget.py)
+    stop: StopBudget | None = None
 
 
 class CallRunner:
@@ -250,12 +254,14 @@ class CallRunner:
         """Every ending: let the turns in flight reach the brain and be stored, stop the
         pipeline, store every timeline, publish the end event."""
         rec, spec = self.recorder, self.spec
+        loop, stop = asyncio.get_running_loop(), spec.stop or StopBudget(float("inf"))
         if not graceful:
             media.flush_output()
+        flush_s = stop.flush_s(loop.time(), spec.flush_timeout_s)
         try:
-            await asyncio.wait_for(parts.flush(), spec.flush_timeout_s)
+            await asyncio.wait_for(parts.flush(), flush_s)
         except (TimeoutError, Exception):  # noqa: BLE001 - a stuck turn must not keep the call open
-            log.warning("call %s: turns still in flight after %.0f s", spec.session_id, spec.flush_timeout_s)
+            log.warning("call %s: turns still in flight after %.1f s", spec.session_id, flush_s)
             rec.errors.append("flush timeout")
         if not run_task.done():
             try:
@@ -263,8 +269,8 @@ class CallRunner:
                     await worker.queue_frame(end())
                     await asyncio.wait_for(asyncio.shield(run_task), 30)
                 else:
-                    await asyncio.wait_for(worker.cancel(), 5)
-                    await asyncio.wait_for(asyncio.shield(run_task), 5)
+                    await asyncio.wait_for(worker.cancel(), stop.pipeline_wait_s(loop.time(), 5.0))
+                    await asyncio.wait_for(asyncio.shield(run_task), stop.pipeline_wait_s(loop.time(), 5.0))
             except (TimeoutError, Exception):  # noqa: BLE001
                 log.debug("pipeline stop", exc_info=True)
                 run_task.cancel()

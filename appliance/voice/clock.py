@@ -23,6 +23,10 @@ class AudioClock:
         self._idle = asyncio.Event()
         self._idle.set()
         self._wall0 = time.monotonic()
+        # True in faster-than-real-time runs (the file transport waits for holds): the caller's
+        # audio stands still while a turn is worked on, so slowness is never heard as silence
+        # and a "one moment" timed by the wall clock would land in the middle of the audio
+        self.waits_for_work = False
 
     def now(self) -> float:
         return self._now

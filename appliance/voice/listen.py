@@ -80,7 +80,7 @@ class VoiceInputProcessor(FrameProcessor):
         self._model_tasks: set[asyncio.Task[None]] = set()
         self._seg = segmenter or TurnSegmenter()
         self._policy = policy or InterruptionPolicy()
-        self._vad = vad  # a pipecat VADAnalyzer; SileroVADAnalyzer() when None
+        self._vad = vad  # a pipecat VADAnalyzer; Silero on the shared session when None
         self._preroll_s = preroll_s
         self._rate = 16000
         self._window_bytes = 1024
@@ -133,10 +133,10 @@ class VoiceInputProcessor(FrameProcessor):
         # the rates come from the pipeline's FrameProcessorSetup (StartFrame's are deprecated);
         # read here rather than in a setup() override, whose signature narrows BaseObject.setup
         self._rate = self.processor_setup.audio_in_sample_rate
-        if self._vad is None:
-            from pipecat.audio.vad.silero import SileroVADAnalyzer
+        if self._vad is None:  # one Silero session per process, this call's own state
+            from appliance.voice.shared_vad import call_vad
 
-            self._vad = SileroVADAnalyzer()
+            self._vad = call_vad()
         self._vad.set_sample_rate(self._rate)
         self._window_bytes = self._vad.num_frames_required() * 2
         if self._turn_model is not None:  # load once per process, off the event loop

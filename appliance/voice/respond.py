@@ -88,6 +88,10 @@ class BrainProcessor(FrameProcessor):
         self._abandoned: set[asyncio.Future[None]] = set()  # hung brain calls left to finish
         self._silenced: int | None = None  # the caller barged in on this turn's (streamed) reply
         self._noticed = False  # a notice was said during the current brain call
+        # a slow tool's notice comes from another task: it and the reply's first sentence are
+        # pushed under this lock, so "one moment" is queued wholly before the reply or not at all
+        # (never between its sentences, where its audio would run into the reply's)
+        self._notice_lock = asyncio.Lock()
         self._asking = False
         self._current_turn: int | None = None
         self._greeting = greeting
@@ -144,20 +148,21 @@ class BrainProcessor(FrameProcessor):
         await self._speak(reply, turn)
 
     async def _notice(self, language: str, source: str) -> None:
-        """Say "one moment, I'm checking" (once per brain call)."""
-        if self._noticed or not self._asking:
-            return
-        self._noticed = True
-        self._rec.notices.append(
-            {
-                "source": source,
-                "language": language,
-                "turn": self._current_turn,
-                "audio_s": round(self._rec.clock.now(), 4),
-                "wall_s": round(self._rec.clock.wall(), 4),
-            }
-        )
-        await self.push_frame(SpeakFrame(voice_text("slow_notice", language), language, turn=None, notice=True))
+        """Say "one moment, I'm checking" (once per brain call, before its reply)."""
+        async with self._notice_lock:
+            if self._noticed or not self._asking:
+                return
+            self._noticed = True
+            self._rec.notices.append(
+                {
+                    "source": source,
+                    "language": language,
+                    "turn": self._current_turn,
+                    "audio_s": round(self._rec.clock.now(), 4),
+                    "wall_s": round(self._rec.clock.wall(), 4),
+                }
+            )
+            await self.push_frame(SpeakFrame(voice_text("slow_notice", language), language, turn=None, notice=True))
 
     async def _tool_slow(self, language: str) -> None:
         await self._notice(language or self._rec.language or self._default_language, "tool")
@@ -211,7 +216,10 @@ class BrainProcessor(FrameProcessor):
         hung = False
         try:
             done, _ = await asyncio.wait({pending}, timeout=self._brain_notice_s)
-            if not done:
+            # the timer measures the caller's silence: none passes while the audio waits for the
+            # work (a file call), where a wall-clock notice only said the machine was busy and
+            # pushed the reply past the caller's next words (the flaky booking call test)
+            if not done and not self._rec.clock.waits_for_work:
                 language = self._rec.language or utterance.language_hint or self._default_language
                 await self._notice(language, "timer")
             wait_s = max(0.0, self._brain_timeout_s - self._brain_notice_s)
@@ -228,7 +236,8 @@ class BrainProcessor(FrameProcessor):
                 if chunk.type is not ChunkType.SENTENCE:
                     reply = chunk.reply
                     break
-                self._asking = False  # the reply is being spoken: no "one moment" into it
+                async with self._notice_lock:  # a notice being pushed goes first, none after
+                    self._asking = False  # the reply is being spoken: no "one moment" into it
                 if self._silenced is None or self._silenced != turn:  # a barge-in stops the rest of it
                     spoken += await self._say(chunk, turn, first=spoken == 0)
                 pending = asyncio.ensure_future(anext(chunks))
@@ -255,6 +264,8 @@ class BrainProcessor(FrameProcessor):
                 task.add_done_callback(self._abandoned.discard)
             else:
                 await chunks.aclose()
+        async with self._notice_lock:  # a notice still being pushed goes before what follows
+            self._asking = False
         if failed is not None:  # the apology was not streamed: say it now
             for piece in chunks_of(failed)[:-1]:
                 spoken += await self._say(piece, turn, first=spoken == 0)

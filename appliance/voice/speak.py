@@ -59,6 +59,7 @@ class EngineTTSProcessor(FrameProcessor):
         self._voice_language: str | None = None
         self._resampler: Any = None
         self._audio_pushed = False  # the current reply produced audio
+        self._in_reply = False  # between a reply's first and last frames
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
@@ -68,6 +69,8 @@ class EngineTTSProcessor(FrameProcessor):
             self._out_rate = self.processor_setup.audio_out_sample_rate  # see VoiceInputProcessor._start
             self._resampler = create_file_resampler()
             await self.push_frame(frame, direction)
+        elif isinstance(frame, SpeakFrame) and frame.notice and not frame.apology:
+            await self._notice(frame)
         elif isinstance(frame, SpeakFrame):
             await self._speak(frame)
         elif isinstance(frame, InterruptionFrame):
@@ -82,11 +85,7 @@ class EngineTTSProcessor(FrameProcessor):
         if frame.apology and (recorded := self._recorded(frame.language)) is not None:
             return recorded
         try:
-            chunk = await self._tts.synthesize(frame.text, frame.language)
-            audio: bytes = chunk.pcm16
-            if chunk.sample_rate != self._out_rate:
-                audio = await self._resampler.resample(audio, chunk.sample_rate, self._out_rate)
-            return audio
+            return await self._synth(frame.text, frame.language)
         except Exception as exc:  # noqa: BLE001 - a failed sentence must not leave the caller in silence
             log.error("TTS failed for a %d-character sentence: %s", len(frame.text), exc)
             self._rec.errors.append(f"tts: {exc}")
@@ -103,9 +102,47 @@ class EngineTTSProcessor(FrameProcessor):
             return None
         return found[1]
 
+    async def _notice(self, frame: SpeakFrame) -> None:
+        """A filler ("one moment", "are you still there?"), not part of any reply: it leaves the
+        reply's state (audio pushed, apologised) alone. Between replies it is a playback item of
+        its own (``None`` in the recorder's playback order, its own TTS context); one that comes
+        in the middle of a reply is played as part of that reply's audio, so the playback order
+        the recorder keeps stays the order the caller hears. A notice the TTS cannot say is
+        skipped: the reply that follows apologises if the TTS is really down."""
+        try:
+            audio = await self._synth(frame.text, frame.language)
+        except Exception as exc:  # noqa: BLE001 - a filler is not worth the apology
+            log.warning("TTS failed for a notice: %s", exc)
+            self._rec.errors.append(f"tts: {exc}")
+            return
+        if not audio:
+            return
+        standalone = not self._in_reply
+        if standalone:
+            self._rec.reply_queued(None)
+            await self.push_frame(TTSStartedFrame(context_id="notice"))
+        await self._push_audio(audio, "notice", protected=False)
+        if standalone:
+            await self.push_frame(TTSStoppedFrame(context_id="notice"))
+
+    async def _synth(self, text: str, language: str) -> bytes:
+        chunk = await self._tts.synthesize(text, language)
+        audio: bytes = chunk.pcm16
+        if chunk.sample_rate != self._out_rate:
+            audio = await self._resampler.resample(audio, chunk.sample_rate, self._out_rate)
+        return audio
+
+    async def _push_audio(self, audio: bytes, context_id: str, *, protected: bool) -> None:
+        step = int(self._out_rate * self._chunk_s) * 2
+        for i in range(0, len(audio), step):
+            out = TTSAudioRawFrame(audio[i : i + step], self._out_rate, 1, context_id=context_id)
+            out.interruptible = not protected
+            await self.push_frame(out)
+
     async def _speak(self, frame: SpeakFrame) -> None:
         try:
             if frame.first:
+                self._in_reply = True
                 self._audio_pushed = False
                 self._apologised = False
                 self._rec.reply_queued(frame.turn)
@@ -119,16 +156,14 @@ class EngineTTSProcessor(FrameProcessor):
                 self._voice_language = frame.language
             audio = await self._audio(frame) if frame.text else b""  # "": the end of a reply
             self._rec.spoken(frame.turn, frame.text, len(audio) / 2 / self._out_rate)
-            step = int(self._out_rate * self._chunk_s) * 2
-            for i in range(0, len(audio), step):
-                out = TTSAudioRawFrame(audio[i : i + step], self._out_rate, 1, context_id=f"turn-{frame.turn}")
-                out.interruptible = not frame.protected
-                await self.push_frame(out)
-                self._audio_pushed = True
+            await self._push_audio(audio, f"turn-{frame.turn}", protected=frame.protected)
+            self._audio_pushed = self._audio_pushed or bool(audio)
             if frame.last:
                 if not self._audio_pushed:
                     self._rec.reply_unplayed(frame.turn)
                 await self.push_frame(TTSStoppedFrame(context_id=f"turn-{frame.turn}"))
         finally:
+            if frame.last:
+                self._in_reply = False
             if frame.last and frame.turn is not None:
                 self._rec.finish_turn(frame.turn)

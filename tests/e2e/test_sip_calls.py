@@ -62,7 +62,9 @@ def test_a_hang_up_during_a_reply_stores_every_turn_and_timeline_and_takes_a_tic
 
 def test_sigkill_mid_booking_then_the_same_caller_is_offered_to_continue(tmp_path: Path) -> None:
     """The appliance is SIGKILLed while the reply to the first turn plays; restarted on the same
-    data, it offers the same caller ID to continue the booking with the same slots."""
+    data, it makes a callback ticket for the cut call (transcript so far and slots, before any
+    call comes in) and offers the same caller ID to continue the booking with the same slots. A
+    third start makes no second ticket."""
     first, yes = speech_wav(TURNS[0], tmp_path / "turn0.wav"), speech_wav("yes", tmp_path / "yes.wav")
     (tmp_path / "s1.json").write_text(json.dumps(TURNS[:1]))
     app = Appliance(tmp_path, "--script", str(tmp_path / "s1.json"), "--record", "0")
@@ -74,6 +76,7 @@ def test_sigkill_mid_booking_then_the_same_caller_is_offered_to_continue(tmp_pat
     call.wait_event("done", 30)
     (tmp_path / "s2.json").write_text(json.dumps(["yes"]))
     app = Appliance(tmp_path, "--script", str(tmp_path / "s2.json"), "--record", "0")
+    cut_tickets = app.ready["cut_call_tickets"]
     try:
         again = caller(app.uri, "--from-user", "+37251234567", "--turns", str(yes), "--hangup-after-turns",
                        "--max-s", "40")  # fmt: skip
@@ -83,6 +86,21 @@ def test_sigkill_mid_booking_then_the_same_caller_is_offered_to_continue(tmp_pat
         summary = app.stop()
     assert summary["bookings"] == []  # nothing booked twice (or at all: it was not confirmed)
     db = tmp_path / "appliance.db"
+    # the cut call got its ticket at the restart, before the caller rang again
+    assert len(cut_tickets) == 1, summary
+    (ticket,) = [t for t in summary["tickets"] if t[0] == cut_tickets[0]]
+    assert ticket[1:3] == ["+37251234567", "call_cut_by_restart"] and ticket[4] != record["session_id"], ticket
+    c = sqlite3.connect(db)
+    try:
+        (details,) = c.execute("SELECT details FROM callback_tickets WHERE id = ?", (ticket[0],)).fetchone()
+    finally:
+        c.close()
+    details = json.loads(details)
+    assert details["slots"]["pet_name"] == "Rex" and details["slots"]["start_date"].endswith("-12-10"), details
+    assert [t["text"] for t in details["transcript"] if t["role"] == "user"] == TURNS[:1], details
+    third = Appliance(tmp_path, "--record", "0")
+    third.stop()
+    assert third.ready["cut_call_tickets"] == []  # once, across restarts
     rows = _turns(db, record["session_id"])
     assert "continue" in rows[0][1] and "Rex" in rows[0][1], rows[0]  # the greeting offered to go on
     assert [text for role, text, _, _ in rows if role == "user"] == ["yes"]

@@ -148,3 +148,37 @@ def test_run_answers_sip_and_web(tmp_path: Path) -> None:
         assert data.startswith(b"SIP/2.0 200"), data[:200]
     finally:
         assert d.stop() == 0
+
+
+def test_start_tickets_a_call_cut_by_the_last_process(tmp_path: Path) -> None:
+    """A voice session left without an end (the process that held the call was SIGKILLed) in the
+    middle of a booking: `appliance run` makes its callback ticket before any channel starts."""
+    import asyncio
+    import sqlite3
+
+    from appliance.brain.factory import build_brain
+    from appliance.core.config import load_config
+    from appliance.core.messages import Channel, Utterance
+
+    async def cut_call() -> None:
+        cfg = load_config(environ={}, use_system=False,
+                          overrides={"store": {"data_dir": str(tmp_path)}, "llm": {"mode": "off"}})  # fmt: skip
+        brain = await build_brain(cfg, llm=None)
+        try:
+            await brain.greet("sip-cut", Channel.VOICE, caller_id="+37251234567")
+            text = "I need a room for my dog Max from the 10th to the 15th of December"
+            await brain.handle(Utterance("sip-cut", Channel.VOICE, text, caller_id="+37251234567"))
+        finally:
+            await brain.aclose()
+
+    asyncio.run(cut_call())
+    d = DaemonProc(tmp_path, free_port())
+    assert d.stop() == 0, "".join(d.log)
+    c = sqlite3.connect(tmp_path / "appliance.db")
+    try:
+        tickets = c.execute("SELECT phone, reason, session_id FROM callback_tickets").fetchall()
+        (ended,) = c.execute("SELECT ended_at FROM conversation_sessions WHERE id = 'sip-cut'").fetchone()
+    finally:
+        c.close()
+    assert tickets == [("+37251234567", "call_cut_by_restart", "sip-cut")]
+    assert ended is not None

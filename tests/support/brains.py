@@ -31,3 +31,6 @@ class FakeBrainBase:
 
     async def record_timeline(self, turn_id: int, stages: dict[str, float], *, total_ms: float | None = None) -> None:
         self.timelines.append((turn_id, stages))
+
+    async def end_session(self, session_id: str) -> None:
+        return None

@@ -210,6 +210,7 @@ class FakeBrain:
         self.delay_s = delay_s
         self.seen: list[Utterance] = []
         self.timelines: list[tuple[int, dict[str, float]]] = []
+        self.ended: list[str] = []
         self.greeted: list[str] = []
 
     async def handle(self, utterance: Utterance, **_: Any) -> Reply:
@@ -239,6 +240,9 @@ class FakeBrain:
 
     async def record_timeline(self, turn_id: int, stages: dict[str, float], *, total_ms: float | None = None) -> None:
         self.timelines.append((turn_id, dict(stages)))
+
+    async def end_session(self, session_id: str) -> None:
+        self.ended.append(session_id)
 
 
 class FakeSTT(STTEngine):

@@ -78,6 +78,9 @@ class HangingBrain:
     async def record_timeline(self, turn_id: int, stages: dict[str, float], *, total_ms: float | None = None) -> None:
         await self.engine.record_timeline(turn_id, stages, total_ms=total_ms)
 
+    async def end_session(self, session_id: str) -> None:
+        await self.engine.end_session(session_id)
+
 
 def indices(text: str) -> set[int]:
     return {int(x) for x in text.split(",") if x.strip()}

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from appliance.brain.dialogue.cut_calls import ticket_cut_calls
 from appliance.brain.factory import build_tenant_brains
 from appliance.channels.sip.service import SipEngines, SipService
 from appliance.core.clock import fixed_clock
@@ -80,6 +81,7 @@ async def main() -> int:
     ap.add_argument("--tts-hang-from", type=int, default=None)
     ap.add_argument("--brain-hang-at", default="")
     ap.add_argument("--brain-timeout", type=float, default=12.0)
+    ap.add_argument("--stop-timeout", type=float, default=20.0, help="sip.stop_timeout_s")
     ap.add_argument("--backend", default="", help="URL of an HTTP booking backend (token 'test-token')")
     ap.add_argument("--tool-timeout", type=float, default=2.0)
     ap.add_argument("--ai-paused", action="store_true", help="staff paused the AI for new calls")
@@ -96,6 +98,7 @@ async def main() -> int:
         "allowed_sources": [a for a in args.allowed.split(",") if a],
         "answer_delay_s": args.answer_delay,
         "record": bool(args.record),
+        "stop_timeout_s": args.stop_timeout,
     }
     if args.inbound_auth:
         user, _, password = args.inbound_auth.partition(":")
@@ -133,12 +136,14 @@ async def main() -> int:
 
     port: Any = HangingBrain(brain, indices(args.brain_hang_at)) if args.brain_hang_at else brain
     paused = bool(args.ai_paused)
+    # what the daemon does before its SIP channel starts (daemon.py: _ticket_cut_calls)
+    cut = await ticket_cut_calls(brain.sessions, brain.callbacks, tenant_id=cfg.tenant.id, clock=brain.clock)
     service = SipService(
         cfg, port, engines, callbacks=brain.callbacks, on_event=on_event, ai_paused=lambda: paused, tenants=brains
     )
     jobs = service.diarization = _diarization_jobs(args.diarize, cfg, brain) if args.diarize else None
     ports = await service.start()
-    out("ready", **ports, speech_ok=service.speech_ok)
+    out("ready", **ports, speech_ok=service.speech_ok, cut_call_tickets=[t.id for t in cut])
     auto = None
     if args.auto_callback:
         auto = _auto_callbacks(cfg, service, brain)
@@ -170,7 +175,9 @@ async def main() -> int:
                 line_task = asyncio.ensure_future(reader.readline())
                 continue
             break
+    t0 = time.monotonic()
     await service.stop()  # first, as the daemon does: a callback in progress hears the goodbye
+    out("stopped", stop_s=round(time.monotonic() - t0, 2))
     if auto is not None:
         await auto.stop()
     while seen < len(service.records):

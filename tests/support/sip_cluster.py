@@ -101,7 +101,8 @@ async def main() -> int:
         if line_task in done:
             line = line_task.result().decode().strip()
             if line.startswith("stats"):
-                out("stats", seq=int(line.split()[1]) if " " in line else 0, **cluster.snapshot())
+                pids = [os.getpid(), *(p.pid for p in cluster._procs if p is not None and p.returncode is None)]
+                out("stats", seq=int(line.split()[1]) if " " in line else 0, pids=pids, **cluster.snapshot())
                 line_task = asyncio.ensure_future(reader.readline())
                 continue
             if line == "pids":

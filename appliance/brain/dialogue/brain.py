@@ -216,6 +216,10 @@ class Brain:
         """Voice: attach a turn's timeline (speech start ... playback end) to its stored reply."""
         await self.sessions.update_timeline(turn_id, stages, total_ms=total_ms)
 
+    async def end_session(self, session_id: str) -> None:
+        """A voice call ended: its end is recorded (``dialogue/cut_calls.py``: one without)."""
+        await self.sessions.end_session(session_id)
+
     async def snapshot(self, session_id: str) -> dict[str, Any]:
         """Where a conversation stands (for a web page that reconnects)."""
         rec = await self.sessions.get(session_id)

@@ -112,8 +112,8 @@ class SipCluster:
                 with contextlib.suppress(Exception):
                     proc.stdin.write(b"stop\n")
                     proc.stdin.close()
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=15)
+        if self._tasks:  # each worker says goodbye to its calls within its stop budget
+            await asyncio.wait(self._tasks, timeout=self.sip.stop_timeout_s + 1.0)
         for proc in self._procs:
             if proc is not None and proc.returncode is None:
                 proc.kill()

@@ -32,11 +32,13 @@ from appliance.core import metrics
 from appliance.core.config import Config
 from appliance.core.errors import ApplianceError, EngineUnavailable
 from appliance.core.logs import pii
+from appliance.core.memory import release_free_memory
 from appliance.core.messages import Channel, Event, EventType, Reply, Utterance
 from appliance.core.ports import BrainPort
 from appliance.engines.supervised import SupervisedSTT, SupervisedTTS
 from appliance.tools.context import CallbackSink
 from appliance.voice.degraded import shared_apologies
+from appliance.voice.stopbudget import StopBudget
 from appliance.voice.texts import voice_text, voice_texts
 
 log = logging.getLogger("appliance.sip")
@@ -113,6 +115,7 @@ class SipService:
         self.ports: dict[str, int] = {}
         self._purger: asyncio.Task[None] | None = None
         self.closing = False  # stop() called: calls end with a goodbye
+        self.stop_budget = StopBudget(self.sip.stop_timeout_s)  # one deadline for every call's end
         self.live_calls: dict[str, CallHandle] = {}  # session -> call, for staff call control
 
     # ------------------------------------------------------------------ lifecycle
@@ -133,16 +136,19 @@ class SipService:
         return self.ports
 
     async def stop(self) -> None:
-        """Stop: every call in progress hears a short goodbye (``shutdown`` prompt) and is hung up."""
+        """Stop: every call in progress hears a short goodbye (``shutdown`` prompt) and is hung up,
+        within ``sip.stop_timeout_s`` in all (``voice/stopbudget.py``)."""
+        loop = asyncio.get_running_loop()
         self.closing = True
         for view in self.views.values():
             view.closing = True
+        self.stop_budget.begin(loop.time())
         if self._purger is not None:
             self._purger.cancel()
         for task in list(self.tasks):
             task.cancel()
         if self.tasks:
-            await asyncio.wait(self.tasks, timeout=12)
+            await asyncio.wait(self.tasks, timeout=self.stop_budget.left(loop.time()) + 0.5)
         await self.endpoint.stop()
         if self.diarization is not None:
             await self.diarization.close()
@@ -271,19 +277,21 @@ class SipService:
                 metrics.ACTIVE_CALLS.dec()
 
     async def _finish(self, handle: CallHandle, sid: str, rec: dict[str, Any], recording: CallRecording | None) -> None:
+        loop, budget = asyncio.get_running_loop(), self.stop_budget
         if self.closing and handle.active and handle.media_ready.is_set():
             try:
                 handle.audio.flush_tx()
-                await asyncio.wait_for(
-                    self._say(handle, voice_text("shutdown_goodbye", rec["language"]), rec["language"]), 9
-                )
+                goodbye = self._say(handle, voice_text("shutdown_goodbye", rec["language"]), rec["language"])
+                await asyncio.wait_for(goodbye, budget.say_s(loop.time(), 9.0))
                 rec["goodbye"] = True
             except Exception:  # noqa: BLE001 - the hangup below still happens
                 log.debug("goodbye to %s failed", sid, exc_info=True)
+        if self.closing and rec["mode"] == "voice" and not rec["callback_ticket"]:
+            await self._ticket_if_unfinished(handle, sid, rec, "call_cut_by_shutdown")
         try:
             if handle.active:
                 await handle.hangup()
-                await asyncio.wait_for(handle.disconnected.wait(), 3)
+                await asyncio.wait_for(handle.disconnected.wait(), budget.hangup_wait_s(loop.time(), 3.0))
         except Exception:  # noqa: BLE001
             log.debug("hangup of %s failed", sid, exc_info=True)
         rec["ended_at"] = time.time()
@@ -306,8 +314,14 @@ class SipService:
                 log.error("SIP: could not write the recording of %s: %s", sid, exc)
             else:
                 await self._diarize_later(recording, sid, rec)
+        try:  # after its tickets: a session without an end at the next start was cut (cut_calls.py)
+            await self.brain.end_session(sid)
+        except Exception:  # noqa: BLE001 - the next start closes it (and may ticket it) instead
+            log.exception("SIP: could not record the end of %s", sid)
         self.records.append(rec)
         del self.records[:-200]
+        if not self.live_calls and not self.closing:  # the last call ended: freed heap back to the OS
+            asyncio.get_running_loop().run_in_executor(None, release_free_memory)
         self._emit(EventType.CALL_ENDED, {k: rec[k] for k in ("caller_id", "outcome", "mode", "end_code")}, sid)
         log.info("SIP call %s from %s ended: %s", sid, pii(handle.caller_id), rec["outcome"])
 
@@ -506,9 +520,9 @@ class SipService:
             await self._menu_call(handle, sid, rec, recording)
             return
         if result.ended_by in DROPPED and not rec["callback_ticket"]:
-            await self._ticket_if_unfinished(handle, sid, rec)
+            await self._ticket_if_unfinished(handle, sid, rec, "call_dropped_unfinished")
 
-    async def _ticket_if_unfinished(self, handle: CallHandle, sid: str, rec: dict[str, Any]) -> None:
+    async def _ticket_if_unfinished(self, handle: CallHandle, sid: str, rec: dict[str, Any], reason: str) -> None:
         """The line dropped (or went silent) in the middle of something, e.g. a booking: the
         turns and slots are stored already; staff get a callback ticket to finish it."""
         try:
@@ -517,4 +531,4 @@ class SipService:
             log.exception("SIP: no snapshot of %s", sid)
             return
         if snap.get("awaiting") and any(v for v in (snap.get("slots") or {}).values()) and handle.caller_id:
-            await self._callback(handle, sid, rec, "call_dropped_unfinished", str(snap.get("language") or ""))
+            await self._callback(handle, sid, rec, reason, str(snap.get("language") or ""))

@@ -123,6 +123,7 @@ async def run_voice_call(
             apologies=svc.apologies,
             on_event=svc.on_event,
             end_event=False,  # the service publishes CALL_ENDED for every kind of call
+            stop=svc.stop_budget,
         )
     )
     media = SipMedia(handle, runner.recorder, rec, recording)

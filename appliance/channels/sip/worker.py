@@ -106,4 +106,7 @@ async def serve(config_file: Path, index: int, scripted_stt: str | None = None) 
 
 def main(args: Any) -> int:
     """Entry point of the hidden ``appliance sip-worker`` subcommand."""
+    from appliance.core.memory import limit_malloc_arenas
+
+    limit_malloc_arenas()  # before any thread (core/memory.py)
     return asyncio.run(serve(Path(args.worker_config), args.index, args.scripted_stt))
