@@ -45,15 +45,15 @@ def _ru_word(word: str) -> str:
         return word
     parses = morph.parse(word)
     # a pet's or person's name: name parses first, then animate ones ("Лайка" is a husky, not the
-    # genitive of "лайк"); a word that can be a nominative among those is already its base form
+    # genitive of "лайк"); the likeliest of those decides
     named = (
         [p for p in parses if {"Name", "Surn", "Patr"} & set(p.tag.grammemes)]
         or [p for p in parses if "anim" in p.tag]
         or parses
     )
-    if any(p.tag.case == "nomn" and p.tag.number != "plur" for p in named):
-        return word
     best = named[0]
+    if best.tag.case == "nomn":
+        return word
     form = best.inflect({"nomn", "sing"}) or best.inflect({"nomn"})
     out = form.word if form is not None else best.normal_form
     return out[:1].upper() + out[1:] if word[:1].isupper() else out
