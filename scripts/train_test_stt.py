@@ -392,7 +392,7 @@ def train(args: argparse.Namespace) -> None:
     t_synth = time.monotonic() - t_start
     n_base = len(takes)
     # The pool of fresh recombinations: chunk c joins before epoch c + 1 (epoch 1: base only).
-    chunks = [pool_takes(c, args.pool_size) for c in range(args.pool_chunks)]
+    chunks = [pool_takes(args.pool_first + c, args.pool_size) for c in range(args.pool_chunks)]
     chunk_start: list[int] = []
     all_texts = takes + [t for c in chunks for t in c]
 
@@ -557,7 +557,12 @@ def export(model, gen, tok, args, extra: dict, t_start: float, t_synth: float, s
         **extra,
     }
     if args.pool_chunks:
-        info["pool"] = {"chunks": args.pool_chunks, "size": args.pool_size, "per_epoch": args.pool_per_epoch}
+        info["pool"] = {
+            "first": args.pool_first,
+            "chunks": args.pool_chunks,
+            "size": args.pool_size,
+            "per_epoch": args.pool_per_epoch,
+        }
         info["base_per_epoch"] = args.base_per_epoch
     if args.history:  # the earlier stages this run continues (their TRAINING.json)
         before = json.loads(args.history.read_text())
@@ -593,6 +598,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--exact-every", type=int, default=0, help="one batch in N runs all 3000 frames")
     parser.add_argument("--export-every", type=int, default=0, help="also export every N epochs")
     parser.add_argument("--pool-chunks", type=int, default=0, help="chunks of fresh recombinations (0: none)")
+    parser.add_argument(
+        "--pool-first", type=int, default=0, help="index of the first pool chunk (a later stage: new ones)"
+    )
     parser.add_argument("--pool-size", type=int, default=1000, help="takes per pool chunk")
     parser.add_argument("--pool-per-epoch", type=int, default=1800, help="pool takes per epoch")
     parser.add_argument("--base-per-epoch", type=int, default=1200, help="takes of the training phrases per epoch")
@@ -605,7 +613,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.synth_only:
         synthesize(takes_for(training_phrases(), args.takes), args.workers)
         for c in range(args.pool_chunks):
-            synthesize(pool_takes(c, args.pool_size), args.workers)
+            synthesize(pool_takes(args.pool_first + c, args.pool_size), args.workers)
         return 0
     train(args)
     return 0
