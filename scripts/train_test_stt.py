@@ -61,6 +61,7 @@ sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "scripts")]
 from make_test_models import export_whisper_ct2, whisper_configs, whisper_tokenizer  # noqa: E402
 
 from tests.support.stt_corpus import (  # noqa: E402
+    BOOKING_DIALOGUES,
     LANGUAGES,
     Phrase,
     comma_parts,
@@ -149,13 +150,14 @@ def random_take(text: str, language: str, rng: random.Random, seed: int) -> Take
     )
 
 
-def pool_takes(chunk: int, size: int, seed: int = SEED) -> list[Take]:
+def pool_takes(chunk: int, size: int, phones: float = 0.0, seed: int = SEED) -> list[Take]:
     """Chunk ``chunk`` of the pool of fresh recombinations (``--pool-chunks``).
 
     So the model learns words rather than memorising whole phrases: new random recombinations of
     the corpus words (never a held-out phrase), and the pieces a pause at a comma may cut a
     training phrase into ("Tere" alone). 40 % are spoken exactly as tests/support/speech.py
     speaks them, 30 % that through an 8 kHz line, 30 % in a random voice with augmentation.
+    ``phones``: the share of extra phone numbers as digit words (the hardest words to hear).
     """
     held = {(p.language, p.text) for p in held_out_phrases()}
     parts = {lang: sorted({part for p in training_phrases(lang) for part in comma_parts(p.text)}) for lang in LANGUAGES}
@@ -163,7 +165,12 @@ def pool_takes(chunk: int, size: int, seed: int = SEED) -> list[Take]:
     out: list[Take] = []
     while len(out) < size:
         language = LANGUAGES[len(out) % len(LANGUAGES)]
-        text = rng.choice(parts[language]) if rng.random() < 0.12 else recombination(language, rng)
+        if phones > 0 and rng.random() < phones:
+            text = recombination(language, rng, phone_words=True)
+        elif rng.random() < 0.12:
+            text = rng.choice(parts[language])
+        else:
+            text = recombination(language, rng)
         if (language, text) in held:
             continue
         take_seed = 10_000_000 + chunk * 100_000 + len(out)
@@ -392,8 +399,10 @@ def train(args: argparse.Namespace) -> None:
     t_synth = time.monotonic() - t_start
     n_base = len(takes)
     # The pool of fresh recombinations: chunk c joins before epoch c + 1 (epoch 1: base only).
-    chunks = [pool_takes(args.pool_first + c, args.pool_size) for c in range(args.pool_chunks)]
+    chunks = [pool_takes(args.pool_first + c, args.pool_size, args.pool_phones) for c in range(args.pool_chunks)]
     chunk_start: list[int] = []
+    lines = {(lang, text) for lang, ds in BOOKING_DIALOGUES.items() for d in ds for text in d}
+    dialogue_takes = [i for i, t in enumerate(takes) if t.voice is None and (t.language, t.text) in lines]
     all_texts = takes + [t for c in chunks for t in c]
 
     tok, languages = whisper_tokenizer()
@@ -459,6 +468,8 @@ def train(args: argparse.Namespace) -> None:
                 lengths += [f.shape[1] for f in feats[len(lengths) :]]
                 chars += [np.array([char_ids[c] for c in t.text.lower()]) for t in new]
             chosen = rng.sample(range(n_base), min(n_base, per_epoch if not chunk_start else args.base_per_epoch))
+            # The booking dialogues' lines as the voice tests speak them (takes 0 and 1: 16 kHz, 8 kHz line)
+            chosen += [i for i in dialogue_takes for _ in range(args.dialogue_boost)]
             if epoch > len(chunks):  # every chunk has joined: the pool takes at random
                 chosen += rng.sample(range(n_base, len(takes)), min(len(takes) - n_base, args.pool_per_epoch))
             elif chunk_start:  # all of the newest chunk, the rest at random from the older ones
@@ -558,12 +569,14 @@ def export(model, gen, tok, args, extra: dict, t_start: float, t_synth: float, s
     }
     if args.pool_chunks:
         info["pool"] = {
+            "phones": args.pool_phones,
             "first": args.pool_first,
             "chunks": args.pool_chunks,
             "size": args.pool_size,
             "per_epoch": args.pool_per_epoch,
         }
         info["base_per_epoch"] = args.base_per_epoch
+        info["dialogue_boost"] = args.dialogue_boost
     if args.history:  # the earlier stages this run continues (their TRAINING.json)
         before = json.loads(args.history.read_text())
         stage = {"argv": " ".join(sys.argv[1:]), "wall_s": info["wall_s"], **extra}
@@ -601,6 +614,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--pool-first", type=int, default=0, help="index of the first pool chunk (a later stage: new ones)"
     )
+    parser.add_argument("--pool-phones", type=float, default=0.0, help="share of extra digit-word phones in the pool")
+    parser.add_argument("--dialogue-boost", type=int, default=0, help="booking-dialogue takes N more times per epoch")
     parser.add_argument("--pool-size", type=int, default=1000, help="takes per pool chunk")
     parser.add_argument("--pool-per-epoch", type=int, default=1800, help="pool takes per epoch")
     parser.add_argument("--base-per-epoch", type=int, default=1200, help="takes of the training phrases per epoch")
@@ -613,7 +628,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.synth_only:
         synthesize(takes_for(training_phrases(), args.takes), args.workers)
         for c in range(args.pool_chunks):
-            synthesize(pool_takes(args.pool_first + c, args.pool_size), args.workers)
+            synthesize(pool_takes(args.pool_first + c, args.pool_size, args.pool_phones), args.workers)
         return 0
     train(args)
     return 0

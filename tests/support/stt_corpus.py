@@ -248,10 +248,14 @@ def _split() -> tuple[tuple[Phrase, ...], tuple[Phrase, ...]]:
     return tuple(train.values()), tuple(held.values())
 
 
-def recombination(language: str, rng: random.Random) -> str:
+def recombination(language: str, rng: random.Random, phone_words: bool = False) -> str:
     """One random recombination of the corpus words (a template with random fillers; a phone as
-    digits or as digit words). May coincide with a training or held-out phrase: callers that
-    must keep the held-out set unseen filter those out (scripts/train_test_stt.py does)."""
+    digits or as digit words; ``phone_words``: a template with a phone, as digit words). May
+    coincide with a training or held-out phrase: callers that must keep the held-out set unseen
+    filter those out (scripts/train_test_stt.py does)."""
+    if phone_words:
+        template = rng.choice([t for t in _TEMPLATES[language] if "{phone}" in t])
+        return _expand(language, template, rng, _digits(rng))
     template = rng.choice(_TEMPLATES[language])
     as_words = "{phone}" in template and rng.random() < 0.5
     return _expand(language, template, rng, _digits(rng) if as_words else None)
