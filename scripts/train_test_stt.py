@@ -396,6 +396,17 @@ def train(args: argparse.Namespace) -> None:
     phrases = training_phrases()[:: args.every]
     takes = takes_for(phrases, args.takes)
     feats = synthesize(takes, args.workers)
+    if args.dialogue_padded:  # the dialogues' lines as a call's VAD cuts them: silence around, either band
+        lines_in_order = [(lang, text) for lang, ds in BOOKING_DIALOGUES.items() for d in ds for text in d]
+        prng = random.Random(f"{SEED}:padded")
+        padded = [
+            Take(text, lang, telephone=k % 2 == 1, lead_s=prng.uniform(0.05, 0.6), trail_s=prng.uniform(0.05, 0.8),
+                 seed=20_000_000 + 100 * i + k)
+            for i, (lang, text) in enumerate(lines_in_order)
+            for k in range(args.dialogue_padded)
+        ]  # fmt: skip
+        feats += synthesize(padded, args.workers)
+        takes += padded
     t_synth = time.monotonic() - t_start
     n_base = len(takes)
     # The pool of fresh recombinations: chunk c joins before epoch c + 1 (epoch 1: base only).
@@ -616,6 +627,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--pool-phones", type=float, default=0.0, help="share of extra digit-word phones in the pool")
     parser.add_argument("--dialogue-boost", type=int, default=0, help="booking-dialogue takes N more times per epoch")
+    parser.add_argument("--dialogue-padded", type=int, default=0, help="N takes per dialogue line with silence around")
     parser.add_argument("--pool-size", type=int, default=1000, help="takes per pool chunk")
     parser.add_argument("--pool-per-epoch", type=int, default=1800, help="pool takes per epoch")
     parser.add_argument("--base-per-epoch", type=int, default=1200, help="takes of the training phrases per epoch")
