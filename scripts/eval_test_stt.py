@@ -6,8 +6,9 @@
 Every phrase is spoken by ``tests/support/speech.py`` (espeak-ng, the voice tests' helper) and
 transcribed by the production ``FasterWhisperSTT`` choosing among en/et/ru (one
 ``detect_language`` encoder pass, then ``transcribe`` in the chosen language), at 16 kHz and as
-8 kHz telephone audio. Sets: ``train`` (the phrases it was trained on) and ``held_out`` (unseen
-recombinations of the same words, tests/support/stt_corpus.py). Per set and band: exact
+8 kHz telephone audio. Sets: ``train`` (the phrases it was trained on), ``held_out`` (unseen
+recombinations of the same words, tests/support/stt_corpus.py) and ``dialogues`` (every caller
+line of ``BOOKING_DIALOGUES``, what the voice tests say). Per set and band: exact
 transcript rate (the string, and the words ignoring case and punctuation), word error rate,
 language-ID accuracy (all, and on utterances of 1 s or more), and per language.
 """
@@ -23,7 +24,14 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO_ROOT)]
 
-from tests.support.stt_corpus import LANGUAGES, Phrase, held_out_phrases, training_phrases, words  # noqa: E402
+from tests.support.stt_corpus import (  # noqa: E402
+    BOOKING_DIALOGUES,
+    LANGUAGES,
+    Phrase,
+    held_out_phrases,
+    training_phrases,
+    words,
+)
 from tests.support.trained_stt import TRAINED_STT, narrowband  # noqa: E402
 
 
@@ -82,7 +90,7 @@ def run(model_dir: Path, phrases: list[Phrase], band: str, threads: int, compute
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=TRAINED_STT)
-    parser.add_argument("--sets", nargs="+", default=["train", "held_out"], choices=["train", "held_out"])
+    parser.add_argument("--sets", nargs="+", default=["train", "held_out"], choices=["train", "held_out", "dialogues"])
     parser.add_argument("--bands", nargs="+", default=["16k", "8k"], choices=["16k", "8k"])
     parser.add_argument("--limit", type=int, default=0, help="at most N phrases per language and set")
     parser.add_argument("--threads", type=int, default=2)
@@ -90,7 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--errors", type=int, default=12, help="list up to N wrong transcripts per set")
     args = parser.parse_args(argv)
 
-    sources = {"train": training_phrases, "held_out": held_out_phrases}
+    def dialogues(language: str) -> list[Phrase]:
+        return [Phrase(text, language) for d in BOOKING_DIALOGUES[language] for text in d]
+
+    sources = {"train": training_phrases, "held_out": held_out_phrases, "dialogues": dialogues}
     report: dict = {"model": str(args.model), "compute_type": args.compute_type, "threads": args.threads}
     for name in args.sets:
         phrases: list[Phrase] = []

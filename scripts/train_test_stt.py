@@ -60,7 +60,15 @@ sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "scripts")]
 
 from make_test_models import export_whisper_ct2, whisper_configs, whisper_tokenizer  # noqa: E402
 
-from tests.support.stt_corpus import LANGUAGES, Phrase, training_phrases  # noqa: E402
+from tests.support.stt_corpus import (  # noqa: E402
+    BOOKING_DIALOGUES,
+    LANGUAGES,
+    Phrase,
+    comma_parts,
+    held_out_phrases,
+    recombination,
+    training_phrases,
+)
 
 DEFAULT_OUT = REPO_ROOT / "models" / "stt-test"
 CACHE = REPO_ROOT / "models" / "cache" / "stt-train"
@@ -119,23 +127,60 @@ def takes_for(phrases: list[Phrase], per_phrase: int, seed: int = SEED) -> list[
         if per_phrase > 1:
             out.append(Take(p.text, p.language, telephone=True, seed=i * 100 + 1))
         for k in range(2, per_phrase):
-            tel = rng.random() < 0.35
-            out.append(
-                Take(
-                    p.text,
-                    p.language,
-                    voice=rng.choice(VOICES[p.language]) + rng.choice(VARIANTS),
-                    speed=rng.randint(130, 195),
-                    pitch=rng.randint(25, 75),
-                    telephone=tel,
-                    mulaw=tel and rng.random() < 0.5,
-                    snr_db=rng.uniform(18, 40) if rng.random() < 0.6 else None,
-                    gain=rng.uniform(0.25, 1.0),
-                    lead_s=rng.uniform(0.0, 0.4),
-                    trail_s=rng.uniform(0.0, 0.5),
-                    seed=i * 100 + k,
-                )
-            )
+            out.append(random_take(p.text, p.language, rng, i * 100 + k))
+    return out
+
+
+def random_take(text: str, language: str, rng: random.Random, seed: int) -> Take:
+    """A random espeak voice/variant, speed and pitch, with noise, gain, band and silence."""
+    tel = rng.random() < 0.35
+    return Take(
+        text,
+        language,
+        voice=rng.choice(VOICES[language]) + rng.choice(VARIANTS),
+        speed=rng.randint(130, 195),
+        pitch=rng.randint(25, 75),
+        telephone=tel,
+        mulaw=tel and rng.random() < 0.5,
+        snr_db=rng.uniform(18, 40) if rng.random() < 0.6 else None,
+        gain=rng.uniform(0.25, 1.0),
+        lead_s=rng.uniform(0.0, 0.4),
+        trail_s=rng.uniform(0.0, 0.5),
+        seed=seed,
+    )
+
+
+def pool_takes(chunk: int, size: int, phones: float = 0.0, seed: int = SEED) -> list[Take]:
+    """Chunk ``chunk`` of the pool of fresh recombinations (``--pool-chunks``).
+
+    So the model learns words rather than memorising whole phrases: new random recombinations of
+    the corpus words (never a held-out phrase), and the pieces a pause at a comma may cut a
+    training phrase into ("Tere" alone). 40 % are spoken exactly as tests/support/speech.py
+    speaks them, 30 % that through an 8 kHz line, 30 % in a random voice with augmentation.
+    ``phones``: the share of extra phone numbers as digit words (the hardest words to hear).
+    """
+    held = {(p.language, p.text) for p in held_out_phrases()}
+    parts = {lang: sorted({part for p in training_phrases(lang) for part in comma_parts(p.text)}) for lang in LANGUAGES}
+    rng = random.Random(f"{seed}:pool:{chunk}")
+    out: list[Take] = []
+    while len(out) < size:
+        language = LANGUAGES[len(out) % len(LANGUAGES)]
+        if phones > 0 and rng.random() < phones:
+            text = recombination(language, rng, phone_words=True)
+        elif rng.random() < 0.12:
+            text = rng.choice(parts[language])
+        else:
+            text = recombination(language, rng)
+        if (language, text) in held:
+            continue
+        take_seed = 10_000_000 + chunk * 100_000 + len(out)
+        style = rng.random()
+        if style < 0.4:
+            out.append(Take(text, language, seed=take_seed))
+        elif style < 0.7:
+            out.append(Take(text, language, telephone=True, seed=take_seed))
+        else:
+            out.append(random_take(text, language, rng, take_seed))
     return out
 
 
@@ -228,7 +273,7 @@ def synthesize(takes: list[Take], workers: int) -> list[np.ndarray]:
         out = pool.map(_features, takes, chunksize=8)
     CACHE.mkdir(parents=True, exist_ok=True)
     offsets = np.cumsum([0] + [f.shape[1] for f in out])
-    tmp = path.with_suffix(".tmp.npz")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
     np.savez(tmp, features=np.concatenate(out, axis=1), offsets=offsets)
     tmp.replace(path)
     log(f"synthesised {len(takes)} takes in {time.monotonic() - start:.0f}s -> {path.relative_to(REPO_ROOT)}")
@@ -311,9 +356,9 @@ def decode(model, emb, ids, enc_h, log_w):  # -> decoder hidden states (batch, t
     return dec.layer_norm(h)
 
 
-def batches(lengths: list[int], batch: int, rng: random.Random) -> list[list[int]]:
-    """Similar lengths together (less padding), batches in random order."""
-    order = list(range(len(lengths)))
+def batches(lengths: list[int], batch: int, rng: random.Random, chosen: list[int] | None = None) -> list[list[int]]:
+    """Similar lengths together (less padding), batches in random order (of ``chosen``, or all)."""
+    order = list(range(len(lengths))) if chosen is None else list(chosen)
     rng.shuffle(order)
     out: list[list[int]] = []
     pool = batch * 40
@@ -351,14 +396,32 @@ def train(args: argparse.Namespace) -> None:
     phrases = training_phrases()[:: args.every]
     takes = takes_for(phrases, args.takes)
     feats = synthesize(takes, args.workers)
+    if args.dialogue_padded:  # the dialogues' lines as a call's VAD cuts them: silence around, either band
+        lines_in_order = [(lang, text) for lang, ds in BOOKING_DIALOGUES.items() for d in ds for text in d]
+        prng = random.Random(f"{SEED}:padded")
+        padded = [
+            Take(text, lang, telephone=k % 2 == 1, lead_s=prng.uniform(0.05, 0.6), trail_s=prng.uniform(0.05, 0.8),
+                 seed=20_000_000 + 100 * i + k)
+            for i, (lang, text) in enumerate(lines_in_order)
+            for k in range(args.dialogue_padded)
+        ]  # fmt: skip
+        feats += synthesize(padded, args.workers)
+        takes += padded
     t_synth = time.monotonic() - t_start
+    n_base = len(takes)
+    # The pool of fresh recombinations: chunk c joins before epoch c + 1 (epoch 1: base only).
+    chunks = [pool_takes(args.pool_first + c, args.pool_size, args.pool_phones) for c in range(args.pool_chunks)]
+    chunk_start: list[int] = []
+    lines = {(lang, text) for lang, ds in BOOKING_DIALOGUES.items() for d in ds for text in d}
+    dialogue_takes = [i for i, t in enumerate(takes) if t.voice is None and (t.language, t.text) in lines]
+    all_texts = takes + [t for c in chunks for t in c]
 
     tok, languages = whisper_tokenizer()
     seqs = [target_ids(tok, t.text, t.language) for t in takes]
     lengths = [f.shape[1] for f in feats]
     vocab = tok.get_vocab_size()
     lang_ids = [tok.token_to_id(f"<|{lang}|>") for lang in languages]
-    used = sorted({i for s in seqs for i in s} | set(lang_ids))
+    used = sorted({i for t in all_texts for i in target_ids(tok, t.text, t.language)} | set(lang_ids))
     # The softmax runs over the used tokens and a fixed random sample of the others, which keeps
     # any unused token's logit low (their rows are alike: all still at their random init).
     others = sorted(set(range(vocab)) - set(used))
@@ -381,12 +444,13 @@ def train(args: argparse.Namespace) -> None:
     # the first steps; without it the decoder first learns the corpus as a language model and
     # ignores the audio for many epochs.
     # Its targets are characters (a ~90-symbol alphabet): CTC's CPU backward is costly per class.
-    alphabet = sorted({c for t in takes for c in t.text.lower()})
+    alphabet = sorted({c for t in all_texts for c in t.text.lower()})
     char_ids = {c: i + 1 for i, c in enumerate(alphabet)}  # 0: blank
     chars = [np.array([char_ids[c] for c in t.text.lower()]) for t in takes]
     ctc_head = torch.nn.Linear(SIZES["d_model"], len(alphabet) + 1)
     params += list(ctc_head.parameters())
-    steps_per_epoch = math.ceil(len(takes) / args.batch)
+    per_epoch = args.base_per_epoch + args.pool_per_epoch if args.pool_chunks else len(takes)
+    steps_per_epoch = math.ceil(per_epoch / args.batch)
     total = steps_per_epoch * args.epochs
     opt = torch.optim.AdamW([*params, emb], lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
     warmup = min(args.warmup, total // 10)
@@ -399,11 +463,32 @@ def train(args: argparse.Namespace) -> None:
     rng = random.Random(SEED)
     nrng = np.random.default_rng(SEED)
     step = 0
+    ckpt = CACHE / args.checkpoint
     for epoch in range(args.epochs):
         t0 = time.monotonic()
         seen = 0
         loss_sum = ce_sum = ctc_sum = lang_ok = 0.0
-        for idx in batches(lengths, args.batch, rng):
+        chosen: list[int] | None = None
+        if args.pool_chunks:
+            if epoch >= 1 and epoch - 1 < len(chunks):  # the next chunk joins (synthesised if not cached)
+                new = chunks[epoch - 1]
+                chunk_start.append(len(takes))
+                feats += synthesize(new, args.workers)
+                takes += new
+                seqs += [target_ids(tok, t.text, t.language) for t in new]
+                lengths += [f.shape[1] for f in feats[len(lengths) :]]
+                chars += [np.array([char_ids[c] for c in t.text.lower()]) for t in new]
+            chosen = rng.sample(range(n_base), min(n_base, per_epoch if not chunk_start else args.base_per_epoch))
+            # The booking dialogues' lines as the voice tests speak them (takes 0 and 1: 16 kHz, 8 kHz line)
+            chosen += [i for i in dialogue_takes for _ in range(args.dialogue_boost)]
+            if epoch > len(chunks):  # every chunk has joined: the pool takes at random
+                chosen += rng.sample(range(n_base, len(takes)), min(len(takes) - n_base, args.pool_per_epoch))
+            elif chunk_start:  # all of the newest chunk, the rest at random from the older ones
+                newest = list(range(chunk_start[-1], len(takes)))
+                older = list(range(n_base, chunk_start[-1]))
+                chosen += newest[: args.pool_per_epoch]
+                chosen += rng.sample(older, min(len(older), max(0, args.pool_per_epoch - len(newest))))
+        for idx in batches(lengths, args.batch, rng, chosen):
             exact = args.exact_every > 0 and rng.random() < 1.0 / args.exact_every
             frames = min(MAX_FRAMES, max(lengths[i] for i in idx) + 8)  # speech + a margin of padding
             frames += frames % 2
@@ -462,18 +547,19 @@ def train(args: argparse.Namespace) -> None:
         CACHE.mkdir(parents=True, exist_ok=True)
         with torch.no_grad():  # the trained rows back into the full (tied) embedding
             model.model.decoder.embed_tokens.weight[torch.from_numpy(sub)] = emb.detach()
-        torch.save(model.state_dict(), CACHE / "last.pt")
+        torch.save(model.state_dict(), ckpt)
         if args.stop_after and epoch + 1 >= args.stop_after:
             export(model, gen, tok, args, {"epochs_done": epoch + 1}, t_start, t_synth)
             return
         if args.export_every and (epoch + 1) % args.export_every == 0 and epoch + 1 < args.epochs:
-            export(model, gen, tok, args, {"epochs_done": epoch + 1}, t_start, t_synth)
+            export(model, gen, tok, args, {"epochs_done": epoch + 1}, t_start, t_synth, f".e{epoch + 1}")
     export(model, gen, tok, args, {"epochs_done": args.epochs}, t_start, t_synth)
 
 
-def export(model, gen, tok, args, extra: dict, t_start: float, t_synth: float) -> None:
+def export(model, gen, tok, args, extra: dict, t_start: float, t_synth: float, suffix: str = "") -> None:
+    """Write the CTranslate2 folder to ``--out`` (intermediate exports: ``--out`` + ``suffix``)."""
     model.eval()
-    out: Path = args.out
+    out: Path = args.out.with_name(args.out.name + suffix)
     tmp = out.with_name(out.name + ".tmp")
     export_whisper_ct2(model, gen, tok, tmp, chunk_length=30, quantization="int8")
     info = {
@@ -492,6 +578,22 @@ def export(model, gen, tok, args, extra: dict, t_start: float, t_synth: float) -
         "wall_s": round(time.monotonic() - t_start),
         **extra,
     }
+    if args.pool_chunks:
+        info["pool"] = {
+            "phones": args.pool_phones,
+            "first": args.pool_first,
+            "chunks": args.pool_chunks,
+            "size": args.pool_size,
+            "per_epoch": args.pool_per_epoch,
+        }
+        info["base_per_epoch"] = args.base_per_epoch
+        info["dialogue_boost"] = args.dialogue_boost
+    if args.history:  # the earlier stages this run continues (their TRAINING.json)
+        before = json.loads(args.history.read_text())
+        stage = {"argv": " ".join(sys.argv[1:]), "wall_s": info["wall_s"], **extra}
+        info["stages"] = [*before.get("stages", []), stage]
+        info["training_wall_s_total"] = sum(int(s.get("wall_s", 0)) for s in info["stages"])
+        info["synthesis_wall_s"] = before.get("synthesis_wall_s", 0) + round(t_synth)
     (tmp / "TRAINING.json").write_text(json.dumps(info, indent=2) + "\n")
     if out.exists():
         shutil.rmtree(out)
@@ -519,12 +621,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--negatives", type=int, default=2048, help="unused tokens in the softmax")
     parser.add_argument("--exact-every", type=int, default=0, help="one batch in N runs all 3000 frames")
     parser.add_argument("--export-every", type=int, default=0, help="also export every N epochs")
+    parser.add_argument("--pool-chunks", type=int, default=0, help="chunks of fresh recombinations (0: none)")
+    parser.add_argument(
+        "--pool-first", type=int, default=0, help="index of the first pool chunk (a later stage: new ones)"
+    )
+    parser.add_argument("--pool-phones", type=float, default=0.0, help="share of extra digit-word phones in the pool")
+    parser.add_argument("--dialogue-boost", type=int, default=0, help="booking-dialogue takes N more times per epoch")
+    parser.add_argument("--dialogue-padded", type=int, default=0, help="N takes per dialogue line with silence around")
+    parser.add_argument("--pool-size", type=int, default=1000, help="takes per pool chunk")
+    parser.add_argument("--pool-per-epoch", type=int, default=1800, help="pool takes per epoch")
+    parser.add_argument("--base-per-epoch", type=int, default=1200, help="takes of the training phrases per epoch")
+    parser.add_argument("--checkpoint", default="last.pt", help="checkpoint file name under the cache")
+    parser.add_argument("--history", type=Path, help="TRAINING.json of the stages this run continues")
     parser.add_argument("--synth-only", action="store_true")
     parser.add_argument("--every", type=int, default=1, help="train on every N-th phrase only (smoke runs)")
     args = parser.parse_args(argv)
     args.out = args.out.resolve()
     if args.synth_only:
         synthesize(takes_for(training_phrases(), args.takes), args.workers)
+        for c in range(args.pool_chunks):
+            synthesize(pool_takes(args.pool_first + c, args.pool_size, args.pool_phones), args.workers)
         return 0
     train(args)
     return 0

@@ -248,6 +248,28 @@ def _split() -> tuple[tuple[Phrase, ...], tuple[Phrase, ...]]:
     return tuple(train.values()), tuple(held.values())
 
 
+def recombination(language: str, rng: random.Random, phone_words: bool = False) -> str:
+    """One random recombination of the corpus words (a template with random fillers; a phone as
+    digits or as digit words; ``phone_words``: a template with a phone, as digit words). May
+    coincide with a training or held-out phrase: callers that must keep the held-out set unseen
+    filter those out (scripts/train_test_stt.py does)."""
+    if phone_words:
+        template = rng.choice([t for t in _TEMPLATES[language] if "{phone}" in t])
+        return _expand(language, template, rng, _digits(rng))
+    template = rng.choice(_TEMPLATES[language])
+    as_words = "{phone}" in template and rng.random() < 0.5
+    return _expand(language, template, rng, _digits(rng) if as_words else None)
+
+
+def comma_parts(text: str) -> list[str]:
+    """The pieces of a sentence a pause at a comma may cut it into, as the model writes each one
+    alone ("Tere, sooviks broneerida" -> "Tere", "Sooviks broneerida"); [] without a comma."""
+    if "," not in text:
+        return []
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    return [p[:1].upper() + p[1:] for p in parts]
+
+
 def training_phrases(language: str | None = None) -> list[Phrase]:
     """Every phrase the model was trained on (about 260 per language), in a fixed order."""
     return [p for p in _split()[0] if language is None or p.language == language]
@@ -268,8 +290,10 @@ __all__ = [
     "LANGUAGES",
     "PHONES_AS_DIGITS",
     "Phrase",
+    "comma_parts",
     "held_out_phrases",
     "phone_words",
+    "recombination",
     "training_phrases",
     "words",
 ]
