@@ -254,6 +254,9 @@ def test_slow_brain_says_one_moment_in_the_session_language(tmp_path):
             tts=tts,
             session_id="slow",
             settings=VoiceSettings(slow_notice_s=0.5),
+            # the caller's audio runs in real time, as on a phone line: a faster-than-real-time
+            # file call holds the audio while the brain works, so no silence is heard there
+            realtime=True,
         )
     )
     assert tts.said[0] == (voice_text("slow_notice", "et"), "et")
