@@ -33,7 +33,7 @@ BOOKING_COLUMNS = "pet_name, pet_type, start_date, end_date, owner_name, owner_p
 NOW = "2026-12-01T10:00:00+02:00"  # a Tuesday
 # One booking dialogue per language, from the training phrases (tests/support/stt_corpus.py): the
 # caller takes the offer of the number they call from ("Yes") rather than saying digits, and every
-# phrase is one the stage-5 model reads right whatever silence leads it. The model is sensitive to
+# phrase is one the stage-5 model (and 7d) reads right whatever silence leads it. The model is sensitive to
 # that: with >= 0.3 s of silence before the words (the voice pipeline's pre-roll is 0.3 s, and over
 # SIP the lead varies with RTP timing) it misreads several phrases of BOOKING_DIALOGUES - right at
 # leads of 0, 0.15, 0.3, 0.4, 0.5, 0.6 s at 16 and 8 kHz: "+372 5123 4567" 0 of 12 (en, ru),
