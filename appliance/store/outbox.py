@@ -372,17 +372,6 @@ async def latest_session(db: Database, prefix: str) -> SessionSeen | None:
     return await db.aread(r)
 
 
-async def booking_status(db: Database, booking_id: str) -> str | None:
-    """held / confirmed / cancelled for a booking in the local store (None: not stored here)."""
-    from appliance.store.models import BookingRow
-
-    def r(s: Session) -> str | None:
-        row = s.get(BookingRow, booking_id)
-        return row.status if row is not None else None
-
-    return await db.aread(r)
-
-
 async def recent_bookings(db: Database, tenant_id: str, since: dt.datetime) -> list[dict[str, object]]:
     """Bookings created since ``since`` (the notifier's restart sweep), as plain dicts."""
     from appliance.store.models import BookingRow
