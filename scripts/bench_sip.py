@@ -12,6 +12,10 @@ RSS of every process (and RSS over time), and the shared services' load reports.
     python scripts/bench_sip.py --sweep 1,2,4,5,8,20 --seconds 20   # one process per N
     python scripts/bench_sip.py --sweep 4,8,12,16,20 --workers 0 --seconds 20  # ceil(N/4) SIP workers
     python scripts/bench_sip.py --calls 12 --workers 3 --services --stt-model models/stt-test  # shared models
+    python scripts/bench_sip.py --sweep 1,4,8,12,16,20 --workers 0 --services --seconds 180  # ~25 min
+
+Calls start one every ``turn_s / N`` seconds (``--rate 0``), so the callers' phrases end at spread
+moments like independent callers'; the runs before 2026-12-06 used ``--rate 10`` (all within ~2 s).
 
 ``--services``: the shared model services as the daemon runs them (appliance/ops/model_services.py):
 real STT (``--stt-model``) in one batching process, TTS in another; CPU and memory include them, and
@@ -320,7 +324,7 @@ async def bench(
     cpu0, t0 = _cpu_s(), time.monotonic()
     children0 = _children_cpu_s()
     proc = await asyncio.create_subprocess_exec(
-        sipp, "-sf", str(SCENARIOS / "uac_rtp.xml"), "-m", str(calls), "-l", str(calls), "-r", str(rate),
+        sipp, "-sf", str(SCENARIOS / "uac_rtp.xml"), "-m", str(calls), "-l", str(calls), *_pace(rate, calls, turn_s),
         "-d", str(int(seconds * 1000)), "-s", "appliance", "-i", "127.0.0.1", "-p", "0", "-mp", "30000",
         "-nostdin", "-timeout", str(int(seconds + 60)), "-trace_stat", "-fd", "1", f"127.0.0.1:{port}",
         cwd=work, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
@@ -390,6 +394,14 @@ async def bench(
     }
 
 
+def _pace(rate: int, calls: int, turn_s: float) -> list[str]:
+    """sipp's call rate. 0: one call every turn_s / calls seconds, so the callers' phrases end at
+    evenly spread moments (independent callers) rather than all at once."""
+    if rate > 0:
+        return ["-r", str(rate)]
+    return ["-r", "1", "-rp", str(max(1, int(turn_s * 1000 / max(1, calls))))]
+
+
 def _last_int(text: str, pattern: str) -> int | None:
     found = re.findall(pattern, text)
     return int(found[-1]) if found else None
@@ -400,15 +412,19 @@ def summary_row(r: dict[str, Any]) -> dict[str, Any]:
     if "error" in r:
         return {"calls": r.get("calls"), "error": r["error"][-200:]}
     eos = r.get("eos_to_first_audio_ms") or {}
+    true = r.get("speech_end_to_first_audio_ms") or {}
+    cpu = {k: v["cpu_pct"] for k, v in (r.get("processes") or {}).items()}
     stt = r.get("stt_service") or {}
     return {
         "calls": r["calls"], "workers": r["workers"], "answered": r["answered"],
         "tx_p99_ms_worst_call": r["tx_interval_p99_ms_worst_call"], "tx_max_gap_ms": r["tx_interval_max_ms"],
         "eos_to_audio_p50_ms": eos.get("p50"), "eos_to_audio_p95_ms": eos.get("p95"),
         "eos_to_audio_max_ms": eos.get("max"), "turns_answered": eos.get("n"),
+        "true_end_to_audio_p50_ms": true.get("p50"), "true_end_to_audio_p95_ms": true.get("p95"),
         "turns_transcribed": r["turns_transcribed"], "turns_stt_apology": r["turns_stt_apology"],
         "stt_queue_ms_p95": stt.get("queue_ms_p95"), "stt_work_ms_p95": stt.get("work_ms_p95"),
         "stt_shed": stt.get("shed"), "cpu_pct": round(100 * r["cpu_s"] / max(1e-9, r["wall_s"]), 1),
+        "cpu_pct_stt": cpu.get("stt"), "cpu_pct_sip_workers": round(sum(v for k, v in cpu.items() if "worker" in k), 1),
         "rss_mb": r["rss_mb"],
     }  # fmt: skip
 
@@ -439,7 +455,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--calls", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=20.0)
-    ap.add_argument("--rate", type=int, default=10, help="new calls per second")
+    ap.add_argument("--rate", type=int, default=0, help="new calls per second; 0: spread over one --turn-s")
     ap.add_argument("--switch-ms", type=float, default=0.0, help="sys.setswitchinterval in ms (0: Python default)")
     ap.add_argument("--sweep", default="", help="comma-separated N values, each in its own process")
     ap.add_argument(
