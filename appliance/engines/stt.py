@@ -45,6 +45,25 @@ class Transcript:
 TextLanguage = Callable[[str], tuple[str | None, float, int]]
 
 
+def confirm_choice(
+    transcript: Transcript,
+    choice: LanguageChoice,
+    params: LangIdParams,
+    text_language: TextLanguage | None,
+    transcribe: Callable[[str | None], Transcript],
+) -> tuple[Transcript, LanguageChoice]:
+    """A CHECK decision confirmed by the transcript's text language; when it is not confirmed,
+    the utterance is transcribed again in the session language (the in-process engine and the
+    STT service's client share this step)."""
+    found: tuple[str | None, float, int] = (None, 0.0, 0)
+    if text_language is not None:
+        found = text_language(transcript.text)
+    choice = confirm(choice, *found, params)
+    if choice.language != choice.detected:  # not confirmed: the session language after all
+        transcript = transcribe(choice.language)
+    return transcript, choice
+
+
 class STTEngine(ABC):
     # engines set their own; the default: batch, any language the model knows, 16 kHz
     capabilities: STTCapabilities = STTCapabilities(streaming=False, languages=(), sample_rate=WHISPER_RATE)
@@ -129,12 +148,7 @@ class STTEngine(ABC):
             return replace(transcript, language=transcript.language or choice.language, language_id=choice)
         transcript = transcribe(choice.language)
         if choice.action is LangIdAction.CHECK:
-            found: tuple[str | None, float, int] = (None, 0.0, 0)
-            if text_language is not None:
-                found = text_language(transcript.text)
-            choice = confirm(choice, *found, params)
-            if choice.language != choice.detected:  # not confirmed: the session language after all
-                transcript = transcribe(choice.language)
+            transcript, choice = confirm_choice(transcript, choice, params, text_language, transcribe)
         probability = choice.probability if probs else transcript.probability
         return replace(transcript, language=choice.language, probability=probability, language_id=choice)
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from appliance.core.config import Config
 from appliance.core.errors import EngineError, EngineUnavailable
-from appliance.engines.langid import DECIDED, LangIdAction, LangIdParams, confirm
+from appliance.engines.langid import DECIDED, LangIdAction, LangIdParams
 from appliance.engines.service.protocol import (
     AudioReply,
     ErrorReply,
@@ -38,7 +38,7 @@ from appliance.engines.service.protocol import (
     encode,
     recv_message,
 )
-from appliance.engines.stt import WHISPER_RATE, STTCapabilities, STTEngine, TextLanguage, Transcript
+from appliance.engines.stt import WHISPER_RATE, STTCapabilities, STTEngine, TextLanguage, Transcript, confirm_choice
 from appliance.engines.tts import AudioChunk, TTSCapabilities, TTSEngine
 
 
@@ -155,12 +155,9 @@ class ServiceSTT(STTEngine):
         choice = transcript.language_id
         if choice is None or choice.action is not LangIdAction.CHECK:
             return transcript
-        found: tuple[str | None, float, int] = (None, 0.0, 0)
-        if text_language is not None:
-            found = text_language(transcript.text)
-        choice = confirm(choice, *found, params)
-        if choice.language != choice.detected:  # not confirmed: the session language after all
-            transcript = self.transcribe_sync(pcm16, sample_rate, choice.language)
+        transcript, choice = confirm_choice(
+            transcript, choice, params, text_language, lambda lang: self.transcribe_sync(pcm16, sample_rate, lang)
+        )
         return replace(transcript, language=choice.language, probability=choice.probability, language_id=choice)
 
 
