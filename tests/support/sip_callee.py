@@ -16,7 +16,7 @@ import sys
 import time
 
 import pjsua2 as pj
-from sip_caller import Caller, _drive_turns, emit
+from sip_caller import Caller, _drive_turns, emit, loopback_endpoint
 
 
 class Callee(Caller):
@@ -69,23 +69,7 @@ def main() -> int:
     ap.add_argument("--max-s", type=float, default=60.0)
     args = ap.parse_args()
 
-    ep = pj.Endpoint()
-    ep.libCreate()
-    cfg = pj.EpConfig()
-    cfg.uaConfig.threadCnt = 0
-    cfg.uaConfig.mainThreadOnly = True
-    cfg.logConfig.level = 1
-    cfg.logConfig.consoleLevel = 1
-    cfg.medConfig.clockRate = 16000
-    cfg.medConfig.sndClockRate = 16000
-    ep.libInit(cfg)
-    ep.audDevManager().setNullDev()
-    tcfg = pj.TransportConfig()
-    tcfg.port = args.port
-    tcfg.boundAddress = "127.0.0.1"
-    tid = ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
-    local = ep.transportGetInfo(tid).localName
-    ep.libStart()
+    ep, local = loopback_endpoint(args.port)
     acfg = pj.AccountConfig()
     acfg.idUri = f"sip:customer@{local}"
     acfg.mediaConfig.transportConfig.port = args.rtp_port

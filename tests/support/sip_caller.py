@@ -124,6 +124,29 @@ class StaffAccount(pj.Account):
         call.answer(op)
 
 
+def loopback_endpoint(port: int) -> tuple[pj.Endpoint, str]:
+    """A started pjsua2 endpoint (main thread only, null sound device, 16 kHz) with one UDP
+    transport on 127.0.0.1:``port`` (0: any); returns it and its transport's host:port."""
+    ep = pj.Endpoint()
+    ep.libCreate()
+    cfg = pj.EpConfig()
+    cfg.uaConfig.threadCnt = 0
+    cfg.uaConfig.mainThreadOnly = True
+    cfg.logConfig.level = 1
+    cfg.logConfig.consoleLevel = 1
+    cfg.medConfig.clockRate = 16000
+    cfg.medConfig.sndClockRate = 16000
+    ep.libInit(cfg)
+    ep.audDevManager().setNullDev()
+    tcfg = pj.TransportConfig()
+    tcfg.port = port
+    tcfg.boundAddress = "127.0.0.1"
+    tid = ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
+    local = ep.transportGetInfo(tid).localName
+    ep.libStart()
+    return ep, local
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--target", required=True)
@@ -152,23 +175,7 @@ def main() -> int:
     ap.add_argument("--auth", default="", help="USER:PASSWORD for digest auth (answers 401 challenges)")
     args = ap.parse_args()
 
-    ep = pj.Endpoint()
-    ep.libCreate()
-    cfg = pj.EpConfig()
-    cfg.uaConfig.threadCnt = 0
-    cfg.uaConfig.mainThreadOnly = True
-    cfg.logConfig.level = 1
-    cfg.logConfig.consoleLevel = 1
-    cfg.medConfig.clockRate = 16000
-    cfg.medConfig.sndClockRate = 16000
-    ep.libInit(cfg)
-    ep.audDevManager().setNullDev()
-    tcfg = pj.TransportConfig()
-    tcfg.port = args.port
-    tcfg.boundAddress = "127.0.0.1"
-    tid = ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
-    local = ep.transportGetInfo(tid).localName
-    ep.libStart()
+    ep, local = loopback_endpoint(args.port)
     if args.codec:
         for c in ep.codecEnum2():
             ep.codecSetPriority(c.codecId, 255 if c.codecId.lower().startswith(args.codec.lower()) else 0)
