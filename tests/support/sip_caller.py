@@ -32,8 +32,19 @@ class Listener(pj.AudioMediaPort):
         super().__init__()
         self.last_voice = 0.0
         self.voice_frames = 0
+        # this process's media clock (it also sends the caller's audio): the longest gap between
+        # two 20 ms ticks, and how many ticks came over 100 ms late. A starved caller sends gaps.
+        self.last_tick = 0.0
+        self.max_tick_s = 0.0
+        self.late_ticks = 0
 
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:  # noqa: N802
+        now = time.monotonic()
+        if self.last_tick:
+            gap = now - self.last_tick
+            self.max_tick_s = max(self.max_tick_s, gap)
+            self.late_ticks += gap > 0.12
+        self.last_tick = now
         if frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO or not frame.size:
             return
         from array import array
@@ -242,7 +253,10 @@ def main() -> int:
             del call.recorder
             call.recorder = None
     received = _stats(args.record) if args.record else {}
-    emit("done", state=call.state, **received)
+    clock = {}
+    if call.listener is not None:
+        clock = {"max_tick_ms": round(call.listener.max_tick_s * 1000, 1), "late_ticks": call.listener.late_ticks}
+    emit("done", state=call.state, **received, **clock)
     sys.stdout.flush()
     # pjsua2 objects must go before the library does.
     call.player = None
