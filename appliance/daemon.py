@@ -136,21 +136,30 @@ class Daemon:
         await self.api.start()
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep(control))
 
-    async def _ticket_cut_calls(self) -> None:
+    async def _ticket_cut_calls(self, only: list[str] | None = None, source: str = "restart_recovery") -> None:
         """Before any call: the calls the last process never finished (SIGKILL, crash) get a
-        callback ticket when a booking was under way (``brain/dialogue/cut_calls.py``)."""
+        callback ticket when a booking was under way (``brain/dialogue/cut_calls.py``); ``only``:
+        just these sessions (a SIP worker died holding them, the daemon and other calls live on)."""
         from appliance.brain.dialogue.cut_calls import ticket_cut_calls
 
         tickets = []
         for brain in self.brains:  # each business's calls, in its own tenant's store scope
             try:
                 tickets += await ticket_cut_calls(
-                    brain.sessions, brain.callbacks, tenant_id=brain.config.tenant.id, clock=brain.clock
-                )
+                    brain.sessions, brain.callbacks, tenant_id=brain.config.tenant.id, clock=brain.clock,
+                    only=only, source=source,
+                )  # fmt: skip
             except Exception:  # noqa: BLE001 - the turns are stored; staff still find them in the sessions
                 log.exception("could not check for calls cut by the last stop (%s)", brain.config.tenant.id)
         for t in tickets:
             self.bus.publish(Event(EventType.CALLBACK_REQUESTED, {"phone": t.phone, "reason": t.reason}, t.session_id))
+
+    async def _worker_calls_cut(self, index: int, session_ids: list[str]) -> None:
+        """A SIP worker died holding these calls: they leave the live board as cut, and each
+        booking under way gets its callback ticket now."""
+        for sid in session_ids:
+            self.bus.publish(Event(EventType.CALL_ENDED, {"outcome": "cut", "end_code": "sip_worker_died"}, sid))
+        await self._ticket_cut_calls(only=session_ids, source=f"sip_worker_{index}_died")
 
     async def _sweep(self, control: Any) -> None:
         """Every 2 s: SIP registration and degraded-mode changes become events; every 30 s: holds
@@ -200,7 +209,7 @@ class Daemon:
             from appliance.channels.sip.cluster import SipCluster
 
             try:
-                self.sip = SipCluster(self.cfg, on_event=self.bus.publish)
+                self.sip = SipCluster(self.cfg, on_event=self.bus.publish, on_calls_cut=self._worker_calls_cut)
                 ports = await self.sip.start()
                 log.info("SIP on %s udp:%s (%d workers)", self.cfg.sip.host, ports.get("udp"), self.cfg.sip.workers)
             except (ApplianceError, OSError) as exc:

@@ -34,14 +34,16 @@ async def _call(brain: Any, session: str, caller: str | None, *texts: str) -> No
         await brain.handle(Utterance(session, Channel.VOICE, text, caller_id=caller))
 
 
-def _start(tmp_path: Path, at: dt.datetime = NOW) -> list[Any]:
-    """One daemon start: the scan, with the clock at ``at``."""
+def _start(tmp_path: Path, at: dt.datetime = NOW, **kw: Any) -> list[Any]:
+    """One daemon start: the scan, with the clock at ``at`` (``only=``: a SIP worker died)."""
 
     async def main() -> list[Any]:
         cfg = _cfg(tmp_path)
         brain = await build_brain(cfg, clock=fixed_clock(at), llm=None)
         try:
-            return await ticket_cut_calls(brain.sessions, brain.callbacks, tenant_id=cfg.tenant.id, clock=brain.clock)
+            return await ticket_cut_calls(
+                brain.sessions, brain.callbacks, tenant_id=cfg.tenant.id, clock=brain.clock, **kw
+            )
         finally:
             await brain.aclose()
 
@@ -113,3 +115,25 @@ def test_sessions_older_than_the_window_are_closed_without_a_ticket(tmp_path: Pa
     _calls(tmp_path, at=NOW - dt.timedelta(days=3))  # a database from before ends were recorded
     assert _start(tmp_path) == []
     assert _open(tmp_path) == []
+
+
+def test_a_dead_sip_worker_tickets_only_the_calls_it_held(tmp_path: Path) -> None:
+    """``sip.workers > 1``: a worker died holding "cut"; the calls of the workers still running
+    ("live", a booking under way too) are left alone, open, for their own end."""
+    _calls(tmp_path)
+
+    async def live_call() -> None:
+        brain = await build_brain(_cfg(tmp_path), clock=fixed_clock(NOW), llm=None)
+        try:
+            await _call(brain, "live", "+3725550003", BOOKING)
+        finally:
+            await brain.aclose()
+
+    asyncio.run(live_call())
+    (ticket,) = _start(tmp_path, only=["cut", "anonymous"], source="sip_worker_1_died")
+    assert (ticket.reason, ticket.session_id, ticket.details["source"]) == (REASON, "cut", "sip_worker_1_died")
+    assert ticket.details["slots"]["pet_name"] == "Max", ticket.details
+    assert sorted(_open(tmp_path)) == ["chat-only", "live"]  # "anonymous" (no number) was closed without one
+    assert _start(tmp_path, only=["cut"]) == []  # once
+    (later,) = _start(tmp_path)  # the next daemon start: "live" never ended, so it is cut now
+    assert later.session_id == "live" and later.details["source"] == "restart_recovery"

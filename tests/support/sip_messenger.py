@@ -17,6 +17,7 @@ import sys
 import time
 
 import pjsua2 as pj
+from sip_caller import loopback_endpoint
 
 
 def emit(event: str, **data: object) -> None:
@@ -50,21 +51,7 @@ def main() -> int:
     ap.add_argument("--wait", type=float, default=20.0)
     args = ap.parse_args()
 
-    ep = pj.Endpoint()
-    ep.libCreate()
-    cfg = pj.EpConfig()
-    cfg.uaConfig.threadCnt = 0
-    cfg.uaConfig.mainThreadOnly = True
-    cfg.logConfig.level = 1
-    cfg.logConfig.consoleLevel = 1
-    ep.libInit(cfg)
-    ep.audDevManager().setNullDev()
-    tcfg = pj.TransportConfig()
-    tcfg.port = args.port
-    tcfg.boundAddress = "127.0.0.1"
-    tid = ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
-    local = ep.transportGetInfo(tid).localName
-    ep.libStart()
+    ep, local = loopback_endpoint(args.port)
     acfg = pj.AccountConfig()
     acfg.idUri = f"sip:{args.from_user}@{local}"
     acc = Account()

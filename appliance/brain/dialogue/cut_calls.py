@@ -10,12 +10,17 @@ slots; every one is then marked ended, so a later restart never looks at it agai
 
 Idempotent across restarts (a crash during this scan included): the ticket is written before the
 end, and a session that has its ticket already gets no second one.
+
+A SIP worker process (``sip.workers > 1``) that dies while the daemon stays up cuts only its own
+calls: the daemon knows which sessions it held (``SipCluster``) and runs the same scan on just
+those, at once, rather than at the next start.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Collection
 from typing import Any
 
 from appliance.brain.state import DialogueState
@@ -58,18 +63,23 @@ async def ticket_cut_calls(
     tenant_id: str,
     clock: Clock = system_clock,
     window: dt.timedelta = WINDOW,
+    only: Collection[str] | None = None,
+    source: str = "restart_recovery",
 ) -> list[CallbackTicket]:
-    """Run once at start, before any call can begin. Returns the tickets made now."""
+    """Run once at start, before any call can begin (every open voice session), or when a SIP
+    worker died (``only`` its sessions: the others' calls go on). Returns the tickets made now."""
     db = sessions.db
     now = clock()
     made: list[CallbackTicket] = []
     for rec in await open_sessions(db, tenant_id=tenant_id, channel=str(Channel.VOICE)):
+        if only is not None and rec.id not in only:
+            continue
         state = _state(rec)
         recent = now - rec.updated_at <= window
         if state is not None and recent and unfinished(state) and not await has_ticket(db, rec.id, REASON):
             turns = await sessions.turns(rec.id)
             details: dict[str, Any] = {
-                "source": "restart_recovery",
+                "source": source,
                 "task": str(state.task),
                 "awaiting": state.awaiting.value if state.awaiting else None,
                 "slots": state.slots.to_public(),
@@ -86,6 +96,6 @@ async def ticket_cut_calls(
                 details=details,
             )
             made.append(ticket)
-            log.warning("call %s was cut by a restart mid-booking: callback ticket %s", rec.id, ticket.id)
+            log.warning("call %s was cut mid-booking (%s): callback ticket %s", rec.id, source, ticket.id)
         await mark_ended(db, rec.id, now)
     return made

@@ -4,7 +4,9 @@ The pinned pjsua2 wheel holds 4 calls per process, so N workers (``appliance sip
 full SipService on an ephemeral port) sit behind :class:`SipProxy` on the public address. This
 module starts them, restarts a crashed one (with backoff), forwards their events to the daemon's
 bus, collects their call records, and stops them with the daemon (a worker also exits when its
-stdin closes, so none outlives a killed daemon).
+stdin closes, so none outlives a killed daemon). It follows each worker's calls (``CALL_STARTED``
+/ ``CALL_ENDED``): when a worker dies, the sessions it still held go to ``on_calls_cut`` at once,
+so the daemon tickets a booking cut mid-way without waiting for its own next start.
 
 Sizing: each worker takes ``lines_per_worker`` calls (3, plus one overflow slot for the "all lines
 busy" prompt when ``over_capacity = "callback"``; 4 when it is "busy"); the proxy allows at most
@@ -20,7 +22,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,12 +60,14 @@ class SipCluster:
         config: Config,
         *,
         on_event: Callable[[Event], Any] | None = None,
+        on_calls_cut: Callable[[int, list[str]], Awaitable[None]] | None = None,
         worker_args: list[str] | None = None,
         python: str = sys.executable,
     ) -> None:
         self.config = config
         self.sip = config.sip
         self.on_event = on_event
+        self.on_calls_cut = on_calls_cut
         self.worker_args = list(worker_args or [])
         self.python = python
         self.lines, self.overflow, self.total = worker_layout(config)
@@ -78,6 +82,7 @@ class SipCluster:
         self.ports: dict[str, int] = {}
         self.restarts = [0] * self.sip.workers
         self._procs: list[asyncio.subprocess.Process | None] = [None] * self.sip.workers
+        self.live: list[set[str]] = [set() for _ in range(self.sip.workers)]  # session ids per worker
         self._ready: list[asyncio.Future[None]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
@@ -145,6 +150,7 @@ class SipCluster:
             except Exception:  # noqa: BLE001
                 log.exception("SIP worker %d supervision failed", index)
             self.proxy.worker_down(index)
+            await self._calls_cut(index)
             if self._stopping:
                 return
             if not self._ready[index].done():
@@ -183,6 +189,27 @@ class SipCluster:
             if not self._stopping:
                 log.warning("SIP worker %d (pid %d) exited with %s", index, proc.pid, rc)
 
+    async def _calls_cut(self, index: int) -> None:
+        """The worker is gone: the calls it still held are over, unfinished (a stop says goodbye
+        and ends them first, so this finds none then)."""
+        cut = sorted(self.live[index])
+        self.live[index].clear()
+        if not cut or self.on_calls_cut is None or self._stopping:  # after a stop: the next start
+            return
+        log.error("SIP worker %d died holding %d call(s): %s", index, len(cut), ", ".join(cut))
+        try:
+            await self.on_calls_cut(index, cut)
+        except Exception:  # noqa: BLE001 - the turns are stored; staff still find them in the sessions
+            log.exception("could not ticket the calls SIP worker %d held", index)
+
+    def _track(self, index: int, kind: str, session_id: str | None) -> None:
+        if not session_id:
+            return
+        if kind == EventType.CALL_STARTED:
+            self.live[index].add(session_id)
+        elif kind == EventType.CALL_ENDED:
+            self.live[index].discard(session_id)
+
     def _on_worker_line(self, index: int, msg: dict[str, Any]) -> None:
         kind = msg.pop("event", "")
         if kind == "ready":
@@ -190,9 +217,13 @@ class SipCluster:
             if not self._ready[index].done():
                 self._ready[index].set_result(None)
         elif kind == "call_ended":
+            self.live[index].discard(str(msg.get("session_id", "")))
             self.records.append(msg)
             del self.records[:-200]
-        elif kind == "app_event" and self.on_event is not None:
+        elif kind == "app_event":
+            self._track(index, str(msg.get("type", "")), msg.get("session_id"))
+            if self.on_event is None:
+                return
             try:
                 at = dt.datetime.fromisoformat(msg["at"]) if msg.get("at") else dt.datetime.now(dt.UTC)
                 result = self.on_event(Event(EventType(msg["type"]), msg.get("data") or {}, msg.get("session_id"), at))
