@@ -215,7 +215,7 @@ class Daemon:
             except (ApplianceError, OSError) as exc:
                 log.error("SIP channel failed to start: %s", exc)
                 self.sip = None
-            if self.cfg.callbacks.auto:
+            if any(b.config.callbacks.auto for b in self.brains):
                 log.error("automatic callbacks need sip.workers = 1: they are off")
             return
         from appliance.channels.sip.diarize_job import build_jobs
@@ -243,14 +243,19 @@ class Daemon:
             self.sip = None
 
     def _start_autocall(self) -> None:
-        """Automatic outbound callbacks through this SIP service (``callbacks.auto``; docs/SMS.md)."""
-        from appliance.channels.sip.autocall import AutoCallbacks, default_probes
-        from appliance.store.callback_attempts import CallbackAttempts
+        """Automatic outbound callbacks through this SIP service (``callbacks.auto``; docs/SMS.md):
+        one round per tenant that has them on, each calling its own tickets through its view of
+        the service (its brain, its calling hours and time zone)."""
+        from appliance.channels.sip.autocall import TenantAutoCallbacks
+        from appliance.channels.sip.service import SipService
 
-        attempts = CallbackAttempts(self.brain.sessions.db, tenant_id=self.cfg.tenant.id)
-        probes = default_probes(self.cfg, self.sip, self.brain.backend)
-        self.autocall = AutoCallbacks(self.cfg, self.sip, self.brain, attempts, probes, on_event=self.bus.publish)
-        self.autocall.start()
+        assert isinstance(self.sip, SipService)
+        auto = TenantAutoCallbacks.build(self.sip, self.brains, on_event=self.bus.publish)
+        if not auto.rounds:
+            log.info("automatic callbacks are off (callbacks.auto)")
+            return
+        self.autocall = auto
+        auto.start()
 
     async def _start_sms(self) -> None:
         from appliance.channels.sms import SmsChannel

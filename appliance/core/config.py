@@ -517,6 +517,9 @@ class TenantSite(TenantConfig):
     sip_accounts: list[str] = Field(default_factory=list)  # sip.accounts ids whose calls are this tenant's
     web_path: str = ""  # empty: /t/<id>/
     web_hosts: list[str] = Field(default_factory=list)  # Host names whose chat page is this tenant's
+    # this tenant's changes to the top-level [callbacks] (e.g. auto = false, its calling_hours);
+    # the rest (the trunk's dial_uri, attempts) is the box's
+    callbacks: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("web_path")
     @classmethod

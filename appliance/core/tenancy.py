@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
 
 if TYPE_CHECKING:
-    from appliance.core.config import Config, PricingConfig, ResourceConfig, TenantSite
+    from appliance.core.config import CallbacksConfig, Config, PricingConfig, ResourceConfig, TenantSite
 
 
 def _check_pets(where: str, pets: list[str], resources: list[ResourceConfig], pricing: PricingConfig) -> None:
@@ -76,6 +78,21 @@ def check_sites(cfg: Config) -> None:
             if host.lower() in hosts:
                 raise ValueError(f"{where}web_hosts: {host!r} routes to two tenants")
             hosts.add(host.lower())
+        try:
+            callbacks_of(cfg, site.callbacks)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(x) for x in err["loc"])
+            raise ValueError(f"{where}callbacks.{field}: {err['msg']}") from None
+
+
+def callbacks_of(cfg: Config, changes: dict[str, Any]) -> CallbacksConfig:
+    """The top-level ``[callbacks]`` with a tenant's changes."""
+    from appliance.core.config import CallbacksConfig
+
+    if not changes:
+        return cfg.callbacks
+    return CallbacksConfig.model_validate({**cfg.callbacks.model_dump(), **changes})
 
 
 def site(cfg: Config, tenant_id: str) -> TenantSite | None:
@@ -102,6 +119,7 @@ def tenant_view(cfg: Config, tenant_id: str) -> Config:
             "resources": list(entry.resources),
             "pricing": entry.pricing,
             "knowledge": knowledge,
+            "callbacks": callbacks_of(cfg, entry.callbacks),
             "tenants": [],
         }
     )

@@ -146,7 +146,7 @@ async def main() -> int:
     out("ready", **ports, speech_ok=service.speech_ok, cut_call_tickets=[t.id for t in cut])
     auto = None
     if args.auto_callback:
-        auto = _auto_callbacks(cfg, service, brain)
+        auto = _auto_callbacks(service, brains)
         auto.start()
     seen = 0
     loop = asyncio.get_running_loop()
@@ -191,13 +191,10 @@ async def main() -> int:
     return 0
 
 
-def _auto_callbacks(cfg: Any, service: SipService, brain: Any) -> Any:
-    """The daemon's automatic callbacks on the fixed clock, each health probe printed (``probe``)."""
-    from appliance.channels.sip.autocall import AutoCallbacks, default_probes
-    from appliance.store.callback_attempts import CallbackAttempts
-
-    clock = fixed_clock(NOW)
-    probes = default_probes(cfg, service, brain.backend, clock=clock)
+def _auto_callbacks(service: SipService, brains: Any) -> Any:
+    """The daemon's automatic callbacks (every tenant's, on the fixed clock), each health probe
+    printed (``probe``)."""
+    from appliance.channels.sip.autocall import TenantAutoCallbacks
 
     def shown(cause: Any, probe: Any) -> Any:
         async def run(ticket: Any) -> bool:
@@ -207,9 +204,7 @@ def _auto_callbacks(cfg: Any, service: SipService, brain: Any) -> Any:
 
         return run
 
-    attempts = CallbackAttempts(brain.sessions.db, tenant_id=cfg.tenant.id, clock=clock)
-    return AutoCallbacks(cfg, service, brain, attempts, {c: shown(c, p) for c, p in probes.items()}, clock=clock,
-                         on_event=service.on_event)  # fmt: skip
+    return TenantAutoCallbacks.build(service, brains, on_event=service.on_event, shown=shown)
 
 
 if __name__ == "__main__":

@@ -20,9 +20,9 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from appliance.booking.probe import backend_answers, probe_stay
 from appliance.booking.types import BookingBackend
@@ -46,6 +46,19 @@ from appliance.store.callback_attempts import CallbackAttempts, attempts_of
 
 if TYPE_CHECKING:
     from appliance.channels.sip.service import SipService
+    from appliance.channels.sip.tenants import TenantBrain
+    from appliance.store.conversations import ConversationStore
+
+    class CallbackBrain(TenantBrain, CallbackPort, Protocol):
+        """What a tenant's automatic callbacks need of its brain."""
+
+        @property
+        def backend(self) -> BookingBackend: ...
+        @property
+        def sessions(self) -> ConversationStore: ...
+        @property
+        def clock(self) -> Clock: ...
+
 
 log = logging.getLogger("appliance.callbacks")
 
@@ -239,3 +252,47 @@ def default_probes(
         return not (isinstance(stt, SupervisedSTT) and stt.supervisor.health.restarting)
 
     return {Cause.BACKEND: backend_ok, Cause.SPEECH: speech_ok}
+
+
+class TenantAutoCallbacks:
+    """The rounds of every tenant with automatic callbacks on, started and stopped together.
+    Each round calls only its own tenant's tickets; they run side by side, each one call at a time."""
+
+    def __init__(self, rounds: list[AutoCallbacks]) -> None:
+        self.rounds = rounds
+
+    @classmethod
+    def build(
+        cls,
+        service: SipService,
+        brains: Iterable[CallbackBrain],
+        *,
+        on_event: Callable[[Event], Any] | None = None,
+        shown: Callable[[Cause, Probe], Probe] | None = None,
+        kind: type[AutoCallbacks] = AutoCallbacks,
+    ) -> TenantAutoCallbacks:
+        """A round for each tenant whose ``callbacks.auto`` is on (the top-level ``[callbacks]``
+        with the tenant's changes), on its brain's clock, dialling through its view of
+        ``service`` (its brain answers). ``shown`` wraps each health probe (the tests print
+        them); ``kind``: the round class (a test's seam for the dialling)."""
+        from appliance.channels.sip.tenants import tenant_view_of
+
+        rounds = []
+        for brain in brains:
+            cfg = brain.config
+            if not cfg.callbacks.auto:
+                continue
+            view = tenant_view_of(service, brain)
+            probes = default_probes(cfg, view, brain.backend, clock=brain.clock)
+            if shown is not None:
+                probes = {cause: shown(cause, p) for cause, p in probes.items()}
+            attempts = CallbackAttempts(brain.sessions.db, tenant_id=cfg.tenant.id, clock=brain.clock)
+            rounds.append(kind(cfg, view, brain, attempts, probes, clock=brain.clock, on_event=on_event))
+        return cls(rounds)
+
+    def start(self) -> None:
+        for r in self.rounds:
+            r.start()
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(r.stop() for r in self.rounds), return_exceptions=True)

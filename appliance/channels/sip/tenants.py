@@ -42,7 +42,12 @@ def tenant_service(service: SipService, handle: CallHandle) -> SipService:
     """``service`` as the tenant of ``handle`` sees it (``service`` itself for the default tenant)."""
     if service.tenants is None:
         return service
-    brain = service.tenants.for_call(handle.called, handle.account)
+    return tenant_view_of(service, service.tenants.for_call(handle.called, handle.account))
+
+
+def tenant_view_of(service: SipService, brain: TenantBrain) -> SipService:
+    """``service`` as ``brain``'s tenant sees it (an automatic callback of that tenant dials
+    through it): ``service`` itself for the default tenant, else the tenant's one view."""
     tenant_id = brain.config.tenant.id
     if tenant_id == service.config.tenant.id:
         return service
