@@ -35,6 +35,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from appliance.api_access import visible_tenants_of
 from appliance.core.bus import QUEUE, EventBus, StaffDesk
 from appliance.core.config import Config
 from appliance.core.control import (
@@ -82,18 +83,52 @@ class Control:
     tenants: dict[str, Control] = field(default_factory=dict)
 
 
+def visible(request: web.Request) -> list[str]:
+    """The tenants this staff member may see and act for (``tenant.staff_group``; docs/CONSOLE.md)."""
+    return visible_tenants_of(request, request.app[CONTROL].config)
+
+
+def restricted(request: web.Request) -> bool:
+    """This staff member sees only some of the box's tenants."""
+    return len(visible(request)) < len(request.app[CONTROL].config.tenant_ids)
+
+
 def controls(request: web.Request) -> list[Control]:
     """The tenants a request is for: ``?tenant=ID`` one, ``?tenant=all`` every one (lists only),
-    none given: the default tenant. An unknown tenant is a 404."""
+    none given: the default tenant (for a member of another tenant's ``staff_group`` only: that
+    tenant). An unknown tenant is a 404, one this staff member may not see a 403."""
     c = request.app[CONTROL]
+    by_id = {c.config.tenant.id: c, **c.tenants}
+    allowed = visible(request)
+    if not allowed:
+        raise ApiError(ErrorCode.FORBIDDEN, "you are not staff of any business on this box")
     want = request.query.get("tenant", "")
-    if want in ("", c.config.tenant.id):
-        return [c]
+    if want == "":
+        return [c if c.config.tenant.id in allowed else by_id[allowed[0]]]
     if want == "all":
-        return [c, *c.tenants.values()]
-    if want in c.tenants:
-        return [c.tenants[want]]
-    raise ApiError(ErrorCode.NOT_FOUND, f"no tenant {want[:40]!r}", {"tenant": want[:40]})
+        return [by_id[t] for t in allowed]
+    if want not in by_id:
+        raise ApiError(ErrorCode.NOT_FOUND, f"no tenant {want[:40]!r}", {"tenant": want[:40]})
+    if want not in allowed:
+        raise ApiError(ErrorCode.FORBIDDEN, f"not staff of tenant {want[:40]!r}", {"tenant": want[:40]})
+    return [by_id[want]]
+
+
+async def own_session(request: web.Request, sid: str) -> None:
+    """A session of a tenant this staff member may not see is a 404, as if it did not exist."""
+    if not restricted(request):
+        return
+    c = request.app[CONTROL]
+    tenant = c.board.tenant_of(sid)
+    if tenant is None:
+        tenant = (await session_owner(c, sid)).config.tenant.id
+    if tenant not in visible(request):
+        raise ApiError(ErrorCode.NOT_FOUND, f"no session {sid[:40]!r}", {"session_id": sid[:40]})
+
+
+def event_visible(request: web.Request, ev: Event) -> bool:
+    tenant = ev.data.get("tenant") or (request.app[CONTROL].board.tenant_of(ev.session_id) if ev.session_id else None)
+    return tenant is None or tenant in visible(request)
 
 
 async def session_owner(c: Control, session_id: str) -> Control:
@@ -176,7 +211,15 @@ async def errors(request: web.Request, handler: Callable[[web.Request], Awaitabl
 
 
 async def get_status(request: web.Request) -> web.Response:
-    return ok(control(request).status())
+    st = control(request).status()
+    if restricted(request):  # another business's live events are not this staff member's to see
+        board = request.app[CONTROL].board
+        allowed = visible(request)
+        st["recent_events"] = [
+            e for e in st.get("recent_events") or []
+            if (e.get("data") or {}).get("tenant", board.tenant_of(str(e.get("session_id")))) in (*allowed, None)
+        ]  # fmt: skip
+    return ok(st)
 
 
 async def get_health(request: web.Request) -> web.Response:
@@ -209,11 +252,16 @@ async def get_health(request: web.Request) -> web.Response:
 
 
 async def list_sessions(request: web.Request) -> web.Response:
-    return ok({"sessions": [to_dict(s) for s in control(request).board.sessions()]})
+    sessions = control(request).board.sessions()
+    if restricted(request):
+        allowed = visible(request)
+        sessions = [s for s in sessions if s.tenant is None or s.tenant in allowed]
+    return ok({"sessions": [to_dict(s) for s in sessions]})
 
 
 async def get_session(request: web.Request) -> web.Response:
     c, sid = control(request), request.match_info["sid"]
+    await own_session(request, sid)
     live = c.board.get(sid)
     if live is not None:
         return ok(to_dict(live))
@@ -231,6 +279,7 @@ async def get_speakers(request: web.Request) -> web.Response:
     from appliance.store import diarization
 
     c, sid = request.app[CONTROL], request.match_info["sid"]
+    await own_session(request, sid)
     if c.brain is None:
         raise ApiError(ErrorCode.UNAVAILABLE, "the store is not open")
     items = await c.brain.sessions.db.aread(lambda s: diarization.for_sessions(s, [sid]))
@@ -244,6 +293,7 @@ def _live_or_404(c: Control, sid: str) -> None:
 
 async def takeover(request: web.Request) -> web.Response:
     c, sid = control(request), request.match_info["sid"]
+    await own_session(request, sid)
     _live_or_404(c, sid)
     live = c.board.get(sid)
     if live is not None and live.channel == "voice":
@@ -259,6 +309,7 @@ async def takeover(request: web.Request) -> web.Response:
 
 async def handback(request: web.Request) -> web.Response:
     c, sid = control(request), request.match_info["sid"]
+    await own_session(request, sid)
     if not c.desk.hand_back(sid, actor(request)):
         raise ApiError(ErrorCode.NOT_FOUND, f"session {sid!r} is not taken over", {"session_id": sid})
     return ok({"session_id": sid, "taken_over_by": None})
@@ -266,6 +317,7 @@ async def handback(request: web.Request) -> web.Response:
 
 async def reply(request: web.Request) -> web.Response:
     c, sid = control(request), request.match_info["sid"]
+    await own_session(request, sid)
     req = parse(StaffReplyRequest, await body(request))
     if not req.text.strip():
         raise ApiError(ErrorCode.BAD_REQUEST, "text: empty", {"field": "text"})
@@ -278,6 +330,7 @@ async def reply(request: web.Request) -> web.Response:
 
 async def transfer(request: web.Request) -> web.Response:
     c, sid = control(request), request.match_info["sid"]
+    await own_session(request, sid)
     req = parse(TransferRequest, await body(request))
     _live_or_404(c, sid)
     if c.calls is None:
@@ -292,6 +345,7 @@ async def transfer(request: web.Request) -> web.Response:
 
 async def end(request: web.Request) -> web.Response:
     c, sid = control(request), request.match_info["sid"]
+    await own_session(request, sid)
     _live_or_404(c, sid)
     if c.calls is None:
         raise ApiError(ErrorCode.UNAVAILABLE, "call control is not available on this SIP channel")
@@ -300,6 +354,8 @@ async def end(request: web.Request) -> web.Response:
 
 async def pause(request: web.Request) -> web.Response:
     c = control(request)
+    if restricted(request):  # the pause is the box's, every business's calls
+        raise ApiError(ErrorCode.FORBIDDEN, "pausing the AI is for staff of every business on this box")
     req = parse(PauseRequest, await body(request))
     c.desk.set_paused(req.paused, actor(request))
     return ok({"ai_paused": c.desk.ai_paused})
@@ -321,7 +377,8 @@ async def events(request: web.Request) -> web.StreamResponse:
         recent = 0
     try:
         for ev in list(c.bus.recent)[len(c.bus.recent) - recent :] if recent else []:
-            await ws.send_json(to_dict(ev))
+            if event_visible(request, ev):
+                await ws.send_json(to_dict(ev))
         reader = asyncio.ensure_future(ws.receive())  # notices the client closing
         while not ws.closed:
             nxt = asyncio.ensure_future(sub.next())
@@ -333,7 +390,8 @@ async def events(request: web.Request) -> web.StreamResponse:
             if event is None:
                 await ws.close(code=WS_CLOSE_TOO_SLOW, message=(sub.dropped or "dropped").encode()[:120])
                 break
-            await ws.send_json(to_dict(event))
+            if event_visible(request, event):
+                await ws.send_json(to_dict(event))
         reader.cancel()
     except (ConnectionResetError, asyncio.CancelledError):
         pass

@@ -10,6 +10,7 @@ own knowledge base. With no ``[[tenants]]`` there is one brain, exactly as befor
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from appliance.brain.understanding.proposal import Understanding
 from appliance.core.clock import Clock, system_clock
 from appliance.core.config import Config
 from appliance.core.errors import EngineUnavailable, NotFound
+from appliance.core.messages import Event
 from appliance.core.tenancy import tenant_for_call
 from appliance.store.conversations import ConversationStore
 from appliance.store.db import Database
@@ -151,6 +153,21 @@ async def build_brain(
     )
 
 
+def stamped(on_event: EventSink | None, tenant_id: str) -> EventSink | None:
+    """``on_event`` with the tenant named in each event's data (several businesses share one
+    event bus; the staff API shows a member of a tenant's ``staff_group`` only that tenant's)."""
+    if on_event is None:
+        return None
+    sink = on_event
+
+    def publish(ev: Event) -> Any:
+        if "tenant" not in ev.data:
+            ev = dataclasses.replace(ev, data={**ev.data, "tenant": tenant_id})
+        return sink(ev)
+
+    return publish
+
+
 class TenantBrains:
     """The brains by tenant id, the default tenant's first."""
 
@@ -204,12 +221,14 @@ async def build_tenant_brains(
         db = await asyncio.to_thread(Database.from_config, config)
     brains: dict[str, Brain] = {}
     try:
-        first = await build_brain(config, db=db, clock=clock, on_event=on_event, llm=llm)
+        first = await build_brain(config, db=db, clock=clock, on_event=stamped(on_event, config.tenant.id), llm=llm)
         brains[config.tenant.id] = first
         shared_llm = first.understanding.llm
         for tenant_id in config.tenant_ids[1:]:
             view = config.for_tenant(tenant_id)
-            brains[tenant_id] = await build_brain(view, db=db, clock=clock, on_event=on_event, llm=shared_llm)
+            brains[tenant_id] = await build_brain(
+                view, db=db, clock=clock, on_event=stamped(on_event, tenant_id), llm=shared_llm
+            )
     except BaseException:
         await TenantBrains(config, brains, db=db if own_db else None).aclose()
         raise

@@ -88,6 +88,9 @@ class TenantConfig(_Model):
     # (hello in every tenant language, "Hello! Tere! Здравствуйте!", then the default language)
     greeting: Literal["default", "multilingual"] = "default"
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    # a Unix group: when set, only its members (and api.admin_group) see and act for this business
+    # in the console and the staff CLI; empty: every member of api.group (docs/CONSOLE.md)
+    staff_group: str = ""
 
     @field_validator("languages")
     @classmethod
@@ -304,6 +307,7 @@ class WebConfig(_Model):
 class ApiConfig(_Model):
     socket: str = ""  # empty: <data_dir>/appliance.sock
     group: str = "appliance-staff"  # the socket's group (mode 0660); staff join it (docs/CONSOLE.md)
+    admin_group: str = "appliance-admin"  # its members see every tenant, whatever their staff_group
     max_request_bytes: int = Field(default=65536, ge=1024)
     client_queue: int = Field(default=1000, ge=10)  # events buffered per client before it is dropped
 

@@ -27,6 +27,7 @@ class ErrorCode(enum.StrEnum):
     BAD_REQUEST = "bad_request"
     TOO_LARGE = "too_large"
     NOT_FOUND = "not_found"
+    FORBIDDEN = "forbidden"
     CONFLICT = "conflict"
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
@@ -36,6 +37,7 @@ HTTP_STATUS = {
     ErrorCode.BAD_REQUEST: 400,
     ErrorCode.TOO_LARGE: 413,
     ErrorCode.NOT_FOUND: 404,
+    ErrorCode.FORBIDDEN: 403,
     ErrorCode.CONFLICT: 409,
     ErrorCode.UNAVAILABLE: 503,
     ErrorCode.INTERNAL: 500,
@@ -193,6 +195,7 @@ class LiveSession:
     taken_over_by: str | None = None
     ended: bool = False
     mode: str = ""  # calls: voice / menu / overflow
+    tenant: str | None = None  # several businesses on one box: whose conversation (None: one business)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> LiveSession:
@@ -211,6 +214,7 @@ class LiveSession:
             taken_over_by=d.get("taken_over_by"),
             ended=bool(d.get("ended")),
             mode=str(d.get("mode") or ""),
+            tenant=d.get("tenant"),
         )
 
 

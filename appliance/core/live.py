@@ -41,13 +41,14 @@ class _Live:
     taken_over_by: str | None = None
     ended_at: float | None = None
     mode: str = ""
+    tenant: str | None = None
 
     def view(self) -> LiveSession:
         return LiveSession(
             id=self.id, channel=self.channel, started_at=self.started_at, updated_at=self.updated_at,
             caller_id=self.caller_id, language=self.language, slots=dict(self.slots), awaiting=self.awaiting,
             turns=tuple(self.turns), actions=tuple(self.actions), degraded=self.degraded,
-            taken_over_by=self.taken_over_by, ended=self.ended_at is not None, mode=self.mode,
+            taken_over_by=self.taken_over_by, ended=self.ended_at is not None, mode=self.mode, tenant=self.tenant,
         )  # fmt: skip
 
 
@@ -74,7 +75,8 @@ class LiveBoard:
             gone = s.ended_at is not None and now - s.ended_at > self.linger_s
             if gone or now - s.seen > self.idle_s:
                 del self._live[sid]  # consoles drop it from their Live list
-                self.bus.publish(Event(EventType.SESSION_ENDED, {"reason": "idle", "removed": True}, sid))
+                data = {"reason": "idle", "removed": True, **({"tenant": s.tenant} if s.tenant else {})}
+                self.bus.publish(Event(EventType.SESSION_ENDED, data, sid))
 
     def seed(self, sessions: list[LiveSession]) -> None:
         """Start from a snapshot (the console: ``GET /v1/sessions`` on connect), then follow events."""
@@ -84,11 +86,16 @@ class LiveBoard:
             live = _Live(
                 s.id, s.channel, s.started_at, s.updated_at, now, caller_id=s.caller_id, language=s.language,
                 slots=dict(s.slots), awaiting=s.awaiting, degraded=s.degraded, taken_over_by=s.taken_over_by,
-                ended_at=now if s.ended else None, mode=s.mode,
+                ended_at=now if s.ended else None, mode=s.mode, tenant=s.tenant,
             )  # fmt: skip
             live.turns.extend(s.turns)
             live.actions.extend(s.actions)
             self._live[s.id] = live
+
+    def tenant_of(self, session_id: str) -> str | None:
+        """Whose conversation a live session is (several businesses on one box), when known."""
+        live = self._live.get(session_id)
+        return live.tenant if live is not None else None
 
     def drop(self, session_id: str) -> None:
         self._live.pop(session_id, None)
@@ -99,16 +106,20 @@ class LiveBoard:
         assert ev.session_id is not None
         at = ev.at.astimezone(dt.UTC).isoformat()
         live = self._live.get(ev.session_id)
+        tenant = ev.data.get("tenant")
         if live is None:
-            live = self._live[ev.session_id] = _Live(ev.session_id, channel, at, at, time.monotonic())
-            self.bus.publish(Event(EventType.SESSION_STARTED, {"channel": channel}, ev.session_id))
+            live = self._live[ev.session_id] = _Live(ev.session_id, channel, at, at, time.monotonic(), tenant=tenant)
+            data = {"channel": channel, **({"tenant": tenant} if tenant else {})}
+            self.bus.publish(Event(EventType.SESSION_STARTED, data, ev.session_id))
+        live.tenant = live.tenant or tenant
         live.updated_at, live.seen = at, time.monotonic()
         return live
 
     def _end(self, live: _Live, reason: str) -> None:
         if live.ended_at is None:
             live.ended_at = time.monotonic()
-            self.bus.publish(Event(EventType.SESSION_ENDED, {"reason": reason}, live.id))
+            data = {"reason": reason, **({"tenant": live.tenant} if live.tenant else {})}
+            self.bus.publish(Event(EventType.SESSION_ENDED, data, live.id))
 
     def on_event(self, ev: Event) -> None:
         if ev.session_id is None or ev.type in _OWN:

@@ -11,6 +11,7 @@ a tenant is decided here too (:func:`tenant_for_call`, :func:`chat_routes`), fro
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -152,6 +153,40 @@ class ChatRoute:
 def chat_routes(cfg: Config) -> list[ChatRoute]:
     """The chat pages of the ``[[tenants]]`` (the default tenant's page is at /)."""
     return [ChatRoute(t.id, t.chat_path, tuple(h.lower() for h in t.web_hosts)) for t in cfg.tenants]
+
+
+@dataclass(frozen=True, slots=True)
+class StaffPeer:
+    """Who is on the other end of the staff socket (``SO_PEERCRED``, the process's groups)."""
+
+    uid: int
+    gids: frozenset[int]
+
+
+def visible_tenants(
+    cfg: Config, peer: StaffPeer | None, *, service_uid: int, gid_of: Callable[[str], int | None]
+) -> list[str]:
+    """The tenants a staff member may see and act for, by permission: a tenant with a
+    ``staff_group`` to that group's members only; one without, to everyone who may connect at all
+    (the socket's ``api.group``). Root, the service's own user and ``api.admin_group`` see every
+    tenant. A caller the socket cannot identify (``peer`` None) is in no group: it sees only the
+    tenants without a ``staff_group``. ``gid_of``: a group name's id (None: no such group, so
+    nobody is in it)."""
+    every = cfg.tenant_ids
+    if peer is not None and peer.uid in (0, service_uid):
+        return every
+    gids = peer.gids if peer is not None else frozenset()
+    admin = gid_of(cfg.api.admin_group) if cfg.api.admin_group else None
+    if admin is not None and admin in gids:
+        return every
+    groups = {cfg.tenant.id: cfg.tenant.staff_group, **{t.id: t.staff_group for t in cfg.tenants}}
+    out = []
+    for tenant_id in every:
+        group = groups.get(tenant_id, "")
+        gid = gid_of(group) if group else None
+        if not group or (gid is not None and gid in gids):
+            out.append(tenant_id)
+    return out
 
 
 def tenant_scope(cfg: Config, wanted: str | None) -> list[str]:

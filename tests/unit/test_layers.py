@@ -26,6 +26,7 @@ RANK = {
     "api_desk": 6,
     "api_privacy": 6,
     "api_outbox": 6,
+    "api_access": 6,  # who may see which tenant on the staff socket
     "cli": 7,
     "chat_cli": 7,
     "call_cli": 7,

@@ -89,6 +89,7 @@ class SipService:
         # several businesses on one box: the number called (or the account) picks the tenant's
         # brain per call (appliance/channels/sip/tenants.py); None: every call is this config's
         self.tenants = tenants
+        self.several_tenants = bool(config.tenants)  # kept by the tenants' views (channels/sip/tenants.py)
         self.views: dict[str, SipService] = {}
         self.diarization = diarization  # recorded calls are diarized after they end (diarize_job.py)
         # staff paused the AI for new calls (the console's pause key): they get the keypad menu
@@ -204,6 +205,8 @@ class SipService:
     def _emit(self, kind: EventType, data: dict[str, Any], session_id: str | None = None) -> None:
         if self.on_event is None:
             return
+        if self.several_tenants:  # whose call it is (the staff API shows each tenant's staff their own)
+            data = {**data, "tenant": self.config.tenant.id}
         try:
             result = self.on_event(Event(kind, data, session_id=session_id))
             if asyncio.iscoroutine(result):
