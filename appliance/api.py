@@ -237,6 +237,11 @@ async def get_health(request: web.Request) -> web.Response:
             "degraded": st.degraded if st else None,
             "ai_paused": c.desk.ai_paused,
             "sip": {**status.get("sip", {}), "registration": c.sip_registration or {"state": "none"}},
+            # the supervised model services: running, or being restarted after a crash
+            "services": {
+                name: {"state": "up" if s.get("pid") else "restarting", "restarts": s.get("restarts", 0)}
+                for name, s in (status.get("services") or {}).items()
+            },
             "web": status.get("web", {}),
             "disk": {"path": str(c.config.data_path), "free_bytes": disk.free, "total_bytes": disk.total},
             "queues": {

@@ -154,6 +154,17 @@ class Daemon:
         for t in tickets:
             self.bus.publish(Event(EventType.CALLBACK_REQUESTED, {"phone": t.phone, "reason": t.reason}, t.session_id))
 
+    def _workers(self) -> list[dict[str, Any]]:
+        """The SIP worker processes (``sip.workers > 1``): up or being restarted, restarts so far."""
+        from appliance.channels.sip.cluster import SipCluster
+
+        return list(self.sip.snapshot()["workers"]) if isinstance(self.sip, SipCluster) else []
+
+    def _worker_state(self, index: int, up: bool, status: Any) -> None:
+        """A SIP worker died (its calls are cut; it is restarted) or is back: staff see it."""
+        data = {"component": "sip_worker", "worker": index, "state": "up" if up else "down", "exit": status}
+        self.bus.publish(Event(EventType.DEGRADED_OFF if up else EventType.DEGRADED, data))
+
     async def _worker_calls_cut(self, index: int, session_ids: list[str]) -> None:
         """A SIP worker died holding these calls: they leave the live board as cut, and each
         booking under way gets its callback ticket now."""
@@ -209,7 +220,12 @@ class Daemon:
             from appliance.channels.sip.cluster import SipCluster
 
             try:
-                self.sip = SipCluster(self.cfg, on_event=self.bus.publish, on_calls_cut=self._worker_calls_cut)
+                self.sip = SipCluster(
+                    self.cfg,
+                    on_event=self.bus.publish,
+                    on_calls_cut=self._worker_calls_cut,
+                    on_worker=self._worker_state,
+                )
                 ports = await self.sip.start()
                 log.info("SIP on %s udp:%s (%d workers)", self.cfg.sip.host, ports.get("udp"), self.cfg.sip.workers)
             except (ApplianceError, OSError) as exc:
@@ -312,6 +328,7 @@ class Daemon:
                 "enabled": self.sip is not None,
                 "ports": getattr(self.sip, "ports", {}),
                 "registrations": self._registrations() if self.sip is not None else {},
+                "workers": self._workers(),
             },
             "llm": st.llm if st else None,
             "services": self.services.snapshot() if self.services is not None else None,

@@ -252,7 +252,22 @@ class ConsoleApp(StaffActions):
         if ev.type in BOOKING_EVENTS:
             await self.load_bookings()
         if ev.type in HEALTH_EVENTS:
+            self.alert(ev)
             await self.load_health()
+
+    def alert(self, ev: Event) -> None:
+        """A part of the box failed or came back: a notice on whatever tab staff are on (the
+        Health tab has the details)."""
+        component = str(ev.data.get("component") or "")
+        if ev.session_id or not component or component == "llm":  # in-call notices: the Live view shows them
+            return
+        what = component.replace("_", " ")
+        if "worker" in ev.data:
+            what += f" {ev.data['worker']}"
+        if ev.type is EventType.DEGRADED:
+            self.notify(f"{what} failed; restarting (see Health)", title="health", severity="error", markup=False)
+        elif ev.type is EventType.DEGRADED_OFF:
+            self.notify(f"{what} is back", title="health", markup=False)
 
     def _kick(self) -> None:
         """Redraw the Live view soon: at most every FRAME_S, so a burst of events costs one redraw."""

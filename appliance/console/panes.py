@@ -285,6 +285,16 @@ class HealthPane(VerticalScroll):
         sip = health.get("sip") or {}
         line("SIP", "on " + str(sip.get("ports") or "") if sip.get("enabled") else "off")
         line("SIP registration", (sip.get("registration") or {}).get("state", "none"))
+        workers = sip.get("workers") or []
+        if workers:
+            up = sum(1 for w in workers if w.get("up"))
+            restarts = sum(int(w.get("restarts") or 0) for w in workers)
+            text = f"{up} of {len(workers)} up" + (f", {restarts} restarts" if restarts else "")
+            line("SIP workers", text if up < len(workers) else text.replace(f"{up} of ", "all "), up < len(workers))
+        for name, svc in (health.get("services") or {}).items():
+            restarts = int(svc.get("restarts") or 0)
+            state = "up" if svc.get("state") == "up" else "RESTARTING"
+            line(f"{name} service", state + (f" ({restarts} restarts)" if restarts else ""), state != "up")
         web = health.get("web") or {}
         line("web chat", f"{web.get('host')}:{web.get('port')}" if web.get("enabled") else "off")
         disk = health.get("disk") or {}

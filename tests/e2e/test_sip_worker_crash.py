@@ -9,6 +9,7 @@ right (as in test_sip_voice.py), and SIGKILL of the worker processes.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ import sqlite3
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,6 +59,24 @@ def _workers(daemon_pid: int) -> list[int]:
 def _tickets(db: Path) -> list[tuple]:
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
         return list(c.execute("SELECT phone, reason, session_id, details FROM callback_tickets"))
+
+
+async def _desk(sock: Path) -> dict[str, Any]:
+    from appliance.console.client import ApiClient
+
+    async with ApiClient(sock) as api:
+        out: dict[str, Any] = {"health": await api.get("/health"), "events": []}
+        stream = api.events(recent=200)  # the bus keeps the last 200: all of this test's
+        assert await anext(stream) is None
+        while True:
+            try:
+                ev = await asyncio.wait_for(anext(stream), 2.0)
+            except TimeoutError:  # the replay is over
+                break
+            if ev is not None:
+                out["events"].append({"type": str(ev.type), "session_id": ev.session_id, "data": ev.data})
+        await stream.aclose()
+        return out
 
 
 def test_a_worker_killed_mid_booking_tickets_its_call_at_once(tmp_path: Path) -> None:
@@ -101,6 +121,7 @@ def test_a_worker_killed_mid_booking_tickets_its_call_at_once(tmp_path: Path) ->
         again = caller(f"sip:appliance@127.0.0.1:{daemon.sip_port}", "--from-user", "+3725550001",
                        "--record", str(tmp_path / "again.wav"), "--hangup-after-s", "6", "--max-s", "20")  # fmt: skip
         again_done = again.wait_event("done", 60)
+        desk = asyncio.run(_desk(data / "appliance.sock"))  # what the staff console is shown
     finally:
         rc = daemon.stop()
     assert rc == 0, daemon.log()[-3000:]
@@ -117,3 +138,12 @@ def test_a_worker_killed_mid_booking_tickets_its_call_at_once(tmp_path: Path) ->
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
         (ended,) = c.execute("SELECT ended_at FROM conversation_sessions WHERE id = ?", (session_id,)).fetchone()
     assert ended is not None  # closed: the next start makes no second ticket
+    # staff were told: each worker's death and return is an event (the console's notice and Health
+    # tab), the cut call left the live board as cut, and Health lists the workers and the services
+    events = [e for e in desk["events"] if e["data"].get("component") == "sip_worker"]
+    assert {(e["type"], e["data"]["state"]) for e in events} == {("degraded", "down"), ("degraded_off", "up")}, events
+    assert any(e["type"] == "call_ended" and e["session_id"] == session_id and e["data"].get("outcome") == "cut"
+               for e in desk["events"]), desk["events"]  # fmt: skip
+    workers = desk["health"]["sip"]["workers"]
+    assert [w["up"] for w in workers] == [True, True] and sum(w["restarts"] for w in workers) == 2, workers
+    assert set(desk["health"]["services"]) >= {"stt", "tts"}, desk["health"]

@@ -221,3 +221,32 @@ def test_hostile_ticket_fields_are_shown_inert(tmp_path: Path) -> None:
         assert "[link=x]click[/link]" in row and "[b]Boss[/b]␛[2J" in row
 
     run(tmp_path, scenario, size=(120, 40))
+
+
+def test_a_crashed_worker_or_service_is_a_notice_and_shows_in_health(tmp_path: Path) -> None:
+    """A SIP worker or a model service dies and is restarted (the daemon's events, its health
+    report): staff get a notice on whatever tab they are on, and the Health tab says which."""
+
+    def status(workers_up: bool) -> dict[str, Any]:
+        return {
+            "sip": {"enabled": True, "workers": [{"up": True, "restarts": 0}, {"up": workers_up, "restarts": 1}]},
+            "services": {"stt": {"pid": 4242 if workers_up else None, "restarts": 1}, "tts": {"pid": 4343}},
+        }
+
+    async def scenario(desk: Desk, app: ConsoleApp, pilot: Pilot[Any]) -> None:
+        desk.control.status = lambda: status(False)
+        await pilot.press("4")
+        down = {"component": "sip_worker", "worker": 1, "state": "down", "exit": -9}
+        desk.control.bus.publish(Event(EventType.DEGRADED, down))
+        await until(pilot, lambda: any("sip worker 1 failed" in n for n in notifications(app)), what="notice")
+        await until(pilot, lambda: "1 of 2 up, 1 restarts" in text_of(app, "#health-text"), what="workers")
+        assert "stt service" in text_of(app, "#health-text") and "RESTARTING (1 restarts)" in text_of(
+            app, "#health-text"
+        )
+        desk.control.status = lambda: status(True)
+        desk.control.bus.publish(Event(EventType.DEGRADED_OFF, {**down, "state": "up", "exit": None}))
+        await until(pilot, lambda: any("sip worker 1 is back" in n for n in notifications(app)), what="back")
+        await until(pilot, lambda: "all 2 up, 1 restarts" in text_of(app, "#health-text"), what="workers up")
+        assert "RESTARTING" not in text_of(app, "#health-text")
+
+    run(tmp_path, scenario)

@@ -61,6 +61,7 @@ class SipCluster:
         *,
         on_event: Callable[[Event], Any] | None = None,
         on_calls_cut: Callable[[int, list[str]], Awaitable[None]] | None = None,
+        on_worker: Callable[[int, bool, Any], None] | None = None,
         worker_args: list[str] | None = None,
         python: str = sys.executable,
     ) -> None:
@@ -68,6 +69,7 @@ class SipCluster:
         self.sip = config.sip
         self.on_event = on_event
         self.on_calls_cut = on_calls_cut
+        self.on_worker = on_worker  # (index, up, exit status): a worker died, or is back after a restart
         self.worker_args = list(worker_args or [])
         self.python = python
         self.lines, self.overflow, self.total = worker_layout(config)
@@ -83,6 +85,7 @@ class SipCluster:
         self.restarts = [0] * self.sip.workers
         self._procs: list[asyncio.subprocess.Process | None] = [None] * self.sip.workers
         self.live: list[set[str]] = [set() for _ in range(self.sip.workers)]  # session ids per worker
+        self.up = [False] * self.sip.workers
         self._ready: list[asyncio.Future[None]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
@@ -150,6 +153,10 @@ class SipCluster:
             except Exception:  # noqa: BLE001
                 log.exception("SIP worker %d supervision failed", index)
             self.proxy.worker_down(index)
+            was_up, self.up[index] = self.up[index], False
+            proc = self._procs[index]
+            if was_up and not self._stopping:
+                self._worker_state(index, False, proc.returncode if proc is not None else None)
             await self._calls_cut(index)
             if self._stopping:
                 return
@@ -202,6 +209,14 @@ class SipCluster:
         except Exception:  # noqa: BLE001 - the turns are stored; staff still find them in the sessions
             log.exception("could not ticket the calls SIP worker %d held", index)
 
+    def _worker_state(self, index: int, up: bool, status: Any) -> None:
+        if self.on_worker is None:
+            return
+        try:
+            self.on_worker(index, up, status)
+        except Exception:  # noqa: BLE001 - a broken listener must not stop the supervision
+            log.exception("SIP worker state listener failed")
+
     def _track(self, index: int, kind: str, session_id: str | None) -> None:
         if not session_id:
             return
@@ -214,6 +229,9 @@ class SipCluster:
         kind = msg.pop("event", "")
         if kind == "ready":
             self.proxy.worker_up(index, (self.worker_host, int(msg["udp"])))
+            self.up[index] = True
+            if self.restarts[index]:  # back after a crash
+                self._worker_state(index, True, None)
             if not self._ready[index].done():
                 self._ready[index].set_result(None)
         elif kind == "call_ended":
@@ -233,4 +251,7 @@ class SipCluster:
                 log.debug("bad event from SIP worker %d: %s", index, msg, exc_info=True)
 
     def snapshot(self) -> dict[str, Any]:
-        return {**self.proxy.snapshot(), "restarts": list(self.restarts), "records": len(self.records)}
+        return {
+            **self.proxy.snapshot(), "restarts": list(self.restarts), "records": len(self.records),
+            "workers": [{"up": up, "restarts": n} for up, n in zip(self.up, self.restarts, strict=True)],
+        }  # fmt: skip
