@@ -227,6 +227,8 @@ class Daemon:
                     on_worker=self._worker_state,
                 )
                 ports = await self.sip.start()
+                for each in (self.control, *self.control.tenants.values()):
+                    each.calls = self.sip  # the console's transfer and end keys, through the worker holding the call
                 log.info("SIP on %s udp:%s (%d workers)", self.cfg.sip.host, ports.get("udp"), self.cfg.sip.workers)
             except (ApplianceError, OSError) as exc:
                 log.error("SIP channel failed to start: %s", exc)
@@ -251,7 +253,7 @@ class Daemon:
             )
             ports = await self.sip.start()
             for each in (self.control, *self.control.tenants.values()):
-                each.calls = self.sip  # the console's transfer and end keys (not yet with sip.workers > 1)
+                each.calls = self.sip  # the console's transfer and end keys
             log.info("SIP on %s udp:%s tcp:%s", self.cfg.sip.host, ports.get("udp"), ports.get("tcp"))
             self._start_autocall()
         except ApplianceError as exc:

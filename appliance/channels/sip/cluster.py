@@ -35,6 +35,7 @@ from appliance.core.messages import Event, EventType
 log = logging.getLogger("appliance.sip")
 
 READY_TIMEOUT_S = 180.0
+COMMAND_TIMEOUT_S = 10.0  # a staff command (transfer, end) waits this long for the worker's answer
 
 
 def worker_layout(cfg: Config) -> tuple[int, int, int]:
@@ -86,6 +87,8 @@ class SipCluster:
         self._procs: list[asyncio.subprocess.Process | None] = [None] * self.sip.workers
         self.live: list[set[str]] = [set() for _ in range(self.sip.workers)]  # session ids per worker
         self.up = [False] * self.sip.workers
+        self._commands: dict[int, asyncio.Future[bool]] = {}  # staff commands awaiting a worker's answer
+        self._command_ids = 0
         self._ready: list[asyncio.Future[None]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
@@ -209,6 +212,35 @@ class SipCluster:
         except Exception:  # noqa: BLE001 - the turns are stored; staff still find them in the sessions
             log.exception("could not ticket the calls SIP worker %d held", index)
 
+    # ------------------------------------------------------------------ staff call control
+
+    async def transfer_call(self, session_id: str, extension: str) -> bool:
+        """Blind-transfer a live call (the worker holding it sends the REFER); False when no
+        worker holds it."""
+        return await self._command(session_id, {"cmd": "transfer", "extension": extension})
+
+    async def end_call(self, session_id: str) -> bool:
+        return await self._command(session_id, {"cmd": "end"})
+
+    async def _command(self, session_id: str, msg: dict[str, Any]) -> bool:
+        index = next((i for i, calls in enumerate(self.live) if session_id in calls), None)
+        proc = self._procs[index] if index is not None else None
+        if proc is None or proc.stdin is None or proc.returncode is not None:
+            return False
+        self._command_ids += 1
+        cid = self._command_ids
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._commands[cid] = done
+        try:
+            proc.stdin.write(json.dumps({**msg, "id": cid, "session_id": session_id}).encode() + b"\n")
+            await proc.stdin.drain()
+            return await asyncio.wait_for(done, COMMAND_TIMEOUT_S)
+        except (TimeoutError, OSError, ConnectionError):
+            log.warning("SIP worker %d did not answer a %s command for %s", index, msg["cmd"], session_id)
+            return False
+        finally:
+            self._commands.pop(cid, None)
+
     def _worker_state(self, index: int, up: bool, status: Any) -> None:
         if self.on_worker is None:
             return
@@ -234,6 +266,10 @@ class SipCluster:
                 self._worker_state(index, True, None)
             if not self._ready[index].done():
                 self._ready[index].set_result(None)
+        elif kind == "command_done":
+            fut = self._commands.get(int(msg.get("id") or 0))
+            if fut is not None and not fut.done():
+                fut.set_result(bool(msg.get("ok")))
         elif kind == "call_ended":
             self.live[index].discard(str(msg.get("session_id", "")))
             self.records.append(msg)

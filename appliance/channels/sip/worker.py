@@ -3,8 +3,9 @@
 A full :class:`SipService` (its own pjsua2 Endpoint, brain on the shared SQLite file, speech
 engines) on an ephemeral port. Its whole config comes from the JSON file the supervisor
 (cluster.py) writes. Talks JSON lines on stdout: ``ready`` (ports, pid) once, ``app_event`` per
-brain/SIP event and ``call_ended`` per finished call; logs go to stderr. It stops when stdin says
-``stop`` or closes (so it never outlives the daemon), or on SIGTERM.
+brain/SIP event, ``call_ended`` per finished call and ``command_done`` per staff command (a JSON
+line on stdin: transfer or end a call); logs go to stderr. It stops when stdin says ``stop`` or
+closes (so it never outlives the daemon), or on SIGTERM.
 """
 
 from __future__ import annotations
@@ -83,6 +84,25 @@ async def serve(config_file: Path, index: int, scripted_stt: str | None = None) 
             if line.strip() == b"stats":
                 _out("stats", index=index, active=service.endpoint.active_calls,
                      **{k: v for k, v in vars(service.endpoint.stats).items() if k != "registrations"})  # fmt: skip
+            elif line.startswith(b"{"):  # staff call control from the daemon's API (cluster.py)
+                loop.create_task(command(line))
+
+    async def command(line: bytes) -> None:
+        """``{"id", "cmd": "transfer"|"end", "session_id", "extension"}`` -> ``command_done``."""
+        msg: Any = None
+        try:
+            msg = json.loads(line)
+            sid = str(msg["session_id"])
+            if msg["cmd"] == "transfer":
+                ok = await service.transfer_call(sid, str(msg.get("extension") or ""))
+            elif msg["cmd"] == "end":
+                ok = await service.end_call(sid)
+            else:
+                raise ValueError(f"unknown command {msg['cmd']!r}")
+            _out("command_done", id=msg.get("id"), ok=ok)
+        except Exception as exc:  # noqa: BLE001 - the daemon gets the error, the worker goes on
+            _out("command_done", id=msg.get("id") if isinstance(msg, dict) else None, ok=False,
+                 error=type(exc).__name__)  # fmt: skip
 
     watcher = loop.create_task(watch_stdin())
     seen = 0
