@@ -187,6 +187,10 @@ class Daemon:
                     last_reg = reg
                     state = "registered" if reg and all(r["registered"] for r in reg.values()) else "failed"
                     self.bus.publish(Event(EventType.SIP_REGISTRATION, {"state": state, "accounts": reg}))
+                from appliance.channels.sip.cluster import SipCluster
+
+                if isinstance(self.sip, SipCluster):  # the workers' new calls follow the staff's AI pause
+                    self.sip.set_paused(self.desk.ai_paused)
                 now_degraded = bool(self.brain.degraded)
                 if now_degraded != degraded:  # the brain runs on rules only (no LLM) or is back
                     degraded = now_degraded

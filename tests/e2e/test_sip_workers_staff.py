@@ -1,6 +1,7 @@
 """Staff call control with several SIP worker processes (``sip.workers = 2``): from the staff
 API (the console's transfer and end keys), a live call is transferred (the worker holding it
-sends the REFER through the proxy, to the caller) and another one is hung up. A real
+sends the REFER through the proxy, to the caller) and another one is hung up; the AI pause
+reaches the workers (their next call gets the keypad menu). A real
 ``appliance run``, two pjsua2 callers on loopback, the control API on its Unix socket."""
 
 from __future__ import annotations
@@ -33,6 +34,17 @@ async def _sessions(sock: Path, callers: set[str], timeout: float = 60) -> dict[
         return found
 
 
+async def _modes(sock: Path, number: str) -> str:
+    """The mode of the live call from ``number`` (voice, menu, overflow)."""
+    async with ApiClient(sock) as api:
+        for _ in range(100):
+            live = [s for s in (await api.get("/sessions"))["sessions"] if s["caller_id"] == number]
+            if live and live[0]["mode"]:
+                return str(live[0]["mode"])
+            await asyncio.sleep(0.2)
+    raise AssertionError(f"no live call from {number}")
+
+
 async def _act(sock: Path, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
     async with ApiClient(sock) as api:
         return await api.post(path, body or {})
@@ -57,6 +69,13 @@ def test_staff_transfer_and_end_calls_held_by_worker_processes(tmp_path: Path) -
         with pytest.raises(ApiError) as err:
             asyncio.run(_act(sock, "/sessions/sip-nosuchcall/end"))
         still = calls["+3725550103"].all("state")
+        # staff pause the AI: the workers' next calls get the keypad menu (a line free again first)
+        calls["+3725550102"].wait_event("done", 60)
+        asyncio.run(_act(sock, "/ai/pause", {"paused": True}))
+        time.sleep(3)  # the daemon tells the workers within its 2 s sweep
+        calls["+3725550104"] = caller(uri, "--from-user", "+3725550104", "--max-s", "20")
+        calls["+3725550104"].wait_event("media", 60)
+        paused_call = asyncio.run(_modes(sock, "+3725550104"))
     finally:
         rc = daemon.stop()
         for call in calls.values():
@@ -67,3 +86,4 @@ def test_staff_transfer_and_end_calls_held_by_worker_processes(tmp_path: Path) -
     assert ended == {"session_id": sids["+3725550102"], "ended": True} and gone, ended
     assert err.value.code is ErrorCode.NOT_FOUND
     assert "DISCONNECTED" not in [s["state"] for s in still], still  # the third call was left alone
+    assert paused_call == "menu"  # the AI pause reached the worker that took the call

@@ -88,6 +88,7 @@ class SipCluster:
         self.live: list[set[str]] = [set() for _ in range(self.sip.workers)]  # session ids per worker
         self.up = [False] * self.sip.workers
         self._commands: dict[int, asyncio.Future[bool]] = {}  # staff commands awaiting a worker's answer
+        self.paused = False  # staff paused the AI: new calls get the keypad menu (told to every worker)
         self._command_ids = 0
         self._ready: list[asyncio.Future[None]] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -222,6 +223,21 @@ class SipCluster:
     async def end_call(self, session_id: str) -> bool:
         return await self._command(session_id, {"cmd": "end"})
 
+    def set_paused(self, paused: bool) -> None:
+        """Staff paused the AI for new calls (or resumed it): every worker is told, and a worker
+        that starts later is told when it is ready."""
+        if paused == self.paused:
+            return
+        self.paused = paused
+        for index in range(len(self._procs)):
+            self._tell_pause(index)
+
+    def _tell_pause(self, index: int) -> None:
+        proc = self._procs[index]
+        if proc is not None and proc.stdin is not None and proc.returncode is None:
+            with contextlib.suppress(OSError, RuntimeError):
+                proc.stdin.write(json.dumps({"cmd": "pause", "paused": self.paused, "id": 0}).encode() + b"\n")
+
     async def _command(self, session_id: str, msg: dict[str, Any]) -> bool:
         index = next((i for i, calls in enumerate(self.live) if session_id in calls), None)
         proc = self._procs[index] if index is not None else None
@@ -262,6 +278,8 @@ class SipCluster:
         if kind == "ready":
             self.proxy.worker_up(index, (self.worker_host, int(msg["udp"])))
             self.up[index] = True
+            if self.paused:
+                self._tell_pause(index)
             if self.restarts[index]:  # back after a crash
                 self._worker_state(index, True, None)
             if not self._ready[index].done():

@@ -58,8 +58,10 @@ async def serve(config_file: Path, index: int, scripted_stt: str | None = None) 
     engines = await _engines(cfg, scripted_stt)
     from appliance.channels.sip.diarize_job import build_jobs
 
+    paused = [False]  # staff paused the AI for new calls (the daemon's "pause" command)
     service = SipService(cfg, brain, engines, callbacks=brain.callbacks, on_event=on_event, behind_proxy=True,
-                         tenants=brains, diarization=build_jobs(cfg, brain.sessions.db))  # fmt: skip
+                         tenants=brains, diarization=build_jobs(cfg, brain.sessions.db),
+                         ai_paused=lambda: paused[0])  # fmt: skip
     try:
         ports = await service.start()
     except ApplianceError as exc:
@@ -88,15 +90,18 @@ async def serve(config_file: Path, index: int, scripted_stt: str | None = None) 
                 loop.create_task(command(line))
 
     async def command(line: bytes) -> None:
-        """``{"id", "cmd": "transfer"|"end", "session_id", "extension"}`` -> ``command_done``."""
+        """``{"id", "cmd": "transfer"|"end"|"pause", "session_id", "extension", "paused"}`` ->
+        ``command_done``."""
         msg: Any = None
         try:
             msg = json.loads(line)
-            sid = str(msg["session_id"])
+            sid = str(msg.get("session_id") or "")
             if msg["cmd"] == "transfer":
                 ok = await service.transfer_call(sid, str(msg.get("extension") or ""))
             elif msg["cmd"] == "end":
                 ok = await service.end_call(sid)
+            elif msg["cmd"] == "pause":
+                paused[0] = ok = bool(msg.get("paused"))
             else:
                 raise ValueError(f"unknown command {msg['cmd']!r}")
             _out("command_done", id=msg.get("id"), ok=ok)
