@@ -77,19 +77,8 @@ def test_the_language_of_every_utterance_of_a_second_or_more_is_heard(stt, langu
                 assert got.language == language, (band, text, got)
 
 
-# models/stt-test stage 7d hears every Estonian line; in English and Russian it still misreads the
-# spoken "+372 5123 4567" (docs/BENCHMARKS.md: held-out WER 0.32, target 0.10). strict: drop the mark
-# when a model that hears them is committed (issue #8).
-PHONE_NOT_YET = pytest.mark.xfail(
-    strict=True,
-    reason="models/stt-test stage 7d misreads the spoken '+372 5123 4567' (en: '37372 ...', ru: '5123 4567'); "
-    "train longer with scripts/train_test_stt.py, then drop this mark",
-)
-
-
-@pytest.mark.parametrize(
-    "language", [pytest.param("en", marks=PHONE_NOT_YET), "et", pytest.param("ru", marks=PHONE_NOT_YET)]
-)
+# Every line, "+372 5123 4567" too (the engine lets faster-whisper write "+": suppressed_tokens).
+@pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("band", ["16k", "8k"])
 def test_booking_dialogues_are_heard_word_for_word(stt, language: str, band: str) -> None:
     for dialogue in BOOKING_DIALOGUES[language]:
