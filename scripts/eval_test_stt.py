@@ -11,6 +11,10 @@ recombinations of the same words, tests/support/stt_corpus.py) and ``dialogues``
 line of ``BOOKING_DIALOGUES``, what the voice tests say). Per set and band: exact
 transcript rate (the string, and the words ignoring case and punctuation), word error rate,
 language-ID accuracy (all, and on utterances of 1 s or more), and per language.
+
+``--lead-s 0,0.15,0.3`` repeats every set and band with that much digital silence before the
+words (as the voice pipeline's pre-roll and a SIP line's timing put there): keys
+``SET_BAND_leadS``, and ``lead_summary`` lists per line the leads it was heard word for word at.
 """
 
 from __future__ import annotations
@@ -61,14 +65,16 @@ def score(rows: list[dict]) -> dict:
     }
 
 
-def run(model_dir: Path, phrases: list[Phrase], band: str, threads: int, compute_type: str) -> list[dict]:
+def run(
+    model_dir: Path, phrases: list[Phrase], band: str, threads: int, compute_type: str, lead_s: float = 0.0
+) -> list[dict]:
     from appliance.engines.stt import FasterWhisperSTT
-    from tests.support.speech import speech
+    from tests.support.speech import silence, speech
 
     stt = FasterWhisperSTT(model_dir, compute_type, threads=threads, languages=LANGUAGES)
     rows = []
     for p in phrases:
-        pcm = speech(p.text, p.language)
+        pcm = silence(lead_s) + speech(p.text, p.language)
         rate = 16000
         if band == "8k":
             pcm, rate = narrowband(pcm), 8000
@@ -96,20 +102,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--compute-type", default="int8")
     parser.add_argument("--errors", type=int, default=12, help="list up to N wrong transcripts per set")
+    parser.add_argument("--lead-s", default="", help="comma-separated seconds of silence before the words")
     args = parser.parse_args(argv)
+    leads = [float(x) for x in args.lead_s.split(",")] if args.lead_s else [None]
 
     def dialogues(language: str) -> list[Phrase]:
         return [Phrase(text, language) for d in BOOKING_DIALOGUES[language] for text in d]
 
     sources = {"train": training_phrases, "held_out": held_out_phrases, "dialogues": dialogues}
     report: dict = {"model": str(args.model), "compute_type": args.compute_type, "threads": args.threads}
+    summary: dict[str, dict[str, list[float]]] = {}
     for name in args.sets:
         phrases: list[Phrase] = []
         for lang in LANGUAGES:
             some = sources[name](lang)
             phrases += some[: args.limit] if args.limit else some
-        for band in args.bands:
-            rows = run(args.model, phrases, band, args.threads, args.compute_type)
+        for band, lead in ((b, x) for b in args.bands for x in leads):
+            rows = run(args.model, phrases, band, args.threads, args.compute_type, lead or 0.0)
             entry = score(rows)
             entry["by_language"] = {lang: score([r for r in rows if r["ref_lang"] == lang]) for lang in LANGUAGES}
             entry["mean_transcribe_s"] = round(sum(r["seconds"] for r in rows) / len(rows), 4)
@@ -118,7 +127,14 @@ def main(argv: list[str] | None = None) -> int:
                 for r in rows
                 if words(r["hyp"]) != words(r["ref"]) or r["lang"] != r["ref_lang"]
             ][: args.errors]
-            report[f"{name}_{band}"] = entry
+            report[f"{name}_{band}" + ("" if lead is None else f"_lead{lead:g}")] = entry
+            if lead is not None:
+                for r in rows:
+                    heard = summary.setdefault(f"{r['ref_lang']}: {r['ref']}", {}).setdefault(band, [])
+                    if words(r["hyp"]) == words(r["ref"]) and r["lang"] == r["ref_lang"]:
+                        heard.append(lead)
+    if summary:
+        report["lead_summary"] = summary
     print(json.dumps(report, ensure_ascii=False, indent=1))
     return 0
 

@@ -259,9 +259,34 @@ def _features(take: Take) -> np.ndarray:
     return log_mel(render(take)).astype(np.float16)
 
 
+def _claim(lock: Path, path: Path) -> bool:
+    """True: this process synthesises ``path``. False: another live one did or does (then waits
+    for it), so a ``--synth-only`` run ahead of a training run shares its chunks with it."""
+    while True:
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                os.kill(int(lock.read_text() or "0"), 0)
+            except (ProcessLookupError, ValueError, FileNotFoundError):
+                lock.unlink(missing_ok=True)  # its writer is gone
+                continue
+            if path.is_file():
+                return False
+            time.sleep(2)
+            continue
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        return True
+
+
 def synthesize(takes: list[Take], workers: int) -> list[np.ndarray]:
     key = hashlib.sha256(json.dumps([SYNTH_VERSION, [asdict(t) for t in takes]]).encode()).hexdigest()[:16]
     path = CACHE / f"features-{key}.npz"
+    CACHE.mkdir(parents=True, exist_ok=True)
+    lock = path.with_suffix(".lock")
+    if not path.is_file() and _claim(lock, path) and path.is_file():
+        lock.unlink(missing_ok=True)
     if path.is_file():
         data = np.load(path)
         offsets = data["offsets"]
@@ -269,13 +294,15 @@ def synthesize(takes: list[Take], workers: int) -> list[np.ndarray]:
         log(f"{len(takes)} takes from the cache {path.relative_to(REPO_ROOT)}")
         return [feats[:, offsets[i] : offsets[i + 1]] for i in range(len(takes))]
     start = time.monotonic()
-    with Pool(workers) as pool:
-        out = pool.map(_features, takes, chunksize=8)
-    CACHE.mkdir(parents=True, exist_ok=True)
-    offsets = np.cumsum([0] + [f.shape[1] for f in out])
-    tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
-    np.savez(tmp, features=np.concatenate(out, axis=1), offsets=offsets)
-    tmp.replace(path)
+    try:
+        with Pool(workers) as pool:
+            out = pool.map(_features, takes, chunksize=8)
+        offsets = np.cumsum([0] + [f.shape[1] for f in out])
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez(tmp, features=np.concatenate(out, axis=1), offsets=offsets)
+        tmp.replace(path)
+    finally:
+        lock.unlink(missing_ok=True)
     log(f"synthesised {len(takes)} takes in {time.monotonic() - start:.0f}s -> {path.relative_to(REPO_ROOT)}")
     return out
 
@@ -369,6 +396,41 @@ def batches(lengths: list[int], batch: int, rng: random.Random, chosen: list[int
     return out
 
 
+_NOISE_LOG_MEL = None
+
+
+def noise_log_mel() -> np.ndarray:
+    """log10 mel power of 30 s of unit-variance white noise, as faster-whisper computes it."""
+    global _NOISE_LOG_MEL
+    if _NOISE_LOG_MEL is None:  # no frame of steady noise is 8 (the clamp) below the loudest
+        noise = np.random.default_rng(SEED).standard_normal(30 * RATE).astype(np.float32)
+        _NOISE_LOG_MEL = (log_mel(noise) * 4.0 - 4.0).astype(np.float32)
+    return _NOISE_LOG_MEL
+
+
+def pad_silence(f: np.ndarray, rng: np.random.Generator, lead_s: float, trail_s: float, noise: float) -> np.ndarray:
+    """The take's features as if 0-``lead_s`` s of silence came before its words and 0-``trail_s``
+    s after, computed in the log-mel domain (so the cached features serve; fresh every epoch).
+
+    faster-whisper clamps log-mel power at 8 (log10) below the window's loudest bin and maps
+    ``x -> (x + 4) / 4``, so digital silence is ``max - 2`` in every bin. With probability
+    ``noise`` a low white-noise floor (5-7.5 below the loudest, i.e. 50-75 dB) lies under the
+    whole take: the log of a sum is close to the larger of the two logs.
+    """
+    top = float(f.max())
+    lead, trail = int(rng.uniform(0, lead_s) * 100), int(rng.uniform(0, trail_s) * 100)
+    room = MAX_FRAMES - f.shape[1]
+    lead, trail = min(lead, max(0, room)), min(trail, max(0, room - lead))
+    out = np.full((f.shape[0], f.shape[1] + lead + trail), top - 2.0, dtype=np.float32)
+    out[:, lead : lead + f.shape[1]] = f
+    if rng.random() < noise:
+        table = noise_log_mel()
+        start = int(rng.integers(0, table.shape[1] - out.shape[1] + 1))
+        level = (4.0 * top - 4.0) - rng.uniform(5.0, 7.5) - float(table.mean())  # log10 of its power
+        np.maximum(out, (table[:, start : start + out.shape[1]] + level + 4.0) / 4.0, out=out)
+    return out
+
+
 def spec_augment(x, rng: np.random.Generator, lengths: list[int]) -> None:
     """Two frequency masks and two time masks per example, inside its speech, in place."""
     for b, n in enumerate(lengths):
@@ -450,6 +512,8 @@ def train(args: argparse.Namespace) -> None:
     ctc_head = torch.nn.Linear(SIZES["d_model"], len(alphabet) + 1)
     params += list(ctc_head.parameters())
     per_epoch = args.base_per_epoch + args.pool_per_epoch if args.pool_chunks else len(takes)
+    if args.schedule_boost:  # the boosted dialogue takes are steps too (without: the old schedule)
+        per_epoch += len(dialogue_takes) * args.dialogue_boost
     steps_per_epoch = math.ceil(per_epoch / args.batch)
     total = steps_per_epoch * args.epochs
     opt = torch.optim.AdamW([*params, emb], lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
@@ -462,6 +526,7 @@ def train(args: argparse.Namespace) -> None:
 
     rng = random.Random(SEED)
     nrng = np.random.default_rng(SEED)
+    srng = np.random.default_rng([SEED, 8])  # its own stream: other flags' runs stay as they were
     step = 0
     ckpt = CACHE / args.checkpoint
     for epoch in range(args.epochs):
@@ -490,12 +555,21 @@ def train(args: argparse.Namespace) -> None:
                 chosen += rng.sample(older, min(len(older), max(0, args.pool_per_epoch - len(newest))))
         for idx in batches(lengths, args.batch, rng, chosen):
             exact = args.exact_every > 0 and rng.random() < 1.0 / args.exact_every
-            frames = min(MAX_FRAMES, max(lengths[i] for i in idx) + 8)  # speech + a margin of padding
+            fs = [feats[i] for i in idx]
+            if args.silence_share > 0:  # silence before and after the words, as a call's VAD cuts them
+                fs = [
+                    pad_silence(f, srng, args.silence_lead, args.silence_trail, args.silence_noise)
+                    if srng.random() < args.silence_share
+                    else f
+                    for f in fs
+                ]
+            lens = [f.shape[1] for f in fs]
+            frames = min(MAX_FRAMES, max(lens) + 8)  # speech + a margin of padding
             frames += frames % 2
             x = np.zeros((len(idx), 80, frames), dtype=np.float32)
-            for b, i in enumerate(idx):
-                x[b, :, : lengths[i]] = feats[i]
-            spec_augment(x, nrng, [lengths[i] for i in idx])
+            for b, f in enumerate(fs):
+                x[b, :, : lens[b]] = f
+            spec_augment(x, nrng, lens)
             width = max(len(seqs[i]) for i in idx)
             ids = np.full((len(idx), width), tok.token_to_id("<|endoftext|>"), dtype=np.int64)
             tgt = np.full((len(idx), width - 1), -100, dtype=np.int64)
@@ -519,7 +593,7 @@ def train(args: argparse.Namespace) -> None:
             ce = F.cross_entropy(logits.reshape(-1, len(sub)), tgt_c.reshape(-1), label_smoothing=0.1)
             lang_ok += float((logits[:, 0].argmax(-1) == tgt_c[:, 0]).sum())
             text = [chars[i] for i in idx]
-            speech_pos = torch.tensor([(lengths[i] + 1) // 2 + 1 for i in idx])
+            speech_pos = torch.tensor([(n + 1) // 2 + 1 for n in lens])
             ctc_lp = F.log_softmax(ctc_head(h[:, : int(speech_pos.max())]), dim=-1).transpose(0, 1)
             ctc = F.ctc_loss(
                 ctc_lp,
@@ -588,6 +662,13 @@ def export(model, gen, tok, args, extra: dict, t_start: float, t_synth: float, s
         }
         info["base_per_epoch"] = args.base_per_epoch
         info["dialogue_boost"] = args.dialogue_boost
+    if args.silence_share > 0:
+        info["silence"] = {
+            "share": args.silence_share,
+            "lead_s": args.silence_lead,
+            "trail_s": args.silence_trail,
+            "noise": args.silence_noise,
+        }
     if args.history:  # the earlier stages this run continues (their TRAINING.json)
         before = json.loads(args.history.read_text())
         stage = {"argv": " ".join(sys.argv[1:]), "wall_s": info["wall_s"], **extra}
@@ -629,6 +710,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dialogue-boost", type=int, default=0, help="booking-dialogue takes N more times per epoch")
     parser.add_argument("--dialogue-padded", type=int, default=0, help="N takes per dialogue line with silence around")
     parser.add_argument("--pool-size", type=int, default=1000, help="takes per pool chunk")
+    parser.add_argument(
+        "--silence-share", type=float, default=0.0, help="share of takes given fresh silence around each epoch"
+    )
+    parser.add_argument("--silence-lead", type=float, default=0.6, help="at most this much silence before (s)")
+    parser.add_argument("--silence-trail", type=float, default=0.6, help="at most this much silence after (s)")
+    parser.add_argument("--silence-noise", type=float, default=0.5, help="share of those with a low noise floor")
+    parser.add_argument(
+        "--schedule-boost", action="store_true", help="the learning-rate schedule counts the dialogue-boost takes"
+    )
     parser.add_argument("--pool-per-epoch", type=int, default=1800, help="pool takes per epoch")
     parser.add_argument("--base-per-epoch", type=int, default=1200, help="takes of the training phrases per epoch")
     parser.add_argument("--checkpoint", default="last.pt", help="checkpoint file name under the cache")

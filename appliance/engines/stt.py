@@ -153,6 +153,30 @@ class STTEngine(ABC):
         return replace(transcript, language=choice.language, probability=probability, language_id=choice)
 
 
+# faster-whisper suppresses "non-speech" symbols by default (``suppress_tokens=[-1]``), the plus
+# sign among them, so a caller's "+372 5123 4567" could never be written with its country code:
+# the model, which hears it, falls back to another first token ("37372 5123 4567", "5372 ...").
+# The brain reads "+372 ..." as a phone; every other symbol of the default set stays suppressed.
+_WRITABLE_SYMBOLS = ("+", " +")
+
+
+def suppressed_tokens(model: Any) -> list[int]:
+    """faster-whisper's default suppressed tokens for this loaded model, less the plus sign (a new
+    list each time: faster-whisper extends the list it is given)."""
+    return list(_suppressed_tokens(model))
+
+
+@functools.cache
+def _suppressed_tokens(model: Any) -> tuple[int, ...]:
+    from faster_whisper.tokenizer import Tokenizer
+    from faster_whisper.transcribe import get_suppressed_tokens
+
+    multilingual = bool(model.model.is_multilingual)
+    tokenizer = Tokenizer(model.hf_tokenizer, multilingual, task="transcribe", language="en" if multilingual else None)
+    plus = {ids[0] for ids in (tokenizer.encode(s) for s in _WRITABLE_SYMBOLS) if len(ids) == 1}
+    return tuple(t for t in get_suppressed_tokens(tokenizer, [-1]) if t not in plus)
+
+
 # One loaded WhisperModel per (folder, compute type, device), shared by every FasterWhisperSTT.
 _MODELS: dict[tuple[str, str, str], Any] = {}
 _MODELS_LOCK = threading.Lock()
@@ -326,6 +350,7 @@ class FasterWhisperSTT(STTEngine):
                 condition_on_previous_text=False,
                 without_timestamps=True,
                 vad_filter=False,
+                suppress_tokens=suppressed_tokens(model),
             )
             text = "".join(segment.text for segment in segments).strip()
         except Exception as exc:

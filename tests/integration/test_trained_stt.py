@@ -77,19 +77,25 @@ def test_the_language_of_every_utterance_of_a_second_or_more_is_heard(stt, langu
                 assert got.language == language, (band, text, got)
 
 
-# models/stt-test stage 7d hears every Estonian line; in English and Russian it still misreads the
-# spoken "+372 5123 4567" (docs/BENCHMARKS.md: held-out WER 0.32, target 0.10). strict: drop the mark
-# when a model that hears them is committed (issue #8).
-PHONE_NOT_YET = pytest.mark.xfail(
-    strict=True,
-    reason="models/stt-test stage 7d misreads the spoken '+372 5123 4567' (en: '37372 ...', ru: '5123 4567'); "
-    "train longer with scripts/train_test_stt.py, then drop this mark",
-)
+def test_the_engine_may_write_a_plus_sign_and_no_other_non_speech_symbol(stt) -> None:
+    """faster-whisper's default suppresses "+" too, so "+372 5123 4567" could never be written."""
+    from faster_whisper.tokenizer import Tokenizer
+    from faster_whisper.transcribe import get_suppressed_tokens
+
+    from appliance.engines.stt import suppressed_tokens
+
+    tok = stt.model.hf_tokenizer
+    plus = {tok.token_to_id("+"), tok.token_to_id("Ġ+")}
+    default = set(get_suppressed_tokens(Tokenizer(tok, True, task="transcribe", language="en"), [-1]))
+    ours = suppressed_tokens(stt.model)
+    assert plus <= default and not plus & set(ours) and set(ours) == default - plus
+    assert suppressed_tokens(stt.model) == ours  # a fresh list each time, as faster-whisper extends it
+    pcm = _speech("+372 5123 4567", "ru")
+    assert stt.transcribe_sync(pcm, 16000).text == "+372 5123 4567"
 
 
-@pytest.mark.parametrize(
-    "language", [pytest.param("en", marks=PHONE_NOT_YET), "et", pytest.param("ru", marks=PHONE_NOT_YET)]
-)
+# Every line, "+372 5123 4567" too (the engine lets faster-whisper write "+": suppressed_tokens).
+@pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("band", ["16k", "8k"])
 def test_booking_dialogues_are_heard_word_for_word(stt, language: str, band: str) -> None:
     for dialogue in BOOKING_DIALOGUES[language]:

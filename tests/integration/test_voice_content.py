@@ -90,16 +90,8 @@ def booked_by_text(tmp_path: Path, lines: list[tuple[str, str]]) -> tuple:
     return row
 
 
-# The committed test model (models/stt-test, stage 7d: held-out WER 0.32, booking dialogues 0.015)
-# completes the English and Estonian bookings by voice, but in a call it hears the Russian caller's
-# "+372 5123 4567" as "5372 5123 4567", so that booking has no phone and does not complete. strict:
-# once a model that hears every word is committed it passes, and the marker must go (issue #8).
-NOT_EXACT_YET = pytest.mark.xfail(
-    strict=True, reason="models/stt-test stage 7d hears the Russian '+372 5123 4567' as '5372 5123 4567' in a call"
-)
-
-
-@pytest.mark.parametrize("language", ["en", "et", pytest.param("ru", marks=NOT_EXACT_YET)])
+# (The Russian caller says "+372 5123 4567": booked since the engine lets faster-whisper write "+".)
+@pytest.mark.parametrize("language", ["en", "et", "ru"])
 def test_a_whole_booking_by_voice(tmp_path: Path, language: str) -> None:
     lines = [(text, language) for text in BOOKING_DIALOGUES[language][0]]
     summary, timeline = call(tmp_path, lines)

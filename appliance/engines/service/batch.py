@@ -20,7 +20,7 @@ from typing import Any
 from appliance.core.errors import ModelError
 from appliance.engines.base import pcm16_to_float32, resample, voiced_seconds
 from appliance.engines.langid import LangIdParams, LanguageChoice, decide, restrict
-from appliance.engines.stt import WHISPER_RATE, FasterWhisperSTT, Transcript
+from appliance.engines.stt import WHISPER_RATE, FasterWhisperSTT, Transcript, suppressed_tokens
 
 NO_SPEECH_THRESHOLD = 0.6  # faster-whisper's defaults, as the in-process engine uses them
 LOG_PROB_THRESHOLD = -1.0
@@ -118,9 +118,7 @@ class BatchedWhisper:
             tokenizer = self._tokenizer(model, language)
             prompts.append(model.get_prompt(tokenizer, [], without_timestamps=True))
         if self._suppress is None:
-            from faster_whisper.transcribe import get_suppressed_tokens
-
-            self._suppress = get_suppressed_tokens(self._tokenizer(model, chosen[0][0]), [-1])
+            self._suppress = suppressed_tokens(model)
         results = model.model.generate(
             encoded, prompts, beam_size=self.engine.beam_size, patience=1, length_penalty=1, repetition_penalty=1,
             no_repeat_ngram_size=0, max_length=model.max_length, return_scores=True, return_no_speech_prob=True,
