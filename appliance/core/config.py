@@ -477,8 +477,9 @@ class ServicesConfig(_Model):
     # auto: on whenever the daemon runs the SIP channel (any sip.workers): a native crash in an
     # engine then costs the calls one apology, not the daemon; the LLM goes to the shared server
     # only with sip.workers > 1 (with one process it keeps its own supervised worker process,
-    # docs/CAPACITY.md "Services with one SIP process"). on: services also for the LLM, and for
+    # docs/CAPACITY.md, 4a). on: the LLM server also with one process, and the services also for
     # `appliance run` without SIP. off: every process loads its own models (the one-call demo).
+    # `appliance call` (WAV files) always loads its own engines.
     mode: Literal["auto", "on", "off"] = "auto"
     stt_max_batch: int = Field(default=8, ge=1, le=64)  # utterances decoded in one model call
     stt_batch_window_ms: float = Field(default=10.0, ge=0)  # after a request, wait this long for others
