@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -86,7 +88,10 @@ def one_run(mode: str, stt_model: str, llm_model: str, turns: int, work: Path) -
         call.wait_event("done", 150)
         gaps = [g["s"] for g in call.all("reply_gap")]
     finally:
-        rc = daemon.stop()
+        try:
+            rc = daemon.stop()
+        except subprocess.TimeoutExpired:
+            rc = -999  # did not stop within 40 s (then killed)
     with sqlite3.connect(f"file:{work / 'data' / 'appliance.db'}?mode=ro", uri=True) as db:
         q = "SELECT timeline FROM turns WHERE role = 'assistant' AND session_id LIKE 'sip-%' ORDER BY seq"
         lines = [json.loads(t or "{}") for (t,) in db.execute(q)]
@@ -122,8 +127,12 @@ def main() -> int:
     for mode in args.modes.split(","):
         runs = []
         for i in range(args.runs):
-            with tempfile.TemporaryDirectory(prefix=f"bench-daemon-{mode}-") as tmp:
-                r = one_run(mode, stt_model, args.llm_model, args.turns, Path(tmp))
+            tmp = Path(tempfile.mkdtemp(prefix=f"bench-daemon-{mode}-"))
+            r = one_run(mode, stt_model, args.llm_model, args.turns, tmp)
+            if r["exit"] == 0:
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                r["kept"] = str(tmp)  # the daemon's log: data-daemon.log
             r["run"] = i
             print(json.dumps(r), flush=True)
             runs.append(r)
