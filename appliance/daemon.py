@@ -51,7 +51,7 @@ class Daemon:
         self._sweeper: asyncio.Task[None] | None = None
         self.control: Any = None  # the control API's view of the daemon (appliance.api.Control)
         self.privacy: Any = None  # appliance.privacy.job.PrivacyJob: pending erasures, retention
-        self.services: Any = None  # appliance.ops.model_services.ModelServices (sip.workers > 1)
+        self.services: Any = None  # appliance.ops.model_services.ModelServices (SIP on)
 
     async def start(self) -> None:
         from appliance.brain.factory import build_tenant_brains
@@ -60,7 +60,7 @@ class Daemon:
 
         cfg = self.cfg
         cfg.data_path.mkdir(parents=True, exist_ok=True)
-        if cfg.sip.enabled and cfg.services.active(cfg.sip.workers):  # each model once per box
+        if cfg.services.active(cfg.sip.enabled):  # speech engines out of process, each model once per box
             from appliance.ops.model_services import ModelServices
 
             self.ops.status("starting the model services")

@@ -478,8 +478,12 @@ class ServicesConfig(_Model):
     """Shared model services (appliance/engines/service/, docs/CAPACITY.md): STT and TTS each in one
     process serving every SIP worker over a Unix socket, the LLM on one local llama_cpp.server."""
 
-    # auto: on when sip.workers > 1 (no SIP worker then loads a model); on: also with one process;
-    # off: every process loads its own models (the one-call demo)
+    # auto: on whenever the daemon runs the SIP channel (any sip.workers): a native crash in an
+    # engine then costs the calls one apology, not the daemon; the LLM goes to the shared server
+    # only with sip.workers > 1 (with one process it keeps its own supervised worker process,
+    # docs/CAPACITY.md, 4a). on: the LLM server also with one process, and the services also for
+    # `appliance run` without SIP. off: every process loads its own models (the one-call demo).
+    # `appliance call` (WAV files) always loads its own engines.
     mode: Literal["auto", "on", "off"] = "auto"
     stt_max_batch: int = Field(default=8, ge=1, le=64)  # utterances decoded in one model call
     stt_batch_window_ms: float = Field(default=10.0, ge=0)  # after a request, wait this long for others
@@ -488,8 +492,13 @@ class ServicesConfig(_Model):
     socket_dir: str = ""  # empty: <data_dir>/run
     request_timeout_s: float = Field(default=15.0, gt=0)  # a client gives up on a request after this
 
-    def active(self, sip_workers: int) -> bool:
-        return self.mode == "on" or (self.mode == "auto" and sip_workers > 1)
+    def active(self, sip_enabled: bool) -> bool:
+        """Whether ``appliance run`` starts the services (``sip_enabled``: it runs the SIP channel)."""
+        return self.mode == "on" or (self.mode == "auto" and sip_enabled)
+
+    def shared_llm(self, sip_workers: int) -> bool:
+        """Whether the LLM goes to the shared llama_cpp.server (with the services active)."""
+        return self.mode == "on" or sip_workers > 1
 
 
 class MetricsConfig(_Model):

@@ -114,7 +114,7 @@ async def load_speech_engines(cfg: Config) -> tuple[Any, Any]:
 
     from appliance.core.errors import ApplianceError
 
-    if cfg.services.active(cfg.sip.workers):
+    if cfg.services.mode == "on":  # ModelServices.start hands out its config with mode "on"
         from appliance.engines.service.client import service_engines
 
         return service_engines(cfg)

@@ -1,13 +1,16 @@
 """The daemon's side of the shared model services: start them, restart them, hand out their addresses.
 
-With ``services`` active (``sip.workers > 1``, or ``services.mode = "on"``) the daemon starts, before
-the brain and the SIP workers:
+With ``services`` active (``auto``: whenever the daemon runs SIP; ``on``: always) the daemon starts,
+before the brain and the SIP channel (or its workers):
 
 * ``stt``: ``python -m appliance.engines.service stt`` on ``<run dir>/stt.sock`` (batched Whisper);
 * ``tts``: the same for TTS on ``tts.sock``;
 * ``llm``: one ``python -m llama_cpp.server`` on 127.0.0.1 serving the configured GGUF, when the
-  LLM is on (``llm.mode`` auto/process/thread and the model is installed); the daemon's brain and
-  every SIP worker then use it in ``llm.mode = "server"`` (engines/llm_server.py).
+  LLM is on (``llm.mode`` auto/process/thread and the model is installed) and shared
+  (``sip.workers > 1`` or ``services.mode = "on"``); the daemon's brain and every SIP worker then
+  use it in ``llm.mode = "server"`` (engines/llm_server.py). With one SIP process under ``auto`` the
+  LLM stays in the brain's own supervised worker process (engines/llm.py, already out of process;
+  the server would add its start and memory for nothing: docs/CAPACITY.md).
 
 Each is a :class:`Supervised` child: when it exits it is started again after a backoff (1 s,
 doubling to 30 s, back to 1 s after a minute of uptime); the clients find it again on their own.
@@ -275,7 +278,7 @@ class ModelServices:
         run.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(run, 0o700)
         logs = cfg.data_path / "logs"
-        gguf = shared_llm_model(cfg)
+        gguf = shared_llm_model(cfg) if cfg.services.shared_llm(cfg.sip.workers) else None
         if gguf is not None:
             port = cfg.services.llm_port or _free_port()
             argv = [self.python, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1", "--port",

@@ -2,7 +2,9 @@
 pjsua2 callers on loopback speaking espeak-ng sentences: the SIP worker processes load no STT, LLM
 or TTS model (their memory maps), the trained test Whisper (models/stt-test) in the STT service
 transcribes every worker's calls, one llama_cpp.server serves the LLM, and a SIGKILLed STT
-service costs the calls in progress an apology for the turns in flight, not the call."""
+service costs the calls in progress an apology for the turns in flight, not the call. The same with
+the default configuration (one SIP process, the daemon itself): the speech engines are services there
+too, so the SIGKILL costs an apology, not the daemon."""
 
 from __future__ import annotations
 
@@ -116,3 +118,65 @@ def test_a_sigkilled_stt_service_mid_call_is_restarted_and_the_calls_go_on(tmp_p
     felt = [e for r in records for e in r["errors"] if e.startswith("stt")]
     assert felt, records  # the kill hit a turn: that caller heard the apology (the gaps above), not silence
     assert degraded and {d["component"] for d in degraded} == {"stt"}, degraded  # staff see it
+
+
+def _service_pid(daemon_pid: int, name: str) -> int | None:
+    """The pid of the daemon's ``appliance.engines.service NAME`` child, or None."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == daemon_pid and f"appliance.engines.service {name} " in cmd:
+            return int(entry.name)
+    return None
+
+
+def test_the_default_daemon_survives_a_sigkilled_stt_service_mid_call(tmp_path: Path) -> None:
+    """The default configuration (``services.mode = "auto"``, one SIP process: the daemon itself):
+    the speech engines run in the supervised services, not in the daemon. SIGKILL of the STT service
+    as the caller speaks: the caller hears the apology within 2 s (from the RTP it receives), the
+    call goes on, the daemon stays up, the service is restarted and a later turn is transcribed."""
+    import os
+    import signal
+    import sqlite3
+    import time
+
+    from tests.support.run_daemon import Daemon
+
+    wavs = _turn_wavs(tmp_path, 4)
+    data = tmp_path / "data"
+    daemon = Daemon(data, sip=True, env={"APPLIANCE__VOICE__STT_MODEL": str(trained_stt_path())})
+    try:
+        first = _service_pid(daemon.proc.pid, "stt")
+        assert first is not None and _service_pid(daemon.proc.pid, "tts") is not None, daemon.log()[-3000:]
+        assert _models_in(daemon.proc.pid) == [], _models_in(daemon.proc.pid)  # no model in the daemon
+        call = caller(f"sip:appliance@127.0.0.1:{daemon.sip_port}", "--from-user", "+37255570000",
+                      "--turns", ",".join(map(str, wavs)), "--hangup-after-turns", "--max-s", "120")  # fmt: skip
+        call.wait_event("turn", 40, n=1)  # the caller is speaking its first turn
+        os.kill(first, signal.SIGKILL)
+        call.wait_event("done", 150)
+        gaps = call.all("reply_gap")
+        assert daemon.proc.poll() is None, daemon.log()[-3000:]  # the daemon stayed up
+        deadline = time.monotonic() + 30
+        second = _service_pid(daemon.proc.pid, "stt")
+        while second in (None, first) and time.monotonic() < deadline:
+            time.sleep(0.2)
+            second = _service_pid(daemon.proc.pid, "stt")
+        assert second not in (None, first), daemon.log()[-3000:]  # restarted
+        assert daemon.post("after-kill", "What are your opening hours?"), "the web chat answers"
+        assert 'appliance_model_service_restarts_total{service="stt"} 1.0' in daemon.metrics()  # staff see it
+    finally:
+        rc = daemon.stop()
+    assert rc == 0, daemon.log()[-3000:]
+    log = daemon.log()
+    assert "stt service exited" in log, log[-3000:]
+    assert len(gaps) == len(wavs) and max(g["s"] for g in gaps) <= MAX_DEAD_AIR_S, gaps  # never silence
+    assert "speech-to-text failed" in log, log[-3000:]  # the kill hit a turn: the apology (the gaps above)
+    with sqlite3.connect(f"file:{data / 'appliance.db'}?mode=ro", uri=True) as db:
+        q = "SELECT text FROM turns WHERE role = 'user' AND session_id LIKE 'sip-%' ORDER BY seq"
+        heard = [text for (text,) in db.execute(q)]
+    assert 0 < len(heard) < len(wavs) and heard[-1].strip(), heard  # later turns transcribed after the restart

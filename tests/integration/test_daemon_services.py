@@ -1,6 +1,8 @@
-"""``appliance run`` with ``sip.workers = 2`` (or ``services.mode = "on"``): the daemon starts the shared model services (STT, TTS
-and one llama_cpp.server) before its brain and the SIP workers; neither the daemon nor a worker maps
-a model; a SIGKILLed daemon leaves no service or worker behind (PR_SET_PDEATHSIG, stdin)."""
+"""``appliance run`` with SIP (the default ``services.mode = "auto"``, one process or ``sip.workers =
+2``, or ``services.mode = "on"``): the daemon starts the shared model services (STT, TTS, and one
+llama_cpp.server with several workers or ``on``) before its brain and the SIP channel; neither the
+daemon nor a worker maps a model (with one process under ``auto`` the LLM runs in the brain's own
+worker process); a SIGKILLed daemon leaves no service or worker behind (PR_SET_PDEATHSIG, stdin, EOF)."""
 
 from __future__ import annotations
 
@@ -48,10 +50,11 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-@pytest.mark.parametrize(("n_workers", "mode"), [(2, "auto"), (1, "on")])
+@pytest.mark.parametrize(("n_workers", "mode"), [(2, "auto"), (1, "on"), (1, "auto")])
 def test_the_daemon_loads_each_model_once_in_its_services(tmp_path: Path, n_workers: int, mode: str) -> None:
-    """Two SIP workers (services on by default), or the one in-process SIP channel with
-    ``services.mode = "on"``: either way the models live in the services only."""
+    """Two SIP workers, the one in-process SIP channel by default, or with ``services.mode = "on"``:
+    every way the models live in child processes only, never in the daemon or a SIP worker."""
+    shared_llm = n_workers > 1 or mode == "on"
     env = {
         "APPLIANCE__SIP__WORKERS": str(n_workers),
         "APPLIANCE__SERVICES__MODE": mode,
@@ -65,7 +68,12 @@ def test_the_daemon_loads_each_model_once_in_its_services(tmp_path: Path, n_work
         kids = _children(daemon.proc.pid)
         services = {p: c for p, c in kids.items() if "appliance.engines.service" in c or "llama_cpp.server" in c}
         workers = [p for p, c in kids.items() if "sip-worker" in c]
-        assert len(services) == 3 and len(workers) == (0 if n_workers == 1 else n_workers), kids
+        llm_workers = [p for p, c in kids.items() if "appliance.engines.llm import _worker_entry" in c]
+        assert len(services) == (3 if shared_llm else 2), kids
+        assert len(workers) == (0 if n_workers == 1 else n_workers), kids
+        assert len(llm_workers) == (0 if shared_llm else 1), kids  # one process: the LLM's own worker
+        for pid in llm_workers:
+            assert any("llama" in p for p in _models_in(pid)), _models_in(pid)
         for pid, cmd in services.items():  # the TTS service speaks with espeak-ng here: no model file
             assert "tts" in cmd or _models_in(pid), (cmd, "the STT service and the LLM server map their models")
         for pid in [daemon.proc.pid, *workers]:
@@ -73,16 +81,19 @@ def test_the_daemon_loads_each_model_once_in_its_services(tmp_path: Path, n_work
         answer = daemon.post("services-http-1", "Hello, what are your opening hours?")
         assert answer.get("text") or answer.get("reply") or answer, answer  # the brain answers
         daemon.post("services-http-1", "Quux the wibble, frobnicate it gently")  # nothing for the rules
-        llm_log = tmp_path / "data" / "logs" / "llm-server.log"
-        deadline = time.monotonic() + 20
-        while "POST /v1/chat/completions" not in llm_log.read_text(errors="replace"):
-            assert time.monotonic() < deadline, "the daemon's brain never asked the shared LLM server"
-            time.sleep(0.2)
-        assert "model services: llm pid" in daemon.log()
+        if shared_llm:
+            llm_log = tmp_path / "data" / "logs" / "llm-server.log"
+            deadline = time.monotonic() + 20
+            while "POST /v1/chat/completions" not in llm_log.read_text(errors="replace"):
+                assert time.monotonic() < deadline, "the daemon's brain never asked the shared LLM server"
+                time.sleep(0.2)
+            assert "model services: llm pid" in daemon.log()
+        else:
+            assert "model services: stt pid" in daemon.log() and "llm pid" not in daemon.log()
         daemon.proc.send_signal(signal.SIGKILL)
         daemon.proc.wait(10)
         deadline = time.monotonic() + 20
-        left = [p for p in [*services, *workers] if _alive(p)]
+        left = [p for p in [*services, *workers, *llm_workers] if _alive(p)]
         while left and time.monotonic() < deadline:
             time.sleep(0.2)
             left = [p for p in left if _alive(p)]
@@ -91,10 +102,19 @@ def test_the_daemon_loads_each_model_once_in_its_services(tmp_path: Path, n_work
         daemon.stop()
 
 
-@pytest.mark.parametrize(("workers", "mode", "active"), [(1, "auto", False), (2, "auto", True), (1, "on", True),
-                                                          (3, "off", False)])  # fmt: skip
-def test_services_are_on_with_several_workers_unless_switched_off(workers: int, mode: str, active: bool) -> None:
+@pytest.mark.parametrize(
+    ("sip", "workers", "mode", "active", "shared_llm"),
+    [(True, 1, "auto", True, False), (True, 2, "auto", True, True), (True, 1, "on", True, True),
+     (False, 1, "auto", False, False), (False, 1, "on", True, True), (True, 3, "off", False, True)],
+)  # fmt: skip
+def test_services_are_on_whenever_the_daemon_runs_sip_unless_switched_off(
+    sip: bool, workers: int, mode: str, active: bool, shared_llm: bool
+) -> None:
+    """auto: the speech engines leave the daemon whenever it runs SIP, one process or several; the
+    LLM goes to the shared server only with several workers (one process: its own worker process)."""
     from appliance.core.config import load_config
 
-    cfg = load_config(environ={}, use_system=False, overrides={"sip": {"workers": workers}, "services": {"mode": mode}})
-    assert cfg.services.active(cfg.sip.workers) is active
+    overrides = {"sip": {"enabled": sip, "workers": workers}, "services": {"mode": mode}}
+    cfg = load_config(environ={}, use_system=False, overrides=overrides)
+    assert cfg.services.active(cfg.sip.enabled) is active
+    assert not active or cfg.services.shared_llm(cfg.sip.workers) is shared_llm
