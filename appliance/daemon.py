@@ -23,7 +23,7 @@ from appliance.core.errors import ApplianceError
 from appliance.core.live import LiveBoard
 from appliance.core.logs import setup_logging
 from appliance.core.messages import Event, EventType, to_dict
-from appliance.ops.runtime import DaemonOps, prepare_process
+from appliance.ops.runtime import DaemonOps, exit_after_stop, prepare_process
 
 log = logging.getLogger("appliance.daemon")
 
@@ -36,6 +36,7 @@ class Daemon:
     def __init__(self, cfg: Config, clock: Clock = system_clock) -> None:
         self.cfg = cfg
         self.clock = clock  # the brain's (``appliance run --now``: a pinned date for tests and demos)
+        self.exit_guard = False  # run_daemon: the process ends at most EXIT_GRACE_S after the stop
         self.bus = EventBus(cfg.api.client_queue)
         self.desk = StaffDesk(self.bus)  # chats staff took over, the AI pause switch
         self.brain: Any = None  # the default tenant's brain
@@ -64,7 +65,7 @@ class Daemon:
             from appliance.ops.model_services import ModelServices
 
             self.ops.status("starting the model services")
-            self.services = ModelServices(cfg)
+            self.services = ModelServices(cfg, on_state=self._service_state)
             self.cfg = cfg = await self.services.start()  # the LLM through the shared server
         self.ops.status("opening the store, loading the engines")
         warm = asyncio.gather(
@@ -159,6 +160,11 @@ class Daemon:
         from appliance.channels.sip.cluster import SipCluster
 
         return list(self.sip.snapshot()["workers"]) if isinstance(self.sip, SipCluster) else []
+
+    def _service_state(self, name: str, up: bool, status: Any) -> None:
+        """A model service died (the calls in flight hear the apology; it is restarted) or is back."""
+        data = {"component": f"{name}_service", "state": "up" if up else "down", "exit": status}
+        self.bus.publish(Event(EventType.DEGRADED_OFF if up else EventType.DEGRADED, data))
 
     def _worker_state(self, index: int, up: bool, status: Any) -> None:
         """A SIP worker died (its calls are cut; it is restarted) or is back: staff see it."""
@@ -360,6 +366,8 @@ class Daemon:
             self.ops.stopping()
             await self.stop()
             await self.ops.close()
+            if self.exit_guard:  # the process's own daemon: a task or thread outliving the stop cannot hold it
+                exit_after_stop()
 
     def _channels_down(self) -> list[str]:
         wanted = {"web chat": (self.cfg.web.enabled, self.web), "SIP": (self.cfg.sip.enabled, self.sip)}
@@ -377,7 +385,9 @@ def run_daemon(cfg: Config, clock: Clock = system_clock) -> int:
     prepare_process()
     setup_logging(cfg)
     try:
-        asyncio.run(Daemon(cfg, clock).run())
+        daemon = Daemon(cfg, clock)
+        daemon.exit_guard = True
+        asyncio.run(daemon.run())
     except ApplianceError as exc:
         log.error("%s", exc)
         return 1

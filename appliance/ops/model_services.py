@@ -29,7 +29,7 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ from appliance.core.errors import ApplianceError
 log = logging.getLogger("appliance.services")
 
 READY_TIMEOUT_S = 120.0
+StateSink = Callable[[str, bool, "int | str | None"], None]  # (service name, up, exit status)
 MAX_SOCKET_PATH = 100
 # runs as `python -c LAUNCH -m module args...`: die with the parent, then become the service
 _LAUNCH = (
@@ -62,11 +63,14 @@ def _free_port() -> int:
 class Supervised:
     """One service process kept running: start, wait until ready, restart with backoff when it exits."""
 
-    def __init__(self, name: str, argv: list[str], *, ready: Any, log_path: Path) -> None:
+    def __init__(
+        self, name: str, argv: list[str], *, ready: Any, log_path: Path, on_state: StateSink | None = None
+    ) -> None:
         self.name = name
         self.argv = argv
         self.ready_check = ready  # async () -> bool: the service answers
         self.log_path = log_path
+        self.on_state = on_state  # (name, up, exit status): it died (restarting), or is back after that
         self.proc: asyncio.subprocess.Process | None = None
         self.restarts = 0
         self.started = 0
@@ -117,6 +121,8 @@ class Supervised:
                 ok = await self._wait_ready(proc)
                 if ok:
                     log.info("%s service ready (pid %d)", self.name, proc.pid)
+                    if self.restarts:
+                        self._tell(True, None)
                     if self._first is not None and not self._first.done():
                         self._first.set_result(None)
                 elif proc.returncode is None:
@@ -134,8 +140,17 @@ class Supervised:
                 backoff = 1.0
             self.restarts += 1
             log.error("%s service exited (%s); restarting in %.0f s", self.name, rc, backoff)
+            self._tell(False, rc)
             await asyncio.sleep(backoff)
             backoff = min(30.0, backoff * 2)
+
+    def _tell(self, up: bool, status: int | str | None) -> None:
+        if self.on_state is None:
+            return
+        try:
+            self.on_state(self.name, up, status)
+        except Exception:  # noqa: BLE001 - a broken listener must not stop the supervision
+            log.exception("service state listener failed")
 
     async def stop(self) -> None:
         self._stopping = True
@@ -254,9 +269,10 @@ class ModelServices:
     """STT, TTS (and the LLM server) for every process of this box; :meth:`start` returns the config
     the daemon's brain and the SIP workers run with (services on, the LLM through the server)."""
 
-    def __init__(self, cfg: Config, *, python: str = sys.executable) -> None:
+    def __init__(self, cfg: Config, *, python: str = sys.executable, on_state: StateSink | None = None) -> None:
         self.cfg = cfg
         self.python = python
+        self.on_state = on_state  # each service's death and return (the daemon tells staff)
         self.children: dict[str, Supervised] = {}
         self.config_file = cfg.data_path / "model-services-config.json"
         self._temp_run: Path | None = None  # a short socket folder when the data folder's path is too long
@@ -284,7 +300,9 @@ class ModelServices:
             argv = [self.python, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1", "--port",
                     str(port), "--n_ctx", str(cfg.llm.context), "--n_threads", str(cfg.llm.threads),
                     "--verbose", "False"]  # llama.cpp's per-request debug lines: not in the log  # fmt: skip
-            self.children["llm"] = Supervised("llm", argv, ready=_http_ready(port), log_path=logs / "llm-server.log")
+            self.children["llm"] = Supervised(
+                "llm", argv, ready=_http_ready(port), log_path=logs / "llm-server.log", on_state=self.on_state
+            )
             data["llm"].update(mode="server", base_url=f"http://127.0.0.1:{port}/v1", model="")
         served = Config.model_validate(data)
         fd = os.open(self.config_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds secrets
@@ -295,7 +313,7 @@ class ModelServices:
             argv = [self.python, "-m", "appliance.engines.service", name, "--config", str(self.config_file),
                     "--socket", str(sock)]  # fmt: skip
             self.children[name] = Supervised(
-                name, argv, ready=_socket_ready(sock), log_path=logs / f"{name}-service.log"
+                name, argv, ready=_socket_ready(sock), log_path=logs / f"{name}-service.log", on_state=self.on_state
             )
         started = await asyncio.gather(*(child.start() for child in self.children.values()), return_exceptions=True)
         for name, result in zip(self.children, started, strict=True):

@@ -4,8 +4,12 @@ Prometheus endpoint. The daemon stays about wiring; this module is about running
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import logging
+import os
+import threading
+import time
 from collections.abc import Callable
 
 from prometheus_client import REGISTRY
@@ -92,3 +96,26 @@ class DaemonOps:
         await self.notify.stop_heartbeat()
         if self.metrics is not None:
             self.metrics.stop()
+
+
+EXIT_GRACE_S = 5.0
+
+
+def exit_after_stop(grace_s: float = EXIT_GRACE_S) -> threading.Thread:
+    """Called once the daemon has stopped (every part closed, the store's last write done): if the
+    interpreter has not exited ``grace_s`` later, because asyncio's shutdown still waits on a task
+    that will not finish its cancellation or on an executor thread blocked in a library call, the
+    process ends itself (exit status 0, with the stacks of every thread in the log first), so a
+    stop never runs into systemd's TimeoutStopSec and its SIGKILL."""
+
+    def guard() -> None:
+        time.sleep(grace_s)
+        log.error("still running %.0f s after a clean stop: exiting (stacks follow)", grace_s)
+        with contextlib.suppress(Exception):
+            faulthandler.dump_traceback(all_threads=True)
+        logging.shutdown()
+        os._exit(0)
+
+    thread = threading.Thread(target=guard, name="exit-guard", daemon=True)
+    thread.start()
+    return thread

@@ -8,15 +8,18 @@ too, so the SIGKILL costs an apology, not the daemon."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.test_sip_workers import Cluster
+from tests.support.sip_cluster_client import Cluster
 from tests.support.sip_harness import caller, speech_wav
+from tests.support.staff_view import desk_view
 from tests.support.stt_corpus import BOOKING_DIALOGUES
 from tests.support.trained_stt import trained_stt_path
 
@@ -44,6 +47,14 @@ def _models_in(pid: int) -> list[str]:
 
 def _turn_wavs(tmp_path: Path, n: int) -> list[Path]:
     return [speech_wav(t, tmp_path / f"en{i}.wav") for i, t in enumerate(BOOKING_DIALOGUES["en"][0][:n])]
+
+
+def _until_its_last_words(wav: Path) -> None:
+    """Sleep from the caller's "turn" event (it started playing ``wav``) until 0.15 s before its end.
+    Killed then, the STT service is down (1 s before its restart, more to load) when the turn's
+    transcription is asked for; killed earlier in the turn, it could be back in time, and nothing
+    would show that it had died (which is fine for the caller, but not what these tests test)."""
+    time.sleep(max(0.0, (wav.stat().st_size - 44) / 32000 - 0.15))
 
 
 def _services(tmp_path: Path, workers: int, *extra: str) -> Cluster:
@@ -96,6 +107,7 @@ def test_a_sigkilled_stt_service_mid_call_is_restarted_and_the_calls_go_on(tmp_p
         calls = [caller(app.uri, "--from-user", f"+3725560{i}", "--turns", ",".join(map(str, wavs)),
                         "--hangup-after-turns", "--max-s", "90") for i in range(2)]  # fmt: skip
         calls[0].wait_event("turn", 40, n=1)  # the caller is speaking its first turn
+        _until_its_last_words(wavs[0])  # the turn's transcription is about to start: the kill hits it
         app.send("kill-service stt")
         assert app.wait_event("killed", 10)["pid"]
         for c in calls:
@@ -157,6 +169,7 @@ def test_the_default_daemon_survives_a_sigkilled_stt_service_mid_call(tmp_path: 
         call = caller(f"sip:appliance@127.0.0.1:{daemon.sip_port}", "--from-user", "+37255570000",
                       "--turns", ",".join(map(str, wavs)), "--hangup-after-turns", "--max-s", "120")  # fmt: skip
         call.wait_event("turn", 40, n=1)  # the caller is speaking its first turn
+        _until_its_last_words(wavs[0])  # the turn's transcription is about to start: the kill hits it
         os.kill(first, signal.SIGKILL)
         call.wait_event("done", 150)
         gaps = call.all("reply_gap")
@@ -169,11 +182,15 @@ def test_the_default_daemon_survives_a_sigkilled_stt_service_mid_call(tmp_path: 
         assert second not in (None, first), daemon.log()[-3000:]  # restarted
         assert daemon.post("after-kill", "What are your opening hours?"), "the web chat answers"
         assert 'appliance_model_service_restarts_total{service="stt"} 1.0' in daemon.metrics()  # staff see it
+        desk = asyncio.run(desk_view(data / "appliance.sock"))  # and so does the console
     finally:
         rc = daemon.stop()
     assert rc == 0, daemon.log()[-3000:]
     log = daemon.log()
     assert "stt service exited" in log, log[-3000:]
+    told = [(e["type"], e["data"]["state"]) for e in desk["events"] if e["data"].get("component") == "stt_service"]
+    assert told == [("degraded", "down"), ("degraded_off", "up")], desk["events"]  # a notice each, in order
+    assert desk["health"]["services"]["stt"] == {"state": "up", "restarts": 1}, desk["health"]
     assert len(gaps) == len(wavs) and max(g["s"] for g in gaps) <= MAX_DEAD_AIR_S, gaps  # never silence
     assert "speech-to-text failed" in log, log[-3000:]  # the kill hit a turn: the apology (the gaps above)
     with sqlite3.connect(f"file:{data / 'appliance.db'}?mode=ro", uri=True) as db:

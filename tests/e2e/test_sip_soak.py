@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_sip_workers import Cluster
+from tests.support.sip_cluster_client import Cluster
 from tests.support.sip_harness import SCENARIOS, SIPP
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

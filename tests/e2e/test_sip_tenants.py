@@ -82,7 +82,7 @@ def test_a_call_arriving_on_the_clinics_account_is_the_clinics(tmp_path: Path) -
 def test_with_sip_workers_the_proxy_keeps_the_number_called(tmp_path: Path) -> None:
     """``sip.workers > 1``: the SIP proxy hands the INVITE to a worker process, which builds every
     tenant's brain itself; the clinic's DID still reaches the clinic."""
-    from tests.e2e.test_sip_workers import Cluster
+    from tests.support.sip_cluster_client import Cluster
 
     sites = tmp_path / "tenants.json"
     sites.write_text(json.dumps([clinic_site(tmp_path)]))

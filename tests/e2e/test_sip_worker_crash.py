@@ -18,7 +18,6 @@ import sqlite3
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -26,6 +25,7 @@ from appliance.channels.file_transport import write_wav
 from tests.support.run_daemon import Daemon
 from tests.support.sip_harness import caller
 from tests.support.speech import speech
+from tests.support.staff_view import desk_view
 from tests.support.trained_stt import trained_stt_path
 
 pytestmark = [
@@ -59,24 +59,6 @@ def _workers(daemon_pid: int) -> list[int]:
 def _tickets(db: Path) -> list[tuple]:
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
         return list(c.execute("SELECT phone, reason, session_id, details FROM callback_tickets"))
-
-
-async def _desk(sock: Path) -> dict[str, Any]:
-    from appliance.console.client import ApiClient
-
-    async with ApiClient(sock) as api:
-        out: dict[str, Any] = {"health": await api.get("/health"), "events": []}
-        stream = api.events(recent=200)  # the bus keeps the last 200: all of this test's
-        assert await anext(stream) is None
-        while True:
-            try:
-                ev = await asyncio.wait_for(anext(stream), 2.0)
-            except TimeoutError:  # the replay is over
-                break
-            if ev is not None:
-                out["events"].append({"type": str(ev.type), "session_id": ev.session_id, "data": ev.data})
-        await stream.aclose()
-        return out
 
 
 def test_a_worker_killed_mid_booking_tickets_its_call_at_once(tmp_path: Path) -> None:
@@ -121,7 +103,7 @@ def test_a_worker_killed_mid_booking_tickets_its_call_at_once(tmp_path: Path) ->
         again = caller(f"sip:appliance@127.0.0.1:{daemon.sip_port}", "--from-user", "+3725550001",
                        "--record", str(tmp_path / "again.wav"), "--hangup-after-s", "6", "--max-s", "20")  # fmt: skip
         again_done = again.wait_event("done", 60)
-        desk = asyncio.run(_desk(data / "appliance.sock"))  # what the staff console is shown
+        desk = asyncio.run(desk_view(data / "appliance.sock"))  # what the staff console is shown
     finally:
         rc = daemon.stop()
     assert rc == 0, daemon.log()[-3000:]
