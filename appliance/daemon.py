@@ -364,6 +364,8 @@ class Daemon:
             await self.stopping.wait()
         finally:
             self.ops.stopping()
+            if self.services is not None:
+                self.services.closing()
             await self.stop()
             await self.ops.close()
             if self.exit_guard:  # the process's own daemon: a task or thread outliving the stop cannot hold it

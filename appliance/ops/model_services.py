@@ -329,6 +329,12 @@ class ModelServices:
         REGISTRY.register(self.collector)  # served by the daemon's /metrics
         return served
 
+    def closing(self) -> None:
+        """The daemon is stopping: a service that exits from now on (systemd's SIGTERM reaches
+        every process of the unit at once) is not restarted, and its exit is no failure."""
+        for child in self.children.values():
+            child._stopping = True
+
     async def stop(self) -> None:
         from prometheus_client import REGISTRY
 
