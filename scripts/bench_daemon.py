@@ -33,25 +33,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.support.procs import children  # noqa: E402
+
 
 def _rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return round(int(line.split()[1]) / 1024, 1)
     return 0.0
-
-
-def _children(pid: int) -> dict[int, str]:
-    out: dict[int, str] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                out[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except (OSError, ValueError, IndexError):
-            continue
-    return out
 
 
 def _name(cmd: str) -> str:
@@ -81,7 +70,7 @@ def one_run(mode: str, stt_model: str, llm_model: str, turns: int, work: Path) -
     try:
         time.sleep(2.0)  # idle
         rss = {"daemon": _rss_mb(daemon.proc.pid)}
-        for pid, cmd in _children(daemon.proc.pid).items():
+        for pid, cmd in children(daemon.proc.pid).items():
             rss[_name(cmd)] = _rss_mb(pid)
         call = caller(f"sip:appliance@127.0.0.1:{daemon.sip_port}", "--turns", ",".join(map(str, wavs)),
                       "--hangup-after-turns", "--max-s", "120")  # fmt: skip

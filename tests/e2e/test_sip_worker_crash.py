@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from appliance.channels.file_transport import write_wav
+from tests.support.procs import children
 from tests.support.run_daemon import Daemon
 from tests.support.sip_harness import caller
 from tests.support.speech import speech
@@ -41,19 +42,7 @@ LINES = ["Hi, I need a room for my dog", "His name is Max"]
 
 def _workers(daemon_pid: int) -> list[int]:
     """The daemon's ``appliance sip-worker`` children."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            cmd = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == daemon_pid and b"sip-worker" in cmd:
-            pids.append(int(entry))
-    return sorted(pids)
+    return sorted(pid for pid, cmd in children(daemon_pid).items() if "sip-worker" in cmd)
 
 
 def _tickets(db: Path) -> list[tuple]:

@@ -12,28 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.procs import children
 from tests.support.run_daemon import Daemon
 from tests.support.trained_stt import trained_stt_path
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY_LLM = ROOT / "models" / "test" / "llm" / "tiny-chat.gguf"
 MODEL_LIBS = ("ctranslate2", "libllama", "libggml", "llama_cpp", "piper", ".gguf", "model.bin")
-
-
-def _children(pid: int) -> dict[int, str]:
-    """Direct children of ``pid``: pid -> command line."""
-    out: dict[int, str] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            if ppid == pid:
-                out[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except (OSError, ValueError, IndexError):
-            continue
-    return out
 
 
 def _models_in(pid: int) -> list[str]:
@@ -65,7 +50,7 @@ def test_the_daemon_loads_each_model_once_in_its_services(tmp_path: Path, n_work
     }
     daemon = Daemon(tmp_path / "data", sip=True, env=env)
     try:
-        kids = _children(daemon.proc.pid)
+        kids = children(daemon.proc.pid)
         services = {p: c for p, c in kids.items() if "appliance.engines.service" in c or "llama_cpp.server" in c}
         workers = [p for p, c in kids.items() if "sip-worker" in c]
         llm_workers = [p for p, c in kids.items() if "appliance.engines.llm import _worker_entry" in c]
