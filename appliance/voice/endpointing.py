@@ -18,7 +18,10 @@ Rules, in order (word lists for en/et/ru, all applied whatever the language):
    full stop there leaves "Здравствуйте" at the pause (with a comma: rule 2); cutting it into
    a turn of its own answers the greeting, and a one-word turn cannot switch the reply language.
    "Hello." / "Tere!" / "Hello?" are still whole turns (rules 5 and 6)
-5. a short reply: yes/no, thanks, a greeting or goodbye, a number   -> complete
+5. the start of a phone number: fewer than 7 digits (as digits or digit words) when the brain
+   awaits a phone number, or fewer than 10 after a "+" (a country code and 7) -> unfinished: callers (and espeak)
+   pause between digit groups ("+372 | 5123 | 4567", "five one two three | four five ...")
+5b. a short reply: yes/no, thanks, a greeting or goodbye, a number   -> complete
 6. ends with ? or !                               -> complete
 7. one to three words when the brain awaits a slot (a name, a pet type, a date, a phone
    number, a booking id)                          -> statement ("Max", but "My dog" may go on)
@@ -93,6 +96,14 @@ SHORT_SLOTS = frozenset(
     "pet_name owner_name pet_type start_date end_date owner_phone callback_phone booking_id confirmation "
     "alternative".split()
 )
+PHONE_SLOTS = frozenset(("owner_phone", "callback_phone"))
+MIN_PHONE_DIGITS = 7  # a local number; "5123" is only its start (rule 5)
+MIN_INTERNATIONAL_DIGITS = 10  # a country code and a local number: "+372 5123" is only a start
+DIGIT_WORDS = frozenset(
+    "zero oh one two three four five six seven eight nine "
+    "null üks kaks kolm neli viis kuus seitse kaheksa üheksa "
+    "ноль один два три четыре пять шесть семь восемь девять".split()
+)
 # a statement of this many words or fewer is taken for the start of a sentence (rule 8)
 MAX_FRAGMENT_WORDS = 2
 # Continuation words and fillers are checked in all three languages at once: Whisper's language
@@ -133,6 +144,8 @@ def turn_verdict(text: str, language: str | None, awaiting: str | None = None) -
     if not _CLOSED_END.search(stripped) and all(w in _GREETING_WORDS for w in words):
         return TurnVerdict.UNFINISHED  # "Здравствуйте" at the pause before the request (rule 4)
     bare = stripped.rstrip(".!?。？！ ")
+    if _phone_start(bare, words, awaiting):
+        return TurnVerdict.UNFINISHED
     if _NUMBER.match(bare) or (len(words) <= 3 and all(w in _SHORT for w in words)):
         return TurnVerdict.COMPLETE
     if _STRONG_END.search(stripped):
@@ -144,6 +157,18 @@ def turn_verdict(text: str, language: str | None, awaiting: str | None = None) -
     if _STATEMENT_END.search(stripped):
         return TurnVerdict.STATEMENT if len(words) > MAX_FRAGMENT_WORDS else TurnVerdict.UNFINISHED
     return TurnVerdict.UNFINISHED
+
+
+def _phone_start(bare: str, words: list[str], awaiting: str | None) -> bool:
+    """Rule 5: only digits so far, too few for a phone number, and one is expected."""
+    if _NUMBER.match(bare):
+        digits = sum(c.isdigit() for c in bare)
+        if bare.startswith("+"):
+            return digits < MIN_INTERNATIONAL_DIGITS
+        return digits < MIN_PHONE_DIGITS and awaiting in PHONE_SLOTS
+    if awaiting in PHONE_SLOTS and all(w in DIGIT_WORDS or w.isdigit() for w in words):
+        return sum(len(w) if w.isdigit() else 1 for w in words) < MIN_PHONE_DIGITS
+    return False
 
 
 def turn_complete(text: str, language: str | None, awaiting: str | None = None) -> bool:

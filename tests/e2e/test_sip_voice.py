@@ -97,9 +97,10 @@ def test_a_whole_booking_by_voice_over_sip_with_the_trained_model(tmp_path: Path
     data = tmp_path / "data"
     env = {**ENV, "APPLIANCE__VOICE__STT_MODEL": str(trained_stt_path())}
     # The caller stands in for a phone, which has its own CPU: here both share 2 cores, and the
-    # daemon's STT (2 threads) ran while the caller was sending. In CI a turn was once heard as
-    # two ("His name is Max", "A cat", "Next weekend"), most likely a gap in the caller's RTP. The
-    # daemon runs niced so the caller is not starved; the caller reports its own clock stalls.
+    # daemon's STT (2 threads) ran while the caller was sending. The daemon runs niced so the
+    # caller is not starved, and the caller reports its own clock stalls. (A turn once heard as two
+    # in CI, "Next weekend", was no RTP gap: Silero dips inside the words at some window phases,
+    # tests/integration/test_turn_gaps.py.)
     daemon = Daemon(data, sip=True, env=env, args=("--now", NOW), wrap=["nice", "-n", "5"])
     try:
         # each turn once the appliance has been quiet for 2 s: a streamed read-back pauses between

@@ -132,8 +132,10 @@ def test_statement_waits_one_window_more_and_speculations_are_recorded(tmp_path)
     specs = turn.speculations
     assert specs[0]["text"] == f"{first}." and specs[0]["complete"] is False
     assert specs[-1]["text"] == f"{first} {second}" and specs[-1]["statement"] is True
-    # speculation after 2 Silero windows (0.064 s), end after 5 (0.16 s); a question ends after 4
-    assert turn.audio[Mark.END_OF_SPEECH] - specs[-1]["sent_s"] == pytest.approx(0.096, abs=1e-3)
+    # speculation after 2 quiet Silero windows (0.064 s); the end after 5 clear ones (0.16 s), and
+    # here the first quiet window after the last word scores 0.1-0.35 (quiet, not yet clear silence,
+    # voice.turns clear_threshold): the end is 1 + 5 windows after the last word, 4 after the speculation
+    assert turn.audio[Mark.END_OF_SPEECH] - specs[-1]["sent_s"] == pytest.approx(0.128, abs=1e-3)
     assert turn.to_dict()["speculations"] == specs
 
 

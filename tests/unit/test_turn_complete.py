@@ -207,6 +207,15 @@ V = TurnVerdict
         ("okay thanks", "en", None, V.COMPLETE),
         ("12.", "en", None, V.COMPLETE),
         ("+372 5555 1234", "et", None, V.COMPLETE),
+        # the start of a phone number: a pause between digit groups is not the end
+        ("+372", "ru", None, V.UNFINISHED),
+        ("+372 5123.", "ru", "owner_phone", V.UNFINISHED),
+        ("5123", "et", "callback_phone", V.UNFINISHED),
+        ("five one two three", "en", "owner_phone", V.UNFINISHED),
+        ("viis üks kaks kolm neli viis kuus.", "et", "owner_phone", V.STATEMENT),  # 7 digits: a sentence
+        ("5123 4567", "et", "owner_phone", V.COMPLETE),
+        ("5123", "et", "booking_id", V.COMPLETE),  # a short number answering another question
+        ("3", "en", None, V.COMPLETE),
         # a short answer to an awaited slot: as good as a statement ("My dog | is called Max")
         ("Max.", "en", "pet_name", V.STATEMENT),
         ("Mari Tamm", "et", "owner_name", V.STATEMENT),

@@ -408,3 +408,53 @@ def test_voice_settings_per_strategy():
         VoiceSettings(turn_strategy="smart")
     with pytest.raises(ValueError):
         VoiceSettings(turn_strategy="smart_turn", short_silence_s=None)
+
+
+# -- the early end counts clear silence only ------------------------------------------------------
+
+DIP = 0.2  # under stop_threshold (not speech) but over clear_threshold: Silero inside a word
+
+
+def test_a_dip_inside_a_word_does_not_end_a_statement_early():
+    """ "Next | weekend" on telephone audio: Silero at 0.1-0.35 for 0.22 s between the words. The
+    segmenter speculates there (the quiet counts as silence), but the early end waits for clear
+    silence; the real end after the last word comes on the clear windows."""
+    seg = TurnSegmenter(**STATEMENT)
+    feed(seg, 0.4, S)
+    got = feed(seg, 0.06, DIP)
+    n = speculation_of(got)
+    assert seg.transcript_ready(True, n, statement=True) == []
+    assert T.TURN_END not in [e.type for e in feed(seg, 0.16, DIP)]  # 0.22 s under stop_threshold
+    assert [e.type for e in feed(seg, 0.4, S)] == [T.SPEECH_RESUMED]
+    feed(seg, 0.04, DIP)  # the fall after the last word: one window of doubt, then clear
+    n = speculation_of(feed(seg, 0.06, Q))
+    assert seg.transcript_ready(True, n, statement=True) == []
+    ends = [e for e in feed(seg, 0.2, Q) if e.type is T.TURN_END]
+    assert [(e.at_s, e.reason) for e in ends] == [(pytest.approx(0.4 + 0.22 + 0.4 + 0.04 + 0.16), "complete")]
+
+
+def test_a_long_dip_still_ends_the_turn_after_the_full_silence():
+    """Clear silence only shortens the wait; quiet at 0.2 still ends the turn at end_silence_s."""
+    seg = TurnSegmenter(**STATEMENT)
+    feed(seg, 1.0, S)
+    n = speculation_of(feed(seg, 0.06, DIP))
+    assert seg.transcript_ready(True, n, statement=True) == []
+    ends = [e for e in feed(seg, 0.6, DIP) if e.type is T.TURN_END]
+    assert [(e.at_s, e.reason) for e in ends] == [(pytest.approx(1.5), "silence")]
+
+
+@pytest.mark.parametrize("clear", [0.0, 0.4])
+def test_bad_clear_threshold(clear):
+    with pytest.raises(ValueError):
+        TurnSegmenter(**ADAPTIVE, clear_threshold=clear)
+
+
+def test_a_complete_verdict_counts_every_quiet_window():
+    """A question or a yes ("COMPLETE") rarely stops half-way: its short wait counts quiet windows
+    (under stop_threshold), clear or not, and stays short."""
+    seg = TurnSegmenter(**STATEMENT)
+    feed(seg, 1.0, S)
+    n = speculation_of(feed(seg, 0.06, DIP))
+    assert seg.transcript_ready(True, n) == []
+    ends = [e for e in feed(seg, 0.1, DIP) if e.type is T.TURN_END]
+    assert [(e.at_s, e.reason) for e in ends] == [(pytest.approx(1.12), "complete")]
