@@ -133,8 +133,12 @@ def test_console_follows_a_web_chat_takes_it_over_and_books(daemon: Daemon) -> N
             await until(pilot, lambda: isinstance(app.screen, FormScreen))
             await fill_form(pilot, pet_name="Muri", pet_type="cat", start_date="2026-12-20", end_date="2026-12-22",
                             owner_name="Kati Kask", owner_phone="+372 5555 1111")  # fmt: skip
-            await asyncio.sleep(0.5)
-            listed = [b for b in daemon.cli("bookings", "list") if b["pet_name"] == "Muri"]
+            listed: list = []
+            for _ in range(40):  # the form's request is on its way: poll, no fixed sleep
+                await asyncio.sleep(0.5)
+                listed = [b for b in daemon.cli("bookings", "list") if b["pet_name"] == "Muri"]
+                if listed:
+                    break
             assert listed and listed[0]["channel"] == "console" and listed[0]["status"] == "confirmed"
 
     asyncio.run(go())

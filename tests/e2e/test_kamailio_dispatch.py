@@ -65,14 +65,15 @@ def test_calls_spread_over_two_boxes_and_a_busy_box_fails_over(tmp_path: Path) -
     kam = Kamailio(tmp_path, [a.port, b.port])
     try:
         calls = []
-        # Round robin alternates the boxes; each call holds its line 12 s, so the second INVITE
-        # that round robin gives box A finds its one line busy: 486, then box B.
+        # Round robin alternates the boxes; each call holds its line 25 s (the next three callers
+        # start and call within it, on a slow box too), so the second INVITE that round robin
+        # gives box A finds its one line busy: 486, then box B.
         for i in range(4):
-            c = caller(kam.uri, "--from-user", f"+37255500{i}", "--hangup-after-s", "12", "--max-s", "25")
+            c = caller(kam.uri, "--from-user", f"+37255500{i}", "--hangup-after-s", "25", "--max-s", "40")
             c.wait_event("state", 15, state="CONFIRMED")
             calls.append(c)
         for c in calls:
-            c.wait_event("done", 30)
+            c.wait_event("done", 50)
         ended_a = [a.wait_event("call_ended", 30)]
         ended_b = [b.wait_event("call_ended", 30) for _ in range(3)]
         log = kam.text()

@@ -176,7 +176,8 @@ def test_call_above_max_calls_takes_the_busy_path(tmp_path: Path, mode: str) -> 
     app = Appliance(tmp_path, "--script", str(_script(tmp_path, [])), "--max-calls", "1", "--over-capacity", mode,
                     "--record", "0")  # fmt: skip
     try:
-        first = caller(app.uri, "--from-user", "+3721111111", "--hangup-after-s", "12", "--max-s", "20",
+        # the first call holds its line long enough for the second caller to start and call, on a slow box
+        first = caller(app.uri, "--from-user", "+3721111111", "--hangup-after-s", "20", "--max-s", "30",
                        "--record", str(tmp_path / "first.wav"))  # fmt: skip
         first.wait_event("state", 10, state="CONFIRMED")
         second = caller(app.uri, "--from-user", "+3722222222", "--max-s", "15")
@@ -186,7 +187,7 @@ def test_call_above_max_calls_takes_the_busy_path(tmp_path: Path, mode: str) -> 
         else:
             second.wait_event("state", 10, state="CONFIRMED")
             second.wait_event("done", 20)
-        done = first.wait_event("done", 30)
+        done = first.wait_event("done", 40)
         records = [app.wait_event("call_ended", 20)]
         if mode == "callback":
             records.append(app.wait_event("call_ended", 20, caller_id="+3721111111"))

@@ -36,6 +36,12 @@ def _ticket(summary: dict) -> tuple[list, dict]:
     return row, json.loads(row[6])
 
 
+def _attempt_ended(events: list[dict], outcome: str) -> bool:
+    """Staff were told of an automatic callback's end (published after its record is written)."""
+    return any(e.get("event") == "app_event" and e.get("type") == "callback_attempt"
+               and e.get("data", {}).get("outcome") == outcome for e in events)  # fmt: skip
+
+
 def _booking_call_with_backend_down(tmp_path: Path, srv: object, phone_port: int, *extra: str) -> Appliance:
     script = tmp_path / "script.json"
     script.write_text(json.dumps([*TURNS, "yes"]))  # the caller's three turns, then the callee's yes
@@ -58,8 +64,8 @@ def test_the_appliance_calls_back_when_the_backend_recovers_and_yes_books_once(t
         srv.knob("availability").fail_500 = 100_000  # down for the call and for the first probes
         app = _booking_call_with_backend_down(tmp_path, srv, port)
         try:
-            app.wait_event("probe", 30, ok=False)
-            time.sleep(4.0)
+            # five failing probes (0.4 + 0.8 + 1.6 + 1.6 s of backoff): the cap is seen twice
+            app.wait_until("five failed probes", lambda ev: sum(e.get("event") == "probe" for e in ev) >= 5, 40)
             failed = [p["t"] for p in app.all("probe")]
             assert phone.all("incoming") == [], "called while the backend was still failing"
             srv.knob("availability").fail_500 = 0  # the backend recovers
@@ -67,7 +73,8 @@ def test_the_appliance_calls_back_when_the_backend_recovers_and_yes_books_once(t
             phone.wait_event("incoming", 30)
             second = app.wait_event("call_ended", 90, mode="callback")
             phone.wait_event("done", 60)
-            time.sleep(1.0)  # the attempt's record is written after the call record
+            # the attempt's record is written after the call record, then staff are told
+            app.wait_until("the attempt's end", lambda ev: _attempt_ended(ev, "booked"), 30)
         finally:
             summary = app.stop()
         bookings = srv.active_bookings()
@@ -105,6 +112,7 @@ def test_a_busy_unanswered_or_rejecting_phone_is_recorded_and_not_redialled_at_o
             srv.knob("availability").fail_500 = 0
             phone.wait_event("incoming", 40)
             phone.wait_event("done", 30)
+            app.wait_until("the attempt's end", lambda ev: _attempt_ended(ev, outcome), 30)
             time.sleep(2.0)  # rounds go on: the spacing (30 min on the fixed clock) holds the next attempt
         finally:
             summary = app.stop()

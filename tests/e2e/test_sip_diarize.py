@@ -13,7 +13,7 @@ import pytest
 from tests.support.diarize import diarize_models
 from tests.support.sip_harness import Appliance, caller, speech_wav
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]  # long calls on a loaded box
 
 FIRST = ["I need a room for my dog Rex", "Is it for two dogs or one"]  # two people on one line
 SECOND = ["I need a room for my cat", "from the 10th to the 15th", "Mari Tamm", "yes please"]

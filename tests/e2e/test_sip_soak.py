@@ -32,7 +32,7 @@ import pytest
 from tests.support.sip_cluster_client import Cluster
 from tests.support.sip_harness import SCENARIOS, SIPP
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]  # long calls on a loaded box
 
 CALLS = int(os.environ.get("SOAK_CALLS", "6"))
 ROUNDS = int(os.environ.get("SOAK_ROUNDS", "3"))

@@ -25,6 +25,7 @@ from tests.support.trained_stt import trained_stt_path
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.slow,
+    pytest.mark.timeout(600),  # a daemon start, models and a whole call on a loaded 2-core box
     pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng (apt-get install espeak-ng)"),
 ]
 

@@ -32,6 +32,7 @@ from tests.support.trained_stt import trained_stt_path
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.slow,
+    pytest.mark.timeout(600),  # a daemon start, models and a whole call on a loaded 2-core box
     pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng (apt-get install espeak-ng)"),
 ]
 
@@ -88,7 +89,11 @@ def test_a_worker_killed_mid_booking_tickets_its_call_at_once(tmp_path: Path) ->
         assert daemon.proc.poll() is None, daemon.log()[-3000:]
         with urllib.request.urlopen(f"{daemon.web}/healthz", timeout=10) as resp:
             assert resp.status == 200
-        time.sleep(3)  # the restarted worker's "ready"
+        ready = time.monotonic() + 60  # the restarted workers' "ready" (Health shows them up)
+        while time.monotonic() < ready and not all(
+            w["up"] for w in asyncio.run(desk_view(data / "appliance.sock"))["health"]["sip"]["workers"]
+        ):
+            time.sleep(0.5)
         again = caller(f"sip:appliance@127.0.0.1:{daemon.sip_port}", "--from-user", "+3725550001",
                        "--record", str(tmp_path / "again.wav"), "--hangup-after-s", "6", "--max-s", "20")  # fmt: skip
         again_done = again.wait_event("done", 60)

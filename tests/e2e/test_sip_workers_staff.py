@@ -72,7 +72,7 @@ def test_staff_transfer_and_end_calls_held_by_worker_processes(tmp_path: Path) -
         # staff pause the AI: the workers' next calls get the keypad menu (a line free again first)
         calls["+3725550102"].wait_event("done", 60)
         asyncio.run(_act(sock, "/ai/pause", {"paused": True}))
-        time.sleep(3)  # the daemon tells the workers within its 2 s sweep
+        time.sleep(1)  # the daemon tells the workers at once (its 2 s sweep is the backstop); they read stdin
         calls["+3725550104"] = caller(uri, "--from-user", "+3725550104", "--max-s", "20")
         calls["+3725550104"].wait_event("media", 60)
         paused_call = asyncio.run(_modes(sock, "+3725550104"))

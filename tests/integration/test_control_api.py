@@ -114,9 +114,13 @@ def test_take_over_sends_staff_reply_and_hands_back(tmp_path: Path) -> None:
         assert got["delivered"] == 1
         msg = await recv(ws)
         assert msg["type"] == "reply" and msg["staff"] is True and "Anna" in msg["text"]
-        await asyncio.sleep(0.2)
-        turns = await desk.brain.sessions.turns("takeover-0001")
-        assert [t["text"] for t in turns[-2:]] == ["are you a robot?", "Hi, this is Anna from the front desk."]
+        want = ["are you a robot?", "Hi, this is Anna from the front desk."]
+        for _ in range(100):  # the staff reply is stored by the writer thread: poll, up to 10 s
+            turns = await desk.brain.sessions.turns("takeover-0001")
+            if [t["text"] for t in turns[-2:]] == want:
+                break
+            await asyncio.sleep(0.1)
+        assert [t["text"] for t in turns[-2:]] == want
         await desk.api.post("/sessions/takeover-0001/handback")
         r = await say(ws, "what are your opening hours?")
         assert r["type"] == "reply" and "staff" not in r

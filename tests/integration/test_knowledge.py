@@ -55,6 +55,16 @@ def test_nothing_relevant_returns_nothing(tmp_path: Path) -> None:
         kb.close()
 
 
+@pytest.mark.parametrize("question", ["?", "!!", "   ", "..."])
+def test_a_question_without_words_finds_nothing_and_raises_nothing(tmp_path: Path, question: str) -> None:
+    """No words: an all-zero query vector, whose cosine distance sqlite-vec gives as NULL."""
+    kb = KnowledgeBase.open(None, cfg_for(tmp_path), HashingEmbedder())
+    try:
+        assert kb.search_sync(question, "en") == []
+    finally:
+        kb.close()
+
+
 def test_reindex_is_incremental_by_fingerprint(tmp_path: Path) -> None:
     cfg = cfg_for(tmp_path)
     kb = KnowledgeBase.open(None, cfg, embedder_for(cfg))

@@ -93,7 +93,8 @@ def test_a_killed_stt_service_fails_requests_at_once_and_is_restarted(tmp_path: 
             started = time.monotonic()
             with pytest.raises(EngineError) as err:
                 await asyncio.to_thread(stt.transcribe_choosing, pcm, 16000, "en")
-            assert err.value.code == "engine_unreachable" and time.monotonic() - started < 1.0
+            # at once: not after the 15 s request timeout (the bound leaves room for a loaded box)
+            assert err.value.code == "engine_unreachable" and time.monotonic() - started < 5.0
             await asyncio.to_thread(stt.load)  # what the supervised engine's restart does: waits for it
             again = await asyncio.to_thread(stt.transcribe_choosing, pcm, 16000, "en")
             assert again.text == first.text and again.text
@@ -138,7 +139,7 @@ def test_a_missing_stt_model_is_an_unavailable_service_not_a_failed_start(tmp_pa
             started = time.monotonic()
             with pytest.raises(EngineUnavailable, match="no model"):
                 await asyncio.to_thread(stt.load)
-            assert time.monotonic() - started < 2.0  # told at once, not after the wait
+            assert time.monotonic() - started < 5.0  # told at once, not after the 20 s wait
             with pytest.raises(EngineError) as err:
                 await asyncio.to_thread(stt.transcribe_sync, b"\0\0" * 1600, 16000, "en")
             assert err.value.code == "engine_unavailable"

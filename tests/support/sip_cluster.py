@@ -58,6 +58,7 @@ async def main() -> int:
     ap.add_argument("--services", action="store_true", help="shared model services, no scripted STT")
     ap.add_argument("--stt-model", default="")
     ap.add_argument("--llm-model", default="")
+    ap.add_argument("--stt-timeout", type=float, default=0.0, help="voice.stt_timeout_s (0: the default)")
     ap.add_argument("--tenants", default="", help="JSON file: a list of [[tenants]] entries (more businesses)")
     args = ap.parse_args()
     script = Path(args.script) if args.script else Path(args.data) / "script.json"
@@ -66,7 +67,8 @@ async def main() -> int:
         script.write_text("[]")
     cfg = load_config(
         environ={}, use_system=False,
-        overrides={"store": {"data_dir": args.data}, "voice": {"stt_model": args.stt_model},
+        overrides={"store": {"data_dir": args.data}, "voice": {"stt_model": args.stt_model,
+                   **({"stt_timeout_s": args.stt_timeout} if args.stt_timeout else {})},
                    "llm": {"mode": "auto", "model": args.llm_model} if args.llm_model else {"mode": "off"}, "sip": {
             "udp_port": args.port, "tcp_port": args.port, "workers": args.workers, "max_calls": args.max_calls,
             "over_capacity": args.over_capacity, "allowed_sources": [a for a in args.allowed.split(",") if a],

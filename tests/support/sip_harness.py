@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,14 @@ class JsonProcess:
 
     def all(self, name: str) -> list[dict[str, Any]]:
         return [e for e in self.events if e.get("event") == name]
+
+    def wait_until(self, what: str, check: Callable[[list[dict[str, Any]]], bool], timeout: float = 30.0) -> None:
+        """Poll until ``check(events so far)`` holds (the process may be busy or slow: no fixed sleeps)."""
+        deadline = time.monotonic() + timeout
+        while not check(list(self.events)):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not {what} in {timeout}s; events: {self.events[-10:]}; log: {self.tail()}")
+            time.sleep(0.05)
 
     def tail(self, n: int = 30) -> str:
         return "\n".join(self.log[-n:])
