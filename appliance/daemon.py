@@ -155,6 +155,14 @@ class Daemon:
         for t in tickets:
             self.bus.publish(Event(EventType.CALLBACK_REQUESTED, {"phone": t.phone, "reason": t.reason}, t.session_id))
 
+    def _pause_workers(self, event: Event) -> None:
+        """The staff paused the AI (or resumed it): the SIP workers' next calls follow at once (the
+        loop's 2 s sweep is the backstop, for a worker that was restarting)."""
+        from appliance.channels.sip.cluster import SipCluster
+
+        if event.type is EventType.AI_PAUSED and isinstance(self.sip, SipCluster):
+            self.sip.set_paused(bool(event.data.get("paused")))
+
     def _workers(self) -> list[dict[str, Any]]:
         """The SIP worker processes (``sip.workers > 1``): up or being restarted, restarts so far."""
         from appliance.channels.sip.cluster import SipCluster
@@ -239,6 +247,7 @@ class Daemon:
                 ports = await self.sip.start()
                 for each in (self.control, *self.control.tenants.values()):
                     each.calls = self.sip  # the console's transfer and end keys, through the worker holding the call
+                self.bus.listen(self._pause_workers)  # the staff's AI pause reaches the workers at once
                 log.info("SIP on %s udp:%s (%d workers)", self.cfg.sip.host, ports.get("udp"), self.cfg.sip.workers)
             except (ApplianceError, OSError) as exc:
                 log.error("SIP channel failed to start: %s", exc)

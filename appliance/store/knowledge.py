@@ -238,6 +238,7 @@ class KnowledgeBase:
                         "SELECT rowid, distance FROM kb_vec WHERE embedding MATCH ? AND k = ?",
                         (_pack(vec), k * 8),
                     )
+                    if r[1] is not None  # a query without words embeds to zeros: no direction, no distance
                 ]
             scores: dict[int, float] = {}
             for rank, rid in enumerate(fts):
