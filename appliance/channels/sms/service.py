@@ -1,8 +1,10 @@
-"""The SMS channel: received texts go to the one brain, every text sent goes through the outbox.
+"""The SMS channel: received texts go to the brain of the business whose number they were sent
+to (the default tenant's on a single-business box; ``tenants.py``), every text sent goes through
+the outbox.
 
-``receive`` (called by a transport for each text): store it in the inbound log (a
-redelivery of a gateway message id stops here), then
-- STOP/START words opt the number out or in (with one receipt text);
+``receive`` (called by a transport for each text): pick the tenant (``tenant_for_text``), store
+the text in its inbound log (a redelivery of a gateway message id stops here), then
+- STOP/START words opt the number out or in, of this tenant only (with one receipt text);
 - an opted-out number is not answered (its texts are still stored);
 - over the per-number rate limit: stored as ``rate_limited``, not answered;
 - unreadable (binary, unknown charset): a polite "please resend as text";
