@@ -16,6 +16,7 @@ import pytest
 
 from appliance.brain.text import render
 from tests.integration.test_tenancy import clinic_site
+from tests.support import toml_text
 from tests.support.run_daemon import Daemon
 from tests.support.sip_harness import ROOT
 
@@ -71,15 +72,6 @@ def test_sip_message_gets_sms_style_replies(tmp_path: Path) -> None:
     assert {r[0] for r in rows} == {"sip"} and rows[0][1] == USER
 
 
-def toml(value: Any) -> str:
-    """A value as TOML (inline tables and arrays; JSON strings are TOML basic strings)."""
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {toml(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list):
-        return "[" + ", ".join(toml(v) for v in value) + "]"
-    return json.dumps(value)
-
-
 def test_a_sip_message_to_the_clinics_number_is_answered_by_the_clinic(tmp_path: Path) -> None:
     """Two businesses on one box: the To user (the number texted) picks the tenant, as for calls."""
     env = {
@@ -89,7 +81,7 @@ def test_a_sip_message_to_the_clinics_number_is_answered_by_the_clinic(tmp_path:
         "APPLIANCE__SMS__OUTBOUND_TRANSPORT": "sip",
     }
     conf = tmp_path / "appliance.toml"
-    conf.write_text("[[tenants]]\n" + "".join(f"{k} = {toml(v)}\n" for k, v in clinic_site(tmp_path).items()))
+    conf.write_text(toml_text.dumps({"tenants": [clinic_site(tmp_path)]}))
     d = Daemon(tmp_path / "data", sip=True, env=env, args=("--config", str(conf)))
     try:
         clinic = text_by_sip(d.sip_port, "Hi", to="+3725550200")  # the clinic's DID ("+372 555 0200")

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +30,8 @@ from appliance.core.clock import fixed_clock
 from appliance.core.config import Config, load_config
 from tests.integration.test_tenancy import clinic_site
 from tests.support import kannel as kn
+from tests.support import toml_text
+from tests.support.sip_harness import ROOT, env
 
 NOW = dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))  # Tuesday
 MARI, JAAN = "+37251234567", "+37251234568"
@@ -34,7 +39,8 @@ HOTEL_NO, CLINIC_NO = "1345", "1346"
 HOTEL_NAME, CLINIC_NAME = "Paws & Whiskers Pet Hotel", "Kesklinna Loomakliinik"
 
 
-def two_businesses(tmp_path: Path, k: kn.Kannel) -> Config:
+def two_businesses(tmp_path: Path, k: kn.Kannel) -> tuple[Config, Path]:
+    """The config file an operator would write (``[sms]``, ``[[tenants]]`` with ``sms_numbers``)."""
     overrides: dict[str, Any] = {
         "store": {"data_dir": str(tmp_path / "data")},
         "llm": {"mode": "off"},
@@ -46,7 +52,9 @@ def two_businesses(tmp_path: Path, k: kn.Kannel) -> Config:
             "inbound_per_minute": 30,
         },
     }  # fmt: skip
-    return load_config(environ={}, use_system=False, overrides=overrides)
+    toml = tmp_path / "appliance.toml"
+    toml.write_text(toml_text.dumps(overrides), encoding="utf-8")
+    return load_config(toml, environ={}, use_system=False), toml
 
 
 @pytest.fixture
@@ -64,7 +72,7 @@ async def text(k: kn.Kannel, phone: str, to: str, body: str, replies: int = 1) -
 
 
 def test_each_business_answers_its_own_number(tmp_path: Path, kannel: kn.Kannel) -> None:
-    cfg = two_businesses(tmp_path, kannel)
+    cfg, toml = two_businesses(tmp_path, kannel)
     out: dict[str, Any] = {}
 
     async def run() -> None:
@@ -155,3 +163,18 @@ def test_each_business_answers_its_own_number(tmp_path: Path, kannel: kn.Kannel)
     assert {t for t, _ in sessions} == {"clinic", "demo"}
     assert all(sid.startswith("sms-") and ("-clinic-" in sid) == (t == "clinic") for t, sid in sessions), sessions
     con.close()
+
+    # staff see each business's texts: `appliance outbox list --tenant` (on the store; no daemon runs)
+    def outbox(tenant: str) -> list[dict[str, Any]]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "appliance", "outbox", "list", "--tenant", tenant, "--config", str(toml), "--json"],
+            capture_output=True, text=True, env=env(), cwd=ROOT, timeout=120,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return list(json.loads(proc.stdout))
+
+    clinic_rows, every = outbox("clinic"), outbox("all")  # the hotel's: two replies and the STOP receipt
+    assert {m["tenant_id"] for m in clinic_rows} == {"clinic"} and len(
+        clinic_rows
+    ) == 12  # 10 replies, confirmation, reminder
+    assert len(every) == 12 + 3 and [m["id"] for m in every] == sorted((m["id"] for m in every), reverse=True)
