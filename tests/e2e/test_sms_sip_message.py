@@ -18,6 +18,7 @@ from appliance.brain.text import render
 from tests.integration.test_tenancy import clinic_site
 from tests.support import toml_text
 from tests.support.run_daemon import Daemon
+from tests.support.sip_harness import free_port
 from tests.support.sip_harness import ROOT
 
 pytestmark = [pytest.mark.e2e]
@@ -100,3 +101,35 @@ def test_a_sip_message_to_the_clinics_number_is_answered_by_the_clinic(tmp_path:
     con.close()
     assert rows == [("clinic", "answered"), ("demo", "answered")]
     assert out == [("clinic", "sent"), ("demo", "sent")]
+
+
+def test_a_sip_message_on_the_clinics_account_is_answered_through_that_account(tmp_path: Path) -> None:
+    """No number matches: the SIP account the MESSAGE arrived on (``sip_accounts``) decides, and
+    the clinic's reply goes out through that account (its From is the account's, not the trunk's).
+    The account's registrar is away (registration keeps retrying), as in test_sip_tenants.py."""
+    env = {
+        "APPLIANCE__SIP__RECORD": "false",
+        "APPLIANCE__SMS__ENABLED": "true",
+        "APPLIANCE__SMS__TRANSPORTS": '["sip"]',
+        "APPLIANCE__SMS__OUTBOUND_TRANSPORT": "sip",
+    }
+    registrar = f"sip:127.0.0.1:{free_port()};transport=tcp"
+    conf = tmp_path / "appliance.toml"
+    conf.write_text(
+        toml_text.dumps({
+            "sip": {"accounts": [{"id": "pbx", "registrar": registrar, "username": "205", "password": "secret"}]},
+            "tenants": [clinic_site(tmp_path, sip_dids=[], sip_accounts=["pbx"])],
+        })
+    )  # fmt: skip
+    d = Daemon(tmp_path / "data", sip=True, env=env, args=("--config", str(conf)))
+    try:
+        clinic = text_by_sip(d.sip_port, "Hi", to="205")  # the account's own address: sip:205@127.0.0.1
+        hotel = text_by_sip(d.sip_port, "Hi")
+    finally:
+        assert d.stop() == 0, d.log()[-3000:]
+    [to_clinic] = [e for e in clinic if e["event"] == "message"]
+    [to_hotel] = [e for e in hotel if e["event"] == "message"]
+    assert to_clinic["text"] == "Hello, this is Kesklinna Loomakliinik. How can I help you?", clinic
+    assert "sip:205@" in to_clinic["from"], to_clinic
+    assert to_hotel["text"] == "Hello, this is Paws & Whiskers Pet Hotel. How can I help you?", hotel
+    assert "sip:appliance@" in to_hotel["from"], to_hotel
