@@ -18,8 +18,7 @@ from appliance.brain.text import render
 from tests.integration.test_tenancy import clinic_site
 from tests.support import toml_text
 from tests.support.run_daemon import Daemon
-from tests.support.sip_harness import free_port
-from tests.support.sip_harness import ROOT
+from tests.support.sip_harness import ROOT, free_port
 
 pytestmark = [pytest.mark.e2e]
 
