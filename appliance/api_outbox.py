@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from appliance.api import control, ok
+from appliance.api import controls, ok
 from appliance.core.control import ApiError, ErrorCode
 from appliance.core.messages import to_dict
 from appliance.store.outbox import Outbox, OutboxMessage, OutboxStatus
@@ -24,7 +24,7 @@ def message_dict(m: OutboxMessage) -> dict[str, Any]:
 
 
 async def list_outbox(request: web.Request) -> web.Response:
-    c = control(request)
+    """The texts of one tenant (``?tenant=ID``; none: the default) or of every one (``all``), newest first."""
     status = request.query.get("status") or None
     if status is not None and status not in STATUSES:
         raise ApiError(ErrorCode.BAD_REQUEST, f"status: one of {', '.join(sorted(STATUSES))}", {"field": "status"})
@@ -34,8 +34,10 @@ async def list_outbox(request: web.Request) -> web.Response:
         raise ApiError(ErrorCode.BAD_REQUEST, "limit: a number", {"field": "limit"}) from None
     if not 1 <= limit <= 500:
         raise ApiError(ErrorCode.BAD_REQUEST, "limit: 1 to 500", {"field": "limit"})
-    outbox = Outbox(c.brain.sessions.db, tenant_id=c.config.tenant.id)
-    rows = await outbox.list(status=status, limit=limit)
+    rows: list[OutboxMessage] = []
+    for c in controls(request):
+        rows += await Outbox(c.brain.sessions.db, tenant_id=c.config.tenant.id).list(status=status, limit=limit)
+    rows = sorted(rows, key=lambda m: m.id, reverse=True)[:limit]
     return ok({"outbox": [message_dict(m) for m in rows]})
 
 

@@ -297,7 +297,7 @@ class Daemon:
     async def _start_sms(self) -> None:
         from appliance.channels.sms import SmsChannel
 
-        self.sms = SmsChannel(self.cfg, self.brain, desk=self.desk)
+        self.sms = SmsChannel(self.cfg, self.brain, desk=self.desk, tenants=self.brains)
         try:
             await self.sms.start(self.bus)
         except OSError as exc:

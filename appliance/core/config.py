@@ -528,6 +528,9 @@ class TenantSite(TenantConfig):
     knowledge_dir: str = ""  # empty: <knowledge.dir>/<id>
     sip_dids: list[str] = Field(default_factory=list)  # called numbers (To / Request-URI user)
     sip_accounts: list[str] = Field(default_factory=list)  # sip.accounts ids whose calls are this tenant's
+    # numbers texts to which are this tenant's (besides its sip_dids); the first is the number its
+    # texts are sent from (none: its first sip_dids entry, else the box's sms.sender); docs/SMS.md
+    sms_numbers: list[str] = Field(default_factory=list)
     web_path: str = ""  # empty: /t/<id>/
     web_hosts: list[str] = Field(default_factory=list)  # Host names whose chat page is this tenant's
     # this tenant's changes to the top-level [callbacks] (e.g. auto = false, its calling_hours);

@@ -66,6 +66,12 @@ def check_sites(cfg: Config) -> None:
             if _digits(did) in dids:
                 raise ValueError(f"{where}sip_dids: {did!r} routes to two tenants")
             dids.add(_digits(did))
+        for number in site.sms_numbers:  # a number of its own DIDs is fine (the same business)
+            if _digits(number) in dids - {_digits(d) for d in site.sip_dids}:
+                raise ValueError(f"{where}sms_numbers: {number!r} routes to two tenants")
+            if cfg.sms.sender and _digits(number) == _digits(cfg.sms.sender):
+                raise ValueError(f"{where}sms_numbers: {number!r} is the default tenant's sms.sender")
+            dids.add(_digits(number))
         for acc in site.sip_accounts:
             if acc not in accounts:
                 raise ValueError(f"{where}sip_accounts: {acc!r} is not a sip.accounts id")
@@ -139,6 +145,30 @@ def tenant_for_call(cfg: Config, called: str | None, account: str | None) -> str
             if account in entry.sip_accounts:
                 return entry.id
     return cfg.tenant.id
+
+
+def tenant_for_text(cfg: Config, receiver: str | None, account: str | None = None) -> str:
+    """Which tenant a received text is for: the number it was sent to in a tenant's
+    ``sms_numbers`` or ``sip_dids`` (compared by digits), else the SIP account a SIP MESSAGE
+    arrived on; anything else (the box's ``sms.sender``, an unknown number) is the default
+    tenant's. The same rule as :func:`tenant_for_call`, with the texting numbers added."""
+    if receiver:
+        want = _digits(receiver)
+        for entry in cfg.tenants:
+            if any(_digits(n) == want for n in (*entry.sms_numbers, *entry.sip_dids)):
+                return entry.id
+    return tenant_for_call(cfg, None, account)
+
+
+def sms_sender(cfg: Config, tenant_id: str) -> str:
+    """The number a tenant's texts are sent from: its first ``sms_numbers`` entry, else its first
+    ``sip_dids`` entry (a reply to it comes back to the same tenant), else the box's ``sms.sender``
+    (the default tenant's, and that of a tenant with no number of its own)."""
+    entry = site(cfg, tenant_id)
+    if entry is not None:
+        for number in (*entry.sms_numbers, *entry.sip_dids):
+            return number
+    return cfg.sms.sender
 
 
 @dataclass(frozen=True, slots=True)

@@ -246,7 +246,7 @@ class SmsOptOut(StoreModel, table=True):
     __tablename__ = "sms_optouts"
 
     phone: str = Field(primary_key=True)
-    tenant_id: str
+    tenant_id: str = Field(primary_key=True)  # per business: migration 0004
     keyword: str
     created_at: dt.datetime
 

@@ -89,6 +89,7 @@ class OutboxMessage:
     session_id: str | None = None
     last_error: str | None = None
     sent_at: dt.datetime | None = None
+    tenant_id: str = ""  # whose text it is: sent from that tenant's number (channels/sms/tenants.py)
 
 
 def _message(row: OutboxRow) -> OutboxMessage:
@@ -98,7 +99,7 @@ def _message(row: OutboxRow) -> OutboxMessage:
         segments=row.segments, status=OutboxStatus(row.status), attempts=row.attempts,
         not_before=from_db_time(row.not_before) or row.not_before, created_at=from_db_time(row.created_at) or row.created_at,
         booking_id=row.booking_id, session_id=row.session_id, last_error=row.last_error,
-        sent_at=from_db_time(row.sent_at),
+        sent_at=from_db_time(row.sent_at), tenant_id=row.tenant_id,
     )  # fmt: skip
 
 
@@ -321,15 +322,19 @@ class OptOuts:
         self.tenant_id = tenant_id
         self.clock = clock
 
+    def _row(self, s: Session, phone: str) -> SmsOptOut | None:
+        """This tenant's opt-out of ``phone``: one business's STOP does not stop another's texts."""
+        return s.exec(select(SmsOptOut).where(SmsOptOut.tenant_id == self.tenant_id, SmsOptOut.phone == phone)).first()
+
     async def is_opted_out(self, phone: str) -> bool:
         def r(s: Session) -> bool:
-            return s.get(SmsOptOut, phone) is not None
+            return self._row(s, phone) is not None
 
         return await self.db.aread(r)
 
     async def opt_out(self, phone: str, keyword: str) -> None:
         def w(s: Session) -> None:
-            if s.get(SmsOptOut, phone) is None:
+            if self._row(s, phone) is None:
                 s.add(SmsOptOut(phone=phone, tenant_id=self.tenant_id, keyword=keyword[:40],
                                 created_at=to_db_time(self.clock())))  # fmt: skip
 
@@ -337,7 +342,7 @@ class OptOuts:
 
     async def opt_in(self, phone: str) -> None:
         def w(s: Session) -> None:
-            row = s.get(SmsOptOut, phone)
+            row = self._row(s, phone)
             if row is not None:
                 s.delete(row)
 
@@ -354,14 +359,18 @@ class SessionSeen:
     ended: bool
 
 
-async def latest_session(db: Database, prefix: str) -> SessionSeen | None:
-    """The newest conversation whose id starts with ``prefix`` (the SMS sessions of one number)."""
+async def latest_session(db: Database, prefix: str, tenant_id: str) -> SessionSeen | None:
+    """The newest conversation of ``tenant_id`` whose id starts with ``prefix`` (the SMS sessions
+    of one number with one business)."""
     from appliance.store.models import ConversationSession
 
     def r(s: Session) -> SessionSeen | None:
         row = s.exec(
             select(ConversationSession)
-            .where(col(ConversationSession.id).startswith(prefix, autoescape=True))
+            .where(
+                ConversationSession.tenant_id == tenant_id,
+                col(ConversationSession.id).startswith(prefix, autoescape=True),
+            )
             .order_by(col(ConversationSession.updated_at).desc())
             .limit(1)
         ).first()
@@ -381,7 +390,7 @@ async def recent_bookings(db: Database, tenant_id: str, since: dt.datetime) -> l
             select(BookingRow).where(BookingRow.tenant_id == tenant_id, col(BookingRow.created_at) >= to_db_time(since))
         ).all()
         return [
-            {"id": b.id, "pet_name": b.pet_name, "start": b.start_date.isoformat(), "end": b.end_date.isoformat(),
+            {"id": b.id, "tenant_id": b.tenant_id, "pet_name": b.pet_name, "start": b.start_date.isoformat(), "end": b.end_date.isoformat(),
              "owner_phone": b.owner_phone, "status": b.status, "channel": b.channel, "session_id": b.session_id}
             for b in rows
         ]  # fmt: skip

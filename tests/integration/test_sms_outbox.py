@@ -15,7 +15,7 @@ from appliance.booking.serialize import booking_to_dict
 from appliance.brain.factory import build_brain
 from appliance.channels.sms import SmsChannel
 from appliance.channels.sms.encoding import SmsPlan
-from appliance.channels.sms.transport import InboundSms, Receive, SendError, SmsTransport
+from appliance.channels.sms.transport import InboundSms, Receive, SendError, SmsOrigin, SmsTransport
 from appliance.core.bus import EventBus
 from appliance.core.config import Config, load_config
 from appliance.core.messages import Event, EventType
@@ -43,7 +43,7 @@ class Recorder(SmsTransport):
     async def start(self, receive: Receive) -> None:
         self.receive = receive
 
-    async def send(self, recipient: str, plan: SmsPlan) -> None:
+    async def send(self, recipient: str, plan: SmsPlan, *, origin: SmsOrigin | None = None) -> None:
         if self.refuse:
             self.refuse -= 1
             raise SendError("gateway down")

@@ -98,3 +98,21 @@ def test_migration_files_are_numbered_without_gaps(tmp_path: Path) -> None:
     (tmp_path / "0002_x.sql").write_text("SELECT 1;", encoding="utf-8")
     with pytest.raises(MigrationError, match="without gaps"):
         m.discover(tmp_path)
+
+
+def test_opt_outs_become_per_tenant_and_are_kept(tmp_path: Path) -> None:
+    """0004: a box's opt-outs survive the upgrade; the same number may then be on two tenants' lists."""
+    old = tmp_path / "migrations"
+    old.mkdir()
+    for f in sorted(m.MIGRATIONS_DIR.glob("000[1-3]_*.sql")):
+        shutil.copy(f, old)
+    conn = sqlean.connect(str(tmp_path / "c.db"), isolation_level=None)
+    assert m.migrate(conn, old) == 3
+    conn.execute("INSERT INTO sms_optouts VALUES ('+37251234567', 'demo', 'STOP', '2026-12-01 10:00:00')")
+    assert m.migrate(conn) == m.latest_version() >= 4
+    conn.execute("INSERT INTO sms_optouts VALUES ('+37251234567', 'clinic', 'STOPP', '2026-12-02 10:00:00')")
+    rows = conn.execute("SELECT phone, tenant_id, keyword FROM sms_optouts ORDER BY tenant_id").fetchall()
+    assert rows == [("+37251234567", "clinic", "STOPP"), ("+37251234567", "demo", "STOP")]
+    with pytest.raises(sqlean.IntegrityError):
+        conn.execute("INSERT INTO sms_optouts VALUES ('+37251234567', 'demo', 'STOP', '2026-12-03 10:00:00')")
+    conn.close()

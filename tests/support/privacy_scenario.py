@@ -20,7 +20,7 @@ from appliance.brain.factory import build_brain
 from appliance.channels.sip.recording import CallRecording
 from appliance.channels.sms import SmsChannel
 from appliance.channels.sms.encoding import SmsPlan
-from appliance.channels.sms.transport import InboundSms, Receive, SmsTransport
+from appliance.channels.sms.transport import InboundSms, Receive, SmsOrigin, SmsTransport
 from appliance.core.clock import fixed_clock
 from appliance.core.config import Config, load_config
 from appliance.core.logs import setup_logging
@@ -79,7 +79,7 @@ class SmsRecorder(SmsTransport):
     async def start(self, receive: Receive) -> None:
         pass
 
-    async def send(self, recipient: str, plan: SmsPlan) -> None:
+    async def send(self, recipient: str, plan: SmsPlan, *, origin: SmsOrigin | None = None) -> None:
         self.sent.append((recipient, plan.text))
 
     async def stop(self) -> None:

@@ -123,7 +123,8 @@ class SipEndpoint:
         self._backoff: dict[str, float] = {}
         self.ep: Any = None
         # SIP MESSAGE (RFC 3428) in: (from URI, content type, body, source) on the loop (channels/sms/sip.py)
-        self.on_message: Callable[[str, str, str, str], Any] | None = None
+        # a SIP MESSAGE: (from URI, to URI, account name, content type, body, source address)
+        self.on_message: Callable[[str, str, str, str, str, str], Any] | None = None
 
     # ------------------------------------------------------------------ lifecycle (asyncio)
 
@@ -428,7 +429,9 @@ class SipEndpoint:
                         "not an allowed source" if self.on_message else "no SMS channel")  # fmt: skip
             return
         assert self.loop is not None
-        self.loop.call_soon_threadsafe(self.on_message, prm.fromUri, prm.contentType, prm.msgBody, source)
+        self.loop.call_soon_threadsafe(
+            self.on_message, prm.fromUri, prm.toUri, account.name, prm.contentType, prm.msgBody, source
+        )
 
     def place_call(self, uri: str, account: str = "") -> CallHandle:
         """Endpoint thread: an outbound INVITE to ``uri`` through the account named ``account``
@@ -457,6 +460,11 @@ class SipEndpoint:
     def message_account(self) -> Any:
         """The account outbound SIP MESSAGEs are sent from (the local trunk account)."""
         return self._accounts[0]
+
+    def account_named(self, name: str | None) -> Any:
+        """The account a tenant's SIP MESSAGEs go out through (a ``sip.accounts`` id); the trunk
+        account when ``name`` is None or no such account runs."""
+        return next((a for a in self._accounts if a.name == name), self._accounts[0]) if name else self._accounts[0]
 
     def forget_call(self, call: Any) -> None:
         cid = call.handle.call_id if call.handle else None

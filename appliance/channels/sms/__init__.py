@@ -11,7 +11,8 @@ from typing import Any
 
 from appliance.channels.sms.notify import BookingTexts
 from appliance.channels.sms.service import SmsService
-from appliance.channels.sms.transport import InboundSms, SendError, SmsTransport
+from appliance.channels.sms.tenants import SmsBrains
+from appliance.channels.sms.transport import InboundSms, SendError, SmsOrigin, SmsTransport
 from appliance.core.bus import EventBus, StaffDesk
 from appliance.core.config import Config
 
@@ -24,15 +25,18 @@ class SmsChannel:
         *,
         desk: StaffDesk | None = None,
         transports: dict[str, SmsTransport] | None = None,
+        tenants: SmsBrains | None = None,
         **kw: Any,
     ) -> None:
+        """``brain``: the default tenant's; ``tenants``: every tenant's brain (several businesses on
+        one box: each text is answered by the business whose number it was sent to)."""
         if transports is None:
             transports = {}
             if "kannel" in config.sms.transports:
                 from appliance.channels.sms.kannel import KannelTransport
 
                 transports["kannel"] = KannelTransport(config.sms)
-        self.service = SmsService(config, brain, brain.sessions.db, transports, desk=desk, **kw)
+        self.service = SmsService(config, brain, brain.sessions.db, transports, desk=desk, tenants=tenants, **kw)
         self.texts = BookingTexts(self.service)
 
     async def add_transport(self, transport: SmsTransport) -> None:
@@ -52,4 +56,4 @@ class SmsChannel:
         await self.service.stop()
 
 
-__all__ = ["BookingTexts", "InboundSms", "SendError", "SmsChannel", "SmsService", "SmsTransport"]
+__all__ = ["BookingTexts", "InboundSms", "SendError", "SmsChannel", "SmsOrigin", "SmsService", "SmsTransport"]

@@ -1,13 +1,15 @@
 """Kannel over HTTP (docs/SMS.md).
 
 Inbound: smsbox's ``sms-service`` posts each received text to
-``http://listen_host:listen_port/sms/kannel?from=%p&to=%P&id=%I`` (``post-url``; the
+``http://listen_host:listen_port/sms/kannel?from=%p&to=%P&id=%I`` (``post-url``; ``to``,
+the number the text was sent to, picks the tenant when one box serves several businesses; the
 body is the text in the charset of its Content-Type, ``X-Kannel-Coding`` 1 means binary
 data). We answer 200 with an empty body (``max-messages = 0`` in the service: replies go
 out through the outbox, not as the HTTP answer). A message id seen before is not handled
 twice.
 
-Outbound: ``GET sendsms?username&password&from&to&text&charset=UTF-8&coding=0|2``;
+Outbound: ``GET sendsms?username&password&from&to&text&charset=UTF-8&coding=0|2`` (``from``: the
+tenant's number, else ``sms.sender``);
 Kannel splits a long text into concatenated parts (the sendsms-user's ``concatenation``
 and ``max-messages`` must allow ``sms.max_segments``). HTTP 202 is accepted; 4xx are
 final (bad number, auth), anything else is retried by the outbox.
@@ -22,7 +24,7 @@ import aiohttp
 from aiohttp import web
 
 from appliance.channels.sms.encoding import Encoding, SmsPlan
-from appliance.channels.sms.transport import InboundSms, Receive, SendError, SmsTransport
+from appliance.channels.sms.transport import InboundSms, Receive, SendError, SmsOrigin, SmsTransport
 from appliance.core.config import SmsConfig
 
 log = logging.getLogger(__name__)
@@ -94,12 +96,13 @@ class KannelTransport(SmsTransport):
         sms = InboundSms(
             transport=self.name, sender=sender, text=text, message_id=q.get("id") or None,
             raw=body if text is None else None, problem=problem,
+            receiver=q.get("to") or request.headers.get("X-Kannel-To") or None,
         )  # fmt: skip
         assert self._receive is not None
         await self._receive(sms)
         return web.Response(status=200, text="")
 
-    def _params(self, recipient: str, plan: SmsPlan) -> dict[str, Any]:
+    def _params(self, recipient: str, plan: SmsPlan, origin: SmsOrigin | None = None) -> dict[str, Any]:
         params: dict[str, Any] = {
             "username": self.cfg.kannel_username,
             "password": self.cfg.kannel_password,
@@ -108,17 +111,19 @@ class KannelTransport(SmsTransport):
             "charset": "UTF-8",
             "coding": 2 if plan.encoding is Encoding.UCS2 else 0,
         }
-        if self.cfg.sender:
-            params["from"] = self.cfg.sender
+        sender = (origin.number if origin is not None else None) or self.cfg.sender
+        if sender:
+            params["from"] = sender
         if self.cfg.kannel_smsc:
             params["smsc"] = self.cfg.kannel_smsc
         return params
 
-    async def send(self, recipient: str, plan: SmsPlan) -> None:
+    async def send(self, recipient: str, plan: SmsPlan, *, origin: SmsOrigin | None = None) -> None:
         if self._session is None:
             raise SendError("Kannel transport not started")
+        params = self._params(recipient, plan, origin)
         try:
-            async with self._session.get(self.cfg.kannel_sendsms_url, params=self._params(recipient, plan)) as resp:
+            async with self._session.get(self.cfg.kannel_sendsms_url, params=params) as resp:
                 answer = (await resp.text(errors="replace"))[:200]
                 status = resp.status
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:

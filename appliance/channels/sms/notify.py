@@ -9,7 +9,8 @@ The text is in the session's language, to the booking's owner number; each kind 
 idempotency key (``confirm:<id>``, ``remind:<id>:<start>``, ``approved:<id>``,
 ``change:<id>:<updated_at>``...), so an event seen
 twice, or the restart sweep finding a booking whose event died with the daemon, adds
-nothing twice.
+nothing twice. A booking's texts are its tenant's (the booking's ``tenant_id``): in its
+language default and name, from its number (docs/SMS.md "Several businesses").
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 from appliance.brain.text.render import Part
 from appliance.channels.sms.service import SmsService, reminder_key
+from appliance.channels.sms.tenants import SmsTenant
 from appliance.core.messages import Event, EventType
 from appliance.store.outbox import OutboxKind, recent_bookings
 
@@ -66,22 +68,28 @@ class BookingTexts:
 
     # -- what is sent when --------------------------------------------------------------
 
+    def tenant_of(self, booking: dict[str, Any]) -> SmsTenant | None:
+        """The business a booking is of (None: a tenant no longer configured)."""
+        tenant = str(booking.get("tenant_id") or booking.get("tenant") or self.config.tenant.id)
+        return self.sms.tenants.get(tenant)
+
     async def wanted(self, booking: dict[str, Any]) -> bool:
         """Texts about a booking need the customer's agreement: the booking was made by text, or the
-        owner's number has texted us before, or the tenant texts every booking (its say-so)."""
+        owner's number has texted this business before, or the tenant texts every booking (its say-so)."""
         phone = str(booking.get("owner_phone") or "")
-        if not self.cfg.enabled or not phone:
+        lane = self.tenant_of(booking)
+        if not self.cfg.enabled or not phone or lane is None:
             return False
         if booking.get("channel") == "sms" or self.cfg.confirm_other_channels:
             return True
-        return await self.sms.inbound.has_texted(phone)
+        return await lane.inbound.has_texted(phone)
 
-    async def _language(self, session_id: str | None) -> str:
+    async def _language(self, lane: SmsTenant, session_id: str | None) -> str:
         if session_id:
-            rec = await self.sms.brain.sessions.get(session_id)
+            rec = await lane.brain.sessions.get(session_id)
             if rec is not None and rec.language:
                 return str(rec.language)
-        return self.config.tenant.default_language
+        return lane.config.tenant.default_language
 
     def _recipient(self, phone: str) -> str:
         if self.cfg.outbound_transport == "sip" and self.cfg.sip_domain and not phone.startswith("sip"):
@@ -89,7 +97,8 @@ class BookingTexts:
         return phone
 
     async def booking_event(self, kind: EventType, booking: dict[str, Any], session_id: str | None) -> None:
-        if not await self.wanted(booking):
+        lane = self.tenant_of(booking)
+        if lane is None or not await self.wanted(booking):
             return
         out_kind, prefix, template = _KINDS[kind]
         if out_kind is OutboxKind.CONFIRMATION and not self.cfg.confirmations:
@@ -98,31 +107,35 @@ class BookingTexts:
             return
         bid = str(booking["id"])
         session_id = session_id or booking.get("session_id")
-        lang = await self._language(session_id)
+        lang = await self._language(lane, session_id)
         start, end = dt.date.fromisoformat(str(booking["start"])), dt.date.fromisoformat(str(booking["end"]))
         facts = {"booking_id": bid, "pet_name": booking.get("pet_name", ""), "start": start, "end": end}
-        text, _speak, _sms = self.sms.renderer.render([Part(template, facts)], lang)
+        text, _speak, _sms = lane.renderer.render([Part(template, facts)], lang)
         to = self._recipient(str(booking["owner_phone"]))
         transport = self.cfg.outbound_transport
         key = f"{prefix}:{bid}"
         if kind is EventType.BOOKING_CHANGED:  # one text per change (a second change gets its own)
             key += f":{booking.get('updated_at') or f'{start.isoformat()}:{end.isoformat()}'}"
-        await self.sms.enqueue(key, out_kind, transport, to, text, lang, session_id=session_id, booking_id=bid)
+        await self.sms.enqueue(
+            key, out_kind, transport, to, text, lang, session_id=session_id, booking_id=bid, tenant=lane.tenant_id
+        )
         if kind is EventType.BOOKING_DECLINED or self.cfg.reminder_hours <= 0:
             return
-        at = self.reminder_at(start)
+        at = self.reminder_at(start, lane)
         if at > self.sms.clock():
-            text, _speak, _sms = self.sms.renderer.render(
+            text, _speak, _sms = lane.renderer.render(
                 [Part("sms_reminder", {"booking_id": bid, "pet_name": facts["pet_name"], "date": start})], lang
             )
             await self.sms.enqueue(
                 reminder_key(bid, start), OutboxKind.REMINDER, transport, to, text, lang,
-                not_before=at, session_id=session_id, booking_id=bid,
+                not_before=at, session_id=session_id, booking_id=bid, tenant=lane.tenant_id,
             )  # fmt: skip
 
-    def reminder_at(self, start: dt.date) -> dt.datetime:
+    def reminder_at(self, start: dt.date, lane: SmsTenant | None = None) -> dt.datetime:
+        """When the reminder of a stay starting ``start`` is due (check-in in the tenant's time zone)."""
         hh, mm = (int(x) for x in self.cfg.checkin_time.split(":"))
-        checkin = dt.datetime.combine(start, dt.time(hh, mm), tzinfo=self.config.tenant.tz)
+        tz = (lane.config if lane is not None else self.config).tenant.tz
+        checkin = dt.datetime.combine(start, dt.time(hh, mm), tzinfo=tz)
         return (checkin - dt.timedelta(hours=self.cfg.reminder_hours)).astimezone(dt.UTC)
 
     async def sweep(self) -> int:
@@ -130,11 +143,12 @@ class BookingTexts:
         between the booking's commit and its event) get it now. Returns how many were added."""
         since = self.sms.clock() - dt.timedelta(hours=SWEEP_HOURS)
         added = 0
-        for b in await recent_bookings(self.sms.db, self.config.tenant.id, since):
-            if b["status"] == "cancelled" or await self.sms.outbox.has(f"confirm:{b['id']}"):
-                continue
-            kind = EventType.BOOKING_HELD if b["status"] == "held" else EventType.BOOKING_CREATED
-            if await self.wanted(b):
-                await self.booking_event(kind, b, b.get("session_id"))  # type: ignore[arg-type]
-                added += 1
+        for tenant_id in self.sms.tenants:
+            for b in await recent_bookings(self.sms.db, tenant_id, since):
+                if b["status"] == "cancelled" or await self.sms.outbox.has(f"confirm:{b['id']}"):
+                    continue
+                kind = EventType.BOOKING_HELD if b["status"] == "held" else EventType.BOOKING_CREATED
+                if await self.wanted(b):
+                    await self.booking_event(kind, b, b.get("session_id"))  # type: ignore[arg-type]
+                    added += 1
         return added

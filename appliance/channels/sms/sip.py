@@ -6,8 +6,9 @@ In: the endpoint hands each MESSAGE (from an allowed source; pjsua has already a
 texts; anything else (or a body that was not UTF-8) is kept as unreadable. Replies go back to
 the sender's URI.
 
-Out: ``sendInstantMessage`` of a pjsua2 ``Buddy`` (one per peer URI, no presence
-subscription) on the endpoint's own thread. A pjsip error is a retryable send error;
+Out: ``sendInstantMessage`` of a pjsua2 ``Buddy`` (one per account and peer URI, no presence
+subscription) on the endpoint's own thread, through the tenant's SIP account when it has one
+(its first ``sip_accounts`` entry), else the trunk account. A pjsip error is a retryable send error;
 pjsip's later delivery status (the peer's final response) is not awaited.
 """
 
@@ -19,7 +20,7 @@ import re
 from typing import Any
 
 from appliance.channels.sms.encoding import SmsPlan
-from appliance.channels.sms.transport import InboundSms, Receive, SendError, SmsTransport
+from appliance.channels.sms.transport import InboundSms, Receive, SendError, SmsOrigin, SmsTransport
 from appliance.core.config import SmsConfig
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,8 @@ class SipMessageTransport(SmsTransport):
         self.endpoint = endpoint  # appliance.channels.sip.endpoint.SipEndpoint
         self.cfg = cfg
         self._receive: Receive | None = None
-        self._buddies: dict[str, Any] = {}  # peer URI -> pj.Buddy (kept alive; used on the pj thread only)
+        # (account, peer URI) -> pj.Buddy (kept alive; used on the pj thread only)
+        self._buddies: dict[tuple[str | None, str], Any] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def start(self, receive: Receive) -> None:
@@ -73,14 +75,19 @@ class SipMessageTransport(SmsTransport):
             except RuntimeError:  # the endpoint has stopped already
                 log.warning("SIP MESSAGE buddies outlived the endpoint")
 
-    def on_message(self, from_uri: str, content_type: str, body: str, source: str) -> None:
-        """On the event loop (the endpoint thread used call_soon_threadsafe)."""
+    def on_message(self, from_uri: str, to_uri: str, account: str, content_type: str, body: str, source: str) -> None:
+        """On the event loop (the endpoint thread used call_soon_threadsafe). The To user (the
+        number texted) and the account it arrived on pick the tenant (``tenant_for_text``)."""
         text, raw, problem = decode_message(content_type, body)
         uri = bare_uri(from_uri)
         # the reply goes where the MESSAGE came from (the PBX or trunk, or the phone itself), to its user
         user = uri.split(":", 1)[-1].split("@", 1)[0]
         reply_to = f"sip:{user}@{source}" if user and source else uri
-        sms = InboundSms(transport=self.name, sender=uri, text=text, raw=raw, reply_to=reply_to, problem=problem)
+        to_user = bare_uri(to_uri).split(":", 1)[-1].split("@", 1)[0] if to_uri else ""
+        sms = InboundSms(
+            transport=self.name, sender=uri, text=text, raw=raw, reply_to=reply_to, problem=problem,
+            receiver=to_user or None, account=account or None,
+        )  # fmt: skip
         assert self._receive is not None
         task: asyncio.Task[object] = asyncio.get_running_loop().create_task(self._receive(sms))
         self._tasks.add(task)
@@ -93,20 +100,21 @@ class SipMessageTransport(SmsTransport):
             raise SendError(f"no SIP URI for {recipient!r}: set sms.sip_domain", retryable=False)
         return f"sip:{recipient}@{self.cfg.sip_domain}"
 
-    async def send(self, recipient: str, plan: SmsPlan) -> None:
+    async def send(self, recipient: str, plan: SmsPlan, *, origin: SmsOrigin | None = None) -> None:
         uri = self._uri_for(recipient)
+        account = origin.sip_account if origin is not None else None
 
         def send_on_pj_thread() -> None:
             import pjsua2 as pj
 
-            buddy = self._buddies.get(uri)
+            buddy = self._buddies.get((account, uri))
             if buddy is None:
                 bcfg = pj.BuddyConfig()
                 bcfg.uri = uri
                 bcfg.subscribe = False
                 buddy = pj.Buddy()
-                buddy.create(self.endpoint.message_account, bcfg)
-                self._buddies[uri] = buddy
+                buddy.create(self.endpoint.account_named(account), bcfg)
+                self._buddies[(account, uri)] = buddy
             prm = pj.SendInstantMessageParam()
             prm.content = plan.text
             prm.contentType = "text/plain;charset=UTF-8"

@@ -22,6 +22,18 @@ class InboundSms:
     raw: bytes | None = None
     reply_to: str | None = None  # where a reply goes on this transport (default: sender)
     problem: str | None = None  # why text is None: binary / unknown_charset / undecodable
+    receiver: str | None = None  # the number (or SIP user) it was sent to: picks the tenant
+    account: str | None = None  # the SIP account a SIP MESSAGE arrived on (sip.accounts id, "trunk")
+
+
+@dataclass(frozen=True, slots=True)
+class SmsOrigin:
+    """Whose a text sent is (several businesses on one box): the number it goes out from
+    (Kannel's ``from``) and the SIP account a SIP MESSAGE is sent through. None: the
+    transport's own (``sms.sender``, the trunk account)."""
+
+    number: str | None = None
+    sip_account: str | None = None
 
 
 class SendError(Exception):
@@ -43,8 +55,9 @@ class SmsTransport(abc.ABC):
         """Begin taking inbound texts; each one is handed to ``receive``."""
 
     @abc.abstractmethod
-    async def send(self, recipient: str, plan: SmsPlan) -> None:
-        """Hand one text (already planned: encoding and parts) to the network, or raise SendError."""
+    async def send(self, recipient: str, plan: SmsPlan, *, origin: SmsOrigin | None = None) -> None:
+        """Hand one text (already planned: encoding and parts) to the network, or raise SendError;
+        ``origin``: the tenant's number and account it goes out from (None: the transport's own)."""
 
     @abc.abstractmethod
     async def stop(self) -> None: ...
