@@ -2,20 +2,25 @@
 
 Counting is one call where the event happens (``metrics.TURNS.labels(channel="web").inc()``);
 nothing here does I/O. The daemon serves them on ``metrics.host:metrics.port`` (loopback by
-default; ``appliance.ops.metrics``). In a process that never serves them (``appliance chat``,
-a SIP worker) the counts are simply never read. Metric names and what they mean are listed in
+default; ``appliance.ops.metrics``). In a process that never serves them (``appliance chat``)
+the counts are simply never read. SIP worker processes (``sip.workers > 1``) count in
+prometheus_client's multiprocess mode: the cluster starts them with ``PROMETHEUS_MULTIPROC_DIR``
+set to :func:`workers_dir`, and the daemon adds their counts to its own when it serves (gauges
+sum over the live workers: ``multiprocess_mode``, ignored in a single process). Metric names and what they mean are listed in
 docs/INSTALL.md ("Metrics"); docs/grafana-dashboard.json plots them.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from prometheus_client import Counter, Gauge, Histogram
 
 # Latency buckets (seconds) for the voice stages and the brain: 20 ms ... 10 s.
 _LATENCY = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 
-ACTIVE_CALLS = Gauge("appliance_active_calls", "SIP calls in progress")
-ACTIVE_CHATS = Gauge("appliance_active_chats", "web chat WebSocket connections open")
+ACTIVE_CALLS = Gauge("appliance_active_calls", "SIP calls in progress", multiprocess_mode="livesum")
+ACTIVE_CHATS = Gauge("appliance_active_chats", "web chat WebSocket connections open", multiprocess_mode="livesum")
 CALLS = Counter("appliance_calls_total", "SIP calls handled, by mode", ["mode"])
 TURNS = Counter("appliance_turns_total", "conversation turns answered by the brain, by channel", ["channel"])
 BRAIN_SECONDS = Histogram(
@@ -38,10 +43,20 @@ TOOL_CALLS = Counter(
 )
 BOOKINGS = Counter("appliance_bookings_total", "bookings committed by the brain, by action", ["action"])
 DEGRADED_SECONDS = Counter("appliance_degraded_seconds_total", "seconds the brain ran in degraded (rules-only) mode")
-DEGRADED = Gauge("appliance_degraded", "1 while the brain runs degraded (no language model)")
-SIP_REGISTERED = Gauge("appliance_sip_registered", "1 when the SIP account is registered", ["account"])
+DEGRADED = Gauge(
+    "appliance_degraded", "1 while the brain runs degraded (no language model)", multiprocess_mode="livemax"
+)
+SIP_REGISTERED = Gauge(
+    "appliance_sip_registered", "1 when the SIP account is registered", ["account"], multiprocess_mode="livemax"
+)
 ENGINE_RESTARTS = Counter("appliance_engine_restarts_total", "engine worker restarts after a crash", ["engine"])
 WATCHDOG_PINGS = Counter("appliance_watchdog_pings_total", "WATCHDOG=1 notifications sent to systemd")
+
+
+def workers_dir(data_path: Path) -> Path:
+    """Where the SIP worker processes keep their counts (prometheus_client's multiprocess files)."""
+    return data_path / "run" / "sip-worker-metrics"
+
 
 # timeline latency name (appliance.voice.timeline.TurnTimeline.latencies) -> stage label
 _VOICE_STAGES = {

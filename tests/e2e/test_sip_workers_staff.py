@@ -50,6 +50,15 @@ async def _act(sock: Path, path: str, body: dict[str, Any] | None = None) -> dic
         return await api.post(path, body or {})
 
 
+def _families(text: str) -> dict[str, dict[tuple, float]]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        fam.name: {(x.name, tuple(sorted(x.labels.items()))): x.value for x in fam.samples}
+        for fam in text_string_to_metric_families(text)
+    }
+
+
 def test_staff_transfer_and_end_calls_held_by_worker_processes(tmp_path: Path) -> None:
     data = tmp_path / "data"
     daemon = Daemon(data, sip=True, env={"APPLIANCE__SIP__WORKERS": "2"})
@@ -76,6 +85,7 @@ def test_staff_transfer_and_end_calls_held_by_worker_processes(tmp_path: Path) -
         calls["+3725550104"] = caller(uri, "--from-user", "+3725550104", "--max-s", "20")
         calls["+3725550104"].wait_event("media", 60)
         paused_call = asyncio.run(_modes(sock, "+3725550104"))
+        scraped = _families(daemon.metrics())  # counted in the workers, served by the daemon
     finally:
         rc = daemon.stop()
         for call in calls.values():
@@ -87,3 +97,7 @@ def test_staff_transfer_and_end_calls_held_by_worker_processes(tmp_path: Path) -
     assert err.value.code is ErrorCode.NOT_FOUND
     assert "DISCONNECTED" not in [s["state"] for s in still], still  # the third call was left alone
     assert paused_call == "menu"  # the AI pause reached the worker that took the call
+    calls = scraped["appliance_calls"]
+    assert sum(v for (name, _), v in calls.items() if name == "appliance_calls_total") == 4, calls
+    assert calls[("appliance_calls_total", (("mode", "menu"),))] >= 1, calls  # the paused worker's call
+    assert scraped["appliance_active_calls"][("appliance_active_calls", ())] >= 2  # 103 and 104 are on the line

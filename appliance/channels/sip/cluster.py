@@ -28,6 +28,7 @@ from typing import Any
 
 from appliance.channels.sip.endpoint import PJSUA_MAX_CALLS
 from appliance.channels.sip.proxy import SipProxy
+from appliance.core import metrics
 from appliance.core.config import Config
 from appliance.core.errors import ApplianceError
 from appliance.core.messages import Event, EventType
@@ -94,6 +95,7 @@ class SipCluster:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self.worker_config = config.data_path / "sip-worker-config.json"
+        self.metrics_dir = metrics.workers_dir(config.data_path)  # the workers' counts (core.metrics)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -102,6 +104,7 @@ class SipCluster:
             log.warning("SIP: registering accounts is not supported with sip.workers > 1; point the PBX's trunk "
                         "at %s:%d instead", self.sip.host, self.sip.udp_port)  # fmt: skip
         self._write_worker_config()
+        self._fresh_metrics_dir()
         port = await self.proxy.start()
         self.ports = {"udp": port}
         loop = asyncio.get_running_loop()
@@ -116,6 +119,19 @@ class SipCluster:
         log.info("SIP: proxy udp:%d, %d workers x %d lines (%d in total)", port, self.sip.workers, self.lines,
                  self.total)  # fmt: skip
         return self.ports
+
+    def _fresh_metrics_dir(self) -> None:
+        """The workers count from zero at every start, like the daemon's own counters."""
+        self.metrics_dir.mkdir(parents=True, exist_ok=True)
+        for old in self.metrics_dir.glob("*.db"):
+            old.unlink(missing_ok=True)
+
+    def _worker_gone(self, pid: int) -> None:
+        """A worker process ended: its gauges leave the sums (its counts stay in the totals)."""
+        from prometheus_client import multiprocess
+
+        with contextlib.suppress(OSError):
+            multiprocess.mark_process_dead(pid, str(self.metrics_dir))
 
     async def stop(self) -> None:
         self._stopping = True
@@ -180,6 +196,7 @@ class SipCluster:
         root = str(Path(__file__).resolve().parents[3])
         env = dict(os.environ)
         env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(self.metrics_dir)  # served by the daemon with its own
         proc = await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env, limit=4 * 1024 * 1024
         )
@@ -197,6 +214,7 @@ class SipCluster:
                 self._on_worker_line(index, msg)
         finally:
             rc = await proc.wait()
+            self._worker_gone(proc.pid)
             if not self._stopping:
                 log.warning("SIP worker %d (pid %d) exited with %s", index, proc.pid, rc)
 
