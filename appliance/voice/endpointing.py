@@ -18,10 +18,11 @@ Rules, in order (word lists for en/et/ru, all applied whatever the language):
    full stop there leaves "Здравствуйте" at the pause (with a comma: rule 2); cutting it into
    a turn of its own answers the greeting, and a one-word turn cannot switch the reply language.
    "Hello." / "Tere!" / "Hello?" are still whole turns (rules 5 and 6)
-5. the start of a phone number: fewer than 7 digits (as digits or digit words) when the brain
-   awaits a phone number, or fewer than 10 after a "+" (a country code and 7) -> unfinished: callers (and espeak)
-   pause between digit groups ("+372 | 5123 | 4567", "five one two three | four five ...")
-5b. a short reply: yes/no, thanks, a greeting or goodbye, a number   -> complete
+4b. the start of a phone number: fewer than 7 digits (as digits or digit words) when the
+   brain awaits a phone number, or fewer than 10 after a "+" (a country code and 7)
+                                                  -> unfinished: callers (and espeak) pause
+   between digit groups ("+372 | 5123 | 4567", "five one two three | four five ...")
+5. a short reply: yes/no, thanks, a greeting or goodbye, a number   -> complete
 6. ends with ? or !                               -> complete
 7. one to three words when the brain awaits a slot (a name, a pet type, a date, a phone
    number, a booking id)                          -> statement ("Max", but "My dog" may go on)
@@ -97,7 +98,7 @@ SHORT_SLOTS = frozenset(
     "alternative".split()
 )
 PHONE_SLOTS = frozenset(("owner_phone", "callback_phone"))
-MIN_PHONE_DIGITS = 7  # a local number; "5123" is only its start (rule 5)
+MIN_PHONE_DIGITS = 7  # a local number; "5123" is only its start (rule 4b)
 MIN_INTERNATIONAL_DIGITS = 10  # a country code and a local number: "+372 5123" is only a start
 DIGIT_WORDS = frozenset(
     "zero oh one two three four five six seven eight nine "
@@ -160,7 +161,7 @@ def turn_verdict(text: str, language: str | None, awaiting: str | None = None) -
 
 
 def _phone_start(bare: str, words: list[str], awaiting: str | None) -> bool:
-    """Rule 5: only digits so far, too few for a phone number, and one is expected."""
+    """Rule 4b: only digits so far, too few for a phone number, and one is expected."""
     if _NUMBER.match(bare):
         digits = sum(c.isdigit() for c in bare)
         if bare.startswith("+"):

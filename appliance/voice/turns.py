@@ -31,9 +31,10 @@ what pipecat's Silero wrapper calls clearly non-speech). Between "Next" and "wee
 closure, then a soft onset) Silero on telephone audio stays under ``stop_threshold`` for up to
 7 windows (0.224 s), depending on where the 32 ms windows fall, i.e. on the call's timing; most
 of those windows score 0.1-0.35. After the last word it falls under 0.1 within a window or two.
-Measured over the slot answers of the test dialogues through 8 kHz mu-law, at 48 window
-placements each (``tests/integration/test_turn_gaps.py``): the longest run inside an answer is
-7 windows under 0.35, 5 under 0.15 and 2 under 0.1. A COMPLETE verdict (a question, yes/no, a
+Measured over the slot answers of the test dialogues through 8 kHz mu-law, at 48 placements
+each (16 window phases x 3 pauses before the answer; ``tests/integration/test_turn_gaps.py``
+checks 8 per answer): the longest run inside an answer is 7 windows under 0.35, 5 under 0.15
+and 2 under 0.1. A COMPLETE verdict (a question, yes/no, a
 number: words that rarely stop half-way) keeps counting every quiet window, so its short wait
 stays short; ``end_silence_s`` always counts every quiet window.
 

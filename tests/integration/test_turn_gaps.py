@@ -32,7 +32,7 @@ RATE = 16000
 WINDOW = 512  # Silero at 16 kHz
 PHASES = 8  # window offsets 0, 4, ... 28 ms
 # the answers to an awaited slot in the booking dialogues (no digits: phone numbers have a rule
-# of their own, voice.endpointing rule 5), each after the line before it in its dialogue
+# of their own, voice.endpointing rule 4b), each after the line before it in its dialogue
 SLOT_ANSWERS = {
     "en": ["His name is Max", "Next weekend", "Mari Tamm"],
     "et": ["Järgmisel nädalavahetusel", "Kass", "Miisu", "Mari Tamm"],
