@@ -24,6 +24,12 @@ pytestmark = [pytest.mark.e2e]
 
 PEER = ROOT / "tests" / "support" / "sip_messenger.py"
 USER = "+37251234567"
+SIP_TEXTS = {  # the daemon's SMS channel on SIP MESSAGE only, in and out
+    "APPLIANCE__SIP__RECORD": "false",
+    "APPLIANCE__SMS__ENABLED": "true",
+    "APPLIANCE__SMS__TRANSPORTS": '["sip"]',
+    "APPLIANCE__SMS__OUTBOUND_TRANSPORT": "sip",
+}
 
 
 def text_by_sip(
@@ -43,13 +49,7 @@ def text_by_sip(
 
 
 def test_sip_message_gets_sms_style_replies(tmp_path: Path) -> None:
-    env = {
-        "APPLIANCE__SIP__RECORD": "false",
-        "APPLIANCE__SMS__ENABLED": "true",
-        "APPLIANCE__SMS__TRANSPORTS": '["sip"]',
-        "APPLIANCE__SMS__OUTBOUND_TRANSPORT": "sip",
-    }
-    d = Daemon(tmp_path / "data", sip=True, env=env)
+    d = Daemon(tmp_path / "data", sip=True, env=SIP_TEXTS)
     try:
         events = text_by_sip(d.sip_port, "Tere, sooviks broneerida", "Kass", expect=2)
         replies = [e for e in events if e["event"] == "message"]
@@ -74,15 +74,9 @@ def test_sip_message_gets_sms_style_replies(tmp_path: Path) -> None:
 
 def test_a_sip_message_to_the_clinics_number_is_answered_by_the_clinic(tmp_path: Path) -> None:
     """Two businesses on one box: the To user (the number texted) picks the tenant, as for calls."""
-    env = {
-        "APPLIANCE__SIP__RECORD": "false",
-        "APPLIANCE__SMS__ENABLED": "true",
-        "APPLIANCE__SMS__TRANSPORTS": '["sip"]',
-        "APPLIANCE__SMS__OUTBOUND_TRANSPORT": "sip",
-    }
     conf = tmp_path / "appliance.toml"
     conf.write_text(toml_text.dumps({"tenants": [clinic_site(tmp_path)]}))
-    d = Daemon(tmp_path / "data", sip=True, env=env, args=("--config", str(conf)))
+    d = Daemon(tmp_path / "data", sip=True, env=SIP_TEXTS, args=("--config", str(conf)))
     try:
         clinic = text_by_sip(d.sip_port, "Hi", to="+3725550200")  # the clinic's DID ("+372 555 0200")
         hotel = text_by_sip(d.sip_port, "Hi")  # the appliance's own address: the default tenant
@@ -106,12 +100,6 @@ def test_a_sip_message_on_the_clinics_account_is_answered_through_that_account(t
     """No number matches: the SIP account the MESSAGE arrived on (``sip_accounts``) decides, and
     the clinic's reply goes out through that account (its From is the account's, not the trunk's).
     The account's registrar is away (registration keeps retrying), as in test_sip_tenants.py."""
-    env = {
-        "APPLIANCE__SIP__RECORD": "false",
-        "APPLIANCE__SMS__ENABLED": "true",
-        "APPLIANCE__SMS__TRANSPORTS": '["sip"]',
-        "APPLIANCE__SMS__OUTBOUND_TRANSPORT": "sip",
-    }
     registrar = f"sip:127.0.0.1:{free_port()};transport=tcp"
     conf = tmp_path / "appliance.toml"
     conf.write_text(
@@ -120,7 +108,7 @@ def test_a_sip_message_on_the_clinics_account_is_answered_through_that_account(t
             "tenants": [clinic_site(tmp_path, sip_dids=[], sip_accounts=["pbx"])],
         })
     )  # fmt: skip
-    d = Daemon(tmp_path / "data", sip=True, env=env, args=("--config", str(conf)))
+    d = Daemon(tmp_path / "data", sip=True, env=SIP_TEXTS, args=("--config", str(conf)))
     try:
         clinic = text_by_sip(d.sip_port, "Hi", to="205")  # the account's own address: sip:205@127.0.0.1
         hotel = text_by_sip(d.sip_port, "Hi")
