@@ -279,3 +279,28 @@ def test_the_session_of_a_number_resumes_within_the_window(tmp_path: Path) -> No
 
     sessions = asyncio.run(run())
     assert len(set(sessions[:4])) == 1 and sessions[4] != sessions[0], sessions
+
+
+def test_a_text_of_a_business_no_longer_configured_fails_and_is_not_sent(tmp_path: Path) -> None:
+    """A row queued for a tenant that was since removed from the config: nobody to send it as (its
+    number, its opt-outs), so it is marked failed, visible to staff, and never sent."""
+    from appliance.store.outbox import NewMessage, Outbox, OutboxKind
+
+    clock = Clock()
+    cfg = config(tmp_path)
+
+    async def run() -> tuple[list[Any], list[tuple[str, str]]]:
+        brain, sms, rec, bus = await _setup(cfg, clock)
+        try:
+            gone = Outbox(sms.service.db, tenant_id="closed-clinic", clock=clock)
+            msg = NewMessage("notice:gone", OutboxKind.NOTICE, "rec", PHONE, "Hello", "en", "gsm7", 1, clock.now)
+            await gone.enqueue(msg)
+            assert await sms.service.flush() == 1
+            assert await sms.service.flush() == 0  # settled: not retried
+            return await gone.list(), rec.sent
+        finally:
+            await brain.aclose()
+
+    (row,), sent = asyncio.run(run())
+    assert row.status is OutboxStatus.FAILED and row.last_error == "no_such_tenant" and row.attempts == 1
+    assert sent == []

@@ -308,7 +308,7 @@ class SmsService:
         sent as its tenant's: its opt-outs, its number and SIP account."""
         lane = self.tenants.get(msg.tenant_id)
         if lane is None:  # a tenant no longer configured: nobody to send it as
-            await Outbox(self.db, tenant_id=msg.tenant_id, clock=self.clock).mark_failed(msg.id, "no_such_tenant")
+            await self._outbox_of(msg.tenant_id).mark_failed(msg.id, "no_such_tenant")
             return
         outbox = lane.outbox
         number = number_of(msg.recipient, lane.config.tenant.phone_region)
@@ -339,9 +339,13 @@ class SmsService:
         await outbox.mark_sent(msg.id)
         log.info("sms %s %s to %s sent (%d segment(s))", msg.kind, msg.id, msg.recipient, msg.segments)
 
+    def _outbox_of(self, tenant_id: str) -> Outbox:
+        """The tenant's outbox; for a tenant no longer configured, one just to settle its rows."""
+        lane = self.tenants.get(tenant_id)
+        return lane.outbox if lane is not None else Outbox(self.db, tenant_id=tenant_id, clock=self.clock)
+
     async def _failed(self, msg: OutboxMessage, error: str) -> None:
-        lane = self.tenants.get(msg.tenant_id)
-        outbox = lane.outbox if lane is not None else Outbox(self.db, tenant_id=msg.tenant_id, clock=self.clock)
+        outbox = self._outbox_of(msg.tenant_id)
         if msg.attempts >= self.cfg.max_attempts:
             log.warning("sms %s to %s failed for good: %s", msg.id, msg.recipient, error)
             await outbox.mark_failed(msg.id, error)
