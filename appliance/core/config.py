@@ -53,7 +53,7 @@ LocalizedText = dict[str, str]
 class RetentionConfig(_Model):
     """How long each kind of personal data is kept, in days (docs/PRIVACY.md). 0: never kept past
     the next retention run. Recordings go after the shorter of ``recordings_days`` and
-    ``sip.recording_retention_days`` (the SIP channel's own hourly purge)."""
+    ``sip.recording_retention_days``."""
 
     recordings_days: int | None = Field(default=None, ge=0)
     turns_days: int = Field(default=180, ge=0)  # transcripts: the text of every turn

@@ -45,7 +45,7 @@ _STAGES = ("speech_start", "speech_end", "stt_done", "first_output", "first_audi
 
 def days(config: Config) -> dict[str, int]:
     r = config.tenant.privacy.retention
-    recordings = config.sip.recording_retention_days  # the SIP channel purges at this age too: the shorter wins
+    recordings = config.sip.recording_retention_days  # the SIP setting and the tenant's: the shorter wins
     if r.recordings_days is not None:
         recordings = min(recordings, r.recordings_days)
     return {
@@ -133,7 +133,7 @@ def _files(config: Config, kind: str) -> list[Path]:
 
 
 def _drop_orphan_speaker_turns(config: Config, db: Database) -> None:
-    """Speaker turns live as long as their recording (removed here or by the SIP channel's purge)."""
+    """Speaker turns live as long as their recording: once its files are gone, so are they."""
     d = recordings_dir(config)
     known = db.read(lambda s: diarization.recordings_known(s, config.tenant.id))
     gone = [r for r in known if not (d / f"{r}.json").exists() and not (d / f"{r}.caller.wav").exists()]

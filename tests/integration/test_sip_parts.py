@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 from appliance.channels.sip.call import FRAME_BYTES, AudioBuffers
-from appliance.channels.sip.recording import purge_recordings
 from appliance.channels.sip.sipmsg import SourceFilter, caller_id_from_invite, host_of
 
 INVITE = (
@@ -54,15 +53,33 @@ def test_audio_buffers_pace_and_flush() -> None:
     assert a.drain(a.rx) == b"\x05\x00" * 320 and a.drain(a.rx) == b""
 
 
-def test_purge_recordings(tmp_path: Path) -> None:
-    old = tmp_path / "old.caller.wav"
-    new = tmp_path / "new.caller.wav"
-    for p in (old, new):
+def test_recordings_older_than_the_sip_retention_are_purged_by_the_privacy_job(tmp_path: Path) -> None:
+    """``sip.recording_retention_days`` alone (no tenant ``recordings_days``) bounds the recordings:
+    the daemon's privacy job (appliance/privacy/retention.py) is the one purge, for every process."""
+    from appliance.core.config import load_config
+    from appliance.privacy import retention
+    from appliance.store.db import Database
+
+    cfg = load_config(
+        environ={},
+        use_system=False,
+        overrides={"store": {"data_dir": str(tmp_path)}, "sip": {"recording_retention_days": 30}},
+    )
+    d = tmp_path / "recordings"
+    d.mkdir()
+    old, new, record = d / "old.caller.wav", d / "new.caller.wav", d / "old.json"
+    for p in (old, new, record):
         p.write_bytes(b"x")
     past = time.time() - 40 * 86400
-    os.utime(old, (past, past))
-    assert purge_recordings(tmp_path, 30) == 1
-    assert not old.exists() and new.exists()
+    for p in (old, record):
+        os.utime(p, (past, past))
+    assert retention.days(cfg)["recordings"] == 30
+    db = Database(cfg.db_path)
+    try:
+        assert retention.run(cfg, db)["recordings"] == 2
+    finally:
+        db.close()
+    assert not old.exists() and not record.exists() and new.exists()
 
 
 def test_digest_auth_verifies_md5_with_and_without_qop() -> None:

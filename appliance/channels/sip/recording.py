@@ -80,21 +80,3 @@ class CallRecording:
             self.record_path.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
 
         await asyncio.to_thread(finish)
-
-
-def purge_recordings(directory: Path, retention_days: int, *, now: float | None = None) -> int:
-    """Delete recordings (and their call records) older than ``retention_days`` (0: all of them
-    at the next purge, which runs at start and hourly)."""
-    if not directory.is_dir():
-        return 0
-    cutoff = (now or time.time()) - retention_days * 86400
-    removed = 0
-    for path in directory.iterdir():
-        if path.suffix in (".wav", ".json") and path.is_file():
-            try:
-                if path.stat().st_mtime < cutoff:
-                    path.unlink()
-                    removed += 1
-            except OSError:
-                log.warning("cannot remove old recording %s", path)
-    return removed

@@ -26,7 +26,7 @@ from typing import Any
 from appliance.channels.sip.call import RATE, CallEventType, CallHandle
 from appliance.channels.sip.diarize_job import DiarizationJob, DiarizationJobs, spans_of
 from appliance.channels.sip.endpoint import SipEndpoint
-from appliance.channels.sip.recording import CallRecording, purge_recordings
+from appliance.channels.sip.recording import CallRecording
 from appliance.channels.sip.tenants import SipTenants, tenant_service
 from appliance.core import metrics
 from appliance.core.config import Config
@@ -114,7 +114,6 @@ class SipService:
         self.records: list[dict[str, Any]] = []  # finished calls (most recent last, bounded)
         self.speech_ok = True
         self.ports: dict[str, int] = {}
-        self._purger: asyncio.Task[None] | None = None
         self.closing = False  # stop() called: calls end with a goodbye
         self.stop_budget = StopBudget(self.sip.stop_timeout_s)  # one deadline for every call's end
         self.live_calls: dict[str, CallHandle] = {}  # session -> call, for staff call control
@@ -128,8 +127,6 @@ class SipService:
         await self.apologies.prepare(list(dict.fromkeys([tenant.default_language, *tenant.languages, *others])))
         await asyncio.to_thread(self._warm_up)
         self.ports = await self.endpoint.start()
-        if self.sip.record:
-            self._purger = asyncio.get_running_loop().create_task(self._purge_loop())
         if self.diarization is not None:  # jobs a stop cut short run again, after any call
             n = await self.diarization.resume(self.recordings_dir)
             if n:
@@ -144,8 +141,6 @@ class SipService:
         for view in self.views.values():
             view.closing = True
         self.stop_budget.begin(loop.time())
-        if self._purger is not None:
-            self._purger.cancel()
         for task in list(self.tasks):
             task.cancel()
         if self.tasks:
@@ -185,13 +180,6 @@ class SipService:
                 import appliance.voice.pipeline  # noqa: F401
             except ImportError as exc:
                 log.warning("SIP: voice pipeline modules failed to import: %s", exc)
-
-    async def _purge_loop(self) -> None:
-        while True:
-            n = await asyncio.to_thread(purge_recordings, self.recordings_dir, self.sip.recording_retention_days)
-            if n:
-                log.info("SIP: removed %d recordings older than %d days", n, self.sip.recording_retention_days)
-            await asyncio.sleep(3600)
 
     async def _diarize_later(self, recording: CallRecording, sid: str, rec: dict[str, Any]) -> None:
         """Queue the finished recording for diarization (a background job; the call is over)."""
