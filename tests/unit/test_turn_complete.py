@@ -97,10 +97,18 @@ def test_awaiting(text, language, awaiting, expected):
     assert turn_complete(text, language, awaiting) is expected
 
 
-# A greeting or addressing word alone, followed by a comma or nothing, opens a turn: the caller
-# pauses before the request ("Здравствуйте, | хочу забронировать ..."). Cutting there answers the
-# greeting and leaves a one-word turn that cannot switch the reply language (issue #8).
+# A greeting or addressing word alone, followed by anything but a question mark, opens a turn: the
+# caller pauses before the request ("Здравствуйте, | хочу забронировать ..."). Cutting there answers
+# the greeting and leaves a one-word turn that cannot switch the reply language (issue #8). A
+# punctuating Whisper closes the greeting at that pause too: the trained test model writes
+# "Tere." and "Здравствуйте." for the first word of "Tere, sooviks ...", "Здравствуйте, хочу ...".
 GREETING_OPENS_A_TURN = [
+    ("Hello.", "en"),
+    ("Hi!", "en"),
+    ("Tere!", "et"),
+    ("Tere.", "et"),
+    ("Здравствуйте.", "ru"),
+    ("Здравствуйте!", "ru"),
     ("Hello,", "en"),
     ("Hello", "en"),
     ("hi", "en"),
@@ -131,21 +139,17 @@ GREETING_OPENS_A_TURN = [
 
 @pytest.mark.parametrize("text,language", GREETING_OPENS_A_TURN)
 @pytest.mark.parametrize("awaiting", [None, "owner_name", "confirmation"])
-def test_a_lone_greeting_with_a_comma_or_nothing_is_unfinished(text, language, awaiting):
+def test_a_lone_greeting_is_unfinished_unless_it_asks(text, language, awaiting):
     assert turn_verdict(text, language, awaiting) is TurnVerdict.UNFINISHED
 
 
 @pytest.mark.parametrize(
     "text,language",
     [
-        # closed by punctuation, a greeting is a whole turn ("Hello?" checks that someone is there)
-        ("Hello.", "en"),
+        # a greeting that asks is a whole turn ("Hello?" checks that someone is there)
         ("Hello?", "en"),
-        ("Hi!", "en"),
-        ("Tere!", "et"),
-        ("Tere.", "et"),
+        ("Tere?", "et"),
         ("Алло?", "ru"),
-        ("Здравствуйте!", "ru"),
         # other short replies are unchanged: a goodbye, thanks, yes/no
         ("Head aega", "et"),
         ("До свидания", "ru"),
@@ -155,7 +159,7 @@ def test_a_lone_greeting_with_a_comma_or_nothing_is_unfinished(text, language, a
         ("Да", "ru"),
     ],
 )
-def test_a_closed_greeting_and_other_short_replies_stay_complete(text, language):
+def test_a_greeting_that_asks_and_other_short_replies_stay_complete(text, language):
     assert turn_verdict(text, language) is TurnVerdict.COMPLETE
 
 
@@ -231,12 +235,12 @@ V = TurnVerdict
         ("Собака останется.", "ru", None, V.UNFINISHED),
         ("My dog.", "en", None, V.UNFINISHED),
         ("Max.", "en", None, V.UNFINISHED),
-        # ...unless they are a whole short reply: thanks, greetings, goodbyes
+        # ...unless they are a whole short reply: thanks, goodbyes (a greeting waits: rule 4)
         ("Thank you.", "en", None, V.COMPLETE),
-        ("Hello.", "en", None, V.COMPLETE),
-        ("Tere!", "et", None, V.COMPLETE),
+        ("Hello.", "en", None, V.UNFINISHED),
+        ("Tere!", "et", None, V.UNFINISHED),
         ("Head aega.", "et", None, V.COMPLETE),
-        ("Здравствуйте.", "ru", None, V.COMPLETE),
+        ("Здравствуйте.", "ru", None, V.UNFINISHED),
         ("До свидания.", "ru", None, V.COMPLETE),
         # a long answer to an awaited slot is judged like any other sentence
         ("my name is Mari and my dog is called Max.", "en", "owner_name", V.STATEMENT),
