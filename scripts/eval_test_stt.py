@@ -9,7 +9,8 @@ transcribed by the production ``FasterWhisperSTT`` choosing among en/et/ru (one
 8 kHz telephone audio. Sets: ``train`` (the phrases it was trained on), ``held_out`` (unseen
 recombinations of the same words, tests/support/stt_corpus.py) and ``dialogues`` (every caller
 line of ``BOOKING_DIALOGUES``, what the voice tests say). Per set and band: exact
-transcript rate (the string, and the words ignoring case and punctuation), word error rate,
+transcript rate (the string - as ``stt_corpus.written`` gives it for a model trained with
+``--punctuate`` - and the words ignoring case and punctuation), word error rate,
 language-ID accuracy (all, and on utterances of 1 s or more), and per language.
 
 ``--lead-s 0,0.15,0.3`` repeats every set and band with that much digital silence before the
@@ -35,6 +36,7 @@ from tests.support.stt_corpus import (  # noqa: E402
     held_out_phrases,
     training_phrases,
     words,
+    written,
 )
 from tests.support.trained_stt import TRAINED_STT, narrowband  # noqa: E402
 
@@ -65,6 +67,12 @@ def score(rows: list[dict]) -> dict:
     }
 
 
+def punctuates(model_dir: Path) -> bool:
+    """Whether the model was trained to write a final full stop (its TRAINING.json)."""
+    info = model_dir / "TRAINING.json"
+    return info.is_file() and bool(json.loads(info.read_text()).get("punctuate"))
+
+
 def run(
     model_dir: Path, phrases: list[Phrase], band: str, threads: int, compute_type: str, lead_s: float = 0.0
 ) -> list[dict]:
@@ -73,6 +81,7 @@ def run(
 
     stt = FasterWhisperSTT(model_dir, compute_type, threads=threads, languages=LANGUAGES)
     rows = []
+    as_written = punctuates(model_dir)
     for p in phrases:
         pcm = silence(lead_s) + speech(p.text, p.language)
         rate = 16000
@@ -82,7 +91,7 @@ def run(
         got = stt.transcribe_sync(pcm, rate)
         rows.append(
             {
-                "ref": p.text,
+                "ref": written(p.text) if as_written else p.text,
                 "hyp": got.text,
                 "ref_lang": p.language,
                 "lang": got.language,
@@ -110,7 +119,12 @@ def main(argv: list[str] | None = None) -> int:
         return [Phrase(text, language) for d in BOOKING_DIALOGUES[language] for text in d]
 
     sources = {"train": training_phrases, "held_out": held_out_phrases, "dialogues": dialogues}
-    report: dict = {"model": str(args.model), "compute_type": args.compute_type, "threads": args.threads}
+    report: dict = {
+        "model": str(args.model),
+        "compute_type": args.compute_type,
+        "threads": args.threads,
+        "punctuates": punctuates(args.model),
+    }
     summary: dict[str, dict[str, list[float]]] = {}
     for name in args.sets:
         phrases: list[Phrase] = []

@@ -67,7 +67,9 @@ from tests.support.stt_corpus import (  # noqa: E402
     comma_parts,
     held_out_phrases,
     recombination,
+    spoken_parts,
     training_phrases,
+    written,
 )
 
 DEFAULT_OUT = REPO_ROOT / "models" / "stt-test"
@@ -150,7 +152,7 @@ def random_take(text: str, language: str, rng: random.Random, seed: int) -> Take
     )
 
 
-def pool_takes(chunk: int, size: int, phones: float = 0.0, seed: int = SEED) -> list[Take]:
+def pool_takes(chunk: int, size: int, phones: float = 0.0, seed: int = SEED, punctuate: bool = False) -> list[Take]:
     """Chunk ``chunk`` of the pool of fresh recombinations (``--pool-chunks``).
 
     So the model learns words rather than memorising whole phrases: new random recombinations of
@@ -158,16 +160,19 @@ def pool_takes(chunk: int, size: int, phones: float = 0.0, seed: int = SEED) -> 
     training phrase into ("Tere" alone). 40 % are spoken exactly as tests/support/speech.py
     speaks them, 30 % that through an 8 kHz line, 30 % in a random voice with augmentation.
     ``phones``: the share of extra phone numbers as digit words (the hardest words to hear).
+    ``punctuate``: the pieces are said as :func:`spoken_parts` gives them ("Tere," with the comma's
+    tone, so a punctuating model learns to hear an unfinished sentence).
     """
     held = {(p.language, p.text) for p in held_out_phrases()}
-    parts = {lang: sorted({part for p in training_phrases(lang) for part in comma_parts(p.text)}) for lang in LANGUAGES}
+    cut = spoken_parts if punctuate else comma_parts
+    parts = {lang: sorted({part for p in training_phrases(lang) for part in cut(p.text)}) for lang in LANGUAGES}
     rng = random.Random(f"{seed}:pool:{chunk}")
     out: list[Take] = []
     while len(out) < size:
         language = LANGUAGES[len(out) % len(LANGUAGES)]
         if phones > 0 and rng.random() < phones:
             text = recombination(language, rng, phone_words=True)
-        elif rng.random() < 0.12:
+        elif rng.random() < (0.2 if punctuate else 0.12):
             text = rng.choice(parts[language])
         else:
             text = recombination(language, rng)
@@ -311,6 +316,7 @@ def synthesize(takes: list[Take], workers: int) -> list[np.ndarray]:
 
 
 def target_ids(tok, text: str, language: str) -> list[int]:
+    """Whisper's decoder sequence for ``text`` (``label()`` of a take: what the model writes)."""
     sot = tok.token_to_id("<|startoftranscript|>")
     return [
         sot,
@@ -320,6 +326,35 @@ def target_ids(tok, text: str, language: str) -> list[int]:
         *tok.encode(" " + text, add_special_tokens=False).ids,
         tok.token_to_id("<|endoftext|>"),
     ]
+
+
+def grow(model, state: dict) -> list[str]:
+    """Load ``state`` (a checkpoint with fewer encoder/decoder layers) into ``model``: each extra
+    layer starts as a copy of the last trained one with its output projections zeroed, so it adds
+    nothing to the residual stream at first and the grown model computes what the checkpoint did.
+    Returns the new layers' parameter names."""
+    import torch
+
+    own = model.state_dict()
+    new = [k for k in own if k not in state]
+    trained = set(state)
+    for key in new:
+        parts = key.split(".")  # model.encoder.layers.N.<rest>
+        i = parts.index("layers") + 1
+        side = ".".join(parts[:i])
+        last = max(int(k.split(".")[i]) for k in trained if k.startswith(side + "."))
+        src = ".".join([*parts[:i], str(last), *parts[i + 1 :]])
+        value = state[src].clone()
+        if parts[-2] in ("out_proj", "fc2"):  # self_attn / encoder_attn out_proj, fc2: silent at first
+            value = torch.zeros_like(value)
+        state[key] = value
+    model.load_state_dict(state)
+    return new
+
+
+def label(take: Take, punctuate: bool) -> str:
+    """What the model is taught to write for this take (:func:`written` when ``punctuate``)."""
+    return written(take.text) if punctuate else take.text
 
 
 def zero_frame_embedding(model):  # -> (d_model,) what the conv front-end makes of pure padding
@@ -472,18 +507,21 @@ def train(args: argparse.Namespace) -> None:
     t_synth = time.monotonic() - t_start
     n_base = len(takes)
     # The pool of fresh recombinations: chunk c joins before epoch c + 1 (epoch 1: base only).
-    chunks = [pool_takes(args.pool_first + c, args.pool_size, args.pool_phones) for c in range(args.pool_chunks)]
+    chunks = [
+        pool_takes(args.pool_first + c, args.pool_size, args.pool_phones, punctuate=args.punctuate)
+        for c in range(args.pool_chunks)
+    ]
     chunk_start: list[int] = []
     lines = {(lang, text) for lang, ds in BOOKING_DIALOGUES.items() for d in ds for text in d}
     dialogue_takes = [i for i, t in enumerate(takes) if t.voice is None and (t.language, t.text) in lines]
     all_texts = takes + [t for c in chunks for t in c]
 
     tok, languages = whisper_tokenizer()
-    seqs = [target_ids(tok, t.text, t.language) for t in takes]
+    seqs = [target_ids(tok, label(t, args.punctuate), t.language) for t in takes]
     lengths = [f.shape[1] for f in feats]
     vocab = tok.get_vocab_size()
     lang_ids = [tok.token_to_id(f"<|{lang}|>") for lang in languages]
-    used = sorted({i for t in all_texts for i in target_ids(tok, t.text, t.language)} | set(lang_ids))
+    used = sorted({i for t in all_texts for i in target_ids(tok, label(t, args.punctuate), t.language)} | set(lang_ids))
     # The softmax runs over the used tokens and a fixed random sample of the others, which keeps
     # any unused token's logit low (their rows are alike: all still at their random init).
     others = sorted(set(range(vocab)) - set(used))
@@ -497,7 +535,11 @@ def train(args: argparse.Namespace) -> None:
     model = WhisperForConditionalGeneration(config)
     model.generation_config = gen
     if args.init:  # continue from a checkpoint of this script (its model.state_dict())
-        model.load_state_dict(torch.load(args.init))
+        state = torch.load(args.init)
+        if set(state) == set(model.state_dict()):
+            model.load_state_dict(state)
+        else:  # --encoder-layers / --decoder-layers grew the model
+            log(f"grown by {len(grow(model, state))} tensors")
         log(f"starting from {args.init}")
     model.train()
     emb = torch.nn.Parameter(model.model.decoder.embed_tokens.weight.detach()[torch.from_numpy(sub)].clone())
@@ -540,7 +582,7 @@ def train(args: argparse.Namespace) -> None:
                 chunk_start.append(len(takes))
                 feats += synthesize(new, args.workers)
                 takes += new
-                seqs += [target_ids(tok, t.text, t.language) for t in new]
+                seqs += [target_ids(tok, label(t, args.punctuate), t.language) for t in new]
                 lengths += [f.shape[1] for f in feats[len(lengths) :]]
                 chars += [np.array([char_ids[c] for c in t.text.lower()]) for t in new]
             chosen = rng.sample(range(n_base), min(n_base, per_epoch if not chunk_start else args.base_per_epoch))
@@ -640,6 +682,7 @@ def export(model, gen, tok, args, extra: dict, t_start: float, t_synth: float, s
         "recipe": "scripts/train_test_stt.py",
         "argv": sys.argv[1:],
         "sizes": SIZES,
+        "punctuate": args.punctuate,
         "epochs": args.epochs,
         "batch": args.batch,
         "lr": args.lr,
@@ -724,13 +767,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", default="last.pt", help="checkpoint file name under the cache")
     parser.add_argument("--history", type=Path, help="TRAINING.json of the stages this run continues")
     parser.add_argument("--synth-only", action="store_true")
+    parser.add_argument(
+        "--punctuate", action="store_true", help="teach a final full stop and the comma of a piece said alone"
+    )
+    parser.add_argument("--encoder-layers", type=int, help="grow the encoder to N layers (from --init)")
+    parser.add_argument("--decoder-layers", type=int, help="grow the decoder to N layers (from --init)")
     parser.add_argument("--every", type=int, default=1, help="train on every N-th phrase only (smoke runs)")
     args = parser.parse_args(argv)
     args.out = args.out.resolve()
+    if args.encoder_layers:
+        SIZES["encoder_layers"] = args.encoder_layers
+    if args.decoder_layers:
+        SIZES["decoder_layers"] = args.decoder_layers
     if args.synth_only:
         synthesize(takes_for(training_phrases(), args.takes), args.workers)
         for c in range(args.pool_chunks):
-            synthesize(pool_takes(args.pool_first + c, args.pool_size, args.pool_phones), args.workers)
+            synthesize(
+                pool_takes(args.pool_first + c, args.pool_size, args.pool_phones, punctuate=args.punctuate),
+                args.workers,
+            )
         return 0
     train(args)
     return 0

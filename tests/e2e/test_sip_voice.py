@@ -36,9 +36,9 @@ NOW = "2026-12-01T10:00:00+02:00"  # a Tuesday
 # caller takes the offer of the number they call from ("Yes") rather than saying digits. These
 # phrases were chosen when the model (stage 5, 7d) misread some lines after >= 0.3 s of leading
 # silence (the voice pipeline's pre-roll is 0.3 s, and over SIP the lead varies with RTP timing):
-# each was right at leads of 0-0.6 s at 16 and 8 kHz, 12 of 12. Stage 8b, trained with silence
-# around its takes, reads every BOOKING_DIALOGUES line right at every lead (docs/BENCHMARKS.md,
-# "Stage 8"); the whole dialogues, spoken digits included, are tests/integration/test_voice_content.py.
+# each was right at leads of 0-0.6 s at 16 and 8 kHz, 12 of 12. Stages 8b and 9b, trained with
+# silence around their takes, read every BOOKING_DIALOGUES line right at every lead (docs/BENCHMARKS.md,
+# "Stage 8", "Stage 9"); the whole dialogues, spoken digits included, are tests/integration/test_voice_content.py.
 DIALOGUES = {
     "en": ["Hi, I need a room for my dog", "His name is Max", "Next weekend", "Mari Tamm", "Yes", "Yes"],
     "et": ["Tere, soovin broneerida koha koerale Muri", "Tooksin ta järgmisel nädalavahetusel", "Mari Tamm", "Jah",

@@ -10,9 +10,12 @@ Voice tests that need a model which really hears words should say only sentences
 pet name, dates, owner name, phone, yes) that the rule-based brain completes; the model is trained
 on every one of them (how well it transcribes them: docs/BENCHMARKS.md, "Test speech model"). Everything here is deterministic (fixed seeds, no I/O).
 
-Transcripts are written the way the model writes them: first letter capitalised, commas where
-espeak pauses, "?" on questions, no final full stop; phone numbers either as espeak reads digits
-("+372 5123 4567") or as digit words ("five one two three four five six seven").
+Phrases are written the way they are spoken: first letter capitalised, commas where espeak
+pauses, "?" on questions, no final full stop; phone numbers either as espeak reads digits
+("+372 5123 4567") or as digit words ("five one two three four five six seven"). A model trained
+with ``--punctuate`` (stage 9 on) writes them as :func:`written` gives: a statement ends with a full
+stop, as Whisper writes one, so the voice path can end a finished statement early; the first
+piece of a sentence said alone with a comma's rising tone (:func:`spoken_parts`) keeps its comma.
 """
 
 from __future__ import annotations
@@ -270,6 +273,20 @@ def comma_parts(text: str) -> list[str]:
     return [p[:1].upper() + p[1:] for p in parts]
 
 
+def spoken_parts(text: str) -> list[str]:
+    """The pieces of :func:`comma_parts` as a caller pausing at the comma says them: every piece but
+    the last with its comma ("Tere," rising, then "Sooviks broneerida" falling); [] without a comma."""
+    parts = comma_parts(text)
+    return [p + "," for p in parts[:-1]] + parts[-1:]
+
+
+def written(text: str) -> str:
+    """A phrase as a punctuating model writes it: a full stop after a statement; a question, an
+    exclamation or a piece that ends with a comma (:func:`spoken_parts`) as it is."""
+    text = text.strip()
+    return text if not text or text[-1] in "?!.,…" else text + "."
+
+
 def training_phrases(language: str | None = None) -> list[Phrase]:
     """Every phrase the model was trained on (about 260 per language), in a fixed order."""
     return [p for p in _split()[0] if language is None or p.language == language]
@@ -294,6 +311,8 @@ __all__ = [
     "held_out_phrases",
     "phone_words",
     "recombination",
+    "spoken_parts",
     "training_phrases",
     "words",
+    "written",
 ]

@@ -8,6 +8,7 @@ bookings): it knows those words and nothing else.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,18 @@ def trained_stt_path() -> Path:
     if not (TRAINED_STT / "model.bin").is_file():
         raise FileNotFoundError(f"{TRAINED_STT}/model.bin is missing: run scripts/train_test_stt.py")
     return TRAINED_STT
+
+
+def punctuates() -> bool:
+    """Whether the committed model writes a final full stop (trained with ``--punctuate``)."""
+    return bool(json.loads((trained_stt_path() / "TRAINING.json").read_text()).get("punctuate"))
+
+
+def as_written(text: str) -> str:
+    """A corpus phrase as the committed model writes it (``stt_corpus.written`` if it punctuates)."""
+    from tests.support.stt_corpus import written
+
+    return written(text) if punctuates() else text
 
 
 def trained_stt(threads: int = 1, compute_type: str = "int8"):  # -> FasterWhisperSTT
