@@ -38,7 +38,7 @@ from tests.support.stt_corpus import (  # noqa: E402
     words,
     written,
 )
-from tests.support.trained_stt import TRAINED_STT, narrowband  # noqa: E402
+from tests.support.trained_stt import TRAINED_STT, narrowband, punctuates  # noqa: E402
 
 
 def edit_distance(a: list[str], b: list[str]) -> int:
@@ -65,12 +65,6 @@ def score(rows: list[dict]) -> dict:
         "language_id_1s": round(sum(r["lang"] == r["ref_lang"] for r in long) / len(long), 4) if long else None,
         "n_1s": len(long),
     }
-
-
-def punctuates(model_dir: Path) -> bool:
-    """Whether the model was trained to write a final full stop (its TRAINING.json)."""
-    info = model_dir / "TRAINING.json"
-    return info.is_file() and bool(json.loads(info.read_text()).get("punctuate"))
 
 
 def run(

@@ -337,6 +337,12 @@ def grow(model, state: dict) -> list[str]:
 
     own = model.state_dict()
     new = [k for k in own if k not in state]
+    extra = sorted(set(state) - set(own))
+    if extra or any(".layers." not in k for k in new):
+        raise SystemExit(
+            f"--init does not fit this model (pass its --encoder-layers/--decoder-layers): "
+            f"extra {extra[:3]}, missing {[k for k in new if '.layers.' not in k][:3]}"
+        )
     trained = set(state)
     for key in new:
         parts = key.split(".")  # model.encoder.layers.N.<rest>

@@ -76,9 +76,9 @@ SHORT_ANSWERS: dict[str, frozenset[str]] = {
         "алло до свидания".split()
     ),
 }
-# Greetings and ways of addressing someone: alone and unpunctuated (or with a comma) they open a
-# turn rather than make one (rule 4). Whole phrases are listed; a transcript qualifies when every
-# word belongs to one of them ("Hi there", "Tere hommikust", "Алло, здравствуйте").
+# Greetings and ways of addressing someone: alone, with anything but a question mark, they open a
+# turn rather than make one (rule 4). Whole phrases are listed; a transcript qualifies when its
+# words are a run of them ("Hi there", "Tere hommikust", "Алло, здравствуйте"), so "Good." is not.
 GREETINGS: dict[str, frozenset[str]] = {
     "en": frozenset(
         ("hello", "hi", "hey", "hiya", "hi there", "hello there", "good morning", "good afternoon", "good evening",
@@ -112,7 +112,9 @@ MAX_FRAGMENT_WORDS = 2
 # guess can be wrong on a short fragment, and an extra "unfinished" only costs the normal wait.
 _NOT_DONE = frozenset().union(*CONTINUATION.values(), *FILLERS.values())
 _SHORT = frozenset().union(*SHORT_ANSWERS.values())
-_GREETING_WORDS = frozenset(w for phrases in GREETINGS.values() for phrase in phrases for w in phrase.split())
+_GREETING_PHRASES = frozenset(tuple(p.split()) for phrases in GREETINGS.values() for p in phrases)
+_LONGEST_GREETING = max(len(p) for p in _GREETING_PHRASES)
+_ASKS = re.compile(r"[?？][!！]?$")
 _UNFINISHED_END = re.compile(r"(,|;|:|-|–|—|\.\.\.|…)$")
 _STRONG_END = re.compile(r"[?!？！]$")
 _STATEMENT_END = re.compile(r"[.。]$")
@@ -142,7 +144,7 @@ def turn_verdict(text: str, language: str | None, awaiting: str | None = None) -
     words = _words(stripped)
     if not words or words[-1] in _NOT_DONE:
         return TurnVerdict.UNFINISHED
-    if not stripped.endswith(("?", "？")) and all(w in _GREETING_WORDS for w in words):
+    if not _ASKS.search(stripped.rstrip()) and _only_greetings(words):
         return TurnVerdict.UNFINISHED  # "Здравствуйте." at the pause before the request (rule 4)
     bare = stripped.rstrip(".!?。？！ ")
     if _phone_start(bare, words, awaiting):
@@ -158,6 +160,16 @@ def turn_verdict(text: str, language: str | None, awaiting: str | None = None) -
     if _STATEMENT_END.search(stripped):
         return TurnVerdict.STATEMENT if len(words) > MAX_FRAGMENT_WORDS else TurnVerdict.UNFINISHED
     return TurnVerdict.UNFINISHED
+
+
+def _only_greetings(words: list[str]) -> bool:
+    """Rule 4: the words are one greeting phrase after another ("алло здравствуйте")."""
+    ok = [True] + [False] * len(words)  # ok[i]: words[:i] is a run of greeting phrases
+    for i in range(1, len(words) + 1):
+        ok[i] = any(
+            ok[i - n] and tuple(words[i - n : i]) in _GREETING_PHRASES for n in range(1, min(i, _LONGEST_GREETING) + 1)
+        )
+    return bool(words) and ok[-1]
 
 
 def _phone_start(bare: str, words: list[str], awaiting: str | None) -> bool:

@@ -153,7 +153,7 @@ def test_retention_removes_speaker_turns_with_their_recording(tmp_path: Path, di
     with Database.from_config(config) as db:
         assert db.read(lambda s: repo.recordings_known(s, config.tenant.id)) == [base.name]  # still on disk: kept
     for p in base.parent.glob(base.name + ".*"):
-        p.unlink()  # the SIP channel's own purge (or retention's) removed the recording
+        p.unlink()  # the recording is gone (retention's recordings days, or an erasure)
     rc, _ = cli(cfg_path, "privacy", "retention")
     assert rc == 0
     with Database.from_config(config) as db:

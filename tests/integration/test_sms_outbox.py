@@ -283,7 +283,7 @@ def test_the_session_of_a_number_resumes_within_the_window(tmp_path: Path) -> No
 
 def test_a_text_of_a_business_no_longer_configured_fails_and_is_not_sent(tmp_path: Path) -> None:
     """A row queued for a tenant that was since removed from the config: nobody to send it as (its
-    number, its opt-outs), so it is marked failed, visible to staff, and never sent."""
+    number, its opt-outs), so it is marked failed (listed as such for staff) and never sent."""
     from appliance.store.outbox import NewMessage, Outbox, OutboxKind
 
     clock = Clock()

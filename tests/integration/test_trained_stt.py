@@ -132,7 +132,7 @@ def _first_pieces(language: str) -> list[str]:
 
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("band", ["16k", "8k"])
-def test_a_greeting_before_a_pause_never_ends_the_turn(stt, language: str, band: str) -> None:
+def test_a_greeting_before_a_pause_waits_the_normal_silence(stt, language: str, band: str) -> None:
     """A caller who pauses after "Tere," / "Здравствуйте," / "Hello," is not answered yet: the model
     writes a comma there (English) or a full stop (it writes "Tere." and "Здравствуйте."), and the
     end-of-turn rules wait the normal silence after a greeting either way (rule 4)."""

@@ -265,8 +265,9 @@ def recombination(language: str, rng: random.Random, phone_words: bool = False) 
 
 
 def comma_parts(text: str) -> list[str]:
-    """The pieces of a sentence a pause at a comma may cut it into, as the model writes each one
-    alone ("Tere, sooviks broneerida" -> "Tere", "Sooviks broneerida"); [] without a comma."""
+    """The pieces of a sentence a pause at a comma may cut it into, as stages up to 8 were taught
+    to write each one alone ("Tere, sooviks broneerida" -> "Tere", "Sooviks broneerida"); []
+    without a comma. A ``--punctuate`` model: :func:`spoken_parts` and :func:`written`."""
     if "," not in text:
         return []
     parts = [p.strip() for p in text.split(",") if p.strip()]

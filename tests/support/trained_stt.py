@@ -25,9 +25,11 @@ def trained_stt_path() -> Path:
     return TRAINED_STT
 
 
-def punctuates() -> bool:
-    """Whether the committed model writes a final full stop (trained with ``--punctuate``)."""
-    return bool(json.loads((trained_stt_path() / "TRAINING.json").read_text()).get("punctuate"))
+def punctuates(model_dir: Path | None = None) -> bool:
+    """Whether the model (the committed one by default) writes a final full stop: trained with
+    ``--punctuate``, as its TRAINING.json says (a folder without one: no)."""
+    info = (model_dir or trained_stt_path()) / "TRAINING.json"
+    return info.is_file() and bool(json.loads(info.read_text()).get("punctuate"))
 
 
 def as_written(text: str) -> str:

@@ -239,6 +239,15 @@ V = TurnVerdict
         ("Thank you.", "en", None, V.COMPLETE),
         ("Hello.", "en", None, V.UNFINISHED),
         ("Tere!", "et", None, V.UNFINISHED),
+        ("Алло, здравствуйте.", "ru", None, V.UNFINISHED),  # a run of greeting phrases
+        # ...a greeting that asks is a whole turn, however it is written
+        ("Hello?!", "en", None, V.COMPLETE),
+        ("Hello？", "en", None, V.COMPLETE),
+        ("«Hello?»", "en", None, V.COMPLETE),
+        ('"Hello? "', "en", None, V.COMPLETE),
+        # ...and a word of a greeting phrase alone is not a greeting ("good" of "good morning")
+        ("Good!", "en", None, V.COMPLETE),
+        ("Good.", "en", "confirmation", V.STATEMENT),
         ("Head aega.", "et", None, V.COMPLETE),
         ("Здравствуйте.", "ru", None, V.UNFINISHED),
         ("До свидания.", "ru", None, V.COMPLETE),

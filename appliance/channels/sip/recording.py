@@ -1,5 +1,5 @@
-"""Per-call recording of both legs to local WAV files, a JSON call record next to them, and
-retention in days.
+"""Per-call recording of both legs to local WAV files and a JSON call record next to them
+(the daemon's privacy job removes them after their retention days, appliance/privacy/retention.py).
 
 Files: ``<dir>/<YYYYmmdd-HHMMSS>-<session>.caller.wav`` / ``.appliance.wav`` (16 kHz mono) and
 ``.json`` (caller ID, times, language, transcript, outcome). Audio is appended from the call's
@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import time
 import wave
 from pathlib import Path
 from typing import Any
 
-log = logging.getLogger("appliance.sip")
 RATE = 16000
 
 
